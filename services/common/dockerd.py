@@ -1,0 +1,54 @@
+"""Finding a Docker engine, and starting `dockerd` when none answers (Debian's docker.io)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import docker
+from docker.errors import DockerException
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+
+
+def docker_answers(base_url: str = DEFAULT_SOCKET, timeout: int = 3) -> bool:
+    try:
+        client = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout)
+    except DockerException:
+        return False
+    try:
+        return bool(client.ping())
+    except DockerException:
+        return False
+    finally:
+        client.close()
+
+
+def start_dockerd(log_path: Path, *, wait_seconds: float = 60.0) -> subprocess.Popen[bytes]:
+    """Start dockerd in its own session, logging to `log_path`; return once it answers."""
+    binary = shutil.which("dockerd")
+    if binary is None:
+        raise RuntimeError(
+            "no Docker engine answers and dockerd is not installed (apt-get install docker.io)"
+        )
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([binary], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"dockerd exited with {proc.returncode}; see {log_path}")
+        if docker_answers():
+            return proc
+        time.sleep(0.25)
+    proc.terminate()
+    raise RuntimeError(f"dockerd did not answer within {wait_seconds:.0f}s; see {log_path}")
+
+
+def ensure_docker(log_path: Path) -> subprocess.Popen[bytes] | None:
+    """None when an engine already answers; otherwise the dockerd this call started."""
+    if docker_answers():
+        return None
+    return start_dockerd(log_path)

@@ -1,0 +1,28 @@
+"""Validation of names that may reach a path, a command or a URL."""
+
+from __future__ import annotations
+
+import re
+
+from services.common.errors import InvalidArgument
+
+_USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def validate_username(name: str) -> str:
+    if not _USERNAME.fullmatch(name):
+        raise InvalidArgument(
+            "username must be 2-32 characters: lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter"
+        )
+    return name
+
+
+def validate_dns_label(name: str, *, what: str = "name") -> str:
+    if not _DNS_LABEL.fullmatch(name):
+        raise InvalidArgument(
+            f"{what} must be a DNS label: 1-63 lowercase letters, digits or '-', "
+            "not starting or ending with '-'"
+        )
+    return name

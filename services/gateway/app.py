@@ -1,0 +1,159 @@
+"""The gateway's ASGI app: generated REST routes, OpenAPI, docs, the dashboard, one error shape."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.common.errors import AppOSError
+from services.common.logs import request_id_var
+from services.gateway.errors import HTTP_CODES, error_response, response_for
+from services.gateway.http_rules import public_routes
+from services.gateway.openapi import build_openapi
+from services.gateway.rest import HTTPProblem, make_endpoint
+from services.gateway.runtime import Runtime
+from services.gateway.settings import GatewaySettings
+from services.gateway.system_service import VERSION, health_status
+
+logger = logging.getLogger(__name__)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+STATUS_HOOKS = {"appos.v1.System.GetHealth": health_status}
+
+
+class RequestIdMiddleware:
+    """Takes a sane `x-request-id` from the client or makes one; logs and replies carry it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        token = request_id_var.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+class DashboardFiles(StaticFiles):
+    """The dashboard's static build with SPA fallback: unknown paths get index.html, except under
+    /api, where an unknown path is a JSON 404."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path == "api" or path.startswith("api/"):
+            raise StarletteHTTPException(404, "no such API route")
+        try:
+            return await super().get_response(path, scope)
+        except StarletteHTTPException as exc:
+            if exc.status_code != 404:
+                raise
+            return await super().get_response("index.html", scope)
+
+
+_DOCS_HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>AppOS API</title>
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>
+// The API document needs a token: the dashboard's login leaves one in localStorage.
+const token = localStorage.getItem("appos_token");
+SwaggerUIBundle({dom_id: "#ui", url: "/openapi.json",
+  requestInterceptor: (req) => { if (token) req.headers.Authorization = "Bearer " + token; return req; }});
+</script></body></html>"""
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "-"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def appos_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AppOSError)
+        return response_for(exc, _request_id(request))
+
+    async def problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPProblem)
+        return error_response(exc.status, exc.code, exc.message, _request_id(request))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = HTTP_CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, code, str(exc.detail), _request_id(request))
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        rid = _request_id(request)
+        return error_response(500, "internal", f"internal error (request id {rid})", rid)
+
+    app.add_exception_handler(AppOSError, appos_error)
+    app.add_exception_handler(HTTPProblem, problem)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    routes = public_routes()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = Runtime.start(settings, routes)
+        try:
+            yield
+        finally:
+            await app.state.runtime.close()
+
+    app = FastAPI(
+        title="AppOS", version=VERSION, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    document = build_openapi(routes, version=VERSION)
+    app.openapi = lambda: document  # type: ignore[method-assign]
+    for route in routes:
+        endpoint = make_endpoint(
+            route, max_body_bytes=settings.max_body_bytes, status_hook=STATUS_HOOKS.get(route.full_name)
+        )
+        app.router.add_route(route.path, endpoint, methods=[route.verb.upper()], include_in_schema=False)
+
+    async def openapi_json(request: Request) -> Response:
+        await request.app.state.runtime.authenticator.authenticate(request.headers.get("authorization"))
+        return JSONResponse(document)
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(_DOCS_HTML)
+
+    app.router.add_route("/openapi.json", openapi_json, methods=["GET"], include_in_schema=False)
+    app.router.add_route("/docs", docs, methods=["GET"], include_in_schema=False)
+    if settings.dashboard_dir.is_dir():
+        app.mount("/", DashboardFiles(directory=settings.dashboard_dir, html=True), name="dashboard")
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document without a running stack (for clients' code generation and tests)."""
+    return build_openapi(public_routes(), version=VERSION)

@@ -1,0 +1,210 @@
+"""The public Auth service, served by the gateway itself: logins, identity, API tokens, users.
+
+Passwords are checked and hashed here (argon2id, in a worker thread); state stores only hashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+from appos.v1 import auth_pb2, common_pb2, state_pb2, state_pb2_grpc
+from services.common.clients import aio_call, call_metadata
+from services.common.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from services.common.passwords import hash_password, validate_password, verify_password
+from services.common.roles import role_allows, validate_role
+from services.common.timestamps import to_pb, utcnow
+from services.gateway.authn import Authenticator, new_api_token
+from services.gateway.context import CallContext
+from services.gateway.ratelimit import LoginLimiter
+
+MAX_TOKEN_DAYS = 3650
+
+
+class AuthService:
+    def __init__(
+        self,
+        *,
+        state: state_pb2_grpc.StateStub,
+        authenticator: Authenticator,
+        limiter: LoginLimiter,
+        rpc_timeout: float,
+    ) -> None:
+        self._state = state
+        self._authn = authenticator
+        self._limiter = limiter
+        self._timeout = rpc_timeout
+
+    async def _call(self, method: Any, request: Any) -> Any:
+        return await aio_call(
+            method, request, service="state", timeout=self._timeout, metadata=call_metadata()
+        )
+
+    async def _event(self, type_: str, subject: str, actor: str, payload: dict[str, str]) -> None:
+        request = state_pb2.StateAppendEventRequest(
+            type=type_, subject=subject, actor=actor, payload_json=json.dumps(payload)
+        )
+        await self._call(self._state.AppendEvent, request)
+
+    async def _credentials(self, username: str) -> state_pb2.UserCredentials | None:
+        try:
+            creds: state_pb2.UserCredentials = await self._call(
+                self._state.GetUserCredentials, state_pb2.StateGetUserRequest(username=username)
+            )
+        except NotFound:
+            return None
+        return creds
+
+    async def Login(self, request: auth_pb2.LoginRequest, ctx: CallContext) -> auth_pb2.LoginReply:
+        username = request.username.strip().lower()[:64]
+        await self._limiter.check(username=username, address=ctx.client_address)
+        creds = await self._credentials(username) if username else None
+        ok = await asyncio.to_thread(
+            verify_password, creds.password_hash if creds else None, request.password
+        )
+        if not ok or creds is None or creds.user.disabled:
+            await self._limiter.failed(username=username, address=ctx.client_address)
+            await self._event("login_failed", username, username or "-", {"address": ctx.client_address})
+            raise Unauthenticated("invalid username or password")
+        await self._limiter.succeeded(username=username)
+        await self._event("login_succeeded", username, username, {"address": ctx.client_address})
+        return auth_pb2.LoginReply(
+            access_token=self._authn.issue(creds.user),
+            token_type="bearer",
+            expires_in=self._authn.ttl_seconds,
+            user=creds.user,
+        )
+
+    async def Me(self, request: auth_pb2.MeRequest, ctx: CallContext) -> common_pb2.User:
+        caller = ctx.require_caller()
+        user = await self._authn.current_user(caller.username)
+        if user is None:
+            raise Unauthenticated("the account no longer exists")
+        return user
+
+    async def ChangePassword(
+        self, request: auth_pb2.ChangePasswordRequest, ctx: CallContext
+    ) -> common_pb2.User:
+        caller = ctx.require_caller()
+        validate_password(request.new_password)
+        creds = await self._credentials(caller.username)
+        ok = await asyncio.to_thread(
+            verify_password, creds.password_hash if creds else None, request.current_password
+        )
+        if not ok:
+            raise PermissionDenied("the current password is wrong")
+        new_hash = await asyncio.to_thread(hash_password, request.new_password)
+        user: common_pb2.User = await self._call(
+            self._state.UpdateUser,
+            state_pb2.StateUpdateUserRequest(
+                username=caller.username, password_hash=new_hash, actor=caller.username
+            ),
+        )
+        self._authn.forget(caller.username)
+        return user
+
+    async def CreateToken(
+        self, request: auth_pb2.CreateTokenRequest, ctx: CallContext
+    ) -> auth_pb2.CreateTokenReply:
+        caller = ctx.require_caller()
+        role = validate_role(request.role) if request.role else caller.role
+        if not role_allows(caller.role, role):
+            raise PermissionDenied(f"a {caller.role} cannot create a token with role {role}")
+        if not 0 <= request.expires_in_days <= MAX_TOKEN_DAYS:
+            raise InvalidArgument(f"expires_in_days must be between 0 (never) and {MAX_TOKEN_DAYS}")
+        secret, token_hash, prefix = new_api_token()
+        expires = utcnow() + timedelta(days=request.expires_in_days) if request.expires_in_days else None
+        token: common_pb2.ApiToken = await self._call(
+            self._state.CreateToken,
+            state_pb2.StateCreateTokenRequest(
+                username=caller.username,
+                name=request.name,
+                role=role,
+                token_hash=token_hash,
+                prefix=prefix,
+                expires_at=to_pb(expires),
+                actor=caller.username,
+            ),
+        )
+        return auth_pb2.CreateTokenReply(id=token.id, secret=secret, token=token)
+
+    async def ListTokens(
+        self, request: auth_pb2.ListTokensRequest, ctx: CallContext
+    ) -> auth_pb2.ListTokensReply:
+        caller = ctx.require_caller()
+        if request.all_users and caller.role != "admin":
+            raise PermissionDenied("only admins may list every user's tokens")
+        reply: state_pb2.StateListTokensReply = await self._call(
+            self._state.ListTokens,
+            state_pb2.StateListTokensRequest(username="" if request.all_users else caller.username),
+        )
+        return auth_pb2.ListTokensReply(tokens=reply.tokens)
+
+    async def RevokeToken(
+        self, request: auth_pb2.RevokeTokenRequest, ctx: CallContext
+    ) -> common_pb2.ApiToken:
+        caller = ctx.require_caller()
+        owner = "" if caller.role == "admin" else caller.username
+        token: common_pb2.ApiToken = await self._call(
+            self._state.RevokeToken,
+            state_pb2.StateRevokeTokenRequest(id=request.id, username=owner, actor=caller.username),
+        )
+        return token
+
+    async def ListUsers(
+        self, request: auth_pb2.ListUsersRequest, ctx: CallContext
+    ) -> auth_pb2.ListUsersReply:
+        reply: state_pb2.StateListUsersReply = await self._call(
+            self._state.ListUsers,
+            state_pb2.StateListUsersRequest(page_size=request.page_size, page_token=request.page_token),
+        )
+        return auth_pb2.ListUsersReply(users=reply.users, next_page_token=reply.next_page_token)
+
+    async def GetUser(self, request: auth_pb2.GetUserRequest, ctx: CallContext) -> common_pb2.User:
+        user: common_pb2.User = await self._call(
+            self._state.GetUser, state_pb2.StateGetUserRequest(username=request.username)
+        )
+        return user
+
+    async def CreateUser(self, request: auth_pb2.CreateUserRequest, ctx: CallContext) -> common_pb2.User:
+        caller = ctx.require_caller()
+        validate_role(request.role)
+        validate_password(request.password)
+        password_hash = await asyncio.to_thread(hash_password, request.password)
+        user: common_pb2.User = await self._call(
+            self._state.CreateUser,
+            state_pb2.StateCreateUserRequest(
+                username=request.username,
+                password_hash=password_hash,
+                role=request.role,
+                actor=caller.username,
+            ),
+        )
+        return user
+
+    async def UpdateUser(self, request: auth_pb2.UpdateUserRequest, ctx: CallContext) -> common_pb2.User:
+        caller = ctx.require_caller()
+        update = state_pb2.StateUpdateUserRequest(username=request.username, actor=caller.username)
+        if request.HasField("role"):
+            update.role = validate_role(request.role)
+        if request.HasField("disabled"):
+            update.disabled = request.disabled
+        if request.HasField("password"):
+            validate_password(request.password)
+            update.password_hash = await asyncio.to_thread(hash_password, request.password)
+        user: common_pb2.User = await self._call(self._state.UpdateUser, update)
+        self._authn.forget(request.username)
+        return user
+
+    async def DeleteUser(
+        self, request: auth_pb2.DeleteUserRequest, ctx: CallContext
+    ) -> auth_pb2.DeleteUserReply:
+        caller = ctx.require_caller()
+        await self._call(
+            self._state.DeleteUser,
+            state_pb2.StateDeleteUserRequest(username=request.username, actor=caller.username),
+        )
+        self._authn.forget(request.username)
+        return auth_pb2.DeleteUserReply()

@@ -1,0 +1,128 @@
+"""Bearer tokens: signed access tokens from a login (JWT, HS256) and API tokens (`appos_…`).
+
+An access token names its user; the user's current role and status come from state (cached for a
+few seconds), so a disabled user or a changed password ends every session of that user. API tokens
+are looked up by their SHA-256 in state on every use, so a revoked token stops working at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+
+import jwt
+
+from appos.v1 import common_pb2, state_pb2, state_pb2_grpc
+from services.common.clients import aio_call
+from services.common.errors import NotFound, Unauthenticated
+from services.common.roles import ROLES
+from services.gateway.context import Caller
+
+API_TOKEN_PREFIX = "appos_"
+_ALGORITHM = "HS256"
+_USER_CACHE_SECONDS = 5.0
+
+
+def new_api_token() -> tuple[str, str, str]:
+    """(secret, its SHA-256 hex, a short display prefix)."""
+    secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return secret, hash_api_token(secret), secret[: len(API_TOKEN_PREFIX) + 4]
+
+
+def hash_api_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _user_version(user: common_pb2.User) -> int:
+    """Microseconds of the user's last change: a token from before it is no longer valid."""
+    return user.updated_at.seconds * 1_000_000 + user.updated_at.nanos // 1000
+
+
+class Authenticator:
+    def __init__(
+        self, *, state: state_pb2_grpc.StateStub, secret: str, ttl_seconds: int, rpc_timeout: float
+    ) -> None:
+        self._state = state
+        self._secret = secret
+        self.ttl_seconds = ttl_seconds
+        self._timeout = rpc_timeout
+        self._users: dict[str, tuple[float, common_pb2.User]] = {}
+
+    def issue(self, user: common_pb2.User) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": user.username,
+            "role": user.role,
+            "uv": _user_version(user),
+            "iat": now,
+            "exp": now + self.ttl_seconds,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
+
+    def forget(self, username: str) -> None:
+        self._users.pop(username, None)
+
+    async def authenticate(self, authorization: str | None) -> Caller:
+        if not authorization:
+            raise Unauthenticated("a bearer token is required (Authorization: Bearer …)")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        return await self.authenticate_token(token)
+
+    async def authenticate_token(self, token: str) -> Caller:
+        if token.startswith(API_TOKEN_PREFIX):
+            return await self._api_token(token)
+        return await self._access_token(token)
+
+    async def _api_token(self, token: str) -> Caller:
+        if len(token) > 128:
+            raise Unauthenticated("invalid, expired or revoked token")
+        resolved: state_pb2.ResolvedToken = await aio_call(
+            self._state.ResolveToken,
+            state_pb2.StateResolveTokenRequest(token_hash=hash_api_token(token)),
+            service="state",
+            timeout=self._timeout,
+        )
+        # A token never has more rights than its owner has now.
+        role = min(resolved.token.role, resolved.user.role, key=ROLES.index)
+        return Caller(username=resolved.user.username, role=role, token_id=resolved.token.id)
+
+    async def _access_token(self, token: str) -> Caller:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[_ALGORITHM],
+                options={"require": ["sub", "exp", "iat", "uv"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("the access token has expired; log in again") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated("invalid access token") from exc
+        user = await self.current_user(str(claims["sub"]))
+        if user is None or user.disabled or _user_version(user) > int(claims["uv"]):
+            raise Unauthenticated("the session has ended (account changed or disabled); log in again")
+        return Caller(username=user.username, role=user.role)
+
+    async def current_user(self, username: str) -> common_pb2.User | None:
+        cached = self._users.get(username)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < _USER_CACHE_SECONDS:
+            return cached[1]
+        try:
+            user: common_pb2.User = await aio_call(
+                self._state.GetUser,
+                state_pb2.StateGetUserRequest(username=username),
+                service="state",
+                timeout=self._timeout,
+            )
+        except NotFound:
+            self.forget(username)
+            return None
+        self._users[username] = (now, user)
+        return user

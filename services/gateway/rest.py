@@ -1,0 +1,102 @@
+"""One generic REST endpoint per public method, built from its `google.api.http` rule.
+
+authenticate (unless public) → check the role → read the body (size-limited) → build the proto
+request → call the implementation → answer its reply as proto JSON. Errors are raised as
+AppOSError / HTTPProblem and rendered once by the app's exception handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from google.protobuf.message import Message
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from services.common.errors import PermissionDenied
+from services.common.roles import role_allows
+from services.gateway.authn import Authenticator
+from services.gateway.context import CallContext
+from services.gateway.http_rules import Route
+from services.gateway.translate import build_request, to_json
+
+Handler = Callable[[Any, CallContext], Awaitable[Message]]
+StatusHook = Callable[[Any], int]
+
+
+class HTTPProblem(Exception):
+    """An error the gateway answers itself, before any service is involved."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    too_large = HTTPProblem(413, "payload_too_large", f"request body is larger than {limit} bytes")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def authorize(route: Route, request: Request, authenticator: Authenticator) -> CallContext:
+    caller = None
+    if not route.public:
+        caller = await authenticator.authenticate(request.headers.get("authorization"))
+        if not role_allows(caller.role, route.min_role):
+            raise PermissionDenied(f"this needs the {route.min_role} role; you are {caller.role}")
+    return CallContext(
+        caller=caller, client_address=client_address(request), request_id=request.state.request_id
+    )
+
+
+def resolve_handlers(routes: list[Route], implementations: Mapping[str, object]) -> dict[str, Handler]:
+    """Each route's implementation: `implementations` maps a service's full name to its servicer.
+    A route without one is a startup error, never a 404 at run time."""
+    handlers: dict[str, Handler] = {}
+    for route in routes:
+        service = implementations.get(route.method.containing_service.full_name)
+        handler = getattr(service, route.method.name, None)
+        if handler is None:
+            raise RuntimeError(f"no implementation for {route.full_name}")
+        handlers[route.full_name] = handler
+    return handlers
+
+
+def make_endpoint(
+    route: Route, *, max_body_bytes: int, status_hook: StatusHook | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint finds the authenticator and implementations on `app.state.runtime`, which the
+    app's lifespan builds (gRPC channels and Redis clients belong to the running event loop)."""
+
+    async def endpoint(request: Request) -> Response:
+        runtime = request.app.state.runtime
+        ctx = await authorize(route, request, runtime.authenticator)
+        body = await read_body(request, max_body_bytes)
+        message = build_request(
+            route,
+            path_params=request.path_params,
+            query=list(request.query_params.multi_items()),
+            body=body,
+        )
+        reply = await runtime.handlers[route.full_name](message, ctx)
+        status = status_hook(reply) if status_hook else 200
+        return JSONResponse(to_json(reply), status_code=status)
+
+    endpoint.__name__ = route.full_name.replace(".", "_")
+    return endpoint

@@ -1,0 +1,75 @@
+"""What the gateway holds while it runs: channels to the services, Redis, and the implementations
+of the public services. Built in the app's lifespan, inside the event loop that uses it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc.aio
+from redis.asyncio import Redis
+
+from appos.v1 import state_pb2_grpc
+from services.common.clients import aio_channel
+from services.common.secretfiles import load_or_create_secret
+from services.gateway.auth_service import AuthService
+from services.gateway.authn import Authenticator
+from services.gateway.http_rules import Route
+from services.gateway.ratelimit import LoginLimiter
+from services.gateway.rest import Handler, resolve_handlers
+from services.gateway.settings import GatewaySettings
+from services.gateway.system_service import SystemService
+
+
+@dataclass
+class Runtime:
+    authenticator: Authenticator
+    handlers: dict[str, Handler]
+    channels: dict[str, grpc.aio.Channel]
+    redis: Redis
+
+    @classmethod
+    def start(cls, settings: GatewaySettings, routes: list[Route]) -> Runtime:
+        channels = {name: aio_channel(settings.socket_path(name)) for name in settings.services}
+        if "state" not in channels:
+            raise ValueError("APPOS_SERVICES must include state")
+        redis = Redis(
+            unix_socket_path=str(settings.socket_path("redis")),
+            socket_timeout=2,
+            socket_connect_timeout=2,
+        )
+        state = state_pb2_grpc.StateStub(channels["state"])
+        authenticator = Authenticator(
+            state=state,
+            secret=load_or_create_secret(settings.jwt_secret_file, nbytes=48),
+            ttl_seconds=settings.token_ttl_seconds,
+            rpc_timeout=settings.rpc_timeout_seconds,
+        )
+        limiter = LoginLimiter(
+            redis, max_failures=settings.login_max_failures, window_seconds=settings.login_window_seconds
+        )
+        implementations: dict[str, object] = {
+            "appos.v1.Auth": AuthService(
+                state=state,
+                authenticator=authenticator,
+                limiter=limiter,
+                rpc_timeout=settings.rpc_timeout_seconds,
+            ),
+            "appos.v1.System": SystemService(
+                channels=channels,
+                redis=redis,
+                docker_host=settings.docker_host,
+                state=state,
+                rpc_timeout=settings.rpc_timeout_seconds,
+            ),
+        }
+        return cls(
+            authenticator=authenticator,
+            handlers=resolve_handlers(routes, implementations),
+            channels=channels,
+            redis=redis,
+        )
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+        await self.redis.aclose()

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.common.settings import CommonSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class GatewaySettings(CommonSettings):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Lifetime of a login's access token.
+    token_ttl_seconds: int = 12 * 3600
+    # Largest request body accepted, in bytes.
+    max_body_bytes: int = 1024 * 1024
+    # Failed logins allowed per user and per client address in `login_window_seconds`.
+    login_max_failures: int = 5
+    login_window_seconds: int = 60
+    # Internal services the health check asks, by socket name.
+    services: list[str] = ["state"]
+    docker_host: str = "unix:///var/run/docker.sock"
+    dashboard_dir: Path = REPO_ROOT / "dashboard" / "dist"
+    # Timeout of one call to an internal service.
+    rpc_timeout_seconds: float = 10.0
+
+    @property
+    def jwt_secret_file(self) -> Path:
+        return self.secrets_dir / "jwt.key"

@@ -1,0 +1,124 @@
+"""The public System service, served by the gateway: health of every part, and installation facts."""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import docker
+import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from redis.asyncio import Redis
+
+from appos.v1 import state_pb2, state_pb2_grpc, system_pb2
+from services.common.clients import aio_call
+from services.common.timestamps import to_pb, utcnow
+from services.gateway.context import CallContext
+
+VERSION = "0.1.0"
+CHECK_TIMEOUT = 2.0
+
+
+def docker_client(docker_host: str) -> Any:
+    """A client that speaks whatever API version the engine has (20.10 up to 29)."""
+    return docker.DockerClient(base_url=docker_host, version="auto", timeout=int(CHECK_TIMEOUT) + 1)
+
+
+class SystemService:
+    def __init__(
+        self,
+        *,
+        channels: dict[str, grpc.aio.Channel],
+        redis: Redis,
+        docker_host: str,
+        state: state_pb2_grpc.StateStub,
+        rpc_timeout: float,
+    ) -> None:
+        self._channels = channels
+        self._redis = redis
+        self._docker_host = docker_host
+        self._state = state
+        self._timeout = rpc_timeout
+        self.started_at: datetime = utcnow()
+
+    async def _grpc_part(self, name: str, channel: grpc.aio.Channel) -> None:
+        stub = health_pb2_grpc.HealthStub(channel)
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=CHECK_TIMEOUT)
+        if reply.status != health_pb2.HealthCheckResponse.SERVING:
+            raise RuntimeError(
+                f"{name} reports {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}"
+            )
+
+    async def _redis_part(self) -> None:
+        await self._redis.ping()
+
+    def _docker_ping(self) -> None:
+        client = docker_client(self._docker_host)
+        try:
+            client.ping()
+        finally:
+            client.close()
+
+    async def _docker_part(self) -> None:
+        await asyncio.to_thread(self._docker_ping)
+
+    async def _check(self, name: str, probe: Callable[[], Awaitable[None]]) -> system_pb2.HealthPart:
+        try:
+            await asyncio.wait_for(probe(), timeout=CHECK_TIMEOUT + 1)
+        except grpc.aio.AioRpcError as exc:
+            reason = "not answering" if exc.code() is grpc.StatusCode.UNAVAILABLE else exc.code().name.lower()
+            return system_pb2.HealthPart(name=name, status="down", message=reason)
+        except TimeoutError:
+            return system_pb2.HealthPart(name=name, status="down", message="timed out")
+        except Exception as exc:  # noqa: BLE001 - any failure of a probe means the part is down
+            return system_pb2.HealthPart(name=name, status="down", message=type(exc).__name__)
+        return system_pb2.HealthPart(name=name, status="ok")
+
+    async def GetHealth(self, request: system_pb2.GetHealthRequest, ctx: CallContext) -> system_pb2.Health:
+        checks = [
+            self._check(name, lambda name=name, ch=ch: self._grpc_part(name, ch))  # type: ignore[misc]
+            for name, ch in self._channels.items()
+        ]
+        checks.append(self._check("redis", self._redis_part))
+        checks.append(self._check("docker", self._docker_part))
+        parts = await asyncio.gather(*checks)
+        status = "ok" if all(p.status == "ok" for p in parts) else "down"
+        return system_pb2.Health(status=status, parts=parts)
+
+    def _docker_version(self) -> str:
+        client = docker_client(self._docker_host)
+        try:
+            return str(client.version().get("Version", ""))
+        finally:
+            client.close()
+
+    async def GetInfo(self, request: system_pb2.GetInfoRequest, ctx: CallContext) -> system_pb2.Info:
+        try:
+            docker_version = await asyncio.wait_for(
+                asyncio.to_thread(self._docker_version), CHECK_TIMEOUT + 1
+            )
+        except Exception:  # noqa: BLE001 - the engine being down is reported by /health
+            docker_version = "unavailable"
+        events: state_pb2.StateListEventsReply = await aio_call(
+            self._state.ListEvents,
+            state_pb2.StateListEventsRequest(after_seq=0, limit=1),
+            service="state",
+            timeout=self._timeout,
+        )
+        return system_pb2.Info(
+            version=VERSION,
+            hostname=socket.gethostname(),
+            python=platform.python_version(),
+            docker_version=docker_version,
+            started_at=to_pb(self.started_at),
+            last_event_seq=events.last_seq,
+        )
+
+
+def health_status(reply: system_pb2.Health) -> int:
+    """REST status of a health reply: 503 unless every part is up."""
+    return 200 if reply.status == "ok" else 503

@@ -1,0 +1,92 @@
+"""REST ⇄ proto: building a request message from path, query and body; a reply as JSON.
+
+grpc-gateway's rules: path parameters fill the fields they name; with `body: "*"` the JSON body is
+the whole message and no query parameters are allowed; otherwise the remaining fields come from
+the query string. Unknown fields and wrong types are errors, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+
+from services.common.errors import InvalidArgument
+from services.gateway.http_rules import Route
+
+
+def parse_json_body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument("request body is not UTF-8") from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"request body is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+
+
+def build_request(
+    route: Route,
+    *,
+    path_params: Mapping[str, str],
+    query: Sequence[tuple[str, str]],
+    body: bytes,
+) -> Message:
+    descriptor = route.method.input_type
+    data: dict[str, Any] = {}
+    if route.body == "*":
+        if body.strip():
+            parsed = parse_json_body(body)
+            if not isinstance(parsed, dict):
+                raise InvalidArgument("request body must be a JSON object")
+            data = parsed
+        if query:
+            raise InvalidArgument(f"unexpected query parameter {query[0][0]!r}: send fields in the body")
+    else:
+        if route.body:
+            if body.strip():
+                data[route.body] = parse_json_body(body)
+        elif body.strip():
+            raise InvalidArgument("this endpoint takes no request body")
+        for key, value in query:
+            field = descriptor.fields_by_name.get(key)
+            if field is None or key in route.path_params or key == route.body:
+                raise InvalidArgument(f"unknown query parameter {key!r}")
+            if field.type == FieldDescriptor.TYPE_MESSAGE:
+                raise InvalidArgument(f"query parameter {key!r} cannot be given in the query string")
+            if field.is_repeated:
+                data.setdefault(key, []).append(value)
+            elif key in data:
+                raise InvalidArgument(f"query parameter {key!r} is given more than once")
+            else:
+                data[key] = value
+    for name, value in path_params.items():
+        data[name] = value
+    message = GetMessageClass(descriptor)()
+    try:
+        json_format.ParseDict(data, message, ignore_unknown_fields=False)
+    except json_format.ParseError as exc:
+        raise InvalidArgument(_short_parse_error(str(exc))) from exc
+    return message
+
+
+_UNKNOWN_FIELD = re.compile(r'has no field named "([^"]*)"')
+
+
+def _short_parse_error(text: str) -> str:
+    unknown = _UNKNOWN_FIELD.search(text)
+    if unknown:
+        return f"unknown field {unknown.group(1)!r}"
+    # protobuf appends the list of every field; the first line says what is wrong.
+    return text.split("\n", 1)[0].replace("Message type ", "").strip()
+
+
+def to_json(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )

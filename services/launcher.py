@@ -1,0 +1,176 @@
+"""`make run`: prepare APPOS_DATA, make sure Docker answers, run every process under supervisord,
+wait for /health, print the URL and the admin login. Ctrl-C stops everything this started.
+
+The test harness uses the same functions to start real stacks in temporary folders.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from services.common.dockerd import ensure_docker
+from services.common.settings import CommonSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+SUPERVISORD_CONF = ROOT / "supervisord.conf"
+
+
+class LaunchSettings(CommonSettings):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_password: SecretStr | None = None
+
+
+def prepare_data_dir(data: Path, run_dir: Path) -> None:
+    for folder in (data, data / "log", data / "redis", data / "secrets", run_dir):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def supervisor_env(*, data: Path, run_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "APPOS_DATA": str(data),
+            "APPOS_RUN": str(run_dir),
+            "APPOS_RUN_DIR": str(run_dir),
+            "APPOS_ROOT": str(ROOT),
+            "APPOS_PYTHON": sys.executable,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def start_supervisord(env: dict[str, str], *, output: Path) -> subprocess.Popen[bytes]:
+    """supervisord in the foreground of its own session (so a terminal's Ctrl-C reaches only us)."""
+    with open(output, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "supervisor.supervisord", "-c", str(SUPERVISORD_CONF)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def health_status(url: str, timeout: float = 3.0) -> int:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, ValueError):
+        return 0
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        if health_status(url) == 200:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def admin_login_line(data: Path, settings: LaunchSettings) -> str:
+    password_file = data / "admin-password"
+    if password_file.exists():
+        return f"user admin, password {password_file.read_text().strip()}"
+    if settings.admin_password is not None:
+        return "user admin, password from APPOS_ADMIN_PASSWORD"
+    return "user admin (password already changed; the first one is no longer stored)"
+
+
+def main() -> int:
+    os.umask(0o077)
+    settings = LaunchSettings()
+    data, run_dir = settings.data, settings.sockets
+    if not port_is_free(settings.host, settings.port):
+        print(
+            f"error: {settings.host}:{settings.port} is in use; set APPOS_PORT to a free port",
+            file=sys.stderr,
+        )
+        return 1
+    prepare_data_dir(data, run_dir)
+    supervisor_pid = run_dir / "supervisord.pid"
+    if supervisor_pid.exists():
+        try:
+            os.kill(int(supervisor_pid.read_text().strip()), 0)
+            print(f"error: AppOS already runs on {data} (pid file {supervisor_pid})", file=sys.stderr)
+            return 1
+        except (ProcessLookupError, ValueError):
+            supervisor_pid.unlink()
+    print("Checking the Docker engine…", flush=True)
+    try:
+        dockerd = ensure_docker(data / "log" / "dockerd.log")
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if dockerd is not None:
+        print(f"Started dockerd (pid {dockerd.pid}); it stops with AppOS.", flush=True)
+    env = supervisor_env(data=data, run_dir=run_dir)
+    proc = start_supervisord(env, output=data / "log" / "supervisord.out")
+    stopping = False
+
+    def handle(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = f"http://{host}:{settings.port}"
+    try:
+        print(f"Starting AppOS (data in {data}, logs in {data / 'log'})…", flush=True)
+        if not wait_healthy(url, proc):
+            print(f"error: AppOS did not become healthy; see the logs in {data / 'log'}", file=sys.stderr)
+            return 1
+        print(f"AppOS is running at {url} — {admin_login_line(data, settings)}", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        while not stopping and proc.poll() is None:
+            time.sleep(0.5)
+        return 0 if stopping else 1
+    finally:
+        print("Stopping AppOS…", flush=True)
+        stop_process(proc)
+        if dockerd is not None:
+            stop_process(dockerd)
+        print("Stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The state process: migrate, make sure an admin exists, serve State on a Unix socket."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from appos.v1 import state_pb2, state_pb2_grpc
+from services.common.grpc_server import build_server, serve_until_signalled
+from services.common.logs import configure_logging
+from services.state.bootstrap import ensure_first_admin
+from services.state.db import make_engine, migrate
+from services.state.servicer import StateServicer
+from services.state.settings import StateSettings
+from services.state.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+def main() -> None:
+    os.umask(0o077)
+    settings = StateSettings()
+    configure_logging("state", settings.log_level)
+    settings.data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    engine = make_engine(settings.db_path)
+    migrate(engine)
+    store = Store(engine)
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    ensure_first_admin(store=store, password=password, password_file=settings.admin_password_file)
+    socket_path = settings.socket_path("state")
+    server, _health = build_server(
+        socket_path=socket_path,
+        services=[
+            (
+                state_pb2_grpc.add_StateServicer_to_server,
+                StateServicer(store),
+                state_pb2.DESCRIPTOR.services_by_name["State"].full_name,
+            )
+        ],
+        max_workers=settings.state_workers,
+    )
+    serve_until_signalled(server, socket_path=socket_path, on_stop=store.notifier.close)
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
