@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -59,13 +60,20 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
+class DashboardMount(Mount):
+    """Mounted at "/" but never matching /api/…: there the router answers 404 or 405 itself."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path = scope.get("path", "")
+        if path == "/api" or path.startswith("/api/"):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
 class DashboardFiles(StaticFiles):
-    """The dashboard's static build with SPA fallback: unknown paths get index.html, except under
-    /api, where an unknown path is a JSON 404."""
+    """The dashboard's static build with SPA fallback: unknown paths get index.html."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
-        if path == "api" or path.startswith("api/"):
-            raise StarletteHTTPException(404, "no such API route")
         try:
             return await super().get_response(path, scope)
         except StarletteHTTPException as exc:
@@ -148,7 +156,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.router.add_route("/openapi.json", openapi_json, methods=["GET"], include_in_schema=False)
     app.router.add_route("/docs", docs, methods=["GET"], include_in_schema=False)
     if settings.dashboard_dir.is_dir():
-        app.mount("/", DashboardFiles(directory=settings.dashboard_dir, html=True), name="dashboard")
+        app.router.routes.append(
+            DashboardMount(
+                "/", app=DashboardFiles(directory=settings.dashboard_dir, html=True), name="dashboard"
+            )
+        )
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     return app

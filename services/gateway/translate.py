@@ -59,12 +59,13 @@ def build_request(
                 raise InvalidArgument(f"unknown query parameter {key!r}")
             if field.type == FieldDescriptor.TYPE_MESSAGE:
                 raise InvalidArgument(f"query parameter {key!r} cannot be given in the query string")
+            parsed = _query_value(field, value)
             if field.is_repeated:
-                data.setdefault(key, []).append(value)
+                data.setdefault(key, []).append(parsed)
             elif key in data:
                 raise InvalidArgument(f"query parameter {key!r} is given more than once")
             else:
-                data[key] = value
+                data[key] = parsed
     for name, value in path_params.items():
         data[name] = value
     message = GetMessageClass(descriptor)()
@@ -73,6 +74,18 @@ def build_request(
     except json_format.ParseError as exc:
         raise InvalidArgument(_short_parse_error(str(exc))) from exc
     return message
+
+
+_BOOLS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _query_value(field: FieldDescriptor, value: str) -> Any:
+    """Query strings carry text; proto JSON takes numbers as text but booleans only as JSON."""
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        if value.lower() not in _BOOLS:
+            raise InvalidArgument(f"query parameter {field.name!r} must be true or false")
+        return _BOOLS[value.lower()]
+    return value
 
 
 _UNKNOWN_FIELD = re.compile(r'has no field named "([^"]*)"')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 
 from sqlalchemy import func, select
@@ -56,7 +57,12 @@ def _encode_cursor(username: str) -> str:
     return base64.urlsafe_b64encode(username.encode()).decode()
 
 
+_CURSOR = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
+
+
 def _decode_cursor(token: str) -> str:
+    if not _CURSOR.fullmatch(token):
+        raise InvalidArgument("page_token is not valid")
     try:
         return base64.urlsafe_b64decode(token.encode()).decode()
     except (ValueError, UnicodeDecodeError) as exc:
