@@ -1,26 +1,34 @@
-"""Conversions between aware UTC datetimes and protobuf Timestamps."""
+"""Time in AppOS: integer microseconds since the Unix epoch (UTC) in storage and domain code, and
+protobuf Timestamps on the wire. Integers compare and sort cheaply and need no parsing."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+MICROS = 1_000_000
 
 
-def to_pb(value: datetime | None) -> Timestamp | None:
-    """A Timestamp, or None so that an unset time stays unset in the message."""
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value if value.tzinfo else value.replace(tzinfo=UTC))
-    return ts
+def now_us() -> int:
+    return time.time_ns() // 1000
 
 
-def from_pb(ts: Timestamp, *, present: bool = True) -> datetime | None:
-    if not present:
-        return None
-    return ts.ToDatetime(tzinfo=UTC)
+def set_ts(field: Timestamp, micros: int | None) -> None:
+    """Fill a message's Timestamp field in place; None leaves it unset."""
+    if micros is not None:
+        field.seconds, rest = divmod(micros, MICROS)
+        field.nanos = rest * 1000
+
+
+def ts_us(field: Timestamp) -> int:
+    return field.seconds * MICROS + field.nanos // 1000
+
+
+def datetime_us(value: datetime) -> int:
+    return int(value.replace(tzinfo=value.tzinfo or UTC).timestamp() * MICROS)
+
+
+def us_datetime(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros / MICROS, UTC)

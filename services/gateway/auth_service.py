@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
 from typing import Any
 
 from appos.v1 import auth_pb2, common_pb2, state_pb2, state_pb2_grpc
@@ -15,7 +14,7 @@ from services.common.clients import aio_call, call_metadata
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from services.common.passwords import hash_password, validate_password, verify_password
 from services.common.roles import role_allows, validate_role
-from services.common.timestamps import to_pb, utcnow
+from services.common.timestamps import MICROS, now_us, set_ts
 from services.gateway.authn import Authenticator, new_api_token
 from services.gateway.context import CallContext
 from services.gateway.ratelimit import LoginLimiter
@@ -115,19 +114,17 @@ class AuthService:
         if not 0 <= request.expires_in_days <= MAX_TOKEN_DAYS:
             raise InvalidArgument(f"expires_in_days must be between 0 (never) and {MAX_TOKEN_DAYS}")
         secret, token_hash, prefix = new_api_token()
-        expires = utcnow() + timedelta(days=request.expires_in_days) if request.expires_in_days else None
-        token: common_pb2.ApiToken = await self._call(
-            self._state.CreateToken,
-            state_pb2.StateCreateTokenRequest(
-                username=caller.username,
-                name=request.name,
-                role=role,
-                token_hash=token_hash,
-                prefix=prefix,
-                expires_at=to_pb(expires),
-                actor=caller.username,
-            ),
+        create = state_pb2.StateCreateTokenRequest(
+            username=caller.username,
+            name=request.name,
+            role=role,
+            token_hash=token_hash,
+            prefix=prefix,
+            actor=caller.username,
         )
+        if request.expires_in_days:
+            set_ts(create.expires_at, now_us() + request.expires_in_days * 86400 * MICROS)
+        token: common_pb2.ApiToken = await self._call(self._state.CreateToken, create)
         return auth_pb2.CreateTokenReply(id=token.id, secret=secret, token=token)
 
     async def ListTokens(

@@ -6,7 +6,6 @@ import asyncio
 import platform
 import socket
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 import docker
@@ -16,7 +15,7 @@ from redis.asyncio import Redis
 
 from appos.v1 import state_pb2, state_pb2_grpc, system_pb2
 from services.common.clients import aio_call
-from services.common.timestamps import to_pb, utcnow
+from services.common.timestamps import now_us, set_ts
 from services.gateway.context import CallContext
 
 VERSION = "0.1.0"
@@ -43,7 +42,7 @@ class SystemService:
         self._docker_host = docker_host
         self._state = state
         self._timeout = rpc_timeout
-        self.started_at: datetime = utcnow()
+        self.started_at = now_us()
 
     async def _grpc_part(self, name: str, channel: grpc.aio.Channel) -> None:
         stub = health_pb2_grpc.HealthStub(channel)
@@ -109,14 +108,15 @@ class SystemService:
             service="state",
             timeout=self._timeout,
         )
-        return system_pb2.Info(
+        info = system_pb2.Info(
             version=VERSION,
             hostname=socket.gethostname(),
             python=platform.python_version(),
             docker_version=docker_version,
-            started_at=to_pb(self.started_at),
             last_event_seq=events.last_seq,
         )
+        set_ts(info.started_at, self.started_at)
+        return info
 
 
 def health_status(reply: system_pb2.Health) -> int:

@@ -19,6 +19,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from services.common.errors import InvalidArgument
 from services.gateway.http_rules import Route
+from services.gateway.jsonify import message_to_json
 
 
 def parse_json_body(raw: bytes) -> Any:
@@ -100,6 +101,4 @@ def _short_parse_error(text: str) -> str:
 
 
 def to_json(message: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
+    return message_to_json(message)

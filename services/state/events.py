@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.errors import InvalidArgument
-from services.common.timestamps import utcnow
+from services.common.timestamps import now_us
 from services.state.models import Event
 from services.state.store import LAST_EVENT_SEQ
 
@@ -23,7 +23,7 @@ def emit(*, session: Session, type: str, subject: str, actor: str, payload: dict
         subject=subject,
         actor=actor or "system",
         payload_json=json.dumps(payload, sort_keys=True, separators=(",", ":")),
-        created_at=utcnow(),
+        created_at=now_us(),
     )
     session.add(event)
     session.flush()

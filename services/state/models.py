@@ -2,33 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Protocol
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, TypeDecorator
-from sqlalchemy.engine import Dialect
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from appos.v1 import common_pb2
-from services.common.timestamps import to_pb
+from services.common.timestamps import set_ts
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stored as naive UTC (SQLite has no time zones), returned as aware UTC."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return value.replace(tzinfo=UTC) if value is not None else None
+# Times are integer microseconds since the epoch, UTC (see services.common.timestamps).
+Micros = BigInteger
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class UserRow(Protocol):
+    """A User as the ORM loads it, or a plain row of its columns (list reads skip the ORM)."""
+
+    id: str
+    username: str
+    role: str
+    disabled: bool
+    created_at: int
+    updated_at: int
+
+
+def fill_user(pb: common_pb2.User, user: UserRow) -> common_pb2.User:
+    """Write `user` into `pb` in place (for lists: `fill_user(reply.users.add(), row)` copies nothing)."""
+    pb.id, pb.username, pb.role, pb.disabled = user.id, user.username, user.role, bool(user.disabled)
+    set_ts(pb.created_at, user.created_at)
+    set_ts(pb.updated_at, user.updated_at)
+    return pb
 
 
 class User(Base):
@@ -39,20 +45,13 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[int] = mapped_column(Micros)
+    updated_at: Mapped[int] = mapped_column(Micros)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
     def to_pb(self) -> common_pb2.User:
-        return common_pb2.User(
-            id=self.id,
-            username=self.username,
-            role=self.role,
-            disabled=self.disabled,
-            created_at=to_pb(self.created_at),
-            updated_at=to_pb(self.updated_at),
-        )
+        return fill_user(common_pb2.User(), self)
 
 
 class ApiToken(Base):
@@ -64,25 +63,22 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(16))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     prefix: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[int] = mapped_column(Micros)
+    expires_at: Mapped[int | None] = mapped_column(Micros, nullable=True)
+    last_used_at: Mapped[int | None] = mapped_column(Micros, nullable=True)
+    revoked_at: Mapped[int | None] = mapped_column(Micros, nullable=True)
 
     user: Mapped[User] = relationship(back_populates="tokens")
 
     def to_pb(self) -> common_pb2.ApiToken:
-        return common_pb2.ApiToken(
-            id=self.id,
-            name=self.name,
-            username=self.user.username,
-            role=self.role,
-            prefix=self.prefix,
-            created_at=to_pb(self.created_at),
-            expires_at=to_pb(self.expires_at),
-            last_used_at=to_pb(self.last_used_at),
-            revoked_at=to_pb(self.revoked_at),
+        token = common_pb2.ApiToken(
+            id=self.id, name=self.name, username=self.user.username, role=self.role, prefix=self.prefix
         )
+        set_ts(token.created_at, self.created_at)
+        set_ts(token.expires_at, self.expires_at)
+        set_ts(token.last_used_at, self.last_used_at)
+        set_ts(token.revoked_at, self.revoked_at)
+        return token
 
 
 class Event(Base):
@@ -95,14 +91,19 @@ class Event(Base):
     subject: Mapped[str] = mapped_column(String(256))
     actor: Mapped[str] = mapped_column(String(64))
     payload_json: Mapped[str] = mapped_column(Text, default="{}")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[int] = mapped_column(Micros)
 
     def to_pb(self) -> common_pb2.Event:
-        return common_pb2.Event(
+        event = common_pb2.Event(
             seq=self.seq,
             type=self.type,
             subject=self.subject,
             actor=self.actor,
             payload_json=self.payload_json,
-            created_at=to_pb(self.created_at),
         )
+        set_ts(event.created_at, self.created_at)
+        return event
+
+
+# The columns of a User that its message carries (never the password hash).
+USER_COLUMNS = (User.id, User.username, User.role, User.disabled, User.created_at, User.updated_at)

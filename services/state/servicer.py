@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import grpc
 
 from appos.v1 import common_pb2, state_pb2, state_pb2_grpc
-from services.common.timestamps import from_pb
+from services.common.timestamps import ts_us
 from services.state import events, tokens, users
+from services.state.models import fill_user
 from services.state.store import Store
 
 # How long a watcher sleeps between checks that its caller is still there.
@@ -52,7 +53,10 @@ class StateServicer(state_pb2_grpc.StateServicer):
             found, next_token = users.list_users(
                 session=s, page_size=request.page_size, page_token=request.page_token
             )
-            return state_pb2.StateListUsersReply(users=[u.to_pb() for u in found], next_page_token=next_token)
+        reply = state_pb2.StateListUsersReply(next_page_token=next_token)
+        for row in found:
+            fill_user(reply.users.add(), row)
+        return reply
 
     def UpdateUser(
         self, request: state_pb2.StateUpdateUserRequest, context: grpc.ServicerContext
@@ -85,7 +89,7 @@ class StateServicer(state_pb2_grpc.StateServicer):
                 role=request.role,
                 token_hash=request.token_hash,
                 prefix=request.prefix,
-                expires_at=from_pb(request.expires_at, present=request.HasField("expires_at")),
+                expires_at=ts_us(request.expires_at) if request.HasField("expires_at") else None,
                 actor=request.actor,
             ).to_pb()
 

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.errors import InvalidArgument, NotFound, Unauthenticated
 from services.common.roles import role_allows, validate_role
-from services.common.timestamps import utcnow
+from services.common.timestamps import MICROS, now_us
 from services.state import events
 from services.state.models import ApiToken, User
 from services.state.users import get_user
 
 # A token's last use is written at most this often, so that reads stay reads.
-LAST_USED_RESOLUTION = timedelta(seconds=60)
+LAST_USED_RESOLUTION_US = 60 * MICROS
 
 
 def create_token(
@@ -27,7 +26,7 @@ def create_token(
     role: str,
     token_hash: str,
     prefix: str,
-    expires_at: datetime | None,
+    expires_at: int | None,
     actor: str,
 ) -> ApiToken:
     user = get_user(session=session, username=username)
@@ -45,7 +44,7 @@ def create_token(
         role=role,
         token_hash=token_hash,
         prefix=prefix[:16],
-        created_at=utcnow(),
+        created_at=now_us(),
         expires_at=expires_at,
     )
     session.add(token)
@@ -71,7 +70,7 @@ def revoke_token(*, session: Session, token_id: str, username: str, actor: str) 
     if token is None or (username and token.user.username != username):
         raise NotFound(f"token {token_id!r} does not exist")
     if token.revoked_at is None:
-        token.revoked_at = utcnow()
+        token.revoked_at = now_us()
         events.emit(
             session=session,
             type="token_revoked",
@@ -85,7 +84,7 @@ def revoke_token(*, session: Session, token_id: str, username: str, actor: str) 
 def resolve_token(*, session: Session, token_hash: str) -> ApiToken:
     """The live token with this hash, or Unauthenticated (same message whatever the cause)."""
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
-    now = utcnow()
+    now = now_us()
     if (
         token is None
         or token.revoked_at is not None
@@ -97,11 +96,11 @@ def resolve_token(*, session: Session, token_hash: str) -> ApiToken:
 
 
 def needs_touch(token: ApiToken) -> bool:
-    return token.last_used_at is None or utcnow() - token.last_used_at >= LAST_USED_RESOLUTION
+    return token.last_used_at is None or now_us() - token.last_used_at >= LAST_USED_RESOLUTION_US
 
 
 def touch_token(*, session: Session, token_id: str) -> None:
     """Bookkeeping only (not an event): when the token was last used."""
     token = session.get(ApiToken, token_id)
     if token is not None:
-        token.last_used_at = utcnow()
+        token.last_used_at = now_us()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 import uuid
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -12,9 +13,9 @@ from sqlalchemy.orm import Session
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.common.names import validate_username
 from services.common.roles import validate_role
-from services.common.timestamps import utcnow
+from services.common.timestamps import now_us
 from services.state import events
-from services.state.models import User
+from services.state.models import USER_COLUMNS, User
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 1000
@@ -38,7 +39,7 @@ def create_user(*, session: Session, username: str, password_hash: str, role: st
         raise InvalidArgument("password_hash must be an argon2 hash")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AlreadyExists(f"user {username!r} already exists")
-    now = utcnow()
+    now = now_us()
     user = User(
         id=uuid.uuid4().hex,
         username=username,
@@ -69,14 +70,15 @@ def _decode_cursor(token: str) -> str:
         raise InvalidArgument("page_token is not valid") from exc
 
 
-def list_users(*, session: Session, page_size: int, page_token: str) -> tuple[list[User], str]:
+def list_users(*, session: Session, page_size: int, page_token: str) -> tuple[list[Any], str]:
+    """A page of users as plain rows (no ORM objects: lists are the hot read path)."""
     if page_size < 0:
         raise InvalidArgument("page_size must not be negative")
     size = DEFAULT_PAGE if page_size == 0 else min(page_size, MAX_PAGE)
-    query = select(User).order_by(User.username).limit(size + 1)
+    query = select(*USER_COLUMNS).order_by(User.username).limit(size + 1)
     if page_token:
         query = query.where(User.username > _decode_cursor(page_token))
-    users = list(session.scalars(query))
+    users = list(session.execute(query).all())
     if len(users) > size:
         return users[:size], _encode_cursor(users[size - 1].username)
     return users, ""
@@ -123,7 +125,7 @@ def update_user(
         user.password_hash = password_hash
         changed["password_changed"] = True
     if changed:
-        user.updated_at = utcnow()
+        user.updated_at = now_us()
         events.emit(session=session, type="user_updated", subject=username, actor=actor, payload=changed)
     return user
 

@@ -4,14 +4,13 @@ transaction, guards."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unauthenticated
-from services.common.timestamps import utcnow
+from services.common.timestamps import now_us
 from services.state import events, tokens, users
 from services.state.db import make_engine, migrate
 from services.state.store import Store
@@ -97,7 +96,7 @@ def test_token_lifecycle(store: Store) -> None:
             role="viewer",
             token_hash="b" * 64,
             prefix="appos_y",
-            expires_at=utcnow() - timedelta(seconds=1),
+            expires_at=now_us() - 1_000_000,
             actor="ops",
         )
         with pytest.raises(InvalidArgument):

@@ -1,0 +1,93 @@
+"""Latency of an authenticated read through gateway -> gRPC -> state, against a bare FastAPI route
+reading the same SQLite rows directly (bench/baseline_app.py), in the same run, at 10 and 1,000
+rows. Prints p50/p99 of each and their ratio. Target: <= 1.5x.
+
+Run: .venv/bin/python bench/api.py [requests per case, default 400]
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from appos.v1 import state_pb2, state_pb2_grpc  # noqa: E402
+from services.common.clients import sync_channel  # noqa: E402
+from services.common.passwords import hash_password  # noqa: E402
+from tests.harness import free_port, start_stack, wait_for  # noqa: E402
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return statistics.median(ordered), p99
+
+
+def timed(client: httpx.Client, url: str, params: dict[str, int], n: int) -> list[float]:
+    for _ in range(20):  # warm up
+        client.get(url, params=params).raise_for_status()
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        response = client.get(url, params=params)
+        samples.append(time.perf_counter() - start)
+        response.raise_for_status()
+    return samples
+
+
+def add_users(socket: Path, count: int) -> None:
+    channel = sync_channel(socket)
+    stub = state_pb2_grpc.StateStub(channel)
+    password_hash = hash_password("bench-password")
+    for i in range(count):
+        stub.CreateUser(
+            state_pb2.StateCreateUserRequest(
+                username=f"bench{i:05d}", password_hash=password_hash, role="viewer", actor="bench"
+            ),
+            timeout=10,
+        )
+    channel.close()
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 400
+    with tempfile.TemporaryDirectory(prefix="appos-bench-") as tmp:
+        stack = start_stack(Path(tmp))
+        port = free_port()
+        baseline = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "baseline_app.py"), str(stack.data / "appos.db"), str(port)]
+        )
+        try:
+            add_users(stack.run_dir / "state.sock", 1000)
+            token = stack.login()
+            base_url = f"http://127.0.0.1:{port}"
+            wait_for(lambda: httpx.get(f"{base_url}/users").status_code == 200, timeout=30, what="baseline")
+            print(f"Authenticated read of users, {n} sequential requests per case (seconds -> ms)")
+            print(
+                f"{'rows':>6} {'appos p50':>10} {'appos p99':>10} {'bare p50':>9} {'bare p99':>9}"
+                f" {'x p50':>6} {'x p99':>6}"
+            )
+            with stack.client(token) as appos, httpx.Client() as bare:
+                for rows in (10, 1000):
+                    a50, a99 = percentiles(timed(appos, "/api/v1/users", {"page_size": rows}, n))
+                    b50, b99 = percentiles(timed(bare, f"{base_url}/users", {"page_size": rows}, n))
+                    print(
+                        f"{rows:>6} {a50 * 1e3:>10.2f} {a99 * 1e3:>10.2f} {b50 * 1e3:>9.2f} {b99 * 1e3:>9.2f}"
+                        f" {a50 / b50:>6.2f} {a99 / b99:>6.2f}"
+                    )
+        finally:
+            baseline.terminate()
+            baseline.wait()
+            stack.stop()
+
+
+if __name__ == "__main__":
+    main()
