@@ -59,3 +59,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = start_redis(tmp_path_factory.mktemp("redis"))
     yield server
     stop_pid_process(server.proc)
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_engine: None) -> str:
+    """The FROM-scratch busybox image the test templates run (built once per worker; cheap when cached)."""
+    from tests.harness import build_busybox_image, docker_client
+
+    client = docker_client()
+    try:
+        return build_busybox_image(client)
+    finally:
+        client.close()

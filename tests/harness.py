@@ -7,6 +7,7 @@ A part that is missing makes the test fail with the reason; nothing is skipped.
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import signal
 import socket
@@ -34,6 +35,7 @@ from services.launcher import (
 
 BUSYBOX = Path("/bin/busybox")
 BUSYBOX_IMAGE = "appos-test/busybox:latest"
+TEST_TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def free_port() -> int:
@@ -103,6 +105,38 @@ class Stack:
     def health(self) -> int:
         return health_status(self.url)
 
+    def wait_deployment(self, token: str, deployment_id: str, *, timeout: float = 120) -> dict[str, Any]:
+        """Poll until the deployment ends; its final JSON."""
+
+        def ended() -> dict[str, Any] | None:
+            with self.client(token) as c:
+                body: dict[str, Any] = c.get(f"/api/v1/deployments/{deployment_id}").json()
+            return body if body.get("status") in ("succeeded", "failed", "cancelled") else None
+
+        result: dict[str, Any] = wait_for(
+            ended, timeout=timeout, interval=0.2, what=f"deployment {deployment_id}"
+        )
+        return result
+
+    def deploy(
+        self, token: str, body: dict[str, Any], *, timeout: float = 120
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """POST /api/v1/apps and wait: (the 202 reply, the ended deployment)."""
+        with self.client(token) as c:
+            r = c.post("/api/v1/apps", json=body)
+        assert r.status_code == 202, r.text
+        reply: dict[str, Any] = r.json()
+        return reply, self.wait_deployment(token, reply["deployment"]["id"], timeout=timeout)
+
+    def act(self, token: str, app: str, action: str, **params: Any) -> dict[str, Any]:
+        with self.client(token) as c:
+            if action == "remove":
+                r = c.delete(f"/api/v1/apps/{app}", params=params)
+            else:
+                r = c.post(f"/api/v1/apps/{app}/{action}", json={})
+        assert r.status_code == 202, r.text
+        return self.wait_deployment(token, r.json()["deployment"]["id"])
+
     def log(self, program: str) -> str:
         return (self.data / "log" / f"{program}.log").read_text(errors="replace")
 
@@ -118,7 +152,13 @@ def start_stack(base: Path, *, extra_env: dict[str, str] | None = None, timeout:
     env = supervisor_env(
         data=data,
         run_dir=run_dir,
-        extra={"APPOS_PORT": str(port), "APPOS_HOST": "127.0.0.1", **(extra_env or {})},
+        extra={
+            "APPOS_PORT": str(port),
+            "APPOS_HOST": "127.0.0.1",
+            "APPOS_CATALOG_DIRS": json.dumps([str(TEST_TEMPLATES)]),
+            "APPOS_DEPLOY_TIMEOUT_SECONDS": "120",
+            **(extra_env or {}),
+        },
     )
     if "APPOS_ADMIN_PASSWORD" not in (extra_env or {}):
         env.pop("APPOS_ADMIN_PASSWORD", None)  # a developer's own setting must not leak in

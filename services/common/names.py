@@ -26,3 +26,14 @@ def validate_dns_label(name: str, *, what: str = "name") -> str:
             "not starting or ending with '-'"
         )
     return name
+
+
+# Compose project names are `appos-<app>`; keep room under Docker's 63-character names.
+_APP_NAME_MAX = 40
+
+
+def validate_app_name(name: str) -> str:
+    validate_dns_label(name, what="app name")
+    if len(name) > _APP_NAME_MAX:
+        raise InvalidArgument(f"app name must be at most {_APP_NAME_MAX} characters")
+    return name

@@ -25,12 +25,26 @@ from services.gateway.openapi import build_openapi
 from services.gateway.rest import HTTPProblem, make_endpoint
 from services.gateway.runtime import Runtime
 from services.gateway.settings import GatewaySettings
+from services.gateway.streams import install_streams, stream_operations
 from services.gateway.system_service import VERSION, health_status
 
 logger = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-STATUS_HOOKS = {"appos.v1.System.GetHealth": health_status}
+
+
+def _accepted(_reply: object) -> int:
+    return 202
+
+
+# Replies whose REST status is not 200: health, and work that is queued rather than done.
+STATUS_HOOKS = {
+    "appos.v1.System.GetHealth": health_status,
+    **{
+        f"appos.v1.Apps.{name}": _accepted
+        for name in ("CreateApp", "StartApp", "StopApp", "RestartApp", "RedeployApp", "DeleteApp")
+    },
+}
 
 
 class RequestIdMiddleware:
@@ -138,7 +152,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app = FastAPI(
         title="AppOS", version=VERSION, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
-    document = build_openapi(routes, version=VERSION)
+    document = openapi_document()
     app.openapi = lambda: document  # type: ignore[method-assign]
     for route in routes:
         endpoint = make_endpoint(
@@ -153,6 +167,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def docs(request: Request) -> Response:
         return HTMLResponse(_DOCS_HTML)
 
+    install_streams(app, allowed_origins=settings.allowed_origins)
     app.router.add_route("/openapi.json", openapi_json, methods=["GET"], include_in_schema=False)
     app.router.add_route("/docs", docs, methods=["GET"], include_in_schema=False)
     if settings.dashboard_dir.is_dir():
@@ -168,4 +183,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document without a running stack (for clients' code generation and tests)."""
-    return build_openapi(public_routes(), version=VERSION)
+    document = build_openapi(public_routes(), version=VERSION)
+    document["paths"].update(stream_operations())
+    return document

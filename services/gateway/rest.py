@@ -10,15 +10,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import grpc.aio
+from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from services.common.clients import aio_call, call_metadata
 from services.common.errors import PermissionDenied
 from services.common.roles import role_allows
 from services.gateway.authn import Authenticator
 from services.gateway.context import CallContext
-from services.gateway.http_rules import Route
+from services.gateway.http_rules import REMOTE_SERVICES, Route
 from services.gateway.translate import build_request, to_json
 
 Handler = Callable[[Any, CallContext], Awaitable[Message]]
@@ -65,16 +69,56 @@ async def authorize(route: Route, request: Request, authenticator: Authenticator
     )
 
 
-def resolve_handlers(routes: list[Route], implementations: Mapping[str, object]) -> dict[str, Handler]:
-    """Each route's implementation: `implementations` maps a service's full name to its servicer.
-    A route without one is a startup error, never a 404 at run time."""
+def caller_metadata(ctx: CallContext) -> tuple[tuple[str, str], ...]:
+    """Who calls, for the service behind the gateway (it trusts the gateway: Unix sockets only)."""
+    if ctx.caller is None:
+        return call_metadata()
+    return call_metadata(user=ctx.caller.username, role=ctx.caller.role)
+
+
+def remote_handler(
+    channel: grpc.aio.Channel, method: MethodDescriptor, *, service: str, timeout: float
+) -> Handler:
+    """Forward one unary method to `service` over gRPC, with the caller in metadata."""
+    reply_class = GetMessageClass(method.output_type)
+    call = channel.unary_unary(
+        f"/{method.containing_service.full_name}/{method.name}",
+        request_serializer=lambda message: message.SerializeToString(),
+        response_deserializer=reply_class.FromString,
+    )
+
+    async def handle(request: Message, ctx: CallContext) -> Message:
+        reply: Message = await aio_call(
+            call, request, service=service, timeout=timeout, metadata=caller_metadata(ctx)
+        )
+        return reply
+
+    return handle
+
+
+def resolve_handlers(
+    routes: list[Route],
+    implementations: Mapping[str, object],
+    channels: Mapping[str, grpc.aio.Channel],
+    *,
+    timeout: float,
+) -> dict[str, Handler]:
+    """Each route's implementation: a servicer in this process (`implementations`, by service
+    name) or the service's process over gRPC (REMOTE_SERVICES). A route with neither is a startup
+    error, never a 404 at run time."""
     handlers: dict[str, Handler] = {}
     for route in routes:
-        service = implementations.get(route.method.containing_service.full_name)
-        handler = getattr(service, route.method.name, None)
-        if handler is None:
+        service_name = route.method.containing_service.full_name
+        local = getattr(implementations.get(service_name), route.method.name, None)
+        if local is not None:
+            handlers[route.full_name] = local
+        elif REMOTE_SERVICES.get(service_name) in channels:
+            remote = REMOTE_SERVICES[service_name]
+            handlers[route.full_name] = remote_handler(
+                channels[remote], route.method, service=remote, timeout=timeout
+            )
+        else:
             raise RuntimeError(f"no implementation for {route.full_name}")
-        handlers[route.full_name] = handler
     return handlers
 
 

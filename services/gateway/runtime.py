@@ -64,7 +64,9 @@ class Runtime:
         }
         return cls(
             authenticator=authenticator,
-            handlers=resolve_handlers(routes, implementations),
+            handlers=resolve_handlers(
+                routes, implementations, channels, timeout=settings.rpc_timeout_seconds
+            ),
             channels=channels,
             redis=redis,
         )

@@ -18,11 +18,13 @@ class GatewaySettings(CommonSettings):
     login_max_failures: int = 5
     login_window_seconds: int = 60
     # Internal services the health check asks, by socket name.
-    services: list[str] = ["state"]
+    services: list[str] = ["state", "deployer"]
     docker_host: str = "unix:///var/run/docker.sock"
     dashboard_dir: Path = REPO_ROOT / "dashboard" / "dist"
     # Timeout of one call to an internal service.
     rpc_timeout_seconds: float = 10.0
+    # Origins allowed to open WebSockets besides the console's own (e.g. "https://admin.example.com").
+    allowed_origins: list[str] = []
 
     @property
     def jwt_secret_file(self) -> Path:

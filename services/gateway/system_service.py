@@ -19,6 +19,7 @@ from services.common.timestamps import now_us, set_ts
 from services.gateway.context import CallContext
 
 VERSION = "0.1.0"
+WORKER_HEALTH = "appos.worker"
 CHECK_TIMEOUT = 2.0
 
 
@@ -44,9 +45,9 @@ class SystemService:
         self._timeout = rpc_timeout
         self.started_at = now_us()
 
-    async def _grpc_part(self, name: str, channel: grpc.aio.Channel) -> None:
+    async def _grpc_part(self, name: str, channel: grpc.aio.Channel, service: str = "") -> None:
         stub = health_pb2_grpc.HealthStub(channel)
-        reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=CHECK_TIMEOUT)
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=CHECK_TIMEOUT)
         if reply.status != health_pb2.HealthCheckResponse.SERVING:
             raise RuntimeError(
                 f"{name} reports {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}"
@@ -82,6 +83,10 @@ class SystemService:
             self._check(name, lambda name=name, ch=ch: self._grpc_part(name, ch))  # type: ignore[misc]
             for name, ch in self._channels.items()
         ]
+        if "deployer" in self._channels:
+            # the deployer pings the Celery worker every few seconds and reports it here
+            deployer = self._channels["deployer"]
+            checks.append(self._check("worker", lambda: self._grpc_part("worker", deployer, WORKER_HEALTH)))
         checks.append(self._check("redis", self._redis_part))
         checks.append(self._check("docker", self._docker_part))
         parts = await asyncio.gather(*checks)

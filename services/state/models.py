@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Protocol
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from appos.v1 import common_pb2
+from appos.v1 import apps_pb2, common_pb2
 from services.common.timestamps import set_ts
 
 # Times are integer microseconds since the epoch, UTC (see services.common.timestamps).
@@ -103,6 +104,83 @@ class Event(Base):
         )
         set_ts(event.created_at, self.created_at)
         return event
+
+
+class App(Base):
+    __tablename__ = "apps"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    template: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(32), default="deploying")
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    services_json: Mapped[str] = mapped_column(Text, default="[]")
+    compose: Mapped[str] = mapped_column(Text)
+    env: Mapped[str] = mapped_column(Text, default="")
+    web_service: Mapped[str] = mapped_column(String(64), default="")
+    web_port: Mapped[int] = mapped_column(Integer, default=0)
+    current_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[int] = mapped_column(Micros)
+    updated_at: Mapped[int] = mapped_column(Micros)
+
+    def to_pb(self) -> apps_pb2.App:
+        pb = apps_pb2.App(
+            name=self.name,
+            template=self.template,
+            status=self.status,
+            status_message=self.status_message,
+            current_version=self.current_version,
+            web_service=self.web_service,
+            web_port=self.web_port,
+        )
+        for service in json.loads(self.services_json or "[]"):
+            pb.services.add(**service)
+        set_ts(pb.created_at, self.created_at)
+        set_ts(pb.updated_at, self.updated_at)
+        return pb
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # No foreign key: a deployment outlives its app (the history of a removed app stays readable).
+    app: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    options_json: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[int] = mapped_column(Micros, index=True)
+    started_at: Mapped[int | None] = mapped_column(Micros, nullable=True)
+    finished_at: Mapped[int | None] = mapped_column(Micros, nullable=True)
+
+    def to_pb(self) -> apps_pb2.Deployment:
+        pb = apps_pb2.Deployment(
+            id=self.id,
+            app=self.app,
+            action=self.action,
+            status=self.status,
+            reason=self.reason,
+            version=self.version,
+            actor=self.actor,
+            attempt=self.attempt,
+        )
+        set_ts(pb.created_at, self.created_at)
+        set_ts(pb.started_at, self.started_at)
+        set_ts(pb.finished_at, self.finished_at)
+        return pb
+
+
+class DeploymentLog(Base):
+    __tablename__ = "deployment_logs"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deployment_id: Mapped[str] = mapped_column(String(32), index=True)
+    line: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(Micros)
 
 
 # The columns of a User that its message carries (never the password hash).

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import grpc
+from google.protobuf import json_format
 
-from appos.v1 import common_pb2, state_pb2, state_pb2_grpc
-from services.common.timestamps import ts_us
-from services.state import events, tokens, users
+from appos.v1 import apps_pb2, common_pb2, state_pb2, state_pb2_grpc
+from services.common.timestamps import set_ts, ts_us
+from services.state import apps, deployments, events, tokens, users
 from services.state.models import fill_user
 from services.state.store import Store
 
@@ -119,6 +120,132 @@ class StateServicer(state_pb2_grpc.StateServicer):
             with self.store.write() as s:
                 tokens.touch_token(session=s, token_id=reply.token.id)
         return reply
+
+    # apps and deployments
+    def CreateApp(
+        self, request: state_pb2.StateCreateAppRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateAppDeployment:
+        """The app and its first (pending) deployment, in one transaction."""
+        with self.store.write() as s:
+            app = apps.create_app(
+                session=s,
+                name=request.name,
+                template=request.template,
+                compose=request.compose,
+                env=request.env,
+                web_service=request.web_service,
+                web_port=request.web_port,
+                actor=request.actor,
+            )
+            deployment = deployments.create_deployment(
+                session=s, app=app, action="deploy", actor=request.actor, options_json="{}"
+            )
+            return state_pb2.StateAppDeployment(app=app.to_pb(), deployment=deployment.to_pb())
+
+    def GetApp(
+        self, request: state_pb2.StateGetAppRequest, context: grpc.ServicerContext
+    ) -> state_pb2.AppRecord:
+        with self.store.read() as s:
+            app = apps.get_app(session=s, name=request.name)
+            return state_pb2.AppRecord(app=app.to_pb(), compose=app.compose, env=app.env)
+
+    def ListApps(
+        self, request: state_pb2.StateListAppsRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateListAppsReply:
+        with self.store.read() as s:
+            return state_pb2.StateListAppsReply(apps=[a.to_pb() for a in apps.list_apps(session=s)])
+
+    def UpdateAppRuntime(
+        self, request: state_pb2.StateUpdateAppRuntimeRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.App:
+        services = [
+            json_format.MessageToDict(
+                x, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+            )
+            for x in request.services
+        ]
+        with self.store.write() as s:
+            return apps.update_runtime(
+                session=s,
+                name=request.name,
+                status=request.status,
+                status_message=request.status_message,
+                services=services,
+            ).to_pb()
+
+    def DeleteApp(
+        self, request: state_pb2.StateDeleteAppRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.App:
+        with self.store.write() as s:
+            return apps.delete_app(session=s, name=request.name, actor=request.actor).to_pb()
+
+    def CreateDeployment(
+        self, request: state_pb2.StateCreateDeploymentRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateAppDeployment:
+        with self.store.write() as s:
+            deployment = deployments.create_for_app(
+                session=s,
+                app_name=request.app,
+                action=request.action,
+                actor=request.actor,
+                options_json=request.options_json,
+            )
+            app = apps.get_app(session=s, name=request.app)
+            return state_pb2.StateAppDeployment(app=app.to_pb(), deployment=deployment.to_pb())
+
+    def GetDeployment(
+        self, request: apps_pb2.GetDeploymentRequest, context: grpc.ServicerContext
+    ) -> state_pb2.DeploymentRecord:
+        with self.store.read() as s:
+            deployment = deployments.get_deployment(session=s, deployment_id=request.id)
+            return state_pb2.DeploymentRecord(
+                deployment=deployment.to_pb(), options_json=deployment.options_json
+            )
+
+    def ListDeployments(
+        self, request: state_pb2.StateListDeploymentsRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.ListDeploymentsReply:
+        with self.store.read() as s:
+            found, next_token = deployments.list_deployments(
+                session=s,
+                app=request.app,
+                statuses=list(request.statuses),
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            return apps_pb2.ListDeploymentsReply(
+                deployments=[d.to_pb() for d in found], next_page_token=next_token
+            )
+
+    def TransitionDeployment(
+        self, request: state_pb2.StateTransitionDeploymentRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.Deployment:
+        with self.store.write() as s:
+            return deployments.transition(
+                session=s,
+                deployment_id=request.id,
+                from_statuses=list(request.from_statuses),
+                to_status=request.to_status,
+                reason=request.reason,
+                new_attempt=request.new_attempt,
+            ).to_pb()
+
+    def AppendDeploymentLog(
+        self, request: state_pb2.StateAppendDeploymentLogRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateAppendDeploymentLogReply:
+        with self.store.write() as s:
+            last = deployments.append_log(session=s, deployment_id=request.id, lines=list(request.lines))
+            return state_pb2.StateAppendDeploymentLogReply(last_seq=last)
+
+    def GetDeploymentLogs(
+        self, request: apps_pb2.GetDeploymentLogsRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.DeploymentLogs:
+        with self.store.read() as s:
+            reply = apps_pb2.DeploymentLogs()
+            for row in deployments.log_lines(session=s, deployment_id=request.id, after=request.after):
+                line = reply.lines.add(seq=row.seq, line=row.line)
+                set_ts(line.created_at, row.created_at)
+            return reply
 
     # events
     def AppendEvent(

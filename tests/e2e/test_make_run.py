@@ -70,7 +70,7 @@ def test_launcher_prints_url_and_password_and_ctrl_c_stops_everything(
                 ["pgrep", "-P", str(supervisord_pid)], capture_output=True, text=True, check=False
             ).stdout.split()
         ]
-        assert len(children) == 3  # redis, state, gateway
+        assert len(children) == 5  # redis, state, deployer, deployer-worker, gateway
 
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         assert proc.wait(60) == 0

@@ -27,7 +27,7 @@ def test_openapi_needs_a_token_and_lists_every_public_method(stack: Stack, admin
     with stack.client(admin_token) as c:
         document = c.get("/openapi.json").json()
     operations = _operations(document)
-    assert len(operations) >= 13
+    assert len(operations) >= 28
     assert set(PUBLIC) <= set(operations)
     # internal services never appear
     assert not any(
@@ -53,7 +53,7 @@ def test_every_route_but_health_and_login_is_401_without_a_valid_token(
             body = r.json()
             assert body["code"] == "unauthenticated" and body["message"] and body["request_id"]
             checked += 1
-    assert checked >= 11
+    assert checked >= 26
 
 
 def test_public_routes_answer_without_a_token(stack: Stack) -> None:
@@ -145,7 +145,13 @@ def test_health_names_every_part(stack: Stack) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok"
-    assert {p["name"]: p["status"] for p in body["parts"]} == {"state": "ok", "redis": "ok", "docker": "ok"}
+    assert {p["name"]: p["status"] for p in body["parts"]} == {
+        "state": "ok",
+        "deployer": "ok",
+        "worker": "ok",
+        "redis": "ok",
+        "docker": "ok",
+    }
 
 
 def test_dashboard_is_served_with_spa_fallback(stack: Stack) -> None:

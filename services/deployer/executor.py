@@ -1,0 +1,290 @@
+"""Running one deployment, in the worker: the per-app lock, the state transitions, Compose, the
+output as log lines, the outcome with a reason people can act on."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import LockError, RedisError
+
+from appos.v1 import apps_pb2, state_pb2
+from services.common.errors import AppOSError, Conflict, NotFound
+from services.common.state_client import StateClient
+from services.deployer import compose, runtime
+from services.deployer.settings import DeployerSettings
+
+logger = logging.getLogger(__name__)
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+LOCK_TTL = 60
+
+
+def alive_key(deployment_id: str) -> str:
+    return f"appos:deployment:{deployment_id}:alive"
+
+
+def cancel_key(deployment_id: str) -> str:
+    return f"appos:deployment:{deployment_id}:cancel"
+
+
+def lock_name(app: str) -> str:
+    return f"appos:lock:app:{app}"
+
+
+class Heartbeat:
+    """While a deployment is being handled: says so in Redis and keeps the app lock."""
+
+    def __init__(self, redis: Redis, deployment_id: str, *, every: float, ttl: int) -> None:
+        self._redis = redis
+        self._key = alive_key(deployment_id)
+        self._every = every
+        self._ttl = ttl
+        self._stop = threading.Event()
+        self.lock: Any = None
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{deployment_id[:8]}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        try:
+            self._redis.delete(self._key)
+        except RedisError:
+            logger.warning("could not clear %s", self._key)
+
+    def _beat(self) -> None:
+        self._redis.set(self._key, "1", ex=self._ttl)
+        if self.lock is not None and self.lock.owned():
+            self.lock.reacquire()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self._beat()
+            except (RedisError, LockError):
+                logger.warning("heartbeat failed for %s", self._key, exc_info=True)
+
+
+class LogSink:
+    """Batches output lines into state: at most every 0.25 s or 100 lines, and at the end."""
+
+    def __init__(self, state: StateClient, deployment_id: str) -> None:
+        self._state = state
+        self._id = deployment_id
+        self._lines: list[str] = []
+        self._last_flush = time.monotonic()
+        self.tail: list[str] = []
+
+    def __call__(self, line: str) -> None:
+        if not line.strip():
+            return
+        self._lines.append(line)
+        self.tail = [*self.tail[-19:], line]
+        if len(self._lines) >= 100 or time.monotonic() - self._last_flush > 0.25:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._lines:
+            lines, self._lines = self._lines, []
+            self._state.call(
+                "AppendDeploymentLog", state_pb2.StateAppendDeploymentLogRequest(id=self._id, lines=lines)
+            )
+        self._last_flush = time.monotonic()
+
+
+@dataclass
+class Outcome:
+    status: str
+    reason: str = ""
+
+
+class Executor:
+    def __init__(
+        self,
+        *,
+        settings: DeployerSettings,
+        state: StateClient,
+        redis: Redis,
+        docker_factory: Callable[[], Any],
+    ) -> None:
+        self.settings = settings
+        self.state = state
+        self.redis = redis
+        self.docker_factory = docker_factory
+
+    # the task body
+    def run(self, deployment_id: str) -> None:
+        record: state_pb2.DeploymentRecord = self.state.call(
+            "GetDeployment", apps_pb2.GetDeploymentRequest(id=deployment_id)
+        )
+        deployment = record.deployment
+        if deployment.status != "pending":
+            logger.info("deployment %s is %s; nothing to do", deployment_id, deployment.status)
+            return
+        hb = Heartbeat(
+            self.redis,
+            deployment_id,
+            every=self.settings.heartbeat_seconds,
+            ttl=self.settings.heartbeat_ttl_seconds,
+        )
+        with hb:
+            lock = self.redis.lock(lock_name(deployment.app), timeout=LOCK_TTL, thread_local=False)
+            if not lock.acquire(blocking=True, blocking_timeout=self.settings.deploy_timeout_seconds):
+                self._finish(
+                    deployment_id,
+                    ["pending"],
+                    Outcome("failed", "another deployment of this app did not end in time"),
+                )
+                return
+            hb.lock = lock
+            try:
+                self._run_locked(deployment_id, json.loads(record.options_json or "{}"))
+            finally:
+                hb.lock = None
+                try:
+                    lock.release()
+                except LockError:
+                    logger.warning("lock of %s expired before release", deployment.app)
+
+    def _run_locked(self, deployment_id: str, options: dict[str, Any]) -> None:
+        try:
+            deployment: apps_pb2.Deployment = self.state.call(
+                "TransitionDeployment",
+                state_pb2.StateTransitionDeploymentRequest(
+                    id=deployment_id, from_statuses=["pending"], to_status="running", new_attempt=True
+                ),
+            )
+        except Conflict:
+            logger.info("deployment %s was taken or cancelled meanwhile", deployment_id)
+            return
+        sink = LogSink(self.state, deployment_id)
+        try:
+            outcome = self._perform(deployment, options, sink)
+        except AppOSError as exc:
+            outcome = Outcome("failed", exc.message)
+        except Exception as exc:  # noqa: BLE001 - a deployment must end, whatever happened
+            logger.exception("deployment %s crashed", deployment_id)
+            outcome = Outcome("failed", f"internal error: {type(exc).__name__}")
+        finally:
+            try:
+                sink.flush()
+            except AppOSError:
+                logger.warning("could not write the last log lines of %s", deployment_id)
+        if deployment.action != "remove" or outcome.status != "succeeded":
+            self.refresh_app(deployment.app)
+        self._finish(deployment_id, ["running"], outcome)
+
+    def _finish(self, deployment_id: str, from_statuses: list[str], outcome: Outcome) -> None:
+        try:
+            self.state.call(
+                "TransitionDeployment",
+                state_pb2.StateTransitionDeploymentRequest(
+                    id=deployment_id,
+                    from_statuses=from_statuses,
+                    to_status=outcome.status,
+                    reason=outcome.reason,
+                ),
+            )
+        except Conflict:
+            logger.warning(
+                "deployment %s was moved by someone else; outcome %s dropped", deployment_id, outcome
+            )
+        self.redis.delete(cancel_key(deployment_id))
+
+    def _perform(self, deployment: apps_pb2.Deployment, options: dict[str, Any], sink: LogSink) -> Outcome:
+        record: state_pb2.AppRecord = self.state.call(
+            "GetApp", state_pb2.StateGetAppRequest(name=deployment.app)
+        )
+        directory = self.settings.apps_dir / deployment.app
+        compose.write_files(directory, record.compose, record.env)
+        project = compose.Project(
+            name=compose.project_name(deployment.app),
+            directory=directory,
+            docker_host=self.settings.docker_host,
+        )
+        timeout = self.settings.deploy_timeout_seconds
+        wait = ["--detach", "--wait", "--wait-timeout", str(timeout)]
+        args = {
+            "deploy": ["up", *wait, "--remove-orphans"],
+            "redeploy": ["up", *wait, "--remove-orphans", "--force-recreate"],
+            "start": ["up", *wait, "--no-recreate"],
+            "stop": ["stop"],
+            "restart": ["restart"],
+            "remove": ["down", "--remove-orphans", *(["--volumes"] if options.get("remove_volumes") else [])],
+        }[deployment.action]
+        sink(f"$ docker compose {' '.join(args)}")
+        checked = {"at": 0.0, "cancel": False}
+
+        def should_stop() -> bool:
+            now = time.monotonic()
+            if now - checked["at"] > 0.5:
+                checked["at"] = now
+                checked["cancel"] = bool(self.redis.exists(cancel_key(deployment.id)))
+            return bool(checked["cancel"])
+
+        result = compose.run(
+            project.command(*args),
+            env=project.env(),
+            on_line=sink,
+            should_stop=should_stop,
+            timeout=timeout + 30,
+        )
+        if result.cancelled:
+            return Outcome("cancelled", "cancelled while running; the compose process was stopped")
+        if result.timed_out:
+            return Outcome("failed", f"timed out after {timeout} s; the compose process was stopped")
+        if result.returncode != 0:
+            return Outcome("failed", self._failure_reason(deployment.app, sink))
+        if deployment.action == "remove":
+            shutil.rmtree(directory, ignore_errors=True)
+            try:
+                self.state.call(
+                    "DeleteApp", state_pb2.StateDeleteAppRequest(name=deployment.app, actor=deployment.actor)
+                )
+            except NotFound:
+                pass
+        return Outcome("succeeded")
+
+    def _failure_reason(self, app: str, sink: LogSink) -> str:
+        client = self.docker_factory()
+        try:
+            reason = runtime.failure_reason(runtime.app_containers(client, app))
+        finally:
+            client.close()
+        if reason:
+            return reason
+        errors = [line for line in sink.tail if "error" in line.lower()] or sink.tail[-1:]
+        return errors[-1] if errors else "docker compose failed"
+
+    def refresh_app(self, app: str) -> None:
+        """Write the app's runtime status from Docker into state."""
+        client = self.docker_factory()
+        try:
+            services = runtime.app_containers(client, app)
+        finally:
+            client.close()
+        status, message = runtime.summarize(services)
+        try:
+            self.state.call(
+                "UpdateAppRuntime",
+                state_pb2.StateUpdateAppRuntimeRequest(
+                    name=app,
+                    status=status,
+                    status_message=message,
+                    services=[apps_pb2.AppService(**s) for s in services],
+                ),  # fmt: skip
+            )
+        except NotFound:
+            pass

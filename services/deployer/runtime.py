@@ -1,0 +1,80 @@
+"""What Docker says about an app: its containers, and one status for the whole app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import docker
+
+from services.deployer.compose import project_name
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
+
+def docker_client(docker_host: str) -> Any:
+    """A client that speaks whatever API version the engine has (20.10 up to 29)."""
+    return docker.DockerClient(base_url=docker_host, version="auto", timeout=30)
+
+
+def describe(container: Any) -> dict[str, Any]:
+    attrs = container.attrs
+    state = attrs.get("State", {})
+    ports = []
+    for private, bindings in sorted((attrs.get("NetworkSettings", {}).get("Ports") or {}).items()):
+        for binding in bindings or []:
+            ports.append(f"{binding.get('HostIp') or '0.0.0.0'}:{binding.get('HostPort')}->{private}")
+    return {
+        "service": attrs.get("Config", {}).get("Labels", {}).get(SERVICE_LABEL, ""),
+        "container": attrs.get("Name", "").lstrip("/"),
+        "state": state.get("Status", ""),
+        "health": (state.get("Health") or {}).get("Status", ""),
+        "exit_code": int(state.get("ExitCode") or 0),
+        "ports": ports,
+    }
+
+
+def app_containers(client: Any, app: str) -> list[dict[str, Any]]:
+    found = client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project_name(app)}"})
+    return [describe(c) for c in found if c.labels.get("com.docker.compose.oneoff") != "True"]
+
+
+# Exit codes of a container that was stopped (SIGTERM, or SIGKILL after the stop timeout), not crashed.
+_STOPPED_CODES = (0, 137, 143)
+
+
+def _crashed(service: dict[str, Any]) -> bool:
+    return service["state"] != "running" and service["exit_code"] not in _STOPPED_CODES
+
+
+def summarize(services: list[dict[str, Any]]) -> tuple[str, str]:
+    """(status, message) of an app from its containers."""
+    if not services:
+        return "stopped", "no containers"
+    running = [s for s in services if s["state"] == "running"]
+    unhealthy = [s["service"] for s in running if s["health"] == "unhealthy"]
+    crashed = [s for s in services if _crashed(s)]
+    if unhealthy:
+        return "unhealthy", f"unhealthy: {', '.join(sorted(unhealthy))}"
+    if len(running) == len(services):
+        starting = [s["service"] for s in running if s["health"] == "starting"]
+        return "running", f"starting: {', '.join(sorted(starting))}" if starting else ""
+    if crashed and not running:
+        first = sorted(crashed, key=lambda s: s["service"])[0]
+        return "failed", f"service {first['service']} exited with code {first['exit_code']}"
+    if not running:
+        return "stopped", ""
+    down = sorted(s["service"] for s in services if s["state"] != "running")
+    return "partially_running", f"not running: {', '.join(down)}"
+
+
+def failure_reason(services: list[dict[str, Any]]) -> str:
+    """Why a deployment failed, naming the service, from the containers it left."""
+    for s in sorted(services, key=lambda s: s["service"]):
+        if _crashed(s):
+            return f"service {s['service']} exited with code {s['exit_code']}"
+        if s["health"] == "unhealthy":
+            return f"service {s['service']} is unhealthy"
+        if s["state"] not in ("running",):
+            return f"service {s['service']} is {s['state']}"
+    return ""

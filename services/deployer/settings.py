@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.common.settings import CommonSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class DeployerSettings(CommonSettings):
+    # Extra template folders, searched after the built-in catalog (a template name found twice
+    # keeps the first).
+    catalog_dirs: list[Path] = []
+    builtin_catalog: Path = REPO_ROOT / "catalog"
+    docker_host: str = "unix:///var/run/docker.sock"
+    # How long one deployment may run before its compose process is killed.
+    deploy_timeout_seconds: int = 600
+    worker_concurrency: int = 3
+    # A running deployment whose worker has not said it is alive for this long is taken back.
+    heartbeat_seconds: int = 5
+    heartbeat_ttl_seconds: int = 20
+    # Tries of one deployment (the first run plus retries after a lost worker).
+    max_attempts: int = 2
+    reconcile_interval_seconds: int = 10
+    rpc_timeout_seconds: float = 10.0
+
+    @property
+    def apps_dir(self) -> Path:
+        return self.data / "apps"
+
+    @property
+    def celery_broker(self) -> str:
+        return f"redis+socket://{self.socket_path('redis')}"
+
+    def template_dirs(self) -> list[Path]:
+        return [self.builtin_catalog, *self.catalog_dirs]

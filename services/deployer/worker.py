@@ -1,0 +1,50 @@
+"""The deployer-worker process: Celery with a thread pool (one process, APPOS_WORKER_CONCURRENCY
+threads), running deployments through `Executor`."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from redis import Redis
+
+from services.common.logs import configure_logging
+from services.common.state_client import StateClient
+from services.deployer.celery_app import QUEUE, RUN_DEPLOYMENT, make_celery
+from services.deployer.executor import Executor
+from services.deployer.runtime import docker_client
+from services.deployer.settings import DeployerSettings
+
+
+def main() -> None:
+    os.umask(0o077)
+    settings = DeployerSettings()
+    configure_logging("worker", settings.log_level)
+    app = make_celery(settings)
+    executor = Executor(
+        settings=settings,
+        state=StateClient(settings.socket_path("state"), timeout=settings.rpc_timeout_seconds),
+        redis=Redis(unix_socket_path=str(settings.socket_path("redis")), socket_timeout=5),
+        docker_factory=lambda: docker_client(settings.docker_host),
+    )
+
+    @app.task(name=RUN_DEPLOYMENT, acks_late=True)  # type: ignore[untyped-decorator]
+    def run_deployment(deployment_id: str) -> None:
+        executor.run(deployment_id)
+
+    app.worker_main(
+        [
+            "worker",
+            "--pool=threads",
+            f"--concurrency={settings.worker_concurrency}",
+            f"--queues={QUEUE}",
+            f"--hostname=worker@{socket.gethostname()}",
+            f"--loglevel={settings.log_level}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""What REST cannot say by annotation: streams. Live events (server-sent events and a WebSocket,
+both resumable from any seq) and container logs (JSON, or NDJSON while following)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import grpc.aio
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from appos.v1 import apps_pb2, common_pb2, state_pb2, state_pb2_grpc
+from services.common.clients import call_metadata
+from services.common.errors import (
+    AppOSError,
+    InvalidArgument,
+    PermissionDenied,
+    Unauthenticated,
+    error_from_status,
+)
+from services.common.roles import role_allows
+from services.gateway.context import Caller
+from services.gateway.http_rules import Route
+from services.gateway.jsonify import message_to_json
+from services.gateway.rest import authorize, caller_metadata
+from services.gateway.translate import build_request
+
+KEEPALIVE_SECONDS = 15.0
+WS_AUTH_SECONDS = 10.0
+WS_SUBPROTOCOL = "appos.v1"
+
+_APPS = apps_pb2.DESCRIPTOR.services_by_name["Apps"]
+LOGS_ROUTE = Route(
+    method=_APPS.methods_by_name["GetAppLogs"],
+    verb="get",
+    path="/api/v1/apps/{app}/logs",
+    body="",
+    public=False,
+    min_role="viewer",
+)
+EVENTS_PATH = "/api/v1/events"
+EVENTS_WS_PATH = "/api/v1/events/ws"
+
+
+def event_json(event: common_pb2.Event) -> dict[str, Any]:
+    out = message_to_json(event)
+    out["seq"] = event.seq
+    try:
+        out["payload"] = json.loads(event.payload_json or "{}")
+    except json.JSONDecodeError:
+        out["payload"] = {}
+    del out["payload_json"]
+    return out
+
+
+def _after(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise InvalidArgument("after must be a non-negative event seq")
+    return int(value)
+
+
+async def _start_seq(state: state_pb2_grpc.StateStub, after: int | None) -> int:
+    """`after` as given, or the newest seq (live events only) when the client gave none."""
+    if after is not None:
+        return after
+    try:
+        reply = await state.ListEvents(state_pb2.StateListEventsRequest(after_seq=0, limit=1), timeout=5)
+    except grpc.aio.AioRpcError as exc:
+        raise error_from_status(exc.code(), exc.details(), service="state") from exc
+    return int(reply.last_seq)
+
+
+async def _pump(call: Any, queue: asyncio.Queue[common_pb2.Event | BaseException | None]) -> None:
+    try:
+        async for event in call:
+            await queue.put(event)
+        await queue.put(None)
+    except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which decides
+        await queue.put(exc)
+
+
+async def watch(
+    state: state_pb2_grpc.StateStub, after: int, *, keepalive: float = KEEPALIVE_SECONDS
+) -> AsyncIterator[common_pb2.Event | None]:
+    """Events after `after`; None every `keepalive` seconds of silence. Ends when state goes away
+    (the client then resumes with the last seq it saw)."""
+    call = state.Watch(state_pb2.StateWatchRequest(after_seq=after), metadata=call_metadata())
+    queue: asyncio.Queue[common_pb2.Event | BaseException | None] = asyncio.Queue(maxsize=1000)
+    pump = asyncio.create_task(_pump(call, queue))
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), keepalive)
+            except TimeoutError:
+                yield None
+                continue
+            if item is None or isinstance(item, BaseException):
+                return
+            yield item
+    finally:
+        call.cancel()
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+
+
+def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
+    async def events_sse(request: Request) -> Response:
+        route = Route(
+            method=LOGS_ROUTE.method, verb="get", path=EVENTS_PATH, body="", public=False, min_role="viewer"
+        )
+        await authorize(route, request, request.app.state.runtime.authenticator)
+        state = state_pb2_grpc.StateStub(request.app.state.runtime.channels["state"])
+        after = _after(request.query_params.get("after") or request.headers.get("last-event-id"))
+        start = await _start_seq(state, after)
+
+        async def body() -> AsyncIterator[bytes]:
+            yield f"retry: 2000\n: events after {start}\n\n".encode()
+            async for event in watch(state, start):
+                if event is None:
+                    yield b": keepalive\n\n"
+                    continue
+                data = json.dumps(event_json(event), separators=(",", ":"))
+                yield f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode()
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+    async def events_ws(websocket: WebSocket) -> None:
+        runtime = websocket.app.state.runtime
+        origin = websocket.headers.get("origin")
+        host = websocket.headers.get("host", "")
+        if origin and origin.split("://", 1)[-1] != host and origin not in allowed_origins:
+            await websocket.close(code=4403, reason="cross-origin WebSocket refused")
+            return
+        offered = [
+            p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()
+        ]
+        header_token = next((p.removeprefix("bearer.") for p in offered if p.startswith("bearer.")), "")
+        await websocket.accept(subprotocol=WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered else None)
+        try:
+            token = header_token
+            if not token:
+                first = await asyncio.wait_for(websocket.receive_json(), WS_AUTH_SECONDS)
+                token = str(first.get("token", "")) if isinstance(first, dict) else ""
+            caller: Caller = await runtime.authenticator.authenticate_token(token)
+            if not role_allows(caller.role, "viewer"):
+                raise PermissionDenied("viewer role needed")
+            state = state_pb2_grpc.StateStub(runtime.channels["state"])
+            start = await _start_seq(state, _after(websocket.query_params.get("after")))
+        except (TimeoutError, ValueError, WebSocketDisconnect):
+            await websocket.close(code=4401, reason='send {"token": …} first')
+            return
+        except Unauthenticated as exc:
+            await websocket.close(code=4401, reason=exc.message[:120])
+            return
+        except AppOSError as exc:
+            await websocket.close(code=4400, reason=exc.message[:120])
+            return
+        await websocket.send_json({"type": "hello", "after": start})
+        try:
+            async for event in watch(state, start):
+                if event is None:
+                    await websocket.send_json({"type": "keepalive"})
+                else:
+                    await websocket.send_json(event_json(event))
+            await websocket.close(code=1012, reason="state restarting; reconnect with after=<last seq>")
+        except WebSocketDisconnect:
+            return
+
+    async def app_logs(request: Request) -> Response:
+        runtime = request.app.state.runtime
+        ctx = await authorize(LOGS_ROUTE, request, runtime.authenticator)
+        message = build_request(
+            LOGS_ROUTE,
+            path_params=request.path_params,
+            query=list(request.query_params.multi_items()),
+            body=b"",
+        )
+        assert isinstance(message, apps_pb2.GetAppLogsRequest)
+        call = runtime.channels["deployer"].unary_stream(
+            "/appos.v1.Apps/GetAppLogs",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=apps_pb2.LogLine.FromString,
+        )(message, metadata=caller_metadata(ctx), timeout=None if message.follow else 60)
+        iterator = call.__aiter__()
+        try:
+            first: apps_pb2.LogLine | None = await iterator.__anext__()
+        except StopAsyncIteration:
+            first = None
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_status(exc.code(), exc.details(), service="deployer") from exc
+        if not message.follow:
+            lines = [] if first is None else [message_to_json(first)]
+            try:
+                lines.extend([message_to_json(line) async for line in iterator])
+            except grpc.aio.AioRpcError as exc:
+                raise error_from_status(exc.code(), exc.details(), service="deployer") from exc
+            return JSONResponse({"lines": lines})
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                if first is not None:
+                    yield (json.dumps(message_to_json(first)) + "\n").encode()
+                async for line in iterator:
+                    yield (json.dumps(message_to_json(line)) + "\n").encode()
+            except grpc.aio.AioRpcError:
+                return
+            finally:
+                call.cancel()
+
+        return StreamingResponse(body(), media_type="application/x-ndjson")
+
+    app.router.add_route(EVENTS_PATH, events_sse, methods=["GET"], include_in_schema=False)
+    app.router.add_websocket_route(EVENTS_WS_PATH, events_ws)
+    app.router.add_route(LOGS_ROUTE.path, app_logs, methods=["GET"], include_in_schema=False)
+
+
+def stream_operations() -> dict[str, dict[str, Any]]:
+    """OpenAPI entries for the hand-written streams."""
+    error = {
+        "description": "Error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    return {
+        EVENTS_PATH: {
+            "get": {
+                "operationId": "Events_Stream",
+                "summary": "Live events as server-sent events (resume with ?after=SEQ or Last-Event-ID)",
+                "tags": ["Events"],
+                "parameters": [
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0},
+                    }
+                ],
+                "responses": {"200": {"description": "text/event-stream"}, "default": error},
+                "description": "Needs the viewer role or higher. WebSocket: /api/v1/events/ws?after=SEQ",
+            }
+        },
+        LOGS_ROUTE.path: {
+            "get": {
+                "operationId": "Apps_GetAppLogs",
+                "summary": "Container logs: JSON {lines}, or NDJSON streamed while follow=true",
+                "tags": ["Apps"],
+                "parameters": [
+                    {"name": "app", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "service", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "tail",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 5000},
+                    },
+                    {"name": "follow", "in": "query", "required": False, "schema": {"type": "boolean"}},
+                ],
+                "responses": {"200": {"description": "log lines"}, "default": error},
+                "description": "Needs the viewer role or higher.",
+            }
+        },
+    }

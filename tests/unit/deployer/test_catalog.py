@@ -1,0 +1,118 @@
+"""Every built-in template: metadata valid, settings equal to the compose variables, images pinned,
+and `docker compose config` (no pull, no engine) accepts it with its rendered .env."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from services.common.errors import InvalidArgument
+from services.deployer import compose
+from services.deployer.catalog import Catalog, Template, compose_variables, load_template
+from services.deployer.settings import REPO_ROOT
+
+CATALOG = REPO_ROOT / "catalog"
+TEST_TEMPLATES = REPO_ROOT / "tests" / "templates"
+FOLDERS = sorted(p for p in CATALOG.iterdir() if (p / "template.json").exists())
+
+
+def test_the_catalog_ships_at_least_twenty_templates() -> None:
+    assert len(FOLDERS) >= 20
+    assert len(Catalog.load([CATALOG]).search(search="", category="")) == len(FOLDERS)
+
+
+@pytest.mark.parametrize(
+    "folder", FOLDERS + sorted(p for p in TEST_TEMPLATES.iterdir() if p.is_dir()), ids=lambda p: p.name
+)
+def test_template_is_valid_and_compose_accepts_it(folder: Path) -> None:
+    template = load_template(folder)
+    assert compose_variables(template.compose) == {s.key for s in template.settings}
+    images = re.findall(r"^\s*image:\s*(\S+)", template.compose, flags=re.MULTILINE)
+    assert images, "every service names an image"
+    for image in images:
+        assert ":" in image.rsplit("/", 1)[-1], f"{image} has no tag"
+        assert not image.endswith(":latest") or folder.parent == TEST_TEMPLATES, f"{image} is not pinned"
+    env, generated = template.render_env({})
+    assert set(generated) == {s.key for s in template.settings if s.type == "password" and not s.default}
+    config = compose.check_config(template.compose, env)
+    if template.web_service:
+        assert template.web_service in config["services"]
+        assert compose.published_port(config, template.web_service, template.web_port) > 0
+    for name, service in config["services"].items():
+        assert not service.get("privileged"), name
+        assert service.get("network_mode") != "host", name
+        for volume in service.get("volumes", []):
+            assert volume.get("type") != "bind" or folder.parent == TEST_TEMPLATES, (
+                f"{name} mounts a host path"
+            )
+
+
+def _template(**settings: dict[str, object]) -> Template:
+    from services.deployer.catalog import _setting
+
+    return Template(
+        name="t", title="T", description="", category="test", compose="",
+        settings=tuple(_setting({"key": k, **v}) for k, v in settings.items()),
+    )  # fmt: skip
+
+
+def test_render_env_types_defaults_and_generated_secrets() -> None:
+    template = _template(
+        PORT={"type": "int", "default": 8080, "required": True},
+        DEBUG={"type": "bool", "default": False},
+        MODE={"type": "choice", "choices": ["a", "b"], "default": "a"},
+        PASSWORD={"type": "password", "required": True},
+        TITLE={"type": "string"},
+    )
+    env, generated = template.render_env({"DEBUG": "yes", "TITLE": 'say "hi" $HOME \\o/'})
+    assert list(generated) == ["PASSWORD"]
+    assert f'PASSWORD="{generated["PASSWORD"]}"' in env
+    assert 'PORT="8080"' in env and 'DEBUG="true"' in env and 'MODE="a"' in env
+    config = compose.check_config(
+        "services:\n  a:\n    image: x:1\n    environment:\n      T: ${TITLE}\n      P: ${PORT}\n", env
+    )
+    assert config["services"]["a"]["environment"]["T"] == 'say "hi" $$HOME \\o/'  # compose re-escapes $
+
+
+@pytest.mark.parametrize(
+    ("given", "needle"),
+    [
+        ({"PORT": "x"}, "whole number"),
+        ({"PORT": "0"}, "port"),
+        ({"MODE": "c"}, "one of"),
+        ({"DEBUG": "maybe"}, "true or false"),
+        ({"OTHER": "1"}, "unknown setting"),
+        ({"TITLE": "a\nb"}, "line breaks"),
+    ],
+)
+def test_render_env_refuses_bad_values(given: dict[str, str], needle: str) -> None:
+    template = _template(
+        PORT={"type": "int", "default": 8080},
+        DEBUG={"type": "bool"},
+        MODE={"type": "choice", "choices": ["a", "b"]},
+        TITLE={"type": "string"},
+    )
+    with pytest.raises(InvalidArgument, match=needle):
+        template.render_env(given)
+
+
+def test_required_setting_without_default() -> None:
+    with pytest.raises(InvalidArgument, match="required"):
+        _template(NAME={"type": "string", "required": True}).render_env({})
+
+
+def test_bad_templates_are_left_out(tmp_path: Path) -> None:
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "compose.yaml").write_text("services:\n  a:\n    image: x:1\n    command: ${CMD}\n")
+    (good / "template.json").write_text(
+        '{"name": "good", "category": "web", "settings": [{"key": "CMD", "type": "string"}]}'
+    )
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "compose.yaml").write_text("services:\n  a:\n    image: x:1\n    command: ${UNDECLARED}\n")
+    (bad / "template.json").write_text('{"name": "bad", "category": "web", "settings": []}')
+    catalog = Catalog.load([tmp_path])
+    assert [t.name for t in catalog.search(search="", category="")] == ["good"]
