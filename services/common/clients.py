@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from services.common.errors import error_from_status
+from services.common.errors import APPOS_ERROR_KEY, AppOSError, error_from_status
 from services.common.logs import request_id_var
 
 # Reconnect fast after a service restarts: supervisord brings it back within a second or two, and
@@ -42,6 +42,14 @@ def call_metadata(**extra: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def rpc_error(exc: Any, *, service: str) -> AppOSError:
+    """The AppOSError for a failed call (sync or aio), keeping a service's own message."""
+    trailing = dict(exc.trailing_metadata() or ())
+    return error_from_status(
+        exc.code(), exc.details(), service=service, from_appos=trailing.get(APPOS_ERROR_KEY) == "1"
+    )
+
+
 async def aio_call(
     method: Any, request: Any, *, service: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()
 ) -> Any:
@@ -49,7 +57,7 @@ async def aio_call(
     try:
         return await method(request, timeout=timeout, metadata=metadata or call_metadata())
     except grpc.aio.AioRpcError as exc:
-        raise error_from_status(exc.code(), exc.details(), service=service) from exc
+        raise rpc_error(exc, service=service) from exc
 
 
 def sync_call(
@@ -58,4 +66,4 @@ def sync_call(
     try:
         return method(request, timeout=timeout, metadata=metadata or call_metadata())
     except grpc.RpcError as exc:
-        raise error_from_status(exc.code(), exc.details(), service=service) from exc
+        raise rpc_error(exc, service=service) from exc

@@ -98,8 +98,17 @@ _FROM_GRPC[grpc.StatusCode.OUT_OF_RANGE] = InvalidArgument
 _FROM_GRPC[grpc.StatusCode.CANCELLED] = Unavailable
 
 
-def error_from_status(code: grpc.StatusCode, details: str | None, *, service: str) -> AppOSError:
-    """The AppOSError for a failed call to `service` (a short name such as "state")."""
+# Trailing metadata a server sets when the status comes from an AppOSError (not from the transport).
+APPOS_ERROR_KEY = "x-appos-error"
+
+
+def error_from_status(
+    code: grpc.StatusCode, details: str | None, *, service: str, from_appos: bool = False
+) -> AppOSError:
+    """The AppOSError for a failed call to `service` (a short name such as "state"). `from_appos`:
+    the service raised it itself, so its message is for users even when the code is UNAVAILABLE."""
+    if from_appos and details and code in _FROM_GRPC and _FROM_GRPC[code] is not Internal:
+        return _FROM_GRPC[code](details)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
         return Unavailable(f"the {service} service is unavailable; try again in a moment")
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:

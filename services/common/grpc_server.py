@@ -15,7 +15,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common.errors import AppOSError, grpc_code_for
+from services.common.errors import APPOS_ERROR_KEY, AppOSError, grpc_code_for
 from services.common.logs import request_id_var
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
         def fail(context: grpc.ServicerContext, exc: Exception) -> None:
             if isinstance(exc, AppOSError):
+                # marks the message as ours, for users: clients keep it even for UNAVAILABLE
+                context.set_trailing_metadata(((APPOS_ERROR_KEY, "1"),))
                 context.abort(grpc_code_for(exc), exc.message)
             logger.exception("unhandled error in %s", method)
             context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})")

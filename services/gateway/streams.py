@@ -16,13 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from appos.v1 import apps_pb2, common_pb2, state_pb2, state_pb2_grpc
-from services.common.clients import call_metadata
+from services.common.clients import call_metadata, rpc_error
 from services.common.errors import (
     AppOSError,
     InvalidArgument,
     PermissionDenied,
     Unauthenticated,
-    error_from_status,
 )
 from services.common.roles import role_allows
 from services.gateway.context import Caller
@@ -74,7 +73,7 @@ async def _start_seq(state: state_pb2_grpc.StateStub, after: int | None) -> int:
     try:
         reply = await state.ListEvents(state_pb2.StateListEventsRequest(after_seq=0, limit=1), timeout=5)
     except grpc.aio.AioRpcError as exc:
-        raise error_from_status(exc.code(), exc.details(), service="state") from exc
+        raise rpc_error(exc, service="state") from exc
     return int(reply.last_seq)
 
 
@@ -197,13 +196,13 @@ def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
         except StopAsyncIteration:
             first = None
         except grpc.aio.AioRpcError as exc:
-            raise error_from_status(exc.code(), exc.details(), service="deployer") from exc
+            raise rpc_error(exc, service="deployer") from exc
         if not message.follow:
             lines = [] if first is None else [message_to_json(first)]
             try:
                 lines.extend([message_to_json(line) async for line in iterator])
             except grpc.aio.AioRpcError as exc:
-                raise error_from_status(exc.code(), exc.details(), service="deployer") from exc
+                raise rpc_error(exc, service="deployer") from exc
             return JSONResponse({"lines": lines})
 
         async def body() -> AsyncIterator[bytes]:

@@ -1,0 +1,85 @@
+"""A worker killed mid-deployment: the deployment still ends (retried or failed with a reason)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from tests.harness import Stack, start_stack, wait_for
+
+
+@pytest.fixture
+def quick_reconcile_stack(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) -> Iterator[Stack]:
+    running = start_stack(
+        tmp_path_factory.mktemp("faults"),
+        extra_env={
+            "APPOS_HEARTBEAT_SECONDS": "1",
+            "APPOS_HEARTBEAT_TTL_SECONDS": "4",
+            "APPOS_RECONCILE_INTERVAL_SECONDS": "1",
+        },
+    )
+    yield running
+    running.stop()
+
+
+@pytest.mark.usefixtures("busybox_image")
+def test_kill_9_of_the_worker_during_compose_up_never_leaves_the_deployment_running(
+    quick_reconcile_stack: Stack,
+) -> None:
+    stack = quick_reconcile_stack
+    token = stack.login()
+    with stack.client(token) as c:
+        r = c.post(
+            "/api/v1/apps", json={"name": "victim", "template": "busybox-slow", "settings": {"DELAY": "6"}}
+        )
+        assert r.status_code == 202
+        deployment_id = r.json()["deployment"]["id"]
+        wait_for(
+            lambda: c.get(f"/api/v1/deployments/{deployment_id}").json()["status"] == "running",
+            timeout=30,
+            what="compose up to start",
+        )
+    worker = stack.pid_of("deployer-worker")
+    os.kill(worker, signal.SIGKILL)
+    ended = stack.wait_deployment(token, deployment_id, timeout=120)
+    assert ended["status"] in ("succeeded", "failed"), ended
+    assert ended["attempt"] == 2, "the reconciler noticed the lost worker and ran it again"
+    wait_for(
+        lambda: stack.pid_of("deployer-worker") != worker,
+        timeout=30,
+        what="supervisord to restart the worker",
+    )
+    with stack.client(token) as c:
+        unfinished = [
+            d
+            for d in c.get("/api/v1/deployments").json()["deployments"]
+            if d["status"] in ("pending", "running")
+        ]
+        assert unfinished == []
+        events = c.get(f"/api/v1/deployments/{deployment_id}/logs").json()["lines"]
+    assert events, "the deployment's output was recorded"
+    assert stack.act(token, "victim", "remove", remove_volumes="true")["status"] == "succeeded"
+
+
+@pytest.mark.usefixtures("busybox_image")
+def test_redis_down_at_deploy_time_is_503_and_creates_no_stuck_deployment(
+    quick_reconcile_stack: Stack,
+) -> None:
+    stack = quick_reconcile_stack
+    token = stack.login()
+    stack.supervisorctl("stop", "redis")
+    try:
+        with stack.client(token) as c:
+            r = c.post("/api/v1/apps", json={"name": "noqueue", "template": "busybox-crash"})
+        assert r.status_code == 503, r.text
+        assert "queue" in r.json()["message"]
+    finally:
+        stack.supervisorctl("start", "redis")
+    with stack.client(token) as c:
+        deployments = c.get("/api/v1/deployments", params={"app": "noqueue"}).json()["deployments"]
+    assert [(d["status"], d["reason"]) for d in deployments] == [
+        ("failed", "the task queue (redis) is unavailable")
+    ]
