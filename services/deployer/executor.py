@@ -182,9 +182,10 @@ class Executor:
                 sink.flush()
             except AppOSError:
                 logger.warning("could not write the last log lines of %s", deployment_id)
+        self._finish(deployment_id, ["running"], outcome)
+        # the watcher follows Docker's events too; this makes the final status certain
         if deployment.action != "remove" or outcome.status != "succeeded":
             self.refresh_app(deployment.app)
-        self._finish(deployment_id, ["running"], outcome)
 
     def _finish(self, deployment_id: str, from_statuses: list[str], outcome: Outcome) -> None:
         try:
