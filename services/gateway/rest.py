@@ -59,11 +59,16 @@ def client_address(request: Request) -> str:
 
 
 async def authorize(route: Route, request: Request, authenticator: Authenticator) -> CallContext:
+    return await require_role(request, authenticator, None if route.public else route.min_role)
+
+
+async def require_role(request: Request, authenticator: Authenticator, min_role: str | None) -> CallContext:
+    """The caller's context; with `min_role`, a valid bearer token of that role or higher is required."""
     caller = None
-    if not route.public:
+    if min_role is not None:
         caller = await authenticator.authenticate(request.headers.get("authorization"))
-        if not role_allows(caller.role, route.min_role):
-            raise PermissionDenied(f"this needs the {route.min_role} role; you are {caller.role}")
+        if not role_allows(caller.role, min_role):
+            raise PermissionDenied(f"this needs the {min_role} role; you are {caller.role}")
     return CallContext(
         caller=caller, client_address=client_address(request), request_id=request.state.request_id
     )

@@ -27,7 +27,7 @@ from services.common.roles import role_allows
 from services.gateway.context import Caller
 from services.gateway.http_rules import Route
 from services.gateway.jsonify import message_to_json
-from services.gateway.rest import authorize, caller_metadata
+from services.gateway.rest import authorize, caller_metadata, require_role
 from services.gateway.translate import build_request
 
 KEEPALIVE_SECONDS = 15.0
@@ -113,10 +113,7 @@ async def watch(
 
 def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
     async def events_sse(request: Request) -> Response:
-        route = Route(
-            method=LOGS_ROUTE.method, verb="get", path=EVENTS_PATH, body="", public=False, min_role="viewer"
-        )
-        await authorize(route, request, request.app.state.runtime.authenticator)
+        await require_role(request, request.app.state.runtime.authenticator, "viewer")
         state = state_pb2_grpc.StateStub(request.app.state.runtime.channels["state"])
         after = _after(request.query_params.get("after") or request.headers.get("last-event-id"))
         start = await _start_seq(state, after)
