@@ -44,8 +44,11 @@ class Project:
     name: str
     directory: Path
     docker_host: str
+    # Where compose.yaml and .env are, when not in `directory` (validation of files not yet stored).
+    files: Path | None = None
 
     def command(self, *args: str) -> list[str]:
+        files = self.files or self.directory
         return [
             compose_binary(),
             "--project-name",
@@ -53,9 +56,9 @@ class Project:
             "--project-directory",
             str(self.directory),
             "--file",
-            str(self.directory / "compose.yaml"),
+            str(files / "compose.yaml"),
             "--env-file",
-            str(self.directory / ".env"),
+            str(files / ".env"),
             "--ansi",
             "never",
             "--progress",
@@ -87,16 +90,22 @@ def write_files(directory: Path, compose_text: str, env_text: str) -> None:
         os.replace(tmp, directory / name)
 
 
-def check_config(compose_text: str, env_text: str) -> dict[str, Any]:
+def check_config(compose_text: str, env_text: str, project_dir: Path | None = None) -> dict[str, Any]:
     """Parse and interpolate with `docker compose config` (nothing is pulled or started) and return
-    the normalized project; every problem becomes InvalidArgument with Compose's own words."""
+    the normalized project; every problem becomes InvalidArgument with Compose's own words.
+    Relative paths resolve against `project_dir` (the app's folder), as they will when deployed."""
     if len(compose_text.encode()) > MAX_COMPOSE_BYTES:
         raise InvalidArgument(f"compose file is larger than {MAX_COMPOSE_BYTES // 1024} KiB")
     if not compose_text.strip():
         raise InvalidArgument("compose file is empty")
     with tempfile.TemporaryDirectory(prefix="appos-check-") as tmp:
-        project = Project(name="appos-check", directory=Path(tmp), docker_host="unix:///nonexistent")
-        write_files(project.directory, compose_text, env_text)
+        project = Project(
+            name="appos-check",
+            directory=project_dir or Path(tmp),
+            docker_host="unix:///nonexistent",
+            files=Path(tmp),
+        )
+        write_files(Path(tmp), compose_text, env_text)
         result = subprocess.run(
             project.command("config", "--format", "json"),
             capture_output=True,

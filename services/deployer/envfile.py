@@ -43,3 +43,23 @@ def keys(text: str) -> list[str]:
             raise InvalidArgument(f".env line {number} is not KEY=value")
         found.append(match.group(1))
     return found
+
+
+_SECRET_KEY = re.compile(r"PASS|SECRET|TOKEN|KEY|SALT|CREDENTIAL|PRIVATE|AUTH", re.IGNORECASE)
+MASK = "********"
+
+
+def is_secret(key: str) -> bool:
+    return bool(_SECRET_KEY.search(key))
+
+
+def mask(text: str) -> str:
+    """The .env with the values of secret-looking keys replaced by a mask."""
+    out = []
+    for line in text.splitlines():
+        match = _LINE.match(line)
+        if match and is_secret(match.group(1)):
+            out.append(f"{match.group(1)}={MASK}")
+        else:
+            out.append(line)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")

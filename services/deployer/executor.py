@@ -118,11 +118,13 @@ class Executor:
         state: StateClient,
         redis: Redis,
         docker_factory: Callable[[], Any],
+        enqueue: Callable[[str], None],
     ) -> None:
         self.settings = settings
         self.state = state
         self.redis = redis
         self.docker_factory = docker_factory
+        self.enqueue = enqueue
 
     # the task body
     def run(self, deployment_id: str) -> None:
@@ -182,6 +184,10 @@ class Executor:
                 sink.flush()
             except AppOSError:
                 logger.warning("could not write the last log lines of %s", deployment_id)
+        if outcome.status == "failed" and deployment.action in ("deploy", "redeploy"):
+            note = self._auto_rollback(deployment)
+            if note:
+                outcome.reason = f"{outcome.reason}; {note}"
         self._finish(deployment_id, ["running"], outcome)
         # the watcher follows Docker's events too; this makes the final status certain
         if deployment.action != "remove" or outcome.status != "succeeded":
@@ -208,8 +214,15 @@ class Executor:
         record: state_pb2.AppRecord = self.state.call(
             "GetApp", state_pb2.StateGetAppRequest(name=deployment.app)
         )
+        compose_text, env_text = record.compose, record.env
+        if deployment.action in ("deploy", "redeploy") and deployment.version:
+            # the version this deployment applies, even if a newer one was stored meanwhile
+            version: apps_pb2.ConfigVersion = self.state.call(
+                "GetVersion", apps_pb2.GetVersionRequest(app=deployment.app, number=deployment.version)
+            )
+            compose_text, env_text = version.compose, version.env
         directory = self.settings.apps_dir / deployment.app
-        compose.write_files(directory, record.compose, record.env)
+        compose.write_files(directory, compose_text, env_text)
         project = compose.Project(
             name=compose.project_name(deployment.app),
             directory=directory,
@@ -257,6 +270,49 @@ class Executor:
             except NotFound:
                 pass
         return Outcome("succeeded")
+
+    def _auto_rollback(self, deployment: apps_pb2.Deployment) -> str:
+        """After a failed deploy of a new version: a new version equal to the last good one, queued.
+        Never after an automatic rollback itself (no loops), nor when someone changed the app since."""
+        try:
+            record: state_pb2.AppRecord = self.state.call(
+                "GetApp", state_pb2.StateGetAppRequest(name=deployment.app)
+            )
+            app = record.app
+            good = app.last_good_version
+            if not app.auto_rollback or not good or good == deployment.version:
+                return ""
+            if app.current_version != deployment.version:
+                return ""
+            failed: apps_pb2.ConfigVersion = self.state.call(
+                "GetVersion", apps_pb2.GetVersionRequest(app=app.name, number=deployment.version)
+            )
+            if failed.source == "auto_rollback":
+                return ""
+            target: apps_pb2.ConfigVersion = self.state.call(
+                "GetVersion", apps_pb2.GetVersionRequest(app=app.name, number=good)
+            )
+            message = (
+                f"automatic rollback to v{good}: deployment {deployment.id} of v{deployment.version} failed"
+            )
+            reply: apps_pb2.VersionReply = self.state.call(
+                "CreateVersion",
+                state_pb2.StateCreateVersionRequest(
+                    app=app.name,
+                    compose=target.compose,
+                    env=target.env,
+                    author="appos",
+                    message=message,
+                    source="auto_rollback",
+                    expected_version=deployment.version,
+                    deploy=True,
+                ),  # fmt: skip
+            )
+        except (Conflict, NotFound):
+            return ""
+        self.enqueue(reply.deployment.id)
+        logger.warning("app %s: v%d failed, rolling back to v%d", app.name, deployment.version, good)
+        return f"rolled back to v{good} (as v{reply.version.number}, deployment {reply.deployment.id})"
 
     def _failure_reason(self, app: str, sink: LogSink) -> str:
         client = self.docker_factory()

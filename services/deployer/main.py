@@ -58,7 +58,9 @@ def main() -> None:
         redis.set(key, "1", ex=3600)
 
     docker_factory = lambda: docker_client(settings.docker_host)  # noqa: E731
-    executor = Executor(settings=settings, state=state, redis=redis, docker_factory=docker_factory)
+    executor = Executor(
+        settings=settings, state=state, redis=redis, docker_factory=docker_factory, enqueue=enqueue
+    )
     socket_path = settings.socket_path("deployer")
     server, health = build_server(
         socket_path=socket_path,

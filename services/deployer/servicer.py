@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 
@@ -15,11 +17,12 @@ from services.common.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     Unavailable,
 )
 from services.common.names import validate_app_name
 from services.common.state_client import StateClient
-from services.deployer import compose, envfile
+from services.deployer import compose, envfile, policy
 from services.deployer.catalog import Catalog
 from services.deployer.executor import cancel_key
 from services.deployer.settings import DeployerSettings
@@ -31,6 +34,28 @@ def actor(context: grpc.ServicerContext) -> str:
     """The user the gateway says is calling (internal sockets only: the gateway is trusted)."""
     metadata = dict(context.invocation_metadata() or ())
     return str(metadata.get("x-appos-user", "")) or "system"
+
+
+def caller_role(context: grpc.ServicerContext) -> str:
+    metadata = dict(context.invocation_metadata() or ())
+    return str(metadata.get("x-appos-role", "")) or "viewer"
+
+
+def etag(version: int, content_hash: str) -> str:
+    return f'"v{version}-{content_hash[:16]}"'
+
+
+def parse_etag(value: str) -> int:
+    """The version number in an ETag; 0 when it is not one of ours."""
+    match = re.fullmatch(r'(?:W/)?"?v(\d+)-[0-9a-f]{16}"?', value.strip())
+    return int(match.group(1)) if match else 0
+
+
+def unified(old: str, new: str, old_name: str, new_name: str) -> str:
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), fromfile=old_name, tofile=new_name
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 class CatalogServicer(apps_pb2_grpc.CatalogServicer):
@@ -104,7 +129,13 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
             envfile.keys(env_text)
         else:
             raise InvalidArgument("give a template, or a compose file")
-        config = compose.check_config(compose_text, env_text)
+        allowed = list(request.allow)
+        if allowed:
+            if caller_role(context) != "admin":
+                raise PermissionDenied("only an admin can allow compose policy exceptions")
+            policy.validate_exceptions(allowed)
+        config = compose.check_config(compose_text, env_text, self.settings.apps_dir / request.name)
+        policy.enforce(config, self.settings.apps_dir / request.name, allowed)
         if web_service:
             web_port = compose.published_port(config, web_service, template.web_port)
         try:
@@ -122,6 +153,9 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
                 web_service=web_service,
                 web_port=web_port,
                 actor=actor(context),
+                message=request.message,
+                auto_rollback=request.auto_rollback if request.HasField("auto_rollback") else True,
+                policy_exceptions=allowed,
             ),
         )
         queued = self._queue(created)
@@ -175,6 +209,187 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         self, request: apps_pb2.DeleteAppRequest, context: grpc.ServicerContext
     ) -> apps_pb2.AppActionReply:
         return self._action(request.app, "remove", context, remove_volumes=request.remove_volumes)
+
+    # versions
+    def _record(self, app: str) -> state_pb2.AppRecord:
+        validate_app_name(app)
+        record: state_pb2.AppRecord = self.state.call("GetApp", state_pb2.StateGetAppRequest(name=app))
+        return record
+
+    def _disk(self, app: str) -> tuple[str, str] | None:
+        folder = self.settings.apps_dir / app
+        try:
+            return (folder / "compose.yaml").read_text(), (folder / ".env").read_text()
+        except FileNotFoundError:
+            return None
+
+    def _validate_files(self, app: str, compose_text: str, env_text: str, allowed: list[str]) -> None:
+        envfile.keys(env_text)
+        config = compose.check_config(compose_text, env_text, self.settings.apps_dir / app)
+        policy.enforce(config, self.settings.apps_dir / app, allowed)
+
+    def _store(
+        self, app: str, compose_text: str, env_text: str, *, author: str, message: str, source: str,
+        expected: int, deploy: bool,
+    ) -> apps_pb2.VersionReply:  # fmt: skip
+        reply: apps_pb2.VersionReply = self.state.call(
+            "CreateVersion",
+            state_pb2.StateCreateVersionRequest(
+                app=app,
+                compose=compose_text,
+                env=env_text,
+                author=author,
+                message=message,
+                source=source,
+                expected_version=expected,
+                deploy=deploy,
+            ),  # fmt: skip
+        )
+        if deploy:
+            self._queue(state_pb2.StateAppDeployment(app=reply.app, deployment=reply.deployment))
+        else:
+            compose.write_files(self.settings.apps_dir / app, compose_text, env_text)
+        return reply
+
+    def GetCompose(
+        self, request: apps_pb2.GetComposeRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.ComposeFiles:
+        record = self._record(request.app)
+        current: apps_pb2.ConfigVersion = self.state.call(
+            "GetVersion", apps_pb2.GetVersionRequest(app=request.app, number=record.app.current_version)
+        )
+        masked = caller_role(context) == "viewer"
+        reply = apps_pb2.ComposeFiles(
+            app=request.app, version=current.number, compose=current.compose,
+            env=envfile.mask(current.env) if masked else current.env, hash=current.hash,
+            etag=etag(current.number, current.hash), env_masked=masked,
+        )  # fmt: skip
+        disk = self._disk(request.app)
+        if disk is not None and disk != (current.compose, current.env):
+            reply.drift = True
+            reply.disk_compose = disk[0]
+            reply.disk_env = envfile.mask(disk[1]) if masked else disk[1]
+        return reply
+
+    def UpdateCompose(
+        self, request: apps_pb2.UpdateComposeRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.VersionReply:
+        record = self._record(request.app)
+        current = record.app.current_version
+        if parse_etag(request.if_match) != current:
+            raise Conflict(
+                f"stale edit: {request.app} is at v{current} and If-Match {request.if_match or '(none)'} "
+                "is not its ETag; GET the compose again and reapply your change"
+            )
+        files = request.files
+        if not files.compose.strip():
+            raise InvalidArgument("files.compose is required")
+        if (files.compose, files.env) == (record.compose, record.env):
+            raise InvalidArgument(f"nothing to change: the edit is identical to v{current}")
+        disk = self._disk(request.app)
+        adopting = disk == (files.compose, files.env)  # the edit takes the hand-made files as they are
+        if (
+            disk is not None
+            and disk != (record.compose, record.env)
+            and not adopting
+            and not request.overwrite_drift
+        ):
+            raise Conflict(
+                f"the files of {request.app} on disk were changed by hand since v{current}: GET its "
+                "compose to see them (disk_compose, disk_env); send them as your edit to keep them, "
+                "or set overwrite_drift=true"
+            )
+        self._validate_files(request.app, files.compose, files.env, list(record.app.policy_exceptions))
+        return self._store(
+            request.app, files.compose, files.env, author=actor(context), message=files.message or "edit",
+            source="edit", expected=current, deploy=request.deploy,
+        )  # fmt: skip
+
+    def ListVersions(
+        self, request: apps_pb2.ListVersionsRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.ListVersionsReply:
+        validate_app_name(request.app)
+        reply: apps_pb2.ListVersionsReply = self.state.call("ListVersions", request)
+        return reply
+
+    def _version(self, app: str, number: int) -> apps_pb2.ConfigVersion:
+        validate_app_name(app)
+        if number <= 0:
+            raise InvalidArgument("version numbers start at 1")
+        version: apps_pb2.ConfigVersion = self.state.call(
+            "GetVersion", apps_pb2.GetVersionRequest(app=app, number=number)
+        )
+        return version
+
+    def GetVersion(
+        self, request: apps_pb2.GetVersionRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.ConfigVersion:
+        version = self._version(request.app, request.number)
+        if caller_role(context) == "viewer":
+            version.env = envfile.mask(version.env)
+        return version
+
+    def DiffVersions(
+        self, request: apps_pb2.DiffVersionsRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.VersionDiff:
+        new = self._version(request.app, request.number)
+        against = request.against or request.number - 1
+        if against < 0:
+            raise InvalidArgument("against must be a version number")
+        old = self._version(request.app, against) if against > 0 else apps_pb2.ConfigVersion(number=0)
+        reveal = request.reveal_secrets
+        if reveal and caller_role(context) != "admin":
+            raise PermissionDenied("only an admin can see secrets in a diff")
+        old_env, new_env = (old.env, new.env) if reveal else (envfile.mask(old.env), envfile.mask(new.env))
+        return apps_pb2.VersionDiff(
+            from_version=old.number,
+            to_version=new.number,
+            compose_diff=unified(
+                old.compose, new.compose, f"v{old.number}/compose.yaml", f"v{new.number}/compose.yaml"
+            ),
+            env_diff=unified(old_env, new_env, f"v{old.number}/.env", f"v{new.number}/.env"),
+        )
+
+    def Rollback(
+        self, request: apps_pb2.RollbackRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.VersionReply:
+        record = self._record(request.app)
+        target = self._version(request.app, request.version)
+        self._validate_files(request.app, target.compose, target.env, list(record.app.policy_exceptions))
+        return self._store(
+            request.app, target.compose, target.env, author=actor(context),
+            message=request.message or f"rollback to v{target.number}", source="rollback",
+            expected=record.app.current_version, deploy=True,
+        )  # fmt: skip
+
+    def UpdateAppOptions(
+        self, request: apps_pb2.UpdateAppOptionsRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.App:
+        validate_app_name(request.app)
+        update = state_pb2.StateUpdateAppOptionsRequest(app=request.app, actor=actor(context))
+        if request.HasField("auto_rollback"):
+            update.auto_rollback = request.auto_rollback
+        app: apps_pb2.App = self.state.call("UpdateAppOptions", update)
+        return app
+
+    def SetPolicyExceptions(
+        self, request: apps_pb2.SetPolicyExceptionsRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.App:
+        validate_app_name(request.app)
+        names = policy.validate_exceptions(list(request.exceptions))
+        if names and not request.reason.strip():
+            raise InvalidArgument("say why (reason): policy exceptions are audited")
+        app: apps_pb2.App = self.state.call(
+            "UpdateAppOptions",
+            state_pb2.StateUpdateAppOptionsRequest(
+                app=request.app,
+                set_policy_exceptions=True,
+                policy_exceptions=names,
+                reason=request.reason,
+                actor=actor(context),
+            ),  # fmt: skip
+        )
+        return app
 
     def GetAppLogs(
         self, request: apps_pb2.GetAppLogsRequest, context: grpc.ServicerContext

@@ -26,6 +26,7 @@ def main() -> None:
         state=StateClient(settings.socket_path("state"), timeout=settings.rpc_timeout_seconds),
         redis=Redis(unix_socket_path=str(settings.socket_path("redis")), socket_timeout=5),
         docker_factory=lambda: docker_client(settings.docker_host),
+        enqueue=lambda deployment_id: app.send_task(RUN_DEPLOYMENT, args=[deployment_id], queue=QUEUE),
     )
 
     @app.task(name=RUN_DEPLOYMENT, acks_late=True)  # type: ignore[untyped-decorator]

@@ -22,7 +22,7 @@ from services.common.logs import request_id_var
 from services.gateway.errors import HTTP_CODES, error_response, response_for
 from services.gateway.http_rules import public_routes
 from services.gateway.openapi import build_openapi
-from services.gateway.rest import HTTPProblem, make_endpoint
+from services.gateway.rest import HeaderBinding, HTTPProblem, make_endpoint
 from services.gateway.runtime import Runtime
 from services.gateway.settings import GatewaySettings
 from services.gateway.streams import install_streams, stream_operations
@@ -42,8 +42,15 @@ STATUS_HOOKS = {
     "appos.v1.System.GetHealth": health_status,
     **{
         f"appos.v1.Apps.{name}": _accepted
-        for name in ("CreateApp", "StartApp", "StopApp", "RestartApp", "RedeployApp", "DeleteApp")
+        for name in ("CreateApp", "StartApp", "StopApp", "RestartApp", "RedeployApp", "DeleteApp", "Rollback")
     },
+}
+# Optimistic locking of compose edits over REST: ETag out, If-Match in.
+HEADER_BINDINGS = {
+    "appos.v1.Apps.GetCompose": HeaderBinding(response_header="ETag", response_field="etag"),
+    "appos.v1.Apps.UpdateCompose": HeaderBinding(
+        request_header="If-Match", request_field="if_match", required=True
+    ),
 }
 
 
@@ -156,7 +163,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.openapi = lambda: document  # type: ignore[method-assign]
     for route in routes:
         endpoint = make_endpoint(
-            route, max_body_bytes=settings.max_body_bytes, status_hook=STATUS_HOOKS.get(route.full_name)
+            route,
+            max_body_bytes=settings.max_body_bytes,
+            status_hook=STATUS_HOOKS.get(route.full_name),
+            headers=HEADER_BINDINGS.get(route.full_name),
         )
         app.router.add_route(route.path, endpoint, methods=[route.verb.upper()], include_in_schema=False)
 

@@ -8,6 +8,7 @@ AppOSError / HTTPProblem and rendered once by the app's exception handlers.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import grpc.aio
@@ -127,8 +128,24 @@ def resolve_handlers(
     return handlers
 
 
+@dataclass(frozen=True)
+class HeaderBinding:
+    """A request header that fills a request field (REST only), and a reply field sent back as a
+    response header. `required`: answer 428 when the request header is missing."""
+
+    request_header: str = ""
+    request_field: str = ""
+    required: bool = False
+    response_header: str = ""
+    response_field: str = ""
+
+
 def make_endpoint(
-    route: Route, *, max_body_bytes: int, status_hook: StatusHook | None = None
+    route: Route,
+    *,
+    max_body_bytes: int,
+    status_hook: StatusHook | None = None,
+    headers: HeaderBinding | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
     """The endpoint finds the authenticator and implementations on `app.state.runtime`, which the
     app's lifespan builds (gRPC channels and Redis clients belong to the running event loop)."""
@@ -143,9 +160,21 @@ def make_endpoint(
             query=list(request.query_params.multi_items()),
             body=body,
         )
+        if headers is not None and headers.request_header:
+            value = request.headers.get(headers.request_header, "")
+            if not value and headers.required:
+                raise HTTPProblem(
+                    428,
+                    "precondition_required",
+                    f"the {headers.request_header} header is required: send the ETag you read",
+                )
+            setattr(message, headers.request_field, value)
         reply = await runtime.handlers[route.full_name](message, ctx)
         status = status_hook(reply) if status_hook else 200
-        return JSONResponse(to_json(reply), status_code=status)
+        extra = None
+        if headers is not None and headers.response_header:
+            extra = {headers.response_header: str(getattr(reply, headers.response_field))}
+        return JSONResponse(to_json(reply), status_code=status, headers=extra)
 
     endpoint.__name__ = route.full_name.replace(".", "_")
     return endpoint

@@ -6,14 +6,14 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.common.names import validate_app_name
 from services.common.timestamps import now_us
 from services.state import events
-from services.state.models import App
+from services.state.models import App, ConfigVersion
 
 APP_STATUSES = ("deploying", "running", "partially_running", "stopped", "unhealthy", "failed")
 
@@ -90,6 +90,7 @@ def update_runtime(
 
 def delete_app(*, session: Session, name: str, actor: str) -> App:
     app = get_app(session=session, name=name)
+    session.execute(delete(ConfigVersion).where(ConfigVersion.app == name))
     session.delete(app)
     events.emit(session=session, type="app_deleted", subject=name, actor=actor, payload={})
     return app

@@ -138,6 +138,10 @@ def transition(
             deployment.attempt += 1
     if to_status in TERMINAL:
         deployment.finished_at = now
+    if to_status == "succeeded" and deployment.action in ("deploy", "redeploy"):
+        app = session.get(App, deployment.app)
+        if app is not None and deployment.version:
+            app.last_good_version = deployment.version
     if to_status == "running" and deployment.action in ("deploy", "redeploy"):
         app = session.get(App, deployment.app)
         if app is not None and app.status != "deploying":

@@ -121,6 +121,9 @@ class App(Base):
     current_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[int] = mapped_column(Micros)
     updated_at: Mapped[int] = mapped_column(Micros)
+    auto_rollback: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_good_version: Mapped[int] = mapped_column(Integer, default=0)
+    policy_exceptions_json: Mapped[str] = mapped_column(Text, default="[]")
 
     def to_pb(self) -> apps_pb2.App:
         pb = apps_pb2.App(
@@ -131,6 +134,9 @@ class App(Base):
             current_version=self.current_version,
             web_service=self.web_service,
             web_port=self.web_port,
+            auto_rollback=self.auto_rollback,
+            last_good_version=self.last_good_version,
+            policy_exceptions=json.loads(self.policy_exceptions_json or "[]"),
         )
         for service in json.loads(self.services_json or "[]"):
             pb.services.add(**service)
@@ -181,6 +187,31 @@ class DeploymentLog(Base):
     deployment_id: Mapped[str] = mapped_column(String(32), index=True)
     line: Mapped[str] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(Micros)
+
+
+class ConfigVersion(Base):
+    __tablename__ = "config_versions"
+
+    app: Mapped[str] = mapped_column(String(64), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    compose: Mapped[str] = mapped_column(Text)
+    env: Mapped[str] = mapped_column(Text)
+    hash: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(16))
+    deployment_id: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[int] = mapped_column(Micros)
+
+    def to_pb(self, *, with_files: bool = True) -> apps_pb2.ConfigVersion:
+        pb = apps_pb2.ConfigVersion(
+            app=self.app, number=self.number, hash=self.hash, author=self.author, message=self.message,
+            deployment_id=self.deployment_id, source=self.source,
+        )  # fmt: skip
+        if with_files:
+            pb.compose, pb.env = self.compose, self.env
+        set_ts(pb.created_at, self.created_at)
+        return pb
 
 
 # The columns of a User that its message carries (never the password hash).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import grpc
@@ -9,7 +10,7 @@ from google.protobuf import json_format
 
 from appos.v1 import apps_pb2, common_pb2, state_pb2, state_pb2_grpc
 from services.common.timestamps import set_ts, ts_us
-from services.state import apps, deployments, events, tokens, users
+from services.state import apps, deployments, events, tokens, users, versions
 from services.state.models import fill_user
 from services.state.store import Store
 
@@ -137,9 +138,21 @@ class StateServicer(state_pb2_grpc.StateServicer):
                 web_port=request.web_port,
                 actor=request.actor,
             )
+            app.auto_rollback = request.auto_rollback
+            app.policy_exceptions_json = json.dumps(sorted(set(request.policy_exceptions)))
+            version = versions.add_version(
+                session=s,
+                app=app,
+                compose=request.compose,
+                env=request.env,
+                author=request.actor,
+                message=request.message or "first deploy",
+                source="create",
+            )
             deployment = deployments.create_deployment(
                 session=s, app=app, action="deploy", actor=request.actor, options_json="{}"
             )
+            version.deployment_id = deployment.id
             return state_pb2.StateAppDeployment(app=app.to_pb(), deployment=deployment.to_pb())
 
     def GetApp(
@@ -246,6 +259,57 @@ class StateServicer(state_pb2_grpc.StateServicer):
                 line = reply.lines.add(seq=row.seq, line=row.line)
                 set_ts(line.created_at, row.created_at)
             return reply
+
+    # config versions
+    def CreateVersion(
+        self, request: state_pb2.StateCreateVersionRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.VersionReply:
+        with self.store.write() as s:
+            version, app, deployment = versions.create_version(
+                session=s,
+                app_name=request.app,
+                compose=request.compose,
+                env=request.env,
+                author=request.author,
+                message=request.message,
+                source=request.source,
+                expected_version=request.expected_version,
+                deploy=request.deploy,
+            )
+            reply = apps_pb2.VersionReply(version=version.to_pb(), app=app.to_pb())
+            if deployment is not None:
+                reply.deployment.CopyFrom(deployment.to_pb())
+            return reply
+
+    def GetVersion(
+        self, request: apps_pb2.GetVersionRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.ConfigVersion:
+        with self.store.read() as s:
+            return versions.get_version(session=s, app=request.app, number=request.number).to_pb()
+
+    def ListVersions(
+        self, request: apps_pb2.ListVersionsRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.ListVersionsReply:
+        with self.store.read() as s:
+            found, next_token = versions.list_versions(
+                session=s, app=request.app, page_size=request.page_size, page_token=request.page_token
+            )
+            return apps_pb2.ListVersionsReply(
+                versions=[v.to_pb(with_files=False) for v in found], next_page_token=next_token
+            )
+
+    def UpdateAppOptions(
+        self, request: state_pb2.StateUpdateAppOptionsRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.App:
+        with self.store.write() as s:
+            return versions.update_options(
+                session=s,
+                app_name=request.app,
+                auto_rollback=request.auto_rollback if request.HasField("auto_rollback") else None,
+                policy_exceptions=list(request.policy_exceptions) if request.set_policy_exceptions else None,
+                reason=request.reason,
+                actor=request.actor,
+            ).to_pb()
 
     # events
     def AppendEvent(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import InvalidArgument
-from services.deployer import compose
+from services.deployer import compose, policy
 from services.deployer.catalog import Catalog, Template, compose_variables, load_template
 from services.deployer.settings import REPO_ROOT
 
@@ -36,7 +36,9 @@ def test_template_is_valid_and_compose_accepts_it(folder: Path) -> None:
         assert not image.endswith(":latest") or folder.parent == TEST_TEMPLATES, f"{image} is not pinned"
     env, generated = template.render_env({})
     assert set(generated) == {s.key for s in template.settings if s.type == "password" and not s.default}
-    config = compose.check_config(template.compose, env)
+    app_dir = Path("/srv/appos/apps") / template.name
+    config = compose.check_config(template.compose, env, app_dir)
+    policy.enforce(config, app_dir, [])  # built-in templates need no exception
     if template.web_service:
         assert template.web_service in config["services"]
         assert compose.published_port(config, template.web_service, template.web_port) > 0
