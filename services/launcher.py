@@ -48,6 +48,9 @@ def supervisor_env(*, data: Path, run_dir: Path, extra: dict[str, str] | None = 
             "PYTHONUNBUFFERED": "1",
         }
     )
+    # Caddy's bootstrap Caddyfile reads these; proxyctl reads the same settings
+    env.setdefault("APPOS_PROXY_HTTP_PORT", "80")
+    env.setdefault("APPOS_PROXY_HTTPS_PORT", "443")
     env.update(extra or {})
     return env
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import signal
 import socket
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +159,8 @@ def start_stack(base: Path, *, extra_env: dict[str, str] | None = None, timeout:
             "APPOS_HOST": "127.0.0.1",
             "APPOS_CATALOG_DIRS": json.dumps([str(TEST_TEMPLATES)]),
             "APPOS_DEPLOY_TIMEOUT_SECONDS": "120",
+            "APPOS_PROXY_HTTP_PORT": str(free_port()),
+            "APPOS_PROXY_HTTPS_PORT": str(free_port()),
             **(extra_env or {}),
         },
     )
@@ -253,3 +257,121 @@ def docker_client() -> Any:
 
 
 __all__ = ["ROOT", "Stack", "start_stack", "start_redis", "build_busybox_image", "free_port", "wait_for"]
+
+
+@dataclass
+class Pebble:
+    """Let's Encrypt's test CA with pebble-challtestsrv as its DNS (every name → 127.0.0.1)."""
+
+    directory: str
+    api_root: Path  # the throwaway CA that signed Pebble's own HTTPS certificate
+    dns: str
+    management_port: int
+    procs: list[subprocess.Popen[bytes]]
+
+    def issuing_root(self) -> str:
+        """The root that Pebble's issued certificates chain to (random per Pebble start)."""
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(self.api_root))
+        url = f"https://127.0.0.1:{self.management_port}/roots/0"
+        with urllib.request.urlopen(url, context=context, timeout=10) as response:
+            return str(response.read().decode())
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            stop_pid_process(proc)
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def make_test_ca(folder: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a leaf for 127.0.0.1/localhost: (ca.pem, leaf.pem, leaf.key)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_key, ca, key, csr, leaf = (
+        folder / n for n in ("ca.key", "ca.pem", "leaf.key", "leaf.csr", "leaf.pem")
+    )
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
+             "-days", "2", "-subj", "/CN=AppOS test CA")  # fmt: skip
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        "/CN=127.0.0.1",
+    )
+    ext = folder / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+             "-out", str(leaf), "-days", "2", "-extfile", str(ext))  # fmt: skip
+    return ca, leaf, key
+
+
+def start_pebble(folder: Path, *, http_port: int, https_port: int) -> Pebble:
+    """Pebble validating on Caddy's ports (its httpPort/tlsPort must equal Caddy's)."""
+    for binary in ("pebble", "pebble-challtestsrv", "openssl"):
+        assert shutil.which(binary), f"{binary} is not installed (apt-get install pebble openssl)"
+    ca, leaf, key = make_test_ca(folder / "tls")
+    dns_port, acme_port, management_port, chall_management = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    )
+    config = folder / "pebble.json"
+    config.write_text(
+        json.dumps(
+            {
+                "pebble": {
+                    "listenAddress": f"127.0.0.1:{acme_port}",
+                    "managementListenAddress": f"127.0.0.1:{management_port}",
+                    "certificate": str(leaf),
+                    "privateKey": str(key),
+                    "httpPort": http_port,
+                    "tlsPort": https_port,
+                    "ocspResponderURL": "",
+                    "externalAccountBindingRequired": False,
+                }
+            }
+        )
+    )
+    env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
+    log = open(folder / "pebble.log", "ab")  # the children keep their own copies of the descriptor
+    chall = subprocess.Popen(
+        ["pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+         "-dns01", f"127.0.0.1:{dns_port}", "-http01", "", "-https01", "", "-tlsalpn01", "",
+         "-management", f"127.0.0.1:{chall_management}"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    pebble = subprocess.Popen(
+        ["pebble", "-config", str(config), "-dnsserver", f"127.0.0.1:{dns_port}"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+    )  # fmt: skip
+    log.close()
+    running = Pebble(
+        directory=f"https://127.0.0.1:{acme_port}/dir",
+        api_root=ca,
+        dns=f"127.0.0.1:{dns_port}",
+        management_port=management_port,
+        procs=[pebble, chall],
+    )
+
+    def answers() -> bool:
+        import ssl
+
+        try:
+            context = ssl.create_default_context(cafile=str(ca))
+            with urllib.request.urlopen(running.directory, context=context, timeout=2):
+                return True
+        except OSError:
+            return False
+
+    wait_for(answers, timeout=30, what="pebble")
+    return running

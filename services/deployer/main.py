@@ -13,6 +13,7 @@ from redis import Redis
 from appos.v1 import apps_pb2, apps_pb2_grpc
 from services.common.grpc_server import build_server, serve_until_signalled
 from services.common.logs import configure_logging
+from services.common.periodic import every
 from services.common.state_client import StateClient
 from services.deployer.catalog import Catalog
 from services.deployer.celery_app import QUEUE, RUN_DEPLOYMENT, make_celery
@@ -27,18 +28,6 @@ logger = logging.getLogger(__name__)
 
 WORKER_HEALTH = "appos.worker"
 _SERVICES = apps_pb2.DESCRIPTOR.services_by_name
-
-
-def every(seconds: float, stop: threading.Event, job: object, name: str) -> None:
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                job()  # type: ignore[operator]
-            except Exception:  # noqa: BLE001 - a periodic job must survive a bad round
-                logger.warning("%s failed", name, exc_info=True)
-            stop.wait(seconds)
-
-    threading.Thread(target=loop, name=name, daemon=True).start()
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from services.gateway.runtime import Runtime
 from services.gateway.settings import GatewaySettings
 from services.gateway.streams import install_streams, stream_operations
 from services.gateway.system_service import VERSION, health_status
+from services.gateway.terminal_ws import install_terminal
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +179,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return HTMLResponse(_DOCS_HTML)
 
     install_streams(app, allowed_origins=settings.allowed_origins)
+    install_terminal(app, allowed_origins=settings.allowed_origins)
     app.router.add_route("/openapi.json", openapi_json, methods=["GET"], include_in_schema=False)
     app.router.add_route("/docs", docs, methods=["GET"], include_in_schema=False)
     if settings.dashboard_dir.is_dir():

@@ -8,17 +8,23 @@ from dataclasses import dataclass
 from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import FileDescriptor, MethodDescriptor
 
-from appos.v1 import apps_pb2, auth_pb2, options_pb2, system_pb2
+from appos.v1 import apps_pb2, auth_pb2, options_pb2, proxy_pb2, system_pb2
 from services.common.roles import ROLES
 
 # Every file whose services are public. Internal services (State, worker-only) are never listed.
-PUBLIC_FILES: tuple[FileDescriptor, ...] = (auth_pb2.DESCRIPTOR, system_pb2.DESCRIPTOR, apps_pb2.DESCRIPTOR)
+PUBLIC_FILES: tuple[FileDescriptor, ...] = (
+    auth_pb2.DESCRIPTOR,
+    system_pb2.DESCRIPTOR,
+    apps_pb2.DESCRIPTOR,
+    proxy_pb2.DESCRIPTOR,
+)
 
 # Public services served by another process, by the socket name of that process.
 REMOTE_SERVICES: dict[str, str] = {
     "appos.v1.Catalog": "deployer",
     "appos.v1.Apps": "deployer",
     "appos.v1.Deployments": "deployer",
+    "appos.v1.Proxy": "proxyctl",
 }
 
 _PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)\}")

@@ -18,7 +18,7 @@ class GatewaySettings(CommonSettings):
     login_max_failures: int = 5
     login_window_seconds: int = 60
     # Internal services the health check asks, by socket name.
-    services: list[str] = ["state", "deployer"]
+    services: list[str] = ["state", "deployer", "proxyctl", "terminal"]
     docker_host: str = "unix:///var/run/docker.sock"
     dashboard_dir: Path = REPO_ROOT / "dashboard" / "dist"
     # Timeout of one call to an internal service.

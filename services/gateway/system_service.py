@@ -20,6 +20,7 @@ from services.gateway.context import CallContext
 
 VERSION = "0.1.0"
 WORKER_HEALTH = "appos.worker"
+CADDY_HEALTH = "appos.caddy"
 CHECK_TIMEOUT = 2.0
 
 
@@ -87,6 +88,10 @@ class SystemService:
             # the deployer pings the Celery worker every few seconds and reports it here
             deployer = self._channels["deployer"]
             checks.append(self._check("worker", lambda: self._grpc_part("worker", deployer, WORKER_HEALTH)))
+        if "proxyctl" in self._channels:
+            # proxyctl asks Caddy's admin API every second and reports it here
+            proxyctl = self._channels["proxyctl"]
+            checks.append(self._check("caddy", lambda: self._grpc_part("caddy", proxyctl, CADDY_HEALTH)))
         checks.append(self._check("redis", self._redis_part))
         checks.append(self._check("docker", self._docker_part))
         parts = await asyncio.gather(*checks)

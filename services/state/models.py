@@ -8,8 +8,8 @@ from typing import Protocol
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from appos.v1 import apps_pb2, common_pb2
-from services.common.timestamps import set_ts
+from appos.v1 import apps_pb2, common_pb2, proxy_pb2
+from services.common.timestamps import MICROS, now_us, set_ts
 
 # Times are integer microseconds since the epoch, UTC (see services.common.timestamps).
 Micros = BigInteger
@@ -211,6 +211,50 @@ class ConfigVersion(Base):
         if with_files:
             pb.compose, pb.env = self.compose, self.env
         set_ts(pb.created_at, self.created_at)
+        return pb
+
+
+class ProxyDomain(Base):
+    """The proxy table: a domain, where it goes, and its certificate as last checked."""
+
+    __tablename__ = "proxy_domains"
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    app: Mapped[str] = mapped_column(String(64), default="", index=True)
+    service: Mapped[str] = mapped_column(String(64), default="")
+    port: Mapped[int] = mapped_column(Integer, default=0)
+    console: Mapped[bool] = mapped_column(Boolean, default=False)
+    upstream: Mapped[str] = mapped_column(String(128))
+    https: Mapped[bool] = mapped_column(Boolean, default=True)
+    force_https: Mapped[bool] = mapped_column(Boolean, default=True)
+    cert_status: Mapped[str] = mapped_column(String(16), default="pending")
+    cert_reason: Mapped[str] = mapped_column(Text, default="")
+    cert_issuer: Mapped[str] = mapped_column(Text, default="")
+    cert_not_before: Mapped[int | None] = mapped_column(Micros, nullable=True)
+    cert_not_after: Mapped[int | None] = mapped_column(Micros, nullable=True)
+    cert_checked_at: Mapped[int | None] = mapped_column(Micros, nullable=True)
+    created_at: Mapped[int] = mapped_column(Micros)
+    updated_at: Mapped[int] = mapped_column(Micros)
+
+    def certificate_pb(self) -> proxy_pb2.Certificate:
+        cert = proxy_pb2.Certificate(
+            domain=self.domain, status=self.cert_status, issuer=self.cert_issuer, reason=self.cert_reason
+        )
+        set_ts(cert.not_before, self.cert_not_before)
+        set_ts(cert.not_after, self.cert_not_after)
+        set_ts(cert.checked_at, self.cert_checked_at)
+        if self.cert_not_after is not None:
+            cert.days_left = max(0, (self.cert_not_after - now_us()) // (86400 * MICROS))
+        return cert
+
+    def to_pb(self) -> proxy_pb2.Domain:
+        pb = proxy_pb2.Domain(
+            domain=self.domain, app=self.app, service=self.service, port=self.port, https=self.https,
+            force_https=self.force_https, console=self.console, upstream=self.upstream,
+            certificate=self.certificate_pb(),
+        )  # fmt: skip
+        set_ts(pb.created_at, self.created_at)
+        set_ts(pb.updated_at, self.updated_at)
         return pb
 
 

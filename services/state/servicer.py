@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import grpc
 from google.protobuf import json_format
 
-from appos.v1 import apps_pb2, common_pb2, state_pb2, state_pb2_grpc
+from appos.v1 import apps_pb2, common_pb2, proxy_pb2, state_pb2, state_pb2_grpc
 from services.common.timestamps import set_ts, ts_us
-from services.state import apps, deployments, events, tokens, users, versions
+from services.state import apps, deployments, events, proxy, tokens, users, versions
 from services.state.models import fill_user
 from services.state.store import Store
 
@@ -310,6 +310,31 @@ class StateServicer(state_pb2_grpc.StateServicer):
                 reason=request.reason,
                 actor=request.actor,
             ).to_pb()
+
+    # proxy
+    def PutDomain(
+        self, request: state_pb2.StatePutDomainRequest, context: grpc.ServicerContext
+    ) -> proxy_pb2.Domain:
+        with self.store.write() as s:
+            return proxy.put_domain(session=s, spec=request.domain, actor=request.actor).to_pb()
+
+    def ListDomains(
+        self, request: proxy_pb2.ListDomainsRequest, context: grpc.ServicerContext
+    ) -> proxy_pb2.ListDomainsReply:
+        with self.store.read() as s:
+            return proxy_pb2.ListDomainsReply(domains=[d.to_pb() for d in proxy.list_domains(session=s)])
+
+    def DeleteDomain(
+        self, request: state_pb2.StateDeleteDomainRequest, context: grpc.ServicerContext
+    ) -> proxy_pb2.Domain:
+        with self.store.write() as s:
+            return proxy.delete_domain(session=s, domain=request.domain, actor=request.actor).to_pb()
+
+    def UpdateCertificate(
+        self, request: state_pb2.StateUpdateCertificateRequest, context: grpc.ServicerContext
+    ) -> proxy_pb2.Domain:
+        with self.store.write() as s:
+            return proxy.update_certificate(session=s, cert=request.certificate).to_pb()
 
     # events
     def AppendEvent(

@@ -31,6 +31,7 @@ def test_launcher_prints_url_and_password_and_ctrl_c_stops_everything(
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPOS_")}
     env.update({"APPOS_DATA": str(tmp_path / "data"), "APPOS_PORT": str(port), "PYTHONUNBUFFERED": "1"})
+    env.update({"APPOS_PROXY_HTTP_PORT": str(free_port()), "APPOS_PROXY_HTTPS_PORT": str(free_port())})
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.launcher"],
         cwd=ROOT,
@@ -70,7 +71,8 @@ def test_launcher_prints_url_and_password_and_ctrl_c_stops_everything(
                 ["pgrep", "-P", str(supervisord_pid)], capture_output=True, text=True, check=False
             ).stdout.split()
         ]
-        assert len(children) == 5  # redis, state, deployer, deployer-worker, gateway
+        # redis, caddy, state, deployer, deployer-worker, proxyctl, terminal, gateway
+        assert len(children) == 8
 
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         assert proc.wait(60) == 0

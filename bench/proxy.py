@@ -1,0 +1,135 @@
+"""Time from adding a domain through AppOS to the first valid HTTPS reply, against Caddy alone doing
+the same `/load` with the same Pebble, same run. Target: <= 1.2x (Caddy alone ~0.57 s here).
+
+Run: .venv/bin/python bench/proxy.py [rounds, default 3]
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from appos.v1 import proxy_pb2  # noqa: E402
+from services.proxyctl.caddy import CaddyAdmin, build_config  # noqa: E402
+from services.proxyctl.settings import ProxySettings  # noqa: E402
+from tests.harness import build_busybox_image, docker_client, free_port, start_pebble, start_stack, wait_for  # noqa: E402
+from tests.integration.test_proxy import https_get  # noqa: E402
+
+
+def first_https(get: object, timeout: float = 60) -> float:
+    start = time.perf_counter()
+    wait_for(get, timeout=timeout, interval=0.02, what="HTTPS")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    client = docker_client()
+    build_busybox_image(client)
+    client.close()
+    with tempfile.TemporaryDirectory(prefix="appos-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        http_port, https_port = free_port(), free_port()
+        pebble = start_pebble(tmp / "pebble", http_port=http_port, https_port=https_port)
+        env = {
+            "APPOS_PROXY_HTTP_PORT": str(http_port), "APPOS_PROXY_HTTPS_PORT": str(https_port),
+            "APPOS_ACME_CA": pebble.directory, "APPOS_ACME_CA_ROOT": str(pebble.api_root),
+            "APPOS_PROXY_DNS_SERVER": pebble.dns,
+        }  # fmt: skip
+        appos_times, caddy_times = [], []
+        try:
+            stack = start_stack(tmp / "stack", extra_env=env)
+            try:
+                token = stack.login()
+                app_port = free_port()
+                stack.deploy(
+                    token,
+                    {"name": "bench", "template": "busybox-httpd", "settings": {"HTTP_PORT": str(app_port)}},
+                )
+                root = pebble.issuing_root()
+                for i in range(rounds):
+                    host = f"a{i}.appos.test"
+                    start = time.perf_counter()
+                    with stack.client(token) as c:
+                        r = c.post(
+                            "/api/v1/proxy/domains",
+                            json={"domain": host, "app": "bench", "service": "web", "port": 8080},
+                        )
+                        assert r.status_code == 200, r.text
+                    wait_for(
+                        lambda h=host: _ok(stack, h, root), timeout=60, interval=0.02, what="AppOS HTTPS"
+                    )
+                    appos_times.append(time.perf_counter() - start)
+            finally:
+                stack.stop()
+            # Caddy alone: same binary, same Pebble, same ports, the same kind of config, one /load
+            for i in range(rounds):
+                folder = tmp / f"caddy{i}"
+                folder.mkdir()
+                settings = ProxySettings(
+                    data=folder,
+                    run_dir=folder / "run",
+                    proxy_http_port=http_port,
+                    proxy_https_port=https_port,
+                    acme_ca=pebble.directory,
+                    acme_ca_root=pebble.api_root,
+                )
+                (folder / "run").mkdir()
+                admin = folder / "run" / "caddy-admin.sock"
+                boot = folder / "boot.json"
+                boot.write_text(json.dumps({"admin": {"listen": f"unix/{admin}"}}))
+                proc = subprocess.Popen(
+                    [shutil.which("caddy") or "caddy", "run", "--config", str(boot)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                try:
+                    wait_for(admin.exists, timeout=10, what="caddy admin")
+                    host = f"c{i}.appos.test"
+                    domain = proxy_pb2.Domain(
+                        domain=host, upstream=f"127.0.0.1:{app_port}", https=True, force_https=True
+                    )
+                    start = time.perf_counter()
+                    CaddyAdmin(admin).load(build_config([domain], settings, admin))
+                    wait_for(
+                        lambda h=host: _ok_direct(https_port, h, root),
+                        timeout=60,
+                        interval=0.02,
+                        what="Caddy HTTPS",
+                    )
+                    caddy_times.append(time.perf_counter() - start)
+                finally:
+                    proc.terminate()
+                    proc.wait()
+        finally:
+            pebble.stop()
+    a, c = statistics.median(appos_times), statistics.median(caddy_times)
+    print(f"domain → first valid HTTPS reply, {rounds} rounds (median seconds)")
+    print(f"  AppOS {a:.3f}   Caddy alone {c:.3f}   ratio {a / c:.2f}")
+
+
+def _ok(stack: object, host: str, root: str) -> bool:
+    try:
+        https_get(stack, host, root)  # type: ignore[arg-type]
+        return True
+    except (OSError, AssertionError):
+        return False
+
+
+def _ok_direct(port: int, host: str, root: str) -> bool:
+    class Fake:
+        env = {"APPOS_PROXY_HTTP_PORT": "0", "APPOS_PROXY_HTTPS_PORT": str(port)}
+
+    return _ok(Fake(), host, root)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""WS /api/v1/terminal/ws: a browser's (or any client's) terminal, bridged to the terminal service's
+bidirectional gRPC stream.
+
+    ?target=host | app:<app>/<service>   what to open (host: admin; app: operator or admin)
+    ?session=<id>                        or: attach again to a detached session of yours
+    &cols=&rows=                         the initial size (default 80x24)
+    &idle_timeout=<seconds>              a shorter idle timeout than the server's, for this session
+
+The token travels as in the events WebSocket: `Sec-WebSocket-Protocol: appos.v1, bearer.<token>` or a
+first text message `{"token": …}`; never in the URL. Then binary frames carry terminal data both
+ways, and small JSON text frames carry control: `{"type": "resize", "cols", "rows"}` and
+`{"type": "close"}` in; `opened`, `exit`, `detached` and `error` out (docs/architecture.md,
+"Terminal"). A refusal is an `error` message followed by a close with code 4000 + the HTTP status.
+Closing with 1000 (or a close frame without a code) ends the session; going away otherwise (1001,
+a dropped connection) only detaches it, for the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+import grpc.aio
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+from appos.v1 import terminal_pb2, terminal_pb2_grpc
+from services.common.clients import call_metadata, rpc_error
+from services.common.errors import (
+    AppOSError,
+    Internal,
+    InvalidArgument,
+    Unauthenticated,
+    Unavailable,
+    grpc_code_for,
+)
+from services.gateway.context import Caller
+from services.gateway.errors import HTTP_STATUS
+from services.gateway.streams import WS_AUTH_SECONDS, WS_SUBPROTOCOL
+from services.terminal.targets import check_role, parse_target
+
+TERMINAL_WS_PATH = "/api/v1/terminal/ws"
+MAX_INPUT_FRAME = 64 * 1024
+# After the client closed (1000), how long the bridge waits for the session's exit.
+CLOSE_WAIT_SECONDS = 10.0
+NORMAL_CLOSURE = 1000
+# A close frame with 1000, or with no status at all (a browser's plain `ws.close()`), ends the session.
+ENDING_CLOSE_CODES = (NORMAL_CLOSURE, 1005)
+
+
+def origin_allowed(websocket: WebSocket, allowed_origins: list[str]) -> bool:
+    """Same rule as the events WebSocket: no Origin (not a browser), the console's own, or listed."""
+    origin = websocket.headers.get("origin")
+    host = websocket.headers.get("host", "")
+    return not origin or origin.split("://", 1)[-1] == host or origin in allowed_origins
+
+
+def _close_reason(message: str) -> str:
+    return message.encode()[:120].decode(errors="ignore")
+
+
+async def _refuse(websocket: WebSocket, exc: AppOSError) -> None:
+    code = grpc_code_for(exc)
+    status = HTTP_STATUS.get(code, 500)
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await websocket.send_json({"type": "error", "code": code.name.lower(), "message": exc.message})
+        await websocket.close(code=4000 + status, reason=_close_reason(exc.message))
+
+
+async def _token(websocket: WebSocket, header_token: str) -> str:
+    if header_token:
+        return header_token
+    message = await asyncio.wait_for(websocket.receive(), WS_AUTH_SECONDS)
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    first = json.loads(message.get("text") or "null")
+    token = first.get("token") if isinstance(first, dict) else None
+    if not isinstance(token, str) or not token:
+        raise Unauthenticated('send {"token": …} first, or offer "bearer.<token>" as a subprotocol')
+    return token
+
+
+def _number(query: Mapping[str, str], name: str, limit: int) -> int:
+    value = query.get(name, "")
+    if not value:
+        return 0
+    if not value.isdigit() or int(value) > limit:
+        raise InvalidArgument(f"{name} must be a whole number from 0 to {limit}")
+    return int(value)
+
+
+def first_message(query: Mapping[str, str], caller: Caller) -> terminal_pb2.TerminalInput:
+    """The stream's first message from the query; a target the caller's role may not open is refused
+    here, before the terminal service (and any process) is involved."""
+    cols, rows = _number(query, "cols", 1000), _number(query, "rows", 1000)
+    session = query.get("session", "")
+    if session:
+        if len(session) > 64 or not session.isalnum():
+            raise InvalidArgument("session must be a session id")
+        attach = terminal_pb2.TerminalAttach(session_id=session, cols=cols, rows=rows)
+        return terminal_pb2.TerminalInput(attach=attach)
+    target = parse_target(query.get("target", ""))
+    check_role(target, caller.role)
+    idle = _number(query, "idle_timeout", 86400)
+    return terminal_pb2.TerminalInput(
+        open=terminal_pb2.TerminalOpen(target=str(target), cols=cols, rows=rows, idle_timeout_seconds=idle)
+    )
+
+
+def control_message(text: str) -> terminal_pb2.TerminalInput | None:
+    """A JSON control frame from the client; None for what the bridge ignores (unknown types)."""
+    try:
+        control = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument("text frames must be JSON control messages; send data as binary") from exc
+    if not isinstance(control, dict):
+        raise InvalidArgument("a control message is a JSON object with a type")
+    kind = control.get("type")
+    if kind == "resize":
+        cols, rows = control.get("cols"), control.get("rows")
+        if not (isinstance(cols, int) and isinstance(rows, int) and 0 < cols <= 1000 and 0 < rows <= 1000):
+            raise InvalidArgument("resize needs cols and rows, whole numbers from 1 to 1000")
+        return terminal_pb2.TerminalInput(resize=terminal_pb2.TerminalResize(cols=cols, rows=rows))
+    if kind == "close":
+        return terminal_pb2.TerminalInput(close=terminal_pb2.TerminalClose())
+    return None
+
+
+def _opened_json(opened: terminal_pb2.TerminalOpened) -> dict[str, Any]:
+    return {
+        "type": "opened",
+        "session": opened.session_id,
+        "target": opened.target,
+        "reattached": opened.reattached,
+        "idle_timeout": opened.idle_timeout_seconds,
+        "grace": opened.grace_seconds,
+    }
+
+
+class Bridge:
+    """One WebSocket and one gRPC stream, once the session is open."""
+
+    def __init__(self, websocket: WebSocket, call: Any) -> None:
+        self.websocket = websocket
+        self.call = call
+        self.client_gone = False
+        self.closed_normally = False
+
+    async def _send(self, payload: bytes | dict[str, Any], *, close: int = 0, reason: str = "") -> None:
+        if self.client_gone:
+            return
+        try:
+            if isinstance(payload, bytes):
+                await self.websocket.send_bytes(payload)
+            else:
+                await self.websocket.send_json(payload)
+            if close:
+                await self.websocket.close(code=close, reason=reason)
+        except (RuntimeError, WebSocketDisconnect):
+            self.client_gone = True
+
+    async def downstream(self) -> None:
+        """Session output to the client, until the session's exit (or the stream's end)."""
+        try:
+            while (reply := await self.call.read()) is not grpc.aio.EOF:
+                kind = reply.WhichOneof("kind")
+                if kind == "data":
+                    await self._send(reply.data)
+                elif kind == "exit":
+                    exit_ = {"type": "exit", "code": reply.exit.code, "signal": reply.exit.signal}
+                    await self._send({**exit_, "reason": reply.exit.reason}, close=NORMAL_CLOSURE)
+                    return
+                elif kind == "detached":
+                    detached = {"type": "detached", "reason": reply.detached.reason}
+                    await self._send(detached, close=4409, reason="attached elsewhere")
+                    return
+        except grpc.aio.AioRpcError as exc:
+            if not self.client_gone:
+                await _refuse(self.websocket, rpc_error(exc, service="terminal"))
+            return
+        gone = {"type": "error", "code": "unavailable", "message": "the terminal service ended the stream"}
+        await self._send(gone, close=1012, reason="the terminal service restarted")
+
+    async def upstream(self) -> None:
+        """Client frames to the session, until the client goes away. A normal close (1000) ends the
+        session; any other way of going away only detaches it (the caller cancels the call)."""
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                self.client_gone = True
+                if message.get("code", NORMAL_CLOSURE) in ENDING_CLOSE_CODES:
+                    self.closed_normally = True
+                    await self.call.write(terminal_pb2.TerminalInput(close=terminal_pb2.TerminalClose()))
+                    await self.call.done_writing()
+                return
+            data, text = message.get("bytes"), message.get("text")
+            if data:
+                for start in range(0, len(data), MAX_INPUT_FRAME):
+                    chunk = data[start : start + MAX_INPUT_FRAME]
+                    await self.call.write(terminal_pb2.TerminalInput(data=chunk))
+            elif text is not None:
+                try:
+                    control = control_message(text)
+                except InvalidArgument as exc:
+                    await self._send({"type": "error", "code": "invalid_argument", "message": exc.message})
+                    continue
+                if control is not None:
+                    await self.call.write(control)
+
+    async def run(self) -> None:
+        down = asyncio.create_task(self.downstream())
+        up = asyncio.create_task(self.upstream())
+        try:
+            await asyncio.wait({down, up}, return_when=asyncio.FIRST_COMPLETED)
+            if self.closed_normally and not down.done():
+                # the session is ending: wait for its exit, so it is ended rather than detached
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(down), CLOSE_WAIT_SECONDS)
+        finally:
+            self.call.cancel()
+            for task in (up, down):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
+def install_terminal(app: FastAPI, *, allowed_origins: list[str]) -> None:
+    async def terminal_ws(websocket: WebSocket) -> None:
+        runtime = websocket.app.state.runtime
+        if not origin_allowed(websocket, allowed_origins):
+            await websocket.close(code=4403, reason="cross-origin WebSocket refused")
+            return
+        offered = [
+            p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()
+        ]
+        header_token = next((p.removeprefix("bearer.") for p in offered if p.startswith("bearer.")), "")
+        await websocket.accept(subprotocol=WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered else None)
+        try:
+            token = await _token(websocket, header_token)
+            caller: Caller = await runtime.authenticator.authenticate_token(token)
+            first = first_message(websocket.query_params, caller)
+            channel = runtime.channels.get("terminal")
+            if channel is None:
+                raise Unavailable("the terminal service is not configured (APPOS_SERVICES)")
+        except (TimeoutError, ValueError, WebSocketDisconnect):
+            await _refuse(websocket, Unauthenticated('send {"token": …} first'))
+            return
+        except AppOSError as exc:
+            await _refuse(websocket, exc)
+            return
+        call = terminal_pb2_grpc.TerminalStub(channel).Session(
+            metadata=call_metadata(user=caller.username, role=caller.role)
+        )
+        try:
+            await call.write(first)
+            reply = await call.read()
+        except grpc.aio.AioRpcError as exc:
+            await _refuse(websocket, rpc_error(exc, service="terminal"))
+            return
+        if reply is grpc.aio.EOF or reply.WhichOneof("kind") != "opened":
+            call.cancel()
+            await _refuse(websocket, Internal("the terminal service did not open the session"))
+            return
+        await websocket.send_json(_opened_json(reply.opened))
+        await Bridge(websocket, call).run()
+
+    app.router.add_websocket_route(TERMINAL_WS_PATH, terminal_ws)

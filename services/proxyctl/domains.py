@@ -1,0 +1,58 @@
+"""Domain names: validation (RFC 1123), and the checks before asking for a certificate."""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import dns.exception
+import dns.resolver
+
+from services.common.errors import InvalidArgument
+
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def validate_domain(name: str) -> str:
+    name = name.strip().lower().rstrip(".")
+    labels = name.split(".")
+    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise InvalidArgument(
+            f"{name!r} is not a valid domain name: labels of 1-63 letters, digits or '-', separated by dots"
+        )
+    if labels[-1].isdigit():
+        raise InvalidArgument(f"{name!r} looks like an IP address; give a domain name")
+    return name
+
+
+def resolve(name: str, dns_server: str) -> list[str]:
+    """The addresses `name` resolves to (through `dns_server` when set), or InvalidArgument."""
+    try:
+        if dns_server:
+            host, _, port = dns_server.rpartition(":")
+            resolver = dns.resolver.Resolver(configure=False)
+            resolver.nameservers = [host]
+            resolver.port = int(port)
+            resolver.lifetime = 3.0
+            return [r.to_text() for r in resolver.resolve(name, "A")]
+        infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+        return sorted({str(info[4][0]) for info in infos})
+    except (dns.exception.DNSException, socket.gaierror, OSError) as exc:
+        raise InvalidArgument(
+            f"{name} does not resolve ({type(exc).__name__}): point its DNS A/AAAA record at this server, "
+            "then try again"
+        ) from exc
+
+
+def check_reachable(name: str, addresses: list[str], port: int) -> None:
+    """The ACME HTTP challenge comes to port 80 (APPOS_PROXY_HTTP_PORT) of the name's address."""
+    for address in addresses:
+        try:
+            with socket.create_connection((address, port), timeout=3):
+                return
+        except OSError:
+            continue
+    raise InvalidArgument(
+        f"{name} resolves to {', '.join(addresses)}, but port {port} is not reachable there: the ACME "
+        "HTTP challenge would fail (open the port in the firewall, or check the DNS record)"
+    )

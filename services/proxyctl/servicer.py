@@ -1,0 +1,165 @@
+"""The public Proxy service. Every change: validate → build the whole Caddy config → one /load →
+record in state. Caddy refusing the config changes nothing, in Caddy or in state."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from appos.v1 import proxy_pb2, proxy_pb2_grpc, state_pb2
+from services.common.errors import AlreadyExists, InvalidArgument, NotFound
+from services.common.names import validate_app_name
+from services.common.state_client import StateClient
+from services.proxyctl import certs, domains, upstream
+from services.proxyctl.caddy import CaddyAdmin, build_config
+from services.proxyctl.settings import ProxySettings
+
+logger = logging.getLogger(__name__)
+
+
+def actor(context: grpc.ServicerContext) -> str:
+    return str(dict(context.invocation_metadata() or ()).get("x-appos-user", "")) or "system"
+
+
+class Proxy:
+    """The domain logic shared by the servicer and the background watchers."""
+
+    def __init__(
+        self,
+        *,
+        settings: ProxySettings,
+        state: StateClient,
+        caddy: CaddyAdmin,
+        docker_factory: Callable[[], Any],
+    ) -> None:
+        self.settings = settings
+        self.state = state
+        self.caddy = caddy
+        self.docker_factory = docker_factory
+        self.lock = threading.Lock()  # one config change at a time
+
+    def domains(self) -> list[proxy_pb2.Domain]:
+        reply: proxy_pb2.ListDomainsReply = self.state.call("ListDomains", proxy_pb2.ListDomainsRequest())
+        return list(reply.domains)
+
+    def apply(self, domains: list[proxy_pb2.Domain]) -> None:
+        self.caddy.load(build_config(domains, self.settings, self.settings.socket_path("caddy-admin")))
+
+    def reapply(self) -> None:
+        with self.lock:
+            self.apply(self.domains())
+
+    def check(self, domain: proxy_pb2.Domain) -> proxy_pb2.Certificate:
+        stored = certs.find_certificate(
+            self.settings.caddy_storage, domain.domain, self.settings.ca_directory
+        )
+        error = "" if stored else certs.last_error(self.settings.caddy_log, domain.domain)
+        cert = certs.status(
+            domain, stored, error, now=certs.utcnow(), warning_days=self.settings.expiry_warning_days
+        )
+        updated: proxy_pb2.Domain = self.state.call(
+            "UpdateCertificate", state_pb2.StateUpdateCertificateRequest(certificate=cert)
+        )
+        if cert.status == "expiring":
+            logger.warning("certificate of %s expires in %d days", domain.domain, cert.days_left)
+        return updated.certificate
+
+    def check_all(self) -> None:
+        for domain in self.domains():
+            try:
+                self.check(domain)
+            except NotFound:
+                continue  # removed meanwhile
+
+
+class ProxyServicer(proxy_pb2_grpc.ProxyServicer):
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+
+    def AddDomain(
+        self, request: proxy_pb2.AddDomainRequest, context: grpc.ServicerContext
+    ) -> proxy_pb2.Domain:
+        settings = self.proxy.settings
+        name = domains.validate_domain(request.domain)
+        https = request.https if request.HasField("https") else True
+        force = request.force_https if request.HasField("force_https") else True
+        spec = proxy_pb2.Domain(
+            domain=name, https=https, force_https=force and https, console=request.console
+        )
+        if request.console:
+            if request.app or request.service or request.port:
+                raise InvalidArgument("a console domain takes no app, service or port")
+            spec.upstream = upstream.console_upstream(settings.host, settings.port)
+        else:
+            validate_app_name(request.app)
+            if not request.service:
+                raise InvalidArgument("service is required: the compose service that serves the site")
+            if not 1 <= request.port <= 65535:
+                raise InvalidArgument("port must be the container port the service listens on (1-65535)")
+            self.proxy.state.call("GetApp", state_pb2.StateGetAppRequest(name=request.app))  # NotFound
+            client = self.proxy.docker_factory()
+            try:
+                spec.upstream = upstream.app_upstream(
+                    client, app=request.app, service=request.service, port=request.port
+                )
+            finally:
+                client.close()
+            spec.app, spec.service, spec.port = request.app, request.service, request.port
+        with self.proxy.lock:
+            current = self.proxy.domains()
+            if any(d.domain == name for d in current):
+                raise AlreadyExists(f"domain {name} is already configured")
+            if https:
+                addresses = domains.resolve(name, settings.proxy_dns_server)
+                domains.check_reachable(name, addresses, settings.proxy_http_port)
+            self.proxy.apply([*current, spec])  # Caddy's refusal raises here: nothing stored
+            try:
+                stored: proxy_pb2.Domain = self.proxy.state.call(
+                    "PutDomain", state_pb2.StatePutDomainRequest(domain=spec, actor=actor(context))
+                )
+            except Exception:
+                self.proxy.apply(current)  # state said no: back to what is recorded
+                raise
+        return stored
+
+    def ListDomains(
+        self, request: proxy_pb2.ListDomainsRequest, context: grpc.ServicerContext
+    ) -> proxy_pb2.ListDomainsReply:
+        return proxy_pb2.ListDomainsReply(domains=self.proxy.domains())
+
+    def RemoveDomain(
+        self, request: proxy_pb2.RemoveDomainRequest, context: grpc.ServicerContext
+    ) -> proxy_pb2.Domain:
+        name = domains.validate_domain(request.domain)
+        with self.proxy.lock:
+            current = self.proxy.domains()
+            if not any(d.domain == name for d in current):
+                raise NotFound(f"domain {name!r} is not configured")
+            self.proxy.apply([d for d in current if d.domain != name])
+            removed: proxy_pb2.Domain = self.proxy.state.call(
+                "DeleteDomain", state_pb2.StateDeleteDomainRequest(domain=name, actor=actor(context))
+            )
+        return removed
+
+    def RenewCertificate(
+        self, request: proxy_pb2.RenewCertificateRequest, context: grpc.ServicerContext
+    ) -> proxy_pb2.Certificate:
+        name = domains.validate_domain(request.domain)
+        domain = next((d for d in self.proxy.domains() if d.domain == name), None)
+        if domain is None:
+            raise NotFound(f"domain {name!r} is not configured")
+        if not domain.https:
+            raise InvalidArgument(f"{name} is served without HTTPS; it has no certificate")
+        addresses = domains.resolve(name, self.proxy.settings.proxy_dns_server)
+        domains.check_reachable(name, addresses, self.proxy.settings.proxy_http_port)
+        self.proxy.reapply()
+        return self.proxy.check(domain)
+
+    def ListCertificates(
+        self, request: proxy_pb2.ListCertificatesRequest, context: grpc.ServicerContext
+    ) -> proxy_pb2.ListCertificatesReply:
+        return proxy_pb2.ListCertificatesReply(certificates=[d.certificate for d in self.proxy.domains()])

@@ -1,0 +1,75 @@
+"""The terminal process: PTY sessions (host shell, `docker exec` into app containers) over gRPC."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from appos.v1 import state_pb2, terminal_pb2, terminal_pb2_grpc
+from services.common.grpc_server import build_server, serve_until_signalled
+from services.common.logs import configure_logging
+from services.common.state_client import StateClient
+from services.deployer.runtime import docker_client
+from services.terminal.servicer import TerminalServicer
+from services.terminal.sessions import Limits, Registry
+from services.terminal.settings import TerminalSettings
+from services.terminal.spawn import Spawner
+
+logger = logging.getLogger(__name__)
+
+
+def build_registry(settings: TerminalSettings, state: StateClient) -> Registry:
+    def audit(kind: str, subject: str, actor: str, payload: dict[str, Any]) -> None:
+        state.call(
+            "AppendEvent",
+            state_pb2.StateAppendEventRequest(
+                type=kind, subject=subject, actor=actor, payload_json=json.dumps(payload)
+            ),
+        )
+
+    def check_app(app: str) -> None:
+        state.call("GetApp", state_pb2.StateGetAppRequest(name=app))  # NotFound for unknown apps
+
+    spawner = Spawner(
+        docker_factory=lambda: docker_client(settings.docker_host),
+        check_app=check_app,
+        docker_host=settings.docker_host,
+        docker_cli=settings.docker_cli,
+        host_shell=settings.terminal_host_shell,
+    )
+    limits = Limits(
+        idle_timeout=settings.terminal_idle_timeout_seconds,
+        grace=settings.terminal_grace_seconds,
+        sessions_per_user=settings.terminal_sessions_per_user,
+        scrollback_bytes=settings.terminal_scrollback_bytes,
+    )
+    return Registry(spawner=spawner, audit=audit, limits=limits)
+
+
+def main() -> None:
+    os.umask(0o077)
+    settings = TerminalSettings()
+    configure_logging("terminal", settings.log_level)
+    state = StateClient(settings.socket_path("state"), timeout=settings.rpc_timeout_seconds)
+    registry = build_registry(settings, state)
+    socket_path = settings.socket_path("terminal")
+    server, _health = build_server(
+        socket_path=socket_path,
+        services=[
+            (
+                terminal_pb2_grpc.add_TerminalServicer_to_server,
+                TerminalServicer(registry),
+                terminal_pb2.DESCRIPTOR.services_by_name["Terminal"].full_name,
+            )
+        ],
+        max_workers=settings.terminal_workers,
+    )
+    registry.run_reaper()
+    serve_until_signalled(server, socket_path=socket_path, on_stop=registry.shutdown)
+    state.close()
+
+
+if __name__ == "__main__":
+    main()

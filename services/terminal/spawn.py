@@ -1,0 +1,210 @@
+"""Starting a session's first process in a new PTY: the host's login shell, or `docker exec -it`
+into an app service's running container (found by its Compose labels, as the deployer labels it).
+Argument lists only; the shell gets a clean environment (none of AppOS's own variables).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from docker.errors import DockerException
+from ptyprocess import PtyProcess
+
+from services.common.errors import FailedPrecondition, NotFound, Unavailable
+from services.deployer.compose import project_name
+from services.deployer.runtime import PROJECT_LABEL, SERVICE_LABEL
+from services.terminal.processes import child_exited
+from services.terminal.targets import Target
+
+logger = logging.getLogger(__name__)
+
+TERM = "xterm-256color"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Inside a container: bash when the image has it, else sh. `$0` carries the session's marker, by
+# which the exec is found again (Docker shows its arguments) to end everything it started.
+CONTAINER_SHELL = "if command -v bash >/dev/null 2>&1; then exec bash; fi; exec sh"
+_KEEP_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    # docker exec only: the container, and the marker in the exec's arguments
+    container: str = ""
+    marker: str = ""
+
+
+@dataclass
+class Spawned:
+    """A running session process. `leaders()`: the session leaders whose processes belong to it."""
+
+    process: Any  # PtyProcess
+    exec_pid: Callable[[], int] = field(default=lambda: 0)
+
+    def leaders(self) -> list[int]:
+        return [self.process.pid, self.exec_pid()]
+
+
+def _child_setup() -> None:
+    """In the child, before exec: undo what a Python parent leaves behind (ignored SIGPIPE and
+    SIGXFSZ, blocked signals), and give files the usual permissions (AppOS itself runs with 077)."""
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    os.umask(0o022)
+
+
+def _base_env(home: str, user: str) -> dict[str, str]:
+    env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
+    env.update(
+        {
+            "HOME": home,
+            "USER": user,
+            "LOGNAME": user,
+            "TERM": TERM,
+            "PATH": os.environ.get("PATH") or DEFAULT_PATH,
+        }
+    )
+    return env
+
+
+def host_command(shell: list[str]) -> Command:
+    me = pwd.getpwuid(os.getuid())
+    argv = list(shell) or [me.pw_shell or "/bin/sh", "-l"]
+    env = _base_env(me.pw_dir, me.pw_name)
+    env["SHELL"] = argv[0]
+    return Command(argv=argv, env=env, cwd=me.pw_dir if os.path.isdir(me.pw_dir) else "/")
+
+
+class Spawner:
+    def __init__(
+        self,
+        *,
+        docker_factory: Callable[[], Any],
+        check_app: Callable[[str], None],
+        docker_host: str,
+        docker_cli: str = "docker",
+        host_shell: list[str] | None = None,
+    ) -> None:
+        self._docker_factory = docker_factory
+        self._check_app = check_app
+        self._docker_host = docker_host
+        self._docker_cli = docker_cli
+        self._host_shell = host_shell or []
+
+    def prepare(self, target: Target, session_id: str) -> Command:
+        """The command for `target`, or a clear error (unknown app, service not running)."""
+        if target.kind == "host":
+            return host_command(self._host_shell)
+        self._check_app(target.app)  # NotFound: no such app
+        container = self._container(target)
+        cli = shutil.which(self._docker_cli)
+        if cli is None:
+            raise Unavailable(f"the Docker CLI ({self._docker_cli}) is not installed")
+        marker = f"appos-terminal-{session_id}"
+        me = pwd.getpwuid(os.getuid())
+        env = _base_env(me.pw_dir, me.pw_name)
+        env["DOCKER_HOST"] = self._docker_host
+        argv = [cli, "exec", "-it", "-e", f"TERM={TERM}", container, "sh", "-c", CONTAINER_SHELL, marker]
+        return Command(argv=argv, env=env, cwd="/", container=container, marker=marker)
+
+    def _container(self, target: Target) -> str:
+        project = f"{PROJECT_LABEL}={project_name(target.app)}"
+        try:
+            client = self._docker_factory()
+            try:
+                found = client.containers.list(
+                    all=True, filters={"label": [project, f"{SERVICE_LABEL}={target.service}"]}
+                )
+                services = set()
+                if not found:
+                    every = client.containers.list(all=True, filters={"label": project})
+                    services = {c.labels.get(SERVICE_LABEL, "") for c in every}
+            finally:
+                client.close()
+        except DockerException as exc:
+            raise Unavailable("the Docker engine is unavailable; try again in a moment") from exc
+        found = [c for c in found if c.labels.get("com.docker.compose.oneoff") != "True"]
+        if not found:
+            known = ", ".join(sorted(s for s in services if s)) or "none"
+            raise NotFound(f"app {target.app!r} has no service {target.service!r} (services: {known})")
+        running = sorted(
+            (c for c in found if c.status == "running"),
+            key=lambda c: int(c.labels.get("com.docker.compose.container-number", "0") or 0),
+        )
+        if not running:
+            raise FailedPrecondition(
+                f"service {target.service!r} of app {target.app!r} is not running ({found[0].status})"
+            )
+        return str(running[0].id)
+
+    def start(self, command: Command, *, cols: int, rows: int) -> Spawned:
+        try:
+            process = PtyProcess.spawn(
+                command.argv,
+                cwd=command.cwd,
+                env=command.env,
+                dimensions=(rows, cols),
+                preexec_fn=_child_setup,
+            )
+        except OSError as exc:
+            raise Unavailable(f"could not start {os.path.basename(command.argv[0])}: {exc.strerror}") from exc
+        if not command.container:
+            return Spawned(process=process)
+        leader = ExecLeader(self._docker_factory, command.container, command.marker, process)
+        leader.find_in_background()
+        return Spawned(process=process, exec_pid=leader.pid)
+
+
+class ExecLeader:
+    """The host pid of a `docker exec`'s process in the container (Docker's exec inspect), found by
+    the marker in its arguments. Killing the local docker client does not end it (moby#9098)."""
+
+    def __init__(self, docker_factory: Callable[[], Any], container: str, marker: str, client: Any) -> None:
+        self._docker_factory = docker_factory
+        self._container = container
+        self._marker = marker
+        self._client_process = client
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def pid(self) -> int:
+        with self._lock:
+            if not self._pid:
+                self._pid = self._lookup()
+            return self._pid
+
+    def _lookup(self) -> int:
+        try:
+            docker = self._docker_factory()
+            try:
+                for exec_id in docker.api.inspect_container(self._container).get("ExecIDs") or []:
+                    info = docker.api.exec_inspect(exec_id)
+                    if self._marker in (info.get("ProcessConfig") or {}).get("arguments", []):
+                        return int(info.get("Pid") or 0)
+            finally:
+                docker.close()
+        except DockerException:
+            logger.warning("could not look up the exec of container %s", self._container[:12], exc_info=True)
+        return 0
+
+    def find_in_background(self, *, timeout: float = 10.0) -> None:
+        def find() -> None:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and not child_exited(self._client_process.pid):
+                if self.pid():
+                    return
+                time.sleep(0.1)
+
+        threading.Thread(target=find, name="exec-leader", daemon=True).start()

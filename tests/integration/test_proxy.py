@@ -1,0 +1,366 @@
+"""Domains with automatic HTTPS: real Caddy (under supervisord), real Pebble + challtestsrv, real
+Docker. Pebble validates on Caddy's own ports and resolves every name to 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import Pebble, Stack, free_port, start_pebble, start_stack, wait_for
+
+
+@pytest.fixture(scope="module")
+def proxy_stack(
+    tmp_path_factory: pytest.TempPathFactory, docker_engine: None
+) -> Iterator[tuple[Stack, Pebble]]:
+    folder = tmp_path_factory.mktemp("proxy")
+    http_port, https_port = free_port(), free_port()
+    pebble = start_pebble(folder / "pebble", http_port=http_port, https_port=https_port)
+    stack = start_stack(
+        folder / "stack",
+        extra_env={
+            "APPOS_PROXY_HTTP_PORT": str(http_port),
+            "APPOS_PROXY_HTTPS_PORT": str(https_port),
+            "APPOS_ACME_CA": pebble.directory,
+            "APPOS_ACME_CA_ROOT": str(pebble.api_root),
+            "APPOS_ACME_EMAIL": "ops@appos.test",
+            "APPOS_PROXY_DNS_SERVER": pebble.dns,
+            "APPOS_CERT_CHECK_SECONDS": "1",
+        },
+    )
+    yield stack, pebble
+    stack.stop()
+    pebble.stop()
+
+
+def _ports(stack: Stack) -> tuple[int, int]:
+    return int(stack.env["APPOS_PROXY_HTTP_PORT"]), int(stack.env["APPOS_PROXY_HTTPS_PORT"])
+
+
+def https_get(stack: Stack, host: str, root_pem: str, path: str = "/") -> tuple[str, dict[str, Any]]:
+    """GET https://host/ through Caddy on 127.0.0.1 (like curl --resolve), verifying with `root_pem`."""
+    _, https_port = _ports(stack)
+    context = ssl.create_default_context(cadata=root_pem)
+    with socket.create_connection(("127.0.0.1", https_port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=host) as tls:
+            cert = tls.getpeercert()
+            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := tls.recv(65536):
+                data += chunk
+    head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 200"), head
+    return body.strip(), cert  # type: ignore[return-value]
+
+
+def http_get(stack: Stack, host: str) -> tuple[int, str]:
+    http_port, _ = _ports(stack)
+    request = urllib.request.Request(f"http://127.0.0.1:{http_port}/", headers={"Host": host})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=10) as response:
+            return int(response.status), ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Location", "")
+
+
+@pytest.fixture(scope="module")
+def site(proxy_stack: tuple[Stack, Pebble], busybox_image: str) -> Iterator[tuple[str, int]]:
+    stack, _ = proxy_stack
+    token = stack.login()
+    port = free_port()
+    _, deployment = stack.deploy(
+        token,
+        {
+            "name": "site",
+            "template": "busybox-httpd",
+            "settings": {"HTTP_PORT": str(port), "MESSAGE": "hello tls"},
+        },
+    )
+    assert deployment["status"] == "succeeded"
+    yield "site", port
+
+
+def _certificate(stack: Stack, token: str, domain: str) -> dict[str, Any]:
+    with stack.client(token) as c:
+        certs = c.get("/api/v1/proxy/certificates").json()["certificates"]
+    return next(cert for cert in certs if cert["domain"] == domain)
+
+
+def test_domain_gets_a_real_certificate_and_serves_the_app(
+    proxy_stack: tuple[Stack, Pebble], site: tuple[str, int]
+) -> None:
+    stack, pebble = proxy_stack
+    token = stack.login()
+    with stack.client(token) as c:
+        r = c.post(
+            "/api/v1/proxy/domains",
+            json={"domain": "app1.appos.test", "app": "site", "service": "web", "port": 8080},
+        )
+    assert r.status_code == 200, r.text
+    domain = r.json()
+    assert domain["https"] and domain["force_https"] and domain["upstream"] == f"127.0.0.1:{site[1]}"
+    root = pebble.issuing_root()
+    body, cert = wait_for(
+        lambda: _try_https(stack, "app1.appos.test", root), timeout=60, what="a Pebble certificate"
+    )
+    assert body == "hello tls"
+    assert ("commonName", "app1.appos.test") in cert["subject"][0] or any(
+        ("DNS", "app1.appos.test") == san for san in cert.get("subjectAltName", ())
+    )
+    valid = wait_for(
+        lambda: (c := _certificate(stack, token, "app1.appos.test"))["status"] == "valid" and c,
+        timeout=30,
+        what="status valid",
+    )
+    not_after = datetime.fromisoformat(valid["not_after"].replace("Z", "+00:00"))
+    assert not_after > datetime.now(UTC) + timedelta(days=30)
+    assert valid["issuer"] and valid["days_left"] > 30
+    status, location = http_get(stack, "app1.appos.test")
+    assert status == 308 and location == f"https://app1.appos.test:{_ports(stack)[1]}/"
+
+    with stack.client(token) as c:
+        assert (
+            c.post(
+                "/api/v1/proxy/domains",
+                json={"domain": "app1.appos.test", "app": "site", "service": "web", "port": 8080},
+            ).status_code
+            == 409
+        )
+        assert c.delete("/api/v1/proxy/domains/app1.appos.test").status_code == 200
+        assert "app1.appos.test" not in [
+            d["domain"] for d in c.get("/api/v1/proxy/domains").json()["domains"]
+        ]
+    assert http_get(stack, "app1.appos.test")[0] == 404
+
+
+def _try_https(stack: Stack, host: str, root: str) -> tuple[str, dict[str, Any]] | None:
+    try:
+        return https_get(stack, host, root)
+    except (OSError, AssertionError):
+        return None
+
+
+def test_plain_http_domain_and_bad_requests(proxy_stack: tuple[Stack, Pebble], site: tuple[str, int]) -> None:
+    stack, _ = proxy_stack
+    token = stack.login()
+    with stack.client(token) as c:
+        before = c.get("/api/v1/proxy/domains").json()["domains"]
+        bad = [
+            (
+                {"domain": "not a domain", "app": "site", "service": "web", "port": 8080},
+                400,
+                "not a valid domain",
+            ),
+            (
+                {"domain": "-x.appos.test", "app": "site", "service": "web", "port": 8080},
+                400,
+                "not a valid domain",
+            ),
+            (
+                {"domain": "x.appos.test", "app": "nope", "service": "web", "port": 8080},
+                404,
+                "does not exist",
+            ),
+            (
+                {"domain": "x.appos.test", "app": "site", "service": "db", "port": 8080},
+                400,
+                "no running container",
+            ),
+            (
+                {"domain": "x.appos.test", "app": "site", "service": "web", "port": 9999},
+                400,
+                "does not expose port 9999",
+            ),
+            ({"domain": "x.appos.test", "app": "../x", "service": "web", "port": 8080}, 400, "app name"),
+        ]
+        for body, status, needle in bad:
+            r = c.post("/api/v1/proxy/domains", json=body)
+            assert r.status_code == status, (body, r.text)
+            assert needle in r.json()["message"], r.json()
+        assert c.get("/api/v1/proxy/domains").json()["domains"] == before
+        plain = c.post(
+            "/api/v1/proxy/domains",
+            json={
+                "domain": "plain.appos.test",
+                "app": "site",
+                "service": "web",
+                "port": 8080,
+                "https": False,
+            },
+        )
+        assert plain.status_code == 200 and plain.json()["certificate"]["status"] == "none"
+    assert http_get(stack, "plain.appos.test")[0] == 200
+    with stack.client(token) as c:
+        assert c.delete("/api/v1/proxy/domains/plain.appos.test").status_code == 200
+
+
+def test_unresolvable_name_is_a_clear_error_and_nothing_changes(tmp_path: Path, docker_engine: None) -> None:
+    """With the system resolver (no test DNS), an unknown name does not resolve."""
+    stack = start_stack(tmp_path)
+    try:
+        token = stack.login()
+        with stack.client(token) as c:
+            r = c.post("/api/v1/proxy/domains", json={"domain": "nowhere.invalid", "console": True})
+            assert r.status_code == 400
+            assert "does not resolve" in r.json()["message"]
+            assert c.get("/api/v1/proxy/domains").json()["domains"] == []
+    finally:
+        stack.stop()
+
+
+def test_a_config_caddy_rejects_changes_nothing(
+    tmp_path: Path, proxy_stack: tuple[Stack, Pebble], busybox_image: str
+) -> None:
+    """The HTTPS port is taken by another program: Caddy refuses the config that would listen on it;
+    the API answers with Caddy's reason and the plain-HTTP site keeps serving."""
+    _, pebble = proxy_stack
+    http_port = free_port()
+    with socket.socket() as squatter:
+        squatter.bind(("0.0.0.0", 0))
+        squatter.listen()
+        https_port = squatter.getsockname()[1]
+        stack = start_stack(
+            tmp_path,
+            extra_env={
+                "APPOS_PROXY_HTTP_PORT": str(http_port),
+                "APPOS_PROXY_HTTPS_PORT": str(https_port),
+                "APPOS_PROXY_DNS_SERVER": pebble.dns,
+                "APPOS_ACME_CA": pebble.directory,
+                "APPOS_ACME_CA_ROOT": str(pebble.api_root),
+            },
+        )
+        try:
+            token = stack.login()
+            port = free_port()
+            _, deployment = stack.deploy(
+                token,
+                {
+                    "name": "kept",
+                    "template": "busybox-httpd",
+                    "settings": {"HTTP_PORT": str(port), "MESSAGE": "kept"},
+                },
+            )
+            assert deployment["status"] == "succeeded"
+            target = {"app": "kept", "service": "web", "port": 8080}
+            with stack.client(token) as c:
+                assert (
+                    c.post(
+                        "/api/v1/proxy/domains", json={"domain": "keep.appos.test", "https": False, **target}
+                    ).status_code
+                    == 200
+                )
+            assert http_get(stack, "keep.appos.test")[0] == 200
+            with stack.client(token) as c:
+                r = c.post("/api/v1/proxy/domains", json={"domain": "secure.appos.test", **target})
+                assert r.status_code == 400, r.text
+                message = r.json()["message"]
+                assert (
+                    "the proxy refused the configuration" in message and "address already in use" in message
+                )
+                domains = [d["domain"] for d in c.get("/api/v1/proxy/domains").json()["domains"]]
+            assert domains == ["keep.appos.test"]
+            assert http_get(stack, "keep.appos.test")[0] == 200, "the old config still serves"
+        finally:
+            stack.stop()
+
+
+def test_kill_9_of_caddy_is_repaired_from_state(
+    proxy_stack: tuple[Stack, Pebble], site: tuple[str, int]
+) -> None:
+    stack, _ = proxy_stack
+    token = stack.login()
+    with stack.client(token) as c:
+        assert (
+            c.post(
+                "/api/v1/proxy/domains",
+                json={
+                    "domain": "again.appos.test",
+                    "app": "site",
+                    "service": "web",
+                    "port": 8080,
+                    "https": False,
+                },
+            ).status_code
+            == 200
+        )
+    assert http_get(stack, "again.appos.test")[0] == 200
+    pid = stack.pid_of("caddy")
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: stack.pid_of("caddy") != pid, timeout=30, what="supervisord to restart caddy")
+    wait_for(lambda: _http_status(stack, "again.appos.test") == 200, timeout=30, what="proxyctl to re-apply")
+    wait_for(lambda: stack.health() == 200, timeout=30, what="health")
+    with stack.client(token) as c:
+        assert c.delete("/api/v1/proxy/domains/again.appos.test").status_code == 200
+
+
+def _http_status(stack: Stack, host: str) -> int:
+    try:
+        return http_get(stack, host)[0]
+    except OSError:
+        return 0
+
+
+def test_a_certificate_expiring_within_30_days_raises_the_alert(
+    proxy_stack: tuple[Stack, Pebble], site: tuple[str, int]
+) -> None:
+    stack, _ = proxy_stack
+    token = stack.login()
+    domain = "soon.appos.test"
+    with stack.client(token) as c:
+        r = c.post(
+            "/api/v1/proxy/domains", json={"domain": domain, "app": "site", "service": "web", "port": 8080}
+        )
+        assert r.status_code == 200, r.text
+    wait_for(
+        lambda: _certificate(stack, token, domain)["status"] == "valid",
+        timeout=60,
+        what="Pebble's certificate",
+    )
+    # replace it with a real certificate that ends in 10 days, where Caddy keeps it (Caddy renews at
+    # a third of the lifetime left, so it leaves this one alone for now)
+    stored = list((stack.data / "caddy" / "certificates").glob(f"*/{domain}/{domain}.crt"))
+    assert len(stored) == 1
+    folder = stored[0].parent
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "10", "-subj", f"/CN={domain}",
+         "-keyout", str(folder / f"{domain}.key"), "-out", str(folder / f"{domain}.crt")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    expiring = wait_for(
+        lambda: (c := _certificate(stack, token, domain))["status"] == "expiring" and c,
+        timeout=60,
+        what="the expiry alert",
+    )
+    assert expiring["days_left"] in (9, 10) and "expires in" in expiring["reason"]
+    with stack.client(token) as c:
+        import httpx
+
+        with httpx.stream(
+            "GET",
+            f"{stack.url}/api/v1/events",
+            params={"after": 0},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        ) as events:
+            found = next(
+                line for line in events.iter_lines() if '"certificate_expiring"' in line and domain in line
+            )
+        assert '"days_left"' in found
+        assert c.delete(f"/api/v1/proxy/domains/{domain}").status_code == 200
