@@ -28,6 +28,7 @@ SUPERVISORD_CONF = ROOT / "supervisord.conf"
 class LaunchSettings(CommonSettings):
     host: str = "127.0.0.1"
     port: int = 8080
+    grpc_port: int = 8081
     admin_password: SecretStr | None = None
 
 
@@ -122,12 +123,10 @@ def main() -> int:
     os.umask(0o077)
     settings = LaunchSettings()
     data, run_dir = settings.data, settings.sockets
-    if not port_is_free(settings.host, settings.port):
-        print(
-            f"error: {settings.host}:{settings.port} is in use; set APPOS_PORT to a free port",
-            file=sys.stderr,
-        )
-        return 1
+    for port, variable in ((settings.port, "APPOS_PORT"), (settings.grpc_port, "APPOS_GRPC_PORT")):
+        if port and not port_is_free(settings.host, port):
+            print(f"error: {settings.host}:{port} is in use; set {variable} to a free port", file=sys.stderr)
+            return 1
     prepare_data_dir(data, run_dir)
     supervisor_pid = run_dir / "supervisord.pid"
     if supervisor_pid.exists():

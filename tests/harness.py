@@ -159,6 +159,7 @@ def start_stack(base: Path, *, extra_env: dict[str, str] | None = None, timeout:
             "APPOS_HOST": "127.0.0.1",
             "APPOS_CATALOG_DIRS": json.dumps([str(TEST_TEMPLATES)]),
             "APPOS_DEPLOY_TIMEOUT_SECONDS": "120",
+            "APPOS_GRPC_PORT": str(free_port()),
             "APPOS_PROXY_HTTP_PORT": str(free_port()),
             "APPOS_PROXY_HTTPS_PORT": str(free_port()),
             **(extra_env or {}),

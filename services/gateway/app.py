@@ -22,6 +22,7 @@ from services.common.logs import request_id_var
 from services.gateway.errors import HTTP_CODES, error_response, response_for
 from services.gateway.http_rules import public_routes
 from services.gateway.openapi import build_openapi
+from services.gateway.public_grpc import build_public_server
 from services.gateway.rest import HeaderBinding, HTTPProblem, make_endpoint
 from services.gateway.runtime import Runtime
 from services.gateway.settings import GatewaySettings
@@ -152,9 +153,20 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = Runtime.start(settings, routes)
+        public_grpc = None
+        if settings.grpc_port:
+            tls = (settings.grpc_tls_cert, settings.grpc_tls_key)
+            public_grpc = build_public_server(
+                app.state.runtime,
+                address=f"{settings.host}:{settings.grpc_port}",
+                tls=tls if tls[0] and tls[1] else None,  # type: ignore[arg-type]
+            )
+            await public_grpc.start()
         try:
             yield
         finally:
+            if public_grpc is not None:
+                await public_grpc.stop(2)
             await app.state.runtime.close()
 
     app = FastAPI(

@@ -49,6 +49,15 @@ class Route:
         return _PARAM.findall(self.path)
 
 
+def access_of(method: MethodDescriptor) -> tuple[bool, str]:
+    """(public, min_role) of a method; without the option it is admin-only (fails closed)."""
+    access = method.GetOptions().Extensions[options_pb2.access]
+    min_role = access.min_role or "admin"
+    if min_role not in ROLES:
+        raise ValueError(f"{method.full_name}: unknown min_role {min_role!r}")
+    return access.public, min_role
+
+
 def route_for(method: MethodDescriptor) -> Route | None:
     options = method.GetOptions()
     if not options.HasExtension(annotations_pb2.http):
@@ -66,11 +75,8 @@ def route_for(method: MethodDescriptor) -> Route | None:
         raise ValueError(f"{method.full_name}: only simple {{field}} path parameters are supported")
     if rule.body not in ("", "*") and rule.body not in fields:
         raise ValueError(f"{method.full_name}: body field {rule.body!r} is not a request field")
-    access = options.Extensions[options_pb2.access]
-    min_role = access.min_role or "admin"  # fail closed
-    if min_role not in ROLES:
-        raise ValueError(f"{method.full_name}: unknown min_role {min_role!r}")
-    return Route(method=method, verb=verb, path=path, body=rule.body, public=access.public, min_role=min_role)
+    public, min_role = access_of(method)
+    return Route(method=method, verb=verb, path=path, body=rule.body, public=public, min_role=min_role)
 
 
 def public_routes(files: tuple[FileDescriptor, ...] = PUBLIC_FILES) -> list[Route]:

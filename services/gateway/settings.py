@@ -23,6 +23,10 @@ class GatewaySettings(CommonSettings):
     dashboard_dir: Path = REPO_ROOT / "dashboard" / "dist"
     # Timeout of one call to an internal service.
     rpc_timeout_seconds: float = 10.0
+    # The public gRPC port (same host as REST); 0 turns it off. TLS when both files are given.
+    grpc_port: int = 8081
+    grpc_tls_cert: Path | None = None
+    grpc_tls_key: Path | None = None
     # Origins allowed to open WebSockets besides the console's own (e.g. "https://admin.example.com").
     allowed_origins: list[str] = []
 

@@ -32,6 +32,7 @@ def test_launcher_prints_url_and_password_and_ctrl_c_stops_everything(
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPOS_")}
     env.update({"APPOS_DATA": str(tmp_path / "data"), "APPOS_PORT": str(port), "PYTHONUNBUFFERED": "1"})
     env.update({"APPOS_PROXY_HTTP_PORT": str(free_port()), "APPOS_PROXY_HTTPS_PORT": str(free_port())})
+    env["APPOS_GRPC_PORT"] = str(free_port())
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.launcher"],
         cwd=ROOT,

@@ -81,6 +81,7 @@ def read_until(
         if not isinstance(item, bytes):
             return bytes(got), item
         got += item
+        print("GOT", bytes(got)[-200:], flush=True)
         if needle and needle in got:
             return bytes(got), None
     return bytes(got), None

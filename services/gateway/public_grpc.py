@@ -1,0 +1,130 @@
+"""The public gRPC port (APPOS_GRPC_PORT): the public services only, with the same bearer token and
+roles as REST, plus the standard health service and reflection (so `grpcurl` works). It runs in the
+gateway process and reuses the REST translation's implementations: a call here and the same REST
+call end in the same handler."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message_factory import GetMessageClass
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.common.clients import rpc_error
+from services.common.errors import AppOSError, PermissionDenied, grpc_code_for
+from services.common.logs import request_id_var
+from services.common.roles import role_allows
+from services.gateway.context import CallContext
+from services.gateway.http_rules import PUBLIC_FILES, REMOTE_SERVICES, access_of
+from services.gateway.rest import caller_metadata
+
+Runtime = Any  # services.gateway.runtime.Runtime (imported lazily to keep this module light)
+
+
+def _peer_address(context: grpc.aio.ServicerContext) -> str:
+    peer = context.peer() or ""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        return rest.rsplit(":", 1)[0].strip("[]")
+    return peer or "unknown"
+
+
+async def _context(
+    runtime: Runtime, method: MethodDescriptor, context: grpc.aio.ServicerContext
+) -> CallContext:
+    metadata = dict(context.invocation_metadata() or ())
+    request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex[:16])[:64]
+    request_id_var.set(request_id)
+    public, min_role = access_of(method)
+    caller = None
+    if not public:
+        caller = await runtime.authenticator.authenticate(metadata.get("authorization"))
+        if not role_allows(caller.role, min_role):
+            raise PermissionDenied(f"this needs the {min_role} role; you are {caller.role}")
+    return CallContext(caller=caller, client_address=_peer_address(context), request_id=request_id)
+
+
+def _unary(runtime: Runtime, method: MethodDescriptor) -> Callable[..., Any]:
+    name = f"{method.containing_service.full_name}.{method.name}"
+
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            ctx = await _context(runtime, method, context)
+            return await runtime.handlers[name](request, ctx)
+        except AppOSError as exc:
+            await context.abort(grpc_code_for(exc), exc.message)
+
+    return handle
+
+
+def _stream(runtime: Runtime, method: MethodDescriptor) -> Callable[..., Any]:
+    """A server stream of a service behind the gateway (e.g. Apps.GetAppLogs): forwarded as is."""
+    service = REMOTE_SERVICES[method.containing_service.full_name]
+    reply_class = GetMessageClass(method.output_type)
+
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            ctx = await _context(runtime, method, context)
+        except AppOSError as exc:
+            await context.abort(grpc_code_for(exc), exc.message)
+            return
+        call = runtime.channels[service].unary_stream(
+            f"/{method.containing_service.full_name}/{method.name}",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=reply_class.FromString,
+        )(request, metadata=caller_metadata(ctx))
+        try:
+            async for item in call:
+                yield item
+        except grpc.aio.AioRpcError as exc:
+            error = rpc_error(exc, service=service)
+            await context.abort(grpc_code_for(error), error.message)
+        finally:
+            call.cancel()
+
+    return handle
+
+
+def build_public_server(runtime: Runtime, *, address: str, tls: tuple[Path, Path] | None) -> grpc.aio.Server:
+    server = grpc.aio.server()
+    names = []
+    for file in PUBLIC_FILES:
+        for service in file.services_by_name.values():
+            handlers = {}
+            for method in service.methods:
+                request_class = GetMessageClass(method.input_type)
+                reply_class = GetMessageClass(method.output_type)
+                if method.server_streaming:
+                    handlers[method.name] = grpc.unary_stream_rpc_method_handler(
+                        _stream(runtime, method),
+                        request_deserializer=request_class.FromString,
+                        response_serializer=reply_class.SerializeToString,
+                    )
+                else:
+                    handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                        _unary(runtime, method),
+                        request_deserializer=request_class.FromString,
+                        response_serializer=reply_class.SerializeToString,
+                    )
+            server.add_generic_rpc_handlers(
+                (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+            )
+            names.append(service.full_name)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names.append(health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+    reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
+    if tls is None:
+        server.add_insecure_port(address)
+    else:
+        cert, key = tls
+        credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+        server.add_secure_port(address, credentials)
+    return server
