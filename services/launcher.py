@@ -29,6 +29,8 @@ class LaunchSettings(CommonSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     grpc_port: int = 8081
+    proxy_http_port: int = 80
+    proxy_https_port: int = 443
     admin_password: SecretStr | None = None
 
 
@@ -123,9 +125,16 @@ def main() -> int:
     os.umask(0o077)
     settings = LaunchSettings()
     data, run_dir = settings.data, settings.sockets
-    for port, variable in ((settings.port, "APPOS_PORT"), (settings.grpc_port, "APPOS_GRPC_PORT")):
-        if port and not port_is_free(settings.host, port):
-            print(f"error: {settings.host}:{port} is in use; set {variable} to a free port", file=sys.stderr)
+    wanted = [
+        (settings.host, settings.port, "APPOS_PORT"),
+        (settings.host, settings.grpc_port, "APPOS_GRPC_PORT"),
+        # Caddy listens on every interface
+        ("0.0.0.0", settings.proxy_http_port, "APPOS_PROXY_HTTP_PORT"),
+        ("0.0.0.0", settings.proxy_https_port, "APPOS_PROXY_HTTPS_PORT"),
+    ]
+    for host, port, variable in wanted:
+        if port and not port_is_free(host, port):
+            print(f"error: {host}:{port} is in use; set {variable} to a free port", file=sys.stderr)
             return 1
     prepare_data_dir(data, run_dir)
     supervisor_pid = run_dir / "supervisord.pid"
