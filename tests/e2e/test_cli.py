@@ -1,0 +1,261 @@
+"""The `appos` CLI as a user runs it: a subprocess against a real stack, its config in a temp
+XDG_CONFIG_HOME, the server from APPOS_URL."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shlex
+import stat
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ptyprocess import PtyProcessUnicode
+
+from tests.harness import ROOT, Stack, free_port, wait_for
+
+CLI = [sys.executable, "-m", "cli.main"]
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _env(stack: Stack, home: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("APPOS_") and k not in ("EDITOR", "VISUAL")
+    }
+    env.update(XDG_CONFIG_HOME=str(home), APPOS_URL=stack.url, COLUMNS="200", **extra)
+    return env
+
+
+def _runner(stack: Stack, home: Path) -> Run:
+    def run(*args: str, input: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, *args],
+            cwd=ROOT,
+            env=_env(stack, home, **env),
+            input=input if input is not None else "",
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+
+    return run
+
+
+def _login(stack: Stack, home: Path) -> Run:
+    run = _runner(stack, home)
+    result = run("login", "--username", "admin", "--password-stdin", input=stack.admin_password() + "\n")
+    assert result.returncode == 0, result.stderr
+    return run
+
+
+@pytest.fixture(scope="module")
+def cli(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """An `appos` logged in as admin."""
+    return _login(stack, tmp_path_factory.mktemp("cli-home"))
+
+
+def _json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def app_name(stack: Stack, admin_token: str) -> Iterator[str]:
+    """A fresh app name; the app is removed afterwards if a test left it behind."""
+    name = _name("cli")
+    yield name
+    with stack.client(admin_token) as c:
+        r = c.delete(f"/api/v1/apps/{name}", params={"remove_volumes": "true"})
+    if r.status_code == 202:
+        stack.wait_deployment(admin_token, r.json()["deployment"]["id"])
+
+
+def test_login_stores_a_private_token(stack: Stack, tmp_path: Path) -> None:
+    run = _login(stack, tmp_path)
+    path = tmp_path / "appos" / "config.toml"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert f'url = "{stack.url}"' in path.read_text()
+    me = _json(run("whoami", "--json"))
+    assert (me["username"], me["role"]) == ("admin", "admin")
+    shown = run("config", "show", "--json")
+    token = path.read_text().split('token = "', 1)[1].split('"', 1)[0]
+    assert token and token not in shown.stdout + shown.stderr, "the token is never printed"
+    assert _json(shown)["token_set"] is True
+
+
+def test_a_wrong_password_shows_the_servers_message(stack: Stack, tmp_path: Path) -> None:
+    result = _runner(stack, tmp_path)("login", "-u", "admin", "--password-stdin", input="wrong\n")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and "password" in result.stderr.lower()
+    assert not (tmp_path / "appos" / "config.toml").exists()
+
+
+def test_no_token_gives_a_clear_message(stack: Stack, tmp_path: Path) -> None:
+    run = _runner(stack, tmp_path)
+    for args in (["list"], ["deploy", "busybox-httpd"], ["shell"]):
+        result = run(*args)
+        assert result.returncode == 1, args
+        assert "not logged in" in result.stderr and "appos login" in result.stderr, result.stderr
+    bad = run("list", APPOS_TOKEN="appos_not-a-real-token")
+    assert bad.returncode == 1 and "appos login" in bad.stderr
+
+
+def test_catalog_and_errors(cli: Run) -> None:
+    names = [t["name"] for t in _json(cli("catalog", "busybox", "--json"))]
+    assert "busybox-httpd" in names and "busybox-crash" in names
+    template = _json(cli("catalog", "show", "busybox-httpd", "--json"))
+    assert [s["key"] for s in template["settings"]] == ["HTTP_PORT", "MESSAGE", "SECRET"]
+    table = cli("catalog", "show", "busybox-httpd")
+    assert table.returncode == 0 and "HTTP_PORT" in table.stdout
+    missing = cli("status", "no-such-app")
+    assert missing.returncode == 1 and missing.stderr == "error: app 'no-such-app' does not exist\n"
+
+
+EDITOR = """
+import pathlib, sys
+path = pathlib.Path(sys.argv[1])
+rounds = pathlib.Path(__file__).with_suffix(".rounds")
+n = int(rounds.read_text()) if rounds.exists() else 0
+rounds.write_text(str(n + 1))
+text = path.read_text()
+if n == 0:  # the policy refuses this one
+    path.write_text(text.replace("    restart:", "    privileged: true\\n    restart:"))
+else:
+    path.write_text(text.replace("    privileged: true\\n", "").replace("serving ", "serving edited "))
+"""
+
+
+def test_deploy_edit_history_rollback_remove(
+    cli: Run, app_name: str, busybox_image: str, tmp_path: Path
+) -> None:
+    app, port = app_name, free_port()
+    deployed = cli("deploy", "busybox-httpd", "--name", app, "--set", f"HTTP_PORT={port}", "--wait")
+    assert deployed.returncode == 0, deployed.stderr
+    assert f"Container appos-{app}-web-1  Healthy" in deployed.stdout, "compose progress is printed"
+    assert f"deploy of {app} (v1): succeeded" in deployed.stdout
+    assert "SECRET=" in deployed.stdout, "the generated secret is shown once"
+
+    apps = {a["name"]: a for a in _json(cli("list", "--json"))}
+    assert apps[app]["status"] == "running" and apps[app]["template"] == "busybox-httpd"
+    assert app in cli("list").stdout
+    assert _json(cli("status", app, "--json"))["services"][0]["health"] == "healthy"
+    assert "web | serving hello" in cli("logs", app, "--tail", "10").stdout
+    assert {"service": "web", "line": "serving hello"} in _json(
+        cli("logs", app, "--json", "--service", "web")
+    )
+
+    script = tmp_path / "editor.py"
+    script.write_text(EDITOR)
+    editor = f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"
+    edited = cli("edit", app, "--deploy", "-m", "say edited", input="y\n", EDITOR=editor)
+    assert edited.returncode == 0, edited.stderr
+    assert "privileged is not allowed" in edited.stderr, "the server's refusal is shown"
+    assert "Edit again?" in edited.stderr
+    assert f"Saved {app} v2" in edited.stdout and "succeeded" in edited.stdout
+    assert "web | serving edited hello" in cli("logs", app).stdout
+
+    versions = _json(cli("history", app, "--json"))
+    assert [(v["number"], v["source"]) for v in versions] == [(2, "edit"), (1, "create")]
+    assert versions[0]["message"] == "say edited"
+    assert "v2 *" in cli("history", app).stdout
+    diff = cli("diff", app, "2", "1")
+    assert diff.returncode == 0 and any(
+        line.startswith("+") and "serving edited" in line for line in diff.stdout.splitlines()
+    )
+
+    rolled = cli("rollback", app, "1")
+    assert rolled.returncode == 0, rolled.stderr
+    assert f"{app} is at v3 (= v1)" in rolled.stdout
+    assert "serving edited" not in cli("compose", app).stdout
+    assert [v["source"] for v in _json(cli("history", app, "--json"))] == ["rollback", "edit", "create"]
+
+    piped = cli("shell", app, input="echo in-container-$((40+2))\n")
+    assert piped.returncode == 0, piped.stderr
+    assert "in-container-42" in piped.stdout
+
+    stopped = cli("stop", app)
+    assert stopped.returncode == 0 and f"stop of {app}" in stopped.stdout
+    wait_for(lambda: _json(cli("status", app, "--json"))["status"] == "stopped", timeout=30, what="stopped")
+    assert cli("remove", app).returncode == 1, "remove asks first (no tty: --yes is needed)"
+    removed = cli("remove", app, "--volumes", "--yes")
+    assert removed.returncode == 0, removed.stderr
+    assert "Volume" in removed.stdout and "Removed" in removed.stdout
+    assert app not in [a["name"] for a in _json(cli("list", "--json"))]
+
+
+def test_a_failing_deploy_exits_non_zero_with_the_reason(cli: Run, app_name: str, busybox_image: str) -> None:
+    app = app_name
+    result = cli("deploy", "busybox-crash", "--name", app, "--wait")
+    assert result.returncode == 1, result.stdout
+    assert f"error: deploy of {app} failed: service job exited with code 1" in result.stderr
+    assert "Waiting" in result.stdout, "the progress before the failure is printed"
+    failed = _json(cli("deployments", app, "--json"))
+    assert (failed[0]["action"], failed[0]["status"]) == ("deploy", "failed")
+
+
+def test_tokens_and_users(cli: Run, stack: Stack, tmp_path: Path) -> None:
+    created = _json(cli("tokens", "create", "cli-test", "--role", "viewer", "--json"))
+    secret = created["secret"]
+    assert secret.startswith("appos_")
+    as_viewer = _runner(stack, tmp_path)
+    assert _json(as_viewer("whoami", "--json", APPOS_TOKEN=secret))["username"] == "admin"
+    refused = as_viewer("stop", "anything", APPOS_TOKEN=secret)
+    assert refused.returncode == 1
+    assert refused.stderr == "error: this needs the operator role; you are viewer\n"
+    assert created["id"] in [t["id"] for t in _json(cli("tokens", "--json"))]
+    assert cli("tokens", "revoke", created["id"]).returncode == 0
+    assert as_viewer("whoami", APPOS_TOKEN=secret).returncode == 1
+
+    user = _name("u")
+    made = cli("users", "create", user, "--role", "operator", "--password-stdin", input="a-long-password-1\n")
+    assert made.returncode == 0, made.stderr
+    assert {"username": user, "role": "operator"}.items() <= {
+        u["username"]: u for u in _json(cli("users", "--json"))
+    }[user].items()
+    assert cli("users", "update", user, "--disable").returncode == 0
+    assert _json(cli("users", "show", user, "--json"))["disabled"] is True
+    assert cli("users", "delete", user, "--yes").returncode == 0
+
+
+def _expect(proc: PtyProcessUnicode, needle: str, seen: list[str], *, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while needle not in "".join(seen):
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {needle!r} in {''.join(seen)[-2000:]!r}"
+        if select.select([proc.fd], [], [], min(left, 1.0))[0]:
+            seen.append(proc.read(4096))
+
+
+def test_shell_runs_a_command_through_a_pty(stack: Stack, admin_token: str, tmp_path: Path) -> None:
+    env = _env(stack, tmp_path, APPOS_TOKEN=admin_token)
+    proc = PtyProcessUnicode.spawn([*CLI, "shell"], cwd=str(ROOT), env=env, dimensions=(30, 100))
+    seen: list[str] = []
+    try:
+        proc.write("echo hi-$((6*7)); stty size\r")
+        _expect(proc, "hi-42", seen)
+        _expect(proc, "30 100", seen)
+        proc.setwinsize(40, 120)  # SIGWINCH → a resize message → the remote tty's size
+        proc.write("sleep 0.2; stty size\r")
+        _expect(proc, "40 120", seen)
+        proc.write("exit 3\r")
+        with contextlib.suppress(EOFError):
+            _expect(proc, "never printed", seen)
+        proc.wait()
+        assert proc.exitstatus == 3, "the remote exit code comes back"
+    finally:
+        if proc.isalive():
+            proc.terminate(force=True)
