@@ -72,6 +72,9 @@ integration: install-dev
 bench: install-dev
 	$(VPY) bench/footprint.py
 	$(VPY) bench/api.py
+	$(VPY) bench/deploy.py
+	$(VPY) bench/proxy.py
+	$(VPY) bench/terminal.py
 
 clean:
 	rm -rf appos $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -69,6 +69,7 @@ def main() -> None:
                         lambda h=host: _ok(stack, h, root), timeout=60, interval=0.02, what="AppOS HTTPS"
                     )
                     appos_times.append(time.perf_counter() - start)
+                stack.act(token, "bench", "remove", remove_volumes="true")
             finally:
                 stack.stop()
             # Caddy alone: same binary, same Pebble, same ports, the same kind of config, one /load

@@ -29,10 +29,10 @@ from services.gateway.http_rules import Route
 from services.gateway.jsonify import message_to_json
 from services.gateway.rest import authorize, caller_metadata, require_role
 from services.gateway.translate import build_request
+from services.gateway.ws import open_websocket
 
 KEEPALIVE_SECONDS = 15.0
 WS_AUTH_SECONDS = 10.0
-WS_SUBPROTOCOL = "appos.v1"
 
 _APPS = apps_pb2.DESCRIPTOR.services_by_name["Apps"]
 LOGS_ROUTE = Route(
@@ -132,16 +132,9 @@ def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
 
     async def events_ws(websocket: WebSocket) -> None:
         runtime = websocket.app.state.runtime
-        origin = websocket.headers.get("origin")
-        host = websocket.headers.get("host", "")
-        if origin and origin.split("://", 1)[-1] != host and origin not in allowed_origins:
-            await websocket.close(code=4403, reason="cross-origin WebSocket refused")
+        header_token = await open_websocket(websocket, allowed_origins)
+        if header_token is None:
             return
-        offered = [
-            p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()
-        ]
-        header_token = next((p.removeprefix("bearer.") for p in offered if p.startswith("bearer.")), "")
-        await websocket.accept(subprotocol=WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered else None)
         try:
             token = header_token
             if not token:

@@ -11,8 +11,8 @@ first text message `{"token": …}`; never in the URL. Then binary frames carry 
 ways, and small JSON text frames carry control: `{"type": "resize", "cols", "rows"}` and
 `{"type": "close"}` in; `opened`, `exit`, `detached` and `error` out (docs/architecture.md,
 "Terminal"). A refusal is an `error` message followed by a close with code 4000 + the HTTP status.
-Closing with 1000 (or a close frame without a code) ends the session; going away otherwise (1001,
-a dropped connection) only detaches it, for the grace period.
+Closing with code 1000 (or sending `{"type": "close"}`) ends the session; going away otherwise (1001, no
+code, a dropped connection) only detaches it, for the grace period.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from services.common.errors import (
 )
 from services.gateway.context import Caller
 from services.gateway.errors import HTTP_STATUS
-from services.gateway.streams import WS_AUTH_SECONDS, WS_SUBPROTOCOL
+from services.gateway.streams import WS_AUTH_SECONDS
+from services.gateway.ws import open_websocket
 from services.terminal.targets import check_role, parse_target
 
 TERMINAL_WS_PATH = "/api/v1/terminal/ws"
@@ -47,15 +48,6 @@ MAX_INPUT_FRAME = 64 * 1024
 # After the client closed (1000), how long the bridge waits for the session's exit.
 CLOSE_WAIT_SECONDS = 10.0
 NORMAL_CLOSURE = 1000
-# A close frame with 1000, or with no status at all (a browser's plain `ws.close()`), ends the session.
-ENDING_CLOSE_CODES = (NORMAL_CLOSURE, 1005)
-
-
-def origin_allowed(websocket: WebSocket, allowed_origins: list[str]) -> bool:
-    """Same rule as the events WebSocket: no Origin (not a browser), the console's own, or listed."""
-    origin = websocket.headers.get("origin")
-    host = websocket.headers.get("host", "")
-    return not origin or origin.split("://", 1)[-1] == host or origin in allowed_origins
 
 
 def _close_reason(message: str) -> str:
@@ -98,7 +90,7 @@ def first_message(query: Mapping[str, str], caller: Caller) -> terminal_pb2.Term
     cols, rows = _number(query, "cols", 1000), _number(query, "rows", 1000)
     session = query.get("session", "")
     if session:
-        if len(session) > 64 or not session.isalnum():
+        if len(session) > 64 or not all(c in "0123456789abcdef" for c in session):
             raise InvalidArgument("session must be a session id")
         attach = terminal_pb2.TerminalAttach(session_id=session, cols=cols, rows=rows)
         return terminal_pb2.TerminalInput(attach=attach)
@@ -191,7 +183,9 @@ class Bridge:
             message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
                 self.client_gone = True
-                if message.get("code", NORMAL_CLOSURE) in ENDING_CLOSE_CODES:
+                # uvicorn reports a lost connection as 1005, like a close frame without a code: only
+                # an explicit 1000 means "end it" (browsers: ws.close(1000), or send {"type": "close"})
+                if message.get("code") == NORMAL_CLOSURE:
                     self.closed_normally = True
                     await self.call.write(terminal_pb2.TerminalInput(close=terminal_pb2.TerminalClose()))
                     await self.call.done_writing()
@@ -230,14 +224,9 @@ class Bridge:
 def install_terminal(app: FastAPI, *, allowed_origins: list[str]) -> None:
     async def terminal_ws(websocket: WebSocket) -> None:
         runtime = websocket.app.state.runtime
-        if not origin_allowed(websocket, allowed_origins):
-            await websocket.close(code=4403, reason="cross-origin WebSocket refused")
+        header_token = await open_websocket(websocket, allowed_origins)
+        if header_token is None:
             return
-        offered = [
-            p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()
-        ]
-        header_token = next((p.removeprefix("bearer.") for p in offered if p.startswith("bearer.")), "")
-        await websocket.accept(subprotocol=WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered else None)
         try:
             token = await _token(websocket, header_token)
             caller: Caller = await runtime.authenticator.authenticate_token(token)
@@ -264,7 +253,11 @@ def install_terminal(app: FastAPI, *, allowed_origins: list[str]) -> None:
             call.cancel()
             await _refuse(websocket, Internal("the terminal service did not open the session"))
             return
-        await websocket.send_json(_opened_json(reply.opened))
+        try:
+            await websocket.send_json(_opened_json(reply.opened))
+        except (RuntimeError, WebSocketDisconnect):
+            call.cancel()  # the client left already: the session is detached
+            return
         await Bridge(websocket, call).run()
 
     app.router.add_websocket_route(TERMINAL_WS_PATH, terminal_ws)

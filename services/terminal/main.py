@@ -12,8 +12,8 @@ from services.common.grpc_server import build_server, serve_until_signalled
 from services.common.logs import configure_logging
 from services.common.state_client import StateClient
 from services.deployer.runtime import docker_client
+from services.terminal.registry import Limits, Registry
 from services.terminal.servicer import TerminalServicer
-from services.terminal.sessions import Limits, Registry
 from services.terminal.settings import TerminalSettings
 from services.terminal.spawn import Spawner
 

@@ -23,7 +23,8 @@ from services.common.errors import (
     grpc_code_for,
 )
 from services.common.logs import request_id_var
-from services.terminal.sessions import Attachment, Detached, Exit, Registry, Session
+from services.terminal.registry import Registry
+from services.terminal.sessions import Attachment, Detached, Exit, Session
 from services.terminal.targets import parse_target
 
 logger = logging.getLogger(__name__)
@@ -108,7 +109,9 @@ class TerminalServicer(terminal_pb2_grpc.TerminalServicer):
             context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id_var.get()})")
         finally:
             request_id_var.reset(token)
-        context.add_callback(lambda: session.detach(attachment))
+        if not context.add_callback(lambda: session.detach(attachment)):
+            session.detach(attachment)  # the caller is already gone
+            return
         threading.Thread(
             target=_pump_input,
             args=(request_iterator, session, attachment),

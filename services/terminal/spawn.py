@@ -33,6 +33,8 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # which the exec is found again (Docker shows its arguments) to end everything it started.
 CONTAINER_SHELL = "if command -v bash >/dev/null 2>&1; then exec bash; fi; exec sh"
 _KEEP_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
+# How often the background lookup asks Docker for a new exec's pid.
+LOOKUP_INTERVAL = 0.1
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,9 @@ class ExecLeader:
         self._lock = threading.Lock()
 
     def pid(self) -> int:
+        """The pid, or 0 while Docker does not know it (yet: the exec starts a moment after the
+        client; or at all: the exec failed). Asked again on every call until known, so a session
+        ended in its first instant still finds it."""
         with self._lock:
             if not self._pid:
                 self._pid = self._lookup()
@@ -205,6 +210,6 @@ class ExecLeader:
             while time.monotonic() < deadline and not child_exited(self._client_process.pid):
                 if self.pid():
                     return
-                time.sleep(0.1)
+                time.sleep(LOOKUP_INTERVAL)
 
         threading.Thread(target=find, name="exec-leader", daemon=True).start()

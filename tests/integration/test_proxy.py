@@ -95,6 +95,7 @@ def site(proxy_stack: tuple[Stack, Pebble], busybox_image: str) -> Iterator[tupl
     )
     assert deployment["status"] == "succeeded"
     yield "site", port
+    assert stack.act(token, "site", "remove", remove_volumes="true")["status"] == "succeeded"
 
 
 def _certificate(stack: Stack, token: str, domain: str) -> dict[str, Any]:
@@ -277,6 +278,7 @@ def test_a_config_caddy_rejects_changes_nothing(
                 domains = [d["domain"] for d in c.get("/api/v1/proxy/domains").json()["domains"]]
             assert domains == ["keep.appos.test"]
             assert http_get(stack, "keep.appos.test")[0] == 200, "the old config still serves"
+            assert stack.act(token, "kept", "remove", remove_volumes="true")["status"] == "succeeded"
         finally:
             stack.stop()
 
