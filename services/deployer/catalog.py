@@ -37,6 +37,8 @@ class Setting:
     required: bool = False
     default: str = ""
     choices: tuple[str, ...] = ()
+    # Random bytes in a password generated for this setting (URL-safe text, 4/3 as many characters).
+    length: int = 18
 
     def to_pb(self) -> apps_pb2.SettingSpec:
         return apps_pb2.SettingSpec(
@@ -106,7 +108,7 @@ class Template:
             if value == "":
                 value = setting.default
             if value == "" and setting.type == "password":
-                value = secrets.token_urlsafe(18)
+                value = secrets.token_urlsafe(setting.length)
                 generated[setting.key] = value
             if value == "":
                 if setting.required:
@@ -136,9 +138,12 @@ def _setting(raw: dict[str, Any]) -> Setting:
     choices = tuple(str(c) for c in raw.get("choices", ()))
     if kind == "choice" and (not choices or (default != "" and str(default) not in choices)):
         raise ValueError(f"setting {key}: a choice needs choices, and its default must be one")
+    length = raw.get("length", 18)
+    if not isinstance(length, int) or not 8 <= length <= 256 or (length != 18 and kind != "password"):
+        raise ValueError(f"setting {key}: length is for passwords, 8-256 random bytes")
     setting = Setting(
         key=key, type=kind, help=str(raw.get("help", "")), required=bool(raw.get("required", False)),
-        default=str(default), choices=choices,
+        default=str(default), choices=choices, length=length,
     )  # fmt: skip
     if setting.default:
         setting.coerce(setting.default)

@@ -100,6 +100,13 @@ def test_render_env_refuses_bad_values(given: dict[str, str], needle: str) -> No
         template.render_env(given)
 
 
+def test_generated_password_length() -> None:
+    env, generated = _template(KEY={"type": "password", "length": 48}).render_env({})
+    assert len(generated["KEY"]) == 64
+    with pytest.raises(ValueError, match="length"):
+        _template(NAME={"type": "string", "length": 48})
+
+
 def test_required_setting_without_default() -> None:
     with pytest.raises(InvalidArgument, match="required"):
         _template(NAME={"type": "string", "required": True}).render_env({})
