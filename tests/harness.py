@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import docker
 import httpx
 
+from services.common import dockerd
 from services.launcher import (
     ROOT,
     SUPERVISORD_CONF,
@@ -254,7 +254,7 @@ def build_busybox_image(client: Any, tag: str = BUSYBOX_IMAGE) -> str:
 
 
 def docker_client() -> Any:
-    return docker.DockerClient(base_url="unix:///var/run/docker.sock", version="auto", timeout=60)
+    return dockerd.docker_client(timeout=60)
 
 
 __all__ = ["ROOT", "Stack", "start_stack", "start_redis", "build_busybox_image", "free_port", "wait_for"]

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import docker
 from docker.errors import DockerException
@@ -13,9 +14,14 @@ from docker.errors import DockerException
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 
 
+def docker_client(base_url: str = DEFAULT_SOCKET, timeout: int = 30) -> Any:
+    """A client that speaks whatever API version the engine has (20.10 up to 29)."""
+    return docker.DockerClient(base_url=base_url, version="auto", timeout=timeout)
+
+
 def docker_answers(base_url: str = DEFAULT_SOCKET, timeout: int = 3) -> bool:
     try:
-        client = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout)
+        client = docker_client(base_url, timeout)
     except DockerException:
         return False
     try:

@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2
 from redis import Redis
 
 from appos.v1 import apps_pb2, apps_pb2_grpc
+from services.common.dockerd import docker_client
 from services.common.grpc_server import build_server, serve_until_signalled
 from services.common.logs import configure_logging
 from services.common.periodic import every
@@ -19,7 +20,6 @@ from services.deployer.catalog import Catalog
 from services.deployer.celery_app import QUEUE, RUN_DEPLOYMENT, make_celery
 from services.deployer.executor import Executor
 from services.deployer.reconciler import Reconciler
-from services.deployer.runtime import docker_client
 from services.deployer.servicer import AppsServicer, CatalogServicer, DeploymentsServicer
 from services.deployer.settings import DeployerSettings
 from services.deployer.watcher import DockerWatcher

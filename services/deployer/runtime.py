@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import docker
-
 from services.deployer.compose import project_name
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
-
-
-def docker_client(docker_host: str) -> Any:
-    """A client that speaks whatever API version the engine has (20.10 up to 29)."""
-    return docker.DockerClient(base_url=docker_host, version="auto", timeout=30)
 
 
 def describe(container: Any) -> dict[str, Any]:

@@ -8,11 +8,11 @@ import socket
 
 from redis import Redis
 
+from services.common.dockerd import docker_client
 from services.common.logs import configure_logging
 from services.common.state_client import StateClient
 from services.deployer.celery_app import QUEUE, RUN_DEPLOYMENT, make_celery
 from services.deployer.executor import Executor
-from services.deployer.runtime import docker_client
 from services.deployer.settings import DeployerSettings
 
 

@@ -6,15 +6,14 @@ import asyncio
 import platform
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import docker
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
 from appos.v1 import state_pb2, state_pb2_grpc, system_pb2
 from services.common.clients import aio_call
+from services.common.dockerd import docker_client
 from services.common.timestamps import now_us, set_ts
 from services.gateway.context import CallContext
 
@@ -22,11 +21,6 @@ VERSION = "0.1.0"
 WORKER_HEALTH = "appos.worker"
 CADDY_HEALTH = "appos.caddy"
 CHECK_TIMEOUT = 2.0
-
-
-def docker_client(docker_host: str) -> Any:
-    """A client that speaks whatever API version the engine has (20.10 up to 29)."""
-    return docker.DockerClient(base_url=docker_host, version="auto", timeout=int(CHECK_TIMEOUT) + 1)
 
 
 class SystemService:
@@ -58,7 +52,7 @@ class SystemService:
         await self._redis.ping()
 
     def _docker_ping(self) -> None:
-        client = docker_client(self._docker_host)
+        client = docker_client(self._docker_host, int(CHECK_TIMEOUT) + 1)
         try:
             client.ping()
         finally:
@@ -99,7 +93,7 @@ class SystemService:
         return system_pb2.Health(status=status, parts=parts)
 
     def _docker_version(self) -> str:
-        client = docker_client(self._docker_host)
+        client = docker_client(self._docker_host, int(CHECK_TIMEOUT) + 1)
         try:
             return str(client.version().get("Version", ""))
         finally:

@@ -10,12 +10,12 @@ import threading
 from grpc_health.v1 import health_pb2
 
 from appos.v1 import proxy_pb2, proxy_pb2_grpc
+from services.common.dockerd import docker_client
 from services.common.errors import Unavailable
 from services.common.grpc_server import build_server, serve_until_signalled
 from services.common.logs import configure_logging
 from services.common.periodic import every
 from services.common.state_client import StateClient
-from services.deployer.runtime import docker_client
 from services.proxyctl.caddy import CaddyAdmin
 from services.proxyctl.servicer import Proxy, ProxyServicer
 from services.proxyctl.settings import ProxySettings

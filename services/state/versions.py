@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -20,7 +19,6 @@ from services.state.models import App, ConfigVersion, Deployment
 SOURCES = ("create", "edit", "rollback", "auto_rollback")
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
-_CURSOR = re.compile(r"^[0-9]+$")
 
 
 def content_hash(compose: str, env: str) -> str:

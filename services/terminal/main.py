@@ -8,10 +8,10 @@ import os
 from typing import Any
 
 from appos.v1 import state_pb2, terminal_pb2, terminal_pb2_grpc
+from services.common.dockerd import docker_client
 from services.common.grpc_server import build_server, serve_until_signalled
 from services.common.logs import configure_logging
 from services.common.state_client import StateClient
-from services.deployer.runtime import docker_client
 from services.terminal.registry import Limits, Registry
 from services.terminal.servicer import TerminalServicer
 from services.terminal.settings import TerminalSettings
