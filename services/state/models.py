@@ -260,3 +260,48 @@ class ProxyDomain(Base):
 
 # The columns of a User that its message carries (never the password hash).
 USER_COLUMNS = (User.id, User.username, User.role, User.disabled, User.created_at, User.updated_at)
+
+
+class AuditEntry(Base):
+    """Who did what to which target, with what result, from where. Written in the change's transaction."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[int] = mapped_column(Micros, index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16), default="")
+    action: Mapped[str] = mapped_column(String(128), index=True)
+    target: Mapped[str] = mapped_column(String(256), default="")
+    app: Mapped[str] = mapped_column(String(64), default="", index=True)
+    result: Mapped[str] = mapped_column(String(32), default="ok")
+    message: Mapped[str] = mapped_column(Text, default="")
+    client: Mapped[str] = mapped_column(String(128), default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Setting(Base):
+    """A platform setting (backup schedule, retention, …) as JSON under a dotted key."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value_json: Mapped[str] = mapped_column(Text, default="null")
+    updated_at: Mapped[int] = mapped_column(Micros)
+
+
+class NotificationTarget(Base):
+    """Where notifications go: a webhook (URL + HMAC secret) or an SMTP mailbox; config is JSON."""
+
+    __tablename__ = "notification_targets"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    config_json: Mapped[str] = mapped_column(Text, default="{}")
+    events_json: Mapped[str] = mapped_column(Text, default="[]")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[int] = mapped_column(Micros)
+    updated_at: Mapped[int] = mapped_column(Micros)
