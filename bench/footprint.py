@@ -35,9 +35,12 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def label(pid: int) -> str:
+def label(pid: int, root_pid: int = 0) -> str:
     args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     words = [a.decode(errors="replace") for a in args if a]
+    if "services.supervise" in words and pid != root_pid:
+        # a service forked by services.supervise: its command line is supervisord's, its name is its own
+        return Path(f"/proc/{pid}/comm").read_text().strip()
     for i, word in enumerate(words):
         if word == "-m" and i + 1 < len(words):
             return words[i + 1].replace("services.", "").replace(".main", "")
@@ -45,7 +48,7 @@ def label(pid: int) -> str:
 
 
 def measure(root: int) -> tuple[list[tuple[str, float]], float]:
-    rows = [(label(pid), pss_kib(pid) / 1024) for pid in [root, *descendants(root)]]
+    rows = [(label(pid, root), pss_kib(pid) / 1024) for pid in [root, *descendants(root)]]
     return rows, sum(mib for _, mib in rows)
 
 

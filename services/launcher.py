@@ -62,7 +62,7 @@ def start_supervisord(env: dict[str, str], *, output: Path) -> subprocess.Popen[
     """supervisord in the foreground of its own session (so a terminal's Ctrl-C reaches only us)."""
     with open(output, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "supervisor.supervisord", "-c", str(SUPERVISORD_CONF)],
+            [sys.executable, "-m", "services.supervise", "-c", str(SUPERVISORD_CONF)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -35,8 +35,27 @@ def make_engine(db_path: Path) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision."""
+    # Imported here: Alembic costs ~11 MiB that the long-running state process never needs again.
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def migrate_file(db_path: Path) -> None:
+    """`migrate` in a short-lived child process, so the server never imports Alembic at all."""
+    result = subprocess.run(
+        [sys.executable, "-m", "services.state.db", str(db_path)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"migrating {db_path} failed: {result.stderr.strip()[-2000:]}")
+
+
+if __name__ == "__main__":
+    _engine = make_engine(Path(sys.argv[1]))
+    migrate(_engine)
+    _engine.dispose()
