@@ -6,7 +6,7 @@ VPY := $(VENV)/bin/python
 SITE = $(shell $(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PROTOS := $(wildcard proto/appos/v1/*.proto)
 
-.PHONY: run install install-dev system-deps proto test lint typecheck unit integration bench clean dashboard
+.PHONY: run install install-dev system-deps proto test lint typecheck unit integration bench clean dashboard dev image image-local wheels fuzz chaos
 
 ## run: install what is missing, then start the whole stack in the foreground (Ctrl-C stops it)
 run: install dashboard
@@ -45,14 +45,53 @@ appos/v1/.stamp: $(PROTOS) $(VENV)/.installed
 	touch appos/__init__.py appos/v1/__init__.py appos/py.typed
 	touch $@
 
-## dashboard: the console's static build (a placeholder page until the dashboard issue)
+## dashboard: the console's static build (Vite) in dashboard/dist, which the gateway serves at /.
+## Needs Node.js >= 20.19 and npm; `npm ci` runs only when node_modules is missing or the lock changed.
+DASHBOARD_SRC := $(shell find dashboard/src dashboard/public -type f 2>/dev/null) \
+  dashboard/index.html dashboard/vite.config.ts dashboard/tsconfig.json dashboard/package.json
 dashboard: dashboard/dist/index.html
 
-dashboard/dist/index.html: dashboard/placeholder/index.html
-	mkdir -p dashboard/dist && cp dashboard/placeholder/index.html $@
+dashboard/node_modules/.package-lock.json: dashboard/package-lock.json
+	@command -v npm >/dev/null || { echo "The dashboard needs Node.js >= 20.19 and npm (scripts/install-system-packages)" >&2; exit 1; }
+	@node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error("The dashboard needs Node.js >= 20.19; this is "+process.version); process.exit(1); }'
+	cd dashboard && npm ci --no-audit --no-fund
+	touch $@
+
+dashboard/dist/index.html: dashboard/node_modules/.package-lock.json $(DASHBOARD_SRC)
+	cd dashboard && npm run build
+
+## dev: the dashboard from Vite's dev server (hot reload) on :5173, proxying /api, /health,
+## /openapi.json and the WebSockets to a gateway started with `make run` (APPOS_PORT, default 8080)
+dev: dashboard/node_modules/.package-lock.json
+	cd dashboard && APPOS_PORT=$${APPOS_PORT:-8080} npx vite --host 127.0.0.1
+
+## image: the single image (Dockerfile) as $(IMAGE); BASE_IMAGE=… builds from that base instead of
+## debian:bookworm-slim. Wheels and the dashboard are built here, so the build itself needs no PyPI/npm.
+IMAGE ?= appos/appos:latest
+BASE_IMAGE ?=
+image: wheels dashboard
+	docker build -t $(IMAGE) --build-arg DASHBOARD_PREBUILT=1 \
+	  $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg NODE_IMAGE=$(BASE_IMAGE)) .
+
+## image-local: the same from a Debian base made here with debootstrap (no image registry needed)
+image-local:
+	base="$$(scripts/build-local-base)" && $(MAKE) image BASE_IMAGE="$$base"
+
+## wheels: every pinned dependency as a wheel in build/wheels (the image installs from there, offline)
+wheels: build/wheels/.stamp
+
+## Made with Debian's own python3 (3.11.2, the image's): markers like python_full_version < "3.11.3"
+## choose different dependencies than the venv's Python would.
+WHEEL_PY ?= /usr/bin/python3
+build/wheels/.stamp: pyproject.toml
+	rm -rf build/wheels build/wheel-venv && mkdir -p build/wheels
+	$(WHEEL_PY) -m venv build/wheel-venv
+	build/wheel-venv/bin/python -m pip wheel -q --wheel-dir build/wheels .
+	touch $@
 
 ## test: lint, types, unit, integration and end-to-end tests against real Redis and Docker
 test: install-dev dashboard lint typecheck
+	cd dashboard && npx vitest run
 	$(VPY) -m pytest -n 2 --dist loadgroup
 
 lint: install-dev
@@ -75,6 +114,16 @@ bench: install-dev
 	$(VPY) bench/deploy.py
 	$(VPY) bench/proxy.py
 	$(VPY) bench/terminal.py
+	$(VPY) bench/backup.py
+	$(VPY) bench/load.py --minutes $${APPOS_LOAD_MINUTES:-10}
+
+## fuzz: the long API fuzzing run (about 20,000 schemathesis cases; `make test` runs about 2,000)
+fuzz: install-dev
+	APPOS_FUZZ_EXAMPLES=$${APPOS_FUZZ_EXAMPLES:-100} $(VPY) -m pytest -s tests/fuzz -o timeout=0
+
+## chaos: the long chaos run (every part killed APPOS_CHAOS_ROUNDS times under load; `make test`: once)
+chaos: install-dev
+	APPOS_CHAOS_ROUNDS=$${APPOS_CHAOS_ROUNDS:-5} $(VPY) -m pytest -s tests/chaos -o timeout=0
 
 clean:
 	rm -rf appos $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -11,7 +11,19 @@ import sys
 import typer
 
 from cli.client import CliError
-from cli.commands import admin, apps, auth, catalog, deployments, proxy, shell, system, versions
+from cli.commands import (
+    admin,
+    apps,
+    auth,
+    backups,
+    catalog,
+    deployments,
+    notify,
+    proxy,
+    shell,
+    system,
+    versions,
+)
 from cli.output import err
 
 
@@ -24,7 +36,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    for module in (auth, catalog, apps, versions, deployments, proxy, shell, admin, system):
+    for module in (auth, catalog, apps, versions, deployments, proxy, shell, admin, system, backups, notify):
         module.register(app)
     return app
 

@@ -55,6 +55,8 @@ def supervisor_env(*, data: Path, run_dir: Path, extra: dict[str, str] | None = 
     env.setdefault("APPOS_PROXY_HTTP_PORT", "80")
     env.setdefault("APPOS_PROXY_HTTPS_PORT", "443")
     env.update(extra or {})
+    # a Caddy of its own (deploy/docker-compose.yml) is reached at APPOS_CADDY_ADMIN: do not start ours
+    env["APPOS_CADDY_AUTOSTART"] = "false" if env.get("APPOS_CADDY_ADMIN") else "true"
     return env
 
 
@@ -128,10 +130,11 @@ def main() -> int:
     wanted = [
         (settings.host, settings.port, "APPOS_PORT"),
         (settings.host, settings.grpc_port, "APPOS_GRPC_PORT"),
-        # Caddy listens on every interface
-        ("0.0.0.0", settings.proxy_http_port, "APPOS_PROXY_HTTP_PORT"),
-        ("0.0.0.0", settings.proxy_https_port, "APPOS_PROXY_HTTPS_PORT"),
     ]
+    if not os.environ.get("APPOS_CADDY_ADMIN"):  # otherwise Caddy runs elsewhere and holds them
+        # Caddy listens on every interface
+        wanted.append(("0.0.0.0", settings.proxy_http_port, "APPOS_PROXY_HTTP_PORT"))
+        wanted.append(("0.0.0.0", settings.proxy_https_port, "APPOS_PROXY_HTTPS_PORT"))
     for host, port, variable in wanted:
         if port and not port_is_free(host, port):
             print(f"error: {host}:{port} is in use; set {variable} to a free port", file=sys.stderr)

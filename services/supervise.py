@@ -40,7 +40,6 @@ PRELOAD = (
     "redis",
     "celery",
     "kombu",
-    "yaml",
     "cryptography.x509",
     "argon2",
     "services.common.clients",
@@ -150,6 +149,10 @@ def main() -> None:
         ctypes.CDLL(None).mallopt(M_ARENA_MAX, 2)
     except (OSError, AttributeError):
         pass
+    # gRPC reads this once, when it is first imported, which is now (in supervisord) for every child.
+    # The services' own forks (PTYs, compose) exec at once, so gRPC's fork handlers must stay off:
+    # with them on, a fork while gRPC threads are busy can crash the child before it execs.
+    os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
     preload()
     options.ServerOptions.execve = execve
     supervisord.main()

@@ -296,18 +296,36 @@ def options(
     auto_rollback: bool | None = typer.Option(
         None, "--auto-rollback/--no-auto-rollback", help="Roll back by itself when a new version fails."
     ),
+    backup_volumes: bool | None = typer.Option(
+        None, "--backup-volumes/--no-backup-volumes", help="Put its named volumes in backups (with volumes)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show or change the app's options."""
+    changes = {
+        key: value
+        for key, value in (("auto_rollback", auto_rollback), ("backup_volumes", backup_volumes))
+        if value is not None
+    }
     with connect() as api:
-        if auto_rollback is None:
+        if not changes:
             info = api.get(f"/api/v1/apps/{seg(app)}")
         else:
-            info = api.patch(f"/api/v1/apps/{seg(app)}/options", {"auto_rollback": auto_rollback})
+            info = api.patch(f"/api/v1/apps/{seg(app)}/options", changes)
     if as_json:
-        print_json({"auto_rollback": bool(info.get("auto_rollback"))})
+        print_json(
+            {
+                "auto_rollback": bool(info.get("auto_rollback")),
+                "backup_volumes": bool(info.get("backup_volumes")),
+            }
+        )
         return
-    fields([("auto rollback", "on" if info.get("auto_rollback") else "off")])
+    fields(
+        [
+            ("auto rollback", "on" if info.get("auto_rollback") else "off"),
+            ("backup volumes", "on" if info.get("backup_volumes") else "off"),
+        ]
+    )
 
 
 def policy(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,44 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
 
 DEFAULT_TIMEOUT = 10.0
 
+# Who asked for the work in progress, as `x-appos-*` metadata: set by the gateway for a caller's
+# request, taken from incoming metadata by every internal server (grpc_server.ErrorInterceptor), and
+# sent on by `call_metadata`, so state learns the user, role, client address and audited action of a
+# change however many services it passed through. Background work (watchers, the worker) has none.
+ORIGIN_KEYS = (
+    "x-appos-user",
+    "x-appos-role",
+    "x-appos-client",
+    "x-appos-action",
+    "x-appos-target",
+    "x-appos-app",
+    "x-appos-call",  # a nonce per audited call: state records each call once
+)
+origin_var: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar("origin", default=())
+
+# Called after every unary call made with `aio_call`: (method, status code name, seconds).
+CallObserver = Callable[[str, str, float], None]
+_observer: list[CallObserver] = []
+
+
+def observe_calls(observer: CallObserver) -> None:
+    """Install the one process-wide observer of outgoing calls (the gateway's metrics)."""
+    _observer[:] = [observer]
+
+
+def origin_from(metadata: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The origin pairs in incoming metadata (values trimmed to a sane length)."""
+    return tuple((key, str(metadata[key])[:256]) for key in ORIGIN_KEYS if metadata.get(key))
+
+
+@contextmanager
+def origin(pairs: tuple[tuple[str, str], ...]) -> Iterator[None]:
+    token = origin_var.set(pairs)
+    try:
+        yield
+    finally:
+        origin_var.reset(token)
+
 
 def unix_target(socket_path: Path) -> str:
     return f"unix:{socket_path}"
@@ -36,9 +78,13 @@ def aio_channel(socket_path: Path) -> grpc.aio.Channel:
 
 
 def call_metadata(**extra: str) -> tuple[tuple[str, str], ...]:
-    """Metadata for an outgoing call: the current request id plus `extra` (e.g. the caller)."""
+    """Metadata for an outgoing call: the current request id, the origin (see `origin_var`), and
+    `extra` (e.g. the caller), which wins over the origin's value of the same key."""
+    given = [(f"x-appos-{key.replace('_', '-')}", value) for key, value in extra.items()]
+    keys = {key for key, _ in given}
     pairs = [("x-request-id", request_id_var.get())]
-    pairs.extend((f"x-appos-{key.replace('_', '-')}", value) for key, value in extra.items())
+    pairs.extend(pair for pair in origin_var.get() if pair[0] not in keys)
+    pairs.extend(given)
     return tuple(pairs)
 
 
@@ -54,10 +100,24 @@ async def aio_call(
     method: Any, request: Any, *, service: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()
 ) -> Any:
     """Await one unary call; a failure becomes the matching AppOSError (see `error_from_status`)."""
+    if not _observer:
+        try:
+            return await method(request, timeout=timeout, metadata=metadata or call_metadata())
+        except grpc.aio.AioRpcError as exc:
+            raise rpc_error(exc, service=service) from exc
+    start, code = time.perf_counter(), "OK"
     try:
         return await method(request, timeout=timeout, metadata=metadata or call_metadata())
     except grpc.aio.AioRpcError as exc:
+        code = exc.code().name
         raise rpc_error(exc, service=service) from exc
+    except BaseException:
+        code = "CANCELLED"
+        raise
+    finally:
+        name = getattr(method, "_method", b"")  # the multicallable's "/package.Service/Method"
+        elapsed = time.perf_counter() - start
+        _observer[0](name.decode() if isinstance(name, bytes) else str(name), code, elapsed)
 
 
 def sync_call(

@@ -15,6 +15,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.clients import origin_from, origin_var
 from services.common.errors import APPOS_ERROR_KEY, AppOSError, grpc_code_for
 from services.common.logs import request_id_var
 
@@ -25,7 +26,8 @@ Registrar = Callable[[Any, grpc.Server], None]
 
 class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Maps AppOSError to its status code; anything else becomes INTERNAL, logged once with the
-    traceback and answered with a generic message. Also takes the caller's request id."""
+    traceback and answered with a generic message. Also takes the caller's request id and origin
+    (`clients.origin_var`), so calls this handler makes carry them on."""
 
     def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
@@ -33,6 +35,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             return None
         metadata = dict(handler_call_details.invocation_metadata or ())
         request_id = str(metadata.get("x-request-id", "-"))[:64]
+        caller_origin = origin_from(metadata)
         method = handler_call_details.method
 
         def fail(context: grpc.ServicerContext, exc: Exception) -> None:
@@ -47,7 +50,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             inner = handler.unary_unary
 
             def unary_unary(request: Any, context: grpc.ServicerContext) -> Any:
-                token = request_id_var.set(request_id)
+                token, origin_token = request_id_var.set(request_id), origin_var.set(caller_origin)
                 try:
                     return inner(request, context)
                 except Exception as exc:  # noqa: BLE001 - mapped to a status, never swallowed
@@ -56,6 +59,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                     fail(context, exc)
                 finally:
                     request_id_var.reset(token)
+                    origin_var.reset(origin_token)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
@@ -66,7 +70,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             inner_stream = handler.unary_stream
 
             def unary_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                token = request_id_var.set(request_id)
+                token, origin_token = request_id_var.set(request_id), origin_var.set(caller_origin)
                 try:
                     yield from inner_stream(request, context)
                 except Exception as exc:  # noqa: BLE001
@@ -75,6 +79,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                     fail(context, exc)
                 finally:
                     request_id_var.reset(token)
+                    origin_var.reset(origin_token)
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,

@@ -16,13 +16,21 @@ class StateClient:
         self._stub = state_pb2_grpc.StateStub(self._channel)
         self._timeout = timeout
 
-    def call(self, method: str, request: Any, *, timeout: float | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        request: Any,
+        *,
+        timeout: float | None = None,
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> Any:
+        """`metadata` replaces the usual (`call_metadata()`: the request id and origin)."""
         return sync_call(
             getattr(self._stub, method),
             request,
             service="state",
             timeout=timeout or self._timeout,
-            metadata=call_metadata(),
+            metadata=metadata or call_metadata(),
         )
 
     def close(self) -> None:

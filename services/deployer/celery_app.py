@@ -15,6 +15,7 @@ from celery import Celery
 from services.deployer.settings import DeployerSettings
 
 RUN_DEPLOYMENT = "appos.run_deployment"
+CREATE_BACKUP = "appos.create_backup"
 QUEUE = "appos"
 
 

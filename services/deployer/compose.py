@@ -113,6 +113,17 @@ def check_config(compose_text: str, env_text: str, project_dir: Path | None = No
             timeout=30,
             check=False,
         )
+        # The normalized project reads env_file contents into `environment` and drops the key, so
+        # the policy would never see a host path there (e.g. /etc/passwd): ask again for it as written.
+        raw = subprocess.run(
+            project.command(
+                "config", "--no-interpolate", "--no-normalize", "--no-env-resolution", "--format", "json"
+            ),
+            capture_output=True,
+            env=project.env(),
+            timeout=30,
+            check=False,
+        )
     stderr = clean_line(result.stderr).replace(tmp, "<app>")
     if result.returncode != 0:
         raise InvalidArgument(f"compose file is not valid: {_first_error(stderr)}")
@@ -124,6 +135,12 @@ def check_config(compose_text: str, env_text: str, project_dir: Path | None = No
     config: dict[str, Any] = json.loads(result.stdout)
     if not config.get("services"):
         raise InvalidArgument("compose file defines no services")
+    if raw.returncode == 0:
+        written = json.loads(raw.stdout).get("services") or {}
+        for name, service in config["services"].items():
+            env_files = (written.get(name) or {}).get("env_file")
+            if env_files and isinstance(service, dict):
+                service["env_file"] = env_files
     return config
 
 

@@ -41,9 +41,15 @@ def keys(text: str) -> list[str]:
         match = _LINE.match(line)
         if match is None:
             raise InvalidArgument(f".env line {number} is not KEY=value")
+        if len(match.group(1)) > MAX_KEY_LENGTH:
+            raise InvalidArgument(
+                f".env line {number}: a variable name is at most {MAX_KEY_LENGTH} characters"
+            )
         found.append(match.group(1))
     return found
 
+
+MAX_KEY_LENGTH = 128
 
 _SECRET_KEY = re.compile(r"PASS|SECRET|TOKEN|KEY|SALT|CREDENTIAL|PRIVATE|AUTH", re.IGNORECASE)
 MASK = "********"

@@ -1,5 +1,5 @@
-"""The deployer process: Catalog/Apps/Deployments over gRPC, the Docker watcher, the reconciler,
-and the worker's health (a Celery ping every few seconds)."""
+"""The deployer process: Catalog/Apps/Deployments/Notifications over gRPC, the Docker watcher, the
+reconciler, the notification dispatcher, and the worker's health (a Celery ping every few seconds)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,23 @@ import threading
 from grpc_health.v1 import health_pb2
 from redis import Redis
 
-from appos.v1 import apps_pb2, apps_pb2_grpc
+from appos.v1 import (
+    apps_pb2,
+    apps_pb2_grpc,
+    backups_internal_pb2,
+    backups_internal_pb2_grpc,
+    backups_pb2,
+    backups_pb2_grpc,
+    notifications_pb2,
+    notifications_pb2_grpc,
+)
 from services.common.dockerd import docker_client
 from services.common.grpc_server import build_server, serve_until_signalled
 from services.common.logs import configure_logging
 from services.common.periodic import every
 from services.common.state_client import StateClient
+from services.deployer.backup_servicer import BackupImportsServicer, BackupsServicer
+from services.deployer.backups import make_backups
 from services.deployer.catalog import Catalog
 from services.deployer.celery_app import QUEUE, RUN_DEPLOYMENT, make_celery
 from services.deployer.executor import Executor
@@ -23,6 +34,10 @@ from services.deployer.reconciler import Reconciler
 from services.deployer.servicer import AppsServicer, CatalogServicer, DeploymentsServicer
 from services.deployer.settings import DeployerSettings
 from services.deployer.watcher import DockerWatcher
+from services.notify import tasks as notify_tasks
+from services.notify.dispatcher import Dispatcher
+from services.notify.servicer import NotificationsServicer
+from services.notify.unhealthy import UnhealthyReporter
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +65,9 @@ def main() -> None:
     executor = Executor(
         settings=settings, state=state, redis=redis, docker_factory=docker_factory, enqueue=enqueue
     )
+    backups = make_backups(
+        settings=settings, state=state, redis=redis, docker_factory=docker_factory, celery=celery
+    )
     socket_path = settings.socket_path("deployer")
     server, health = build_server(
         socket_path=socket_path,
@@ -61,13 +79,35 @@ def main() -> None:
             ),
             (
                 apps_pb2_grpc.add_AppsServicer_to_server,
-                AppsServicer(settings=settings, catalog=catalog, state=state, enqueue=enqueue),
+                AppsServicer(
+                    settings=settings,
+                    catalog=catalog,
+                    state=state,
+                    enqueue=enqueue,
+                    docker_factory=docker_factory,
+                    backups=backups,
+                ),
                 _SERVICES["Apps"].full_name,
             ),
             (
                 apps_pb2_grpc.add_DeploymentsServicer_to_server,
                 DeploymentsServicer(state=state, redis_set=set_flag),
                 _SERVICES["Deployments"].full_name,
+            ),
+            (
+                backups_pb2_grpc.add_BackupsServicer_to_server,
+                BackupsServicer(backups),
+                backups_pb2.DESCRIPTOR.services_by_name["Backups"].full_name,
+            ),
+            (
+                backups_internal_pb2_grpc.add_BackupImportsServicer_to_server,
+                BackupImportsServicer(backups),
+                backups_internal_pb2.DESCRIPTOR.services_by_name["BackupImports"].full_name,
+            ),
+            (
+                notifications_pb2_grpc.add_NotificationsServicer_to_server,
+                NotificationsServicer(state=state, test_timeout_seconds=settings.notify_timeout_seconds),
+                notifications_pb2.DESCRIPTOR.services_by_name["Notifications"].full_name,
             ),
         ],
     )
@@ -82,14 +122,23 @@ def main() -> None:
 
     stop = threading.Event()
     reconciler = Reconciler(settings=settings, state=state, redis=redis, enqueue=enqueue)
-    watcher = DockerWatcher(state=state, docker_factory=docker_factory, refresh=executor.refresh_app)
+    unhealthy = UnhealthyReporter(state=state, redis=redis, quiet_seconds=settings.notify_quiet_seconds)
+    watcher = DockerWatcher(
+        state=state, docker_factory=docker_factory, refresh=executor.refresh_app, observe=unhealthy.observe
+    )
+    dispatcher = Dispatcher(
+        state=state, state_socket=settings.socket_path("state"), enqueue=notify_tasks.enqueuer(celery)
+    )
     every(3.0, stop, ping_worker, "worker-ping")
     every(settings.reconcile_interval_seconds, stop, reconciler.run_once, "reconciler")
+    every(30.0, stop, backups.scheduled_tick, "backup-schedule")
     watcher.start()
+    dispatcher.start()
 
     def on_stop() -> None:
         stop.set()
         watcher.stop()
+        dispatcher.stop()
 
     serve_until_signalled(server, socket_path=socket_path, on_stop=on_stop)
     state.close()

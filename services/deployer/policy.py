@@ -8,6 +8,7 @@ admin's exception for one app names it (e.g. "privileged", "cap_add:NET_ADMIN", 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,24 @@ def _host_paths(service: dict[str, Any]) -> list[tuple[str, str]]:
     for env_file in service.get("env_file") or []:
         path = env_file.get("path") if isinstance(env_file, dict) else env_file
         if path:
-            found.append(("env_file", str(path)))
+            # as written (not interpolated): a variable could point anywhere once interpolated
+            found.append(("env_file", "/$" if "$" in str(path) else str(path)))
     return found
+
+
+# Names that reach Docker and Compose's command lines (`logs <service>`, `exec`): no leading "-",
+# no path separators, nothing a shell or Docker would read differently.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def _bad_names(name: str, service: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    if not _NAME.fullmatch(name):
+        out.append(("name", f"service name {name!r} must be 1-63 letters, digits, '_', '.', '-' (not first)"))
+    container = service.get("container_name")
+    if container is not None and not _NAME.fullmatch(str(container)):
+        out.append(("name", f"service {name}: container_name {container!r} is not a valid container name"))
+    return out
 
 
 def violations(config: dict[str, Any], app_dir: Path) -> list[tuple[str, str]]:
@@ -77,6 +94,7 @@ def violations(config: dict[str, Any], app_dir: Path) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for name, service in sorted((config.get("services") or {}).items()):
         where = f"service {name}"
+        out.extend(_bad_names(name, service))
         if service.get("privileged"):
             out.append(("privileged", f"{where}: privileged is not allowed"))
         for cap in service.get("cap_add") or []:

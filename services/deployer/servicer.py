@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import grpc
 
@@ -22,7 +23,8 @@ from services.common.errors import (
 )
 from services.common.names import validate_app_name
 from services.common.state_client import StateClient
-from services.deployer import compose, envfile, policy
+from services.deployer import compose, envfile, policy, stats
+from services.deployer.backups import Backups
 from services.deployer.catalog import Catalog
 from services.deployer.executor import cancel_key
 from services.deployer.settings import DeployerSettings
@@ -84,11 +86,22 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         catalog: Catalog,
         state: StateClient,
         enqueue: Callable[[str], None],
+        docker_factory: Callable[[], Any],
+        backups: Backups | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.state = state
         self.enqueue = enqueue
+        self.docker_factory = docker_factory
+        self.backups = backups
+
+    def _with_options(self, *apps: apps_pb2.App) -> None:
+        """Options kept as settings rather than app columns (backup_volumes)."""
+        if self.backups is not None and apps:
+            opted = self.backups.volume_opt_ins()
+            for app in apps:
+                app.backup_volumes = app.name in opted
 
     def _queue(self, reply: state_pb2.StateAppDeployment) -> apps_pb2.AppActionReply:
         try:
@@ -165,13 +178,22 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         self, request: apps_pb2.ListAppsRequest, context: grpc.ServicerContext
     ) -> apps_pb2.ListAppsReply:
         reply = self.state.call("ListApps", state_pb2.StateListAppsRequest())
+        self._with_options(*reply.apps)
         return apps_pb2.ListAppsReply(apps=reply.apps)
 
     def GetApp(self, request: apps_pb2.GetAppRequest, context: grpc.ServicerContext) -> apps_pb2.App:
         record: state_pb2.AppRecord = self.state.call(
             "GetApp", state_pb2.StateGetAppRequest(name=request.app)
         )
+        self._with_options(record.app)
         return record.app
+
+    def GetAppStats(
+        self, request: apps_pb2.GetAppStatsRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.AppStats:
+        validate_app_name(request.app)
+        self.state.call("GetApp", state_pb2.StateGetAppRequest(name=request.app))  # NotFound for unknown apps
+        return stats.sample_app(self.docker_factory, request.app).to_pb()
 
     def _action(
         self, app: str, action: str, context: grpc.ServicerContext, **options: object
@@ -369,7 +391,12 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         update = state_pb2.StateUpdateAppOptionsRequest(app=request.app, actor=actor(context))
         if request.HasField("auto_rollback"):
             update.auto_rollback = request.auto_rollback
-        app: apps_pb2.App = self.state.call("UpdateAppOptions", update)
+        app: apps_pb2.App = self.state.call("UpdateAppOptions", update)  # NotFound for unknown apps
+        if request.HasField("backup_volumes"):
+            if self.backups is None:
+                raise FailedPrecondition("backups are not available in this process")
+            self.backups.set_volume_opt_in(request.app, request.backup_volumes, actor(context))
+        self._with_options(app)
         return app
 
     def SetPolicyExceptions(

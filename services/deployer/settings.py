@@ -23,6 +23,16 @@ class DeployerSettings(CommonSettings):
     max_attempts: int = 2
     reconcile_interval_seconds: int = 10
     rpc_timeout_seconds: float = 10.0
+    # The image of the short-lived container that copies named volumes in and out of backups
+    # (it is only created, never started; any local image works). Production: the AppOS image.
+    backup_helper_image: str = "appos:latest"
+    # Notifications: attempts per (event, target), the first retry's wait (doubling each time, up
+    # to the cap), one attempt's timeout, and how long an app service's trouble is said only once.
+    notify_max_attempts: int = 5
+    notify_retry_base_seconds: float = 5.0
+    notify_retry_max_seconds: float = 300.0
+    notify_timeout_seconds: float = 5.0
+    notify_quiet_seconds: int = 600
 
     @property
     def apps_dir(self) -> Path:

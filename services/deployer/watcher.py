@@ -26,10 +26,13 @@ class DockerWatcher:
         state: StateClient,
         docker_factory: Callable[[], Any],
         refresh: Callable[[str], None],
+        observe: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.state = state
         self.docker_factory = docker_factory
         self.refresh = refresh
+        # sees every container event of an app first (notifications: `notify.unhealthy`)
+        self.observe = observe
         self._stop = threading.Event()
         self._client: Any = None
 
@@ -69,6 +72,8 @@ class DockerWatcher:
                     if action not in _ACTIONS and not action.startswith("health_status"):
                         continue
                     project = event.get("Actor", {}).get("Attributes", {}).get(PROJECT_LABEL, "")
+                    if project.startswith("appos-") and self.observe is not None:
+                        self.observe(event)
                     if project.startswith("appos-"):
                         self._refresh(project.removeprefix("appos-"))
             except Exception:  # noqa: BLE001 - the engine went away; try again

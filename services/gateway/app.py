@@ -19,8 +19,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.errors import AppOSError
 from services.common.logs import request_id_var
+from services.gateway.backup_routes import backup_operations, install_backup_routes
 from services.gateway.errors import HTTP_CODES, error_response, response_for
 from services.gateway.http_rules import public_routes
+from services.gateway.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from services.gateway.openapi import build_openapi
 from services.gateway.public_grpc import build_public_server
 from services.gateway.rest import HeaderBinding, HTTPProblem, make_endpoint
@@ -46,6 +48,7 @@ STATUS_HOOKS = {
         f"appos.v1.Apps.{name}": _accepted
         for name in ("CreateApp", "StartApp", "StopApp", "RestartApp", "RedeployApp", "DeleteApp", "Rollback")
     },
+    "appos.v1.Backups.CreateBackup": _accepted,
 }
 # Optimistic locking of compose edits over REST: ETag out, If-Match in.
 HEADER_BINDINGS = {
@@ -160,6 +163,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 app.state.runtime,
                 address=f"{settings.host}:{settings.grpc_port}",
                 tls=tls if tls[0] and tls[1] else None,  # type: ignore[arg-type]
+                metrics=metrics.requests,
             )
             await public_grpc.start()
         try:
@@ -172,6 +176,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app = FastAPI(
         title="AppOS", version=VERSION, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
+    metrics = Metrics(
+        cache_seconds=settings.metrics_cache_seconds, supervisor_socket=settings.socket_path("supervisor")
+    )
+    app.state.metrics, app.state.metrics_public_local = metrics, settings.metrics_public_local
     document = openapi_document()
     app.openapi = lambda: document  # type: ignore[method-assign]
     for route in routes:
@@ -192,7 +200,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     install_streams(app, allowed_origins=settings.allowed_origins)
     install_terminal(app, allowed_origins=settings.allowed_origins)
+    install_backup_routes(app, settings)
     app.router.add_route("/openapi.json", openapi_json, methods=["GET"], include_in_schema=False)
+    app.router.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.router.add_route("/docs", docs, methods=["GET"], include_in_schema=False)
     if settings.dashboard_dir.is_dir():
         app.router.routes.append(
@@ -201,12 +211,23 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             )
         )
     install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics.requests)
     app.add_middleware(RequestIdMiddleware)
     return app
 
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document without a running stack (for clients' code generation and tests)."""
-    document = build_openapi(public_routes(), version=VERSION)
+    document = build_openapi(
+        public_routes(),
+        version=VERSION,
+        success_status={name: 202 for name, hook in STATUS_HOOKS.items() if hook is _accepted},
+        required_headers={
+            name: frozenset({binding.request_header})
+            for name, binding in HEADER_BINDINGS.items()
+            if binding.required
+        },
+    )
     document["paths"].update(stream_operations())
+    document["paths"].update(backup_operations())
     return document

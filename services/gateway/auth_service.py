@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from appos.v1 import auth_pb2, common_pb2, state_pb2, state_pb2_grpc
-from services.common.clients import aio_call, call_metadata
+from services.common.clients import aio_call, call_metadata, origin
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from services.common.passwords import hash_password, validate_password, verify_password
 from services.common.roles import role_allows, validate_role
@@ -65,7 +65,8 @@ class AuthService:
         )
         if not ok or creds is None or creds.user.disabled:
             await self._limiter.failed(username=username, address=ctx.client_address)
-            await self._event("login_failed", username, username or "-", {"address": ctx.client_address})
+            with origin(()):  # not a change: the gateway records the failed login in the audit log
+                await self._event("login_failed", username, username or "-", {"address": ctx.client_address})
             raise Unauthenticated("invalid username or password")
         await self._limiter.succeeded(username=username)
         await self._event("login_succeeded", username, username, {"address": ctx.client_address})

@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import FileDescriptor, MethodDescriptor
 
-from appos.v1 import apps_pb2, auth_pb2, options_pb2, proxy_pb2, system_pb2
+from appos.v1 import (
+    apps_pb2,
+    audit_pb2,
+    auth_pb2,
+    backups_pb2,
+    notifications_pb2,
+    options_pb2,
+    proxy_pb2,
+    system_pb2,
+)
 from services.common.roles import ROLES
 
 # Every file whose services are public. Internal services (State, worker-only) are never listed.
@@ -17,6 +26,9 @@ PUBLIC_FILES: tuple[FileDescriptor, ...] = (
     system_pb2.DESCRIPTOR,
     apps_pb2.DESCRIPTOR,
     proxy_pb2.DESCRIPTOR,
+    backups_pb2.DESCRIPTOR,
+    audit_pb2.DESCRIPTOR,  # served by the gateway (gateway/audit.py), reading state
+    notifications_pb2.DESCRIPTOR,
 )
 
 # Public services served by another process, by the socket name of that process.
@@ -25,6 +37,8 @@ REMOTE_SERVICES: dict[str, str] = {
     "appos.v1.Apps": "deployer",
     "appos.v1.Deployments": "deployer",
     "appos.v1.Proxy": "proxyctl",
+    "appos.v1.Backups": "deployer",
+    "appos.v1.Notifications": "deployer",
 }
 
 _PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)\}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -86,7 +87,36 @@ class _Schemas:
         return self.scalar(field)
 
 
-def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
+_ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+# What the gateway itself can answer for any route (every one as {code, message, request_id}).
+_COMMON_ERRORS = {
+    "400": "Invalid request: path, query or body (the message says which field)",
+    "404": "Not found",
+    "409": "Conflict: already exists, or a stale/concurrent change",
+    "429": "Too many requests",
+    "500": "Internal error (a bug; the request id is in the logs)",
+    "503": "A part behind the gateway is unavailable",
+    "504": "A part behind the gateway did not answer in time",
+}
+
+
+def _error_responses(route: Route, *, has_body: bool, required_headers: frozenset[str]) -> dict[str, Any]:
+    errors = dict(_COMMON_ERRORS)
+    if not route.public:
+        errors["401"] = "No, an invalid, expired or revoked token"
+        errors["403"] = f"The caller's role is below {route.min_role}"
+    elif route.method.name == "Login":
+        errors["401"] = "Wrong username or password"
+    if has_body:
+        errors["413"] = "Request body too large"
+    if required_headers:
+        errors["428"] = f"Missing {', '.join(sorted(required_headers))} header"
+    return {code: {"description": text, "content": _ERROR_REF} for code, text in sorted(errors.items())}
+
+
+def _operation(
+    route: Route, schemas: _Schemas, *, success: int = 200, required_headers: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     message = route.method.input_type
     path_params = set(route.path_params)
     parameters: list[dict[str, Any]] = [
@@ -108,22 +138,23 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
         "tags": [route.method.containing_service.name],
         "parameters": parameters,
         "responses": {
-            "200": {
-                "description": "OK",
+            str(success): {
+                "description": "Accepted: the work is queued" if success == 202 else "OK",
                 "content": {"application/json": {"schema": schemas.ref(route.method.output_type)}},
-            },
-            "default": {
-                "description": "Error",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
             },
         },
     }
+    for header in sorted(required_headers):
+        parameters.append({"name": header, "in": "header", "required": True, "schema": {"type": "string"}})
     if route.body == "*":
         body_schema = schemas.object(message, exclude=path_params)
     elif route.body:
         body_schema = schemas.field(message.fields_by_name[route.body])
     else:
         body_schema = None
+    operation["responses"].update(
+        _error_responses(route, has_body=body_schema is not None, required_headers=required_headers)
+    )
     if body_schema is not None:
         operation["requestBody"] = {
             "required": True,
@@ -136,11 +167,24 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
     return operation
 
 
-def build_openapi(routes: list[Route], *, version: str) -> dict[str, Any]:
+def build_openapi(
+    routes: list[Route],
+    *,
+    version: str,
+    success_status: Mapping[str, int] | None = None,
+    required_headers: Mapping[str, frozenset[str]] | None = None,
+) -> dict[str, Any]:
+    """`success_status`: routes (by full method name) whose success is not 200 (202 for queued
+    work); `required_headers`: request headers a route cannot do without (If-Match → 428)."""
     schemas = _Schemas()
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
-        paths.setdefault(route.path, {})[route.verb] = _operation(route, schemas)
+        paths.setdefault(route.path, {})[route.verb] = _operation(
+            route,
+            schemas,
+            success=(success_status or {}).get(route.full_name, 200),
+            required_headers=(required_headers or {}).get(route.full_name, frozenset()),
+        )
     health = paths.get("/health", {}).get("get")
     if health is not None:
         health["responses"]["503"] = {

@@ -5,6 +5,7 @@ call end in the same handler."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,12 +18,14 @@ from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common.clients import rpc_error
+from services.common.clients import origin, rpc_error
 from services.common.errors import AppOSError, PermissionDenied, grpc_code_for
 from services.common.logs import request_id_var
 from services.common.roles import role_allows
+from services.gateway.audit import AuditCall
 from services.gateway.context import CallContext
 from services.gateway.http_rules import PUBLIC_FILES, REMOTE_SERVICES, access_of
+from services.gateway.metrics import RequestMetrics
 from services.gateway.rest import caller_metadata
 
 Runtime = Any  # services.gateway.runtime.Runtime (imported lazily to keep this module light)
@@ -37,29 +40,53 @@ def _peer_address(context: grpc.aio.ServicerContext) -> str:
 
 
 async def _context(
-    runtime: Runtime, method: MethodDescriptor, context: grpc.aio.ServicerContext
+    runtime: Runtime,
+    method: MethodDescriptor,
+    context: grpc.aio.ServicerContext,
+    audit: AuditCall | None = None,
 ) -> CallContext:
     metadata = dict(context.invocation_metadata() or ())
     request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex[:16])[:64]
     request_id_var.set(request_id)
+    if audit is not None:
+        audit.request_id = request_id
     public, min_role = access_of(method)
     caller = None
     if not public:
         caller = await runtime.authenticator.authenticate(metadata.get("authorization"))
+        if audit is not None:
+            audit.identify(caller)
         if not role_allows(caller.role, min_role):
             raise PermissionDenied(f"this needs the {min_role} role; you are {caller.role}")
     return CallContext(caller=caller, client_address=_peer_address(context), request_id=request_id)
 
 
-def _unary(runtime: Runtime, method: MethodDescriptor) -> Callable[..., Any]:
+def _unary(runtime: Runtime, method: MethodDescriptor, metrics: RequestMetrics | None) -> Callable[..., Any]:
     name = f"{method.containing_service.full_name}.{method.name}"
+    path = f"/{method.containing_service.full_name}/{method.name}"  # the metrics' method label
 
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        start, code = time.perf_counter(), "OK"
+        audit = runtime.audit.start(method, client=_peer_address(context), request_id="")
+        if audit is not None:
+            audit.describe(request)
         try:
-            ctx = await _context(runtime, method, context)
-            return await runtime.handlers[name](request, ctx)
-        except AppOSError as exc:
-            await context.abort(grpc_code_for(exc), exc.message)
+            ctx = await _context(runtime, method, context, audit)
+            with origin(audit.origin() if audit is not None else ()):
+                reply = await runtime.handlers[name](request, ctx)
+        except Exception as exc:
+            code = grpc_code_for(exc).name if isinstance(exc, AppOSError) else "INTERNAL"
+            if audit is not None:
+                audit.done(exc)
+            if isinstance(exc, AppOSError):
+                await context.abort(grpc_code_for(exc), exc.message)
+            raise
+        finally:
+            if metrics is not None:
+                metrics.server_call(path, code, time.perf_counter() - start)
+        if audit is not None:
+            audit.done(None)
+        return reply
 
     return handle
 
@@ -92,7 +119,9 @@ def _stream(runtime: Runtime, method: MethodDescriptor) -> Callable[..., Any]:
     return handle
 
 
-def build_public_server(runtime: Runtime, *, address: str, tls: tuple[Path, Path] | None) -> grpc.aio.Server:
+def build_public_server(
+    runtime: Runtime, *, address: str, tls: tuple[Path, Path] | None, metrics: RequestMetrics | None = None
+) -> grpc.aio.Server:
     server = grpc.aio.server()
     names = []
     for file in PUBLIC_FILES:
@@ -109,7 +138,7 @@ def build_public_server(runtime: Runtime, *, address: str, tls: tuple[Path, Path
                     )
                 else:
                     handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-                        _unary(runtime, method),
+                        _unary(runtime, method, metrics),
                         request_deserializer=request_class.FromString,
                         response_serializer=reply_class.SerializeToString,
                     )

@@ -18,9 +18,10 @@ from google.protobuf.message_factory import GetMessageClass
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from services.common.clients import aio_call, call_metadata
+from services.common.clients import aio_call, call_metadata, origin
 from services.common.errors import PermissionDenied
 from services.common.roles import role_allows
+from services.gateway.audit import AuditCall, audited
 from services.gateway.authn import Authenticator
 from services.gateway.context import CallContext
 from services.gateway.http_rules import REMOTE_SERVICES, Route
@@ -59,15 +60,22 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def authorize(route: Route, request: Request, authenticator: Authenticator) -> CallContext:
-    return await require_role(request, authenticator, None if route.public else route.min_role)
+async def authorize(
+    route: Route, request: Request, authenticator: Authenticator, audit: AuditCall | None = None
+) -> CallContext:
+    return await require_role(request, authenticator, None if route.public else route.min_role, audit)
 
 
-async def require_role(request: Request, authenticator: Authenticator, min_role: str | None) -> CallContext:
-    """The caller's context; with `min_role`, a valid bearer token of that role or higher is required."""
+async def require_role(
+    request: Request, authenticator: Authenticator, min_role: str | None, audit: AuditCall | None = None
+) -> CallContext:
+    """The caller's context; with `min_role`, a valid bearer token of that role or higher is required.
+    `audit` learns the caller before the role check (a 403 is recorded with who was refused)."""
     caller = None
     if min_role is not None:
         caller = await authenticator.authenticate(request.headers.get("authorization"))
+        if audit is not None:
+            audit.identify(caller)
         if not role_allows(caller.role, min_role):
             raise PermissionDenied(f"this needs the {min_role} role; you are {caller.role}")
     return CallContext(
@@ -150,9 +158,8 @@ def make_endpoint(
     """The endpoint finds the authenticator and implementations on `app.state.runtime`, which the
     app's lifespan builds (gRPC channels and Redis clients belong to the running event loop)."""
 
-    async def endpoint(request: Request) -> Response:
-        runtime = request.app.state.runtime
-        ctx = await authorize(route, request, runtime.authenticator)
+    async def serve(request: Request, runtime: Any, audit: AuditCall | None) -> Response:
+        ctx = await authorize(route, request, runtime.authenticator, audit)
         body = await read_body(request, max_body_bytes)
         message = build_request(
             route,
@@ -169,12 +176,35 @@ def make_endpoint(
                     f"the {headers.request_header} header is required: send the ETag you read",
                 )
             setattr(message, headers.request_field, value)
-        reply = await runtime.handlers[route.full_name](message, ctx)
+        if audit is None:
+            reply = await runtime.handlers[route.full_name](message, ctx)
+        else:
+            audit.describe(message, request.path_params)
+            with origin(audit.origin()):
+                reply = await runtime.handlers[route.full_name](message, ctx)
         status = status_hook(reply) if status_hook else 200
         extra = None
         if headers is not None and headers.response_header:
             extra = {headers.response_header: str(getattr(reply, headers.response_field))}
         return JSONResponse(to_json(reply), status_code=status, headers=extra)
+
+    mutating = audited(route.method)
+
+    async def endpoint(request: Request) -> Response:
+        runtime = request.app.state.runtime
+        if not mutating:
+            return await serve(request, runtime, None)
+        audit = AuditCall(
+            runtime.audit, route.method, client=client_address(request), request_id=request.state.request_id
+        )
+        audit.describe(None, request.path_params)  # until the request is read (a 401 or 403)
+        try:
+            response = await serve(request, runtime, audit)
+        except Exception as exc:
+            audit.done(exc)
+            raise
+        audit.done(None)
+        return response
 
     endpoint.__name__ = route.full_name.replace(".", "_")
     return endpoint

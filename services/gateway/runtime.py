@@ -11,8 +11,10 @@ from redis.asyncio import Redis
 from appos.v1 import state_pb2_grpc
 from services.common.clients import aio_channel
 from services.common.secretfiles import load_or_create_secret
+from services.gateway.audit import AuditRecorder, AuditService
 from services.gateway.auth_service import AuthService
 from services.gateway.authn import Authenticator
+from services.gateway.backup_routes import with_long_calls
 from services.gateway.http_rules import Route
 from services.gateway.ratelimit import LoginLimiter
 from services.gateway.rest import Handler, resolve_handlers
@@ -26,6 +28,7 @@ class Runtime:
     handlers: dict[str, Handler]
     channels: dict[str, grpc.aio.Channel]
     redis: Redis
+    audit: AuditRecorder
 
     @classmethod
     def start(cls, settings: GatewaySettings, routes: list[Route]) -> Runtime:
@@ -61,17 +64,22 @@ class Runtime:
                 state=state,
                 rpc_timeout=settings.rpc_timeout_seconds,
             ),
+            "appos.v1.Audit": AuditService(state=state, rpc_timeout=settings.rpc_timeout_seconds),
         }
         return cls(
             authenticator=authenticator,
-            handlers=resolve_handlers(
-                routes, implementations, channels, timeout=settings.rpc_timeout_seconds
+            handlers=with_long_calls(
+                resolve_handlers(routes, implementations, channels, timeout=settings.rpc_timeout_seconds),
+                channels,
+                settings.backup_timeout_seconds,
             ),
             channels=channels,
             redis=redis,
+            audit=AuditRecorder(state),
         )
 
     async def close(self) -> None:
+        await self.audit.drain()
         for channel in self.channels.values():
             await channel.close()
         await self.redis.aclose()

@@ -23,12 +23,20 @@ class GatewaySettings(CommonSettings):
     dashboard_dir: Path = REPO_ROOT / "dashboard" / "dist"
     # Timeout of one call to an internal service.
     rpc_timeout_seconds: float = 10.0
+    # A backup restore (unpack, check, replace, redeploy) and an archive upload may take this long.
+    backup_timeout_seconds: float = 3600.0
+    # Largest backup archive accepted as an upload.
+    backup_max_upload_bytes: int = 64 * 1024**3
     # The public gRPC port (same host as REST); 0 turns it off. TLS when both files are given.
     grpc_port: int = 8081
     grpc_tls_cert: Path | None = None
     grpc_tls_key: Path | None = None
     # Origins allowed to open WebSockets besides the console's own (e.g. "https://admin.example.com").
     allowed_origins: list[str] = []
+    # GET /metrics needs a token of any role; true: clients on loopback need none.
+    metrics_public_local: bool = False
+    # How long scrape-time figures (state, Redis, process memory) are reused.
+    metrics_cache_seconds: float = 5.0
 
     @property
     def jwt_secret_file(self) -> Path:

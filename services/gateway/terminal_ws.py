@@ -240,8 +240,9 @@ def install_terminal(app: FastAPI, *, allowed_origins: list[str]) -> None:
         except AppOSError as exc:
             await _refuse(websocket, exc)
             return
+        client = websocket.client.host if websocket.client else "unknown"
         call = terminal_pb2_grpc.TerminalStub(channel).Session(
-            metadata=call_metadata(user=caller.username, role=caller.role)
+            metadata=call_metadata(user=caller.username, role=caller.role, client=client)
         )
         try:
             await call.write(first)

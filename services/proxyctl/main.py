@@ -9,7 +9,7 @@ import threading
 
 from grpc_health.v1 import health_pb2
 
-from appos.v1 import proxy_pb2, proxy_pb2_grpc
+from appos.v1 import backups_internal_pb2, backups_internal_pb2_grpc, proxy_pb2, proxy_pb2_grpc
 from services.common.dockerd import docker_client
 from services.common.errors import Unavailable
 from services.common.grpc_server import build_server, serve_until_signalled
@@ -17,6 +17,7 @@ from services.common.logs import configure_logging
 from services.common.periodic import every
 from services.common.state_client import StateClient
 from services.proxyctl.caddy import CaddyAdmin
+from services.proxyctl.reload_servicer import ProxyReloadServicer
 from services.proxyctl.servicer import Proxy, ProxyServicer
 from services.proxyctl.settings import ProxySettings
 
@@ -33,7 +34,7 @@ def main() -> None:
     proxy = Proxy(
         settings=settings,
         state=state,
-        caddy=CaddyAdmin(settings.socket_path("caddy-admin")),
+        caddy=CaddyAdmin(settings.caddy_admin_socket),
         docker_factory=lambda: docker_client(settings.docker_host),
     )
     socket_path = settings.socket_path("proxyctl")
@@ -44,7 +45,12 @@ def main() -> None:
                 proxy_pb2_grpc.add_ProxyServicer_to_server,
                 ProxyServicer(proxy),
                 proxy_pb2.DESCRIPTOR.services_by_name["Proxy"].full_name,
-            )
+            ),
+            (
+                backups_internal_pb2_grpc.add_ProxyReloadServicer_to_server,
+                ProxyReloadServicer(proxy),
+                backups_internal_pb2.DESCRIPTOR.services_by_name["ProxyReload"].full_name,
+            ),
         ],
     )
     health.set(CADDY_HEALTH, health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -47,7 +47,7 @@ class Proxy:
         return list(reply.domains)
 
     def apply(self, domains: list[proxy_pb2.Domain]) -> None:
-        self.caddy.load(build_config(domains, self.settings, self.settings.socket_path("caddy-admin")))
+        self.caddy.load(build_config(domains, self.settings, self.settings.caddy_admin_socket))
 
     def reapply(self) -> None:
         with self.lock:

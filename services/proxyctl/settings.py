@@ -26,10 +26,18 @@ class ProxySettings(CommonSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     rpc_timeout_seconds: float = 10.0
+    # Caddy's admin API socket. Empty: the Caddy that supervisord runs (APPOS_RUN_DIR/caddy-admin.sock).
+    # Set it when Caddy runs elsewhere (deploy/docker-compose.yml: its own container sharing this
+    # socket's folder); then the launcher does not start the bundled Caddy.
+    caddy_admin: Path | None = None
 
     @property
     def ca_directory(self) -> str:
         return self.acme_ca or (LETS_ENCRYPT_STAGING if self.acme_staging else LETS_ENCRYPT)
+
+    @property
+    def caddy_admin_socket(self) -> Path:
+        return self.caddy_admin or self.socket_path("caddy-admin")
 
     @property
     def caddy_storage(self) -> Path:

@@ -13,7 +13,7 @@ from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.common.names import validate_app_name
 from services.common.timestamps import now_us
 from services.state import events
-from services.state.models import App, ConfigVersion
+from services.state.models import App, ConfigVersion, Setting
 
 APP_STATUSES = ("deploying", "running", "partially_running", "stopped", "unhealthy", "failed")
 
@@ -91,6 +91,8 @@ def update_runtime(
 def delete_app(*, session: Session, name: str, actor: str) -> App:
     app = get_app(session=session, name=name)
     session.execute(delete(ConfigVersion).where(ConfigVersion.app == name))
+    # its options kept as settings (the backups' volume opt-in): a new app of that name starts clean
+    session.execute(delete(Setting).where(Setting.key == f"backup.volumes.{name}"))
     session.delete(app)
     events.emit(session=session, type="app_deleted", subject=name, actor=actor, payload={})
     return app

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from services.common.errors import InvalidArgument
 from services.common.timestamps import now_us
+from services.state import audit
 from services.state.models import Event
 from services.state.store import LAST_EVENT_SEQ
 
@@ -17,7 +18,8 @@ MAX_PAGE = 1000
 
 
 def emit(*, session: Session, type: str, subject: str, actor: str, payload: dict[str, Any]) -> Event:
-    """Append an event inside the caller's transaction; it is published when that commits."""
+    """Append an event inside the caller's transaction; it is published when that commits. A write
+    made for a caller's audited call records its audit entry here too (`audit.note_event`)."""
     event = Event(
         type=type,
         subject=subject,
@@ -28,6 +30,7 @@ def emit(*, session: Session, type: str, subject: str, actor: str, payload: dict
     session.add(event)
     session.flush()
     session.info[LAST_EVENT_SEQ] = event.seq
+    audit.note_event(session=session, event=event, payload=payload)
     return event
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import os
 
-from appos.v1 import state_pb2, state_pb2_grpc
+from appos.v1 import backups_internal_pb2, backups_internal_pb2_grpc, state_pb2, state_pb2_grpc
 from services.common.grpc_server import build_server, serve_until_signalled
 from services.common.logs import configure_logging
+from services.state.backup_servicer import BackupStateServicer
 from services.state.bootstrap import ensure_first_admin
-from services.state.db import make_engine, migrate
+from services.state.db import make_engine, migrate_file
 from services.state.servicer import StateServicer
 from services.state.settings import StateSettings
 from services.state.store import Store
@@ -22,8 +23,8 @@ def main() -> None:
     settings = StateSettings()
     configure_logging("state", settings.log_level)
     settings.data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    migrate_file(settings.db_path)
     engine = make_engine(settings.db_path)
-    migrate(engine)
     store = Store(engine)
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
     ensure_first_admin(store=store, password=password, password_file=settings.admin_password_file)
@@ -35,7 +36,14 @@ def main() -> None:
                 state_pb2_grpc.add_StateServicer_to_server,
                 StateServicer(store),
                 state_pb2.DESCRIPTOR.services_by_name["State"].full_name,
-            )
+            ),
+            (
+                backups_internal_pb2_grpc.add_BackupStateServicer_to_server,
+                BackupStateServicer(
+                    store, settings.data / "backups", admin_password_file=settings.admin_password_file
+                ),
+                backups_internal_pb2.DESCRIPTOR.services_by_name["BackupState"].full_name,
+            ),
         ],
         max_workers=settings.state_workers,
     )

@@ -8,9 +8,22 @@ from collections.abc import Iterator
 import grpc
 from google.protobuf import json_format
 
-from appos.v1 import apps_pb2, common_pb2, proxy_pb2, state_pb2, state_pb2_grpc
+from appos.v1 import apps_pb2, audit_pb2, common_pb2, notifications_pb2, proxy_pb2, state_pb2, state_pb2_grpc
+from services.common.clients import origin_var
 from services.common.timestamps import set_ts, ts_us
-from services.state import apps, deployments, events, proxy, tokens, users, versions
+from services.state import (
+    apps,
+    audit,
+    deployments,
+    events,
+    notifications,
+    proxy,
+    settings_store,
+    stats,
+    tokens,
+    users,
+    versions,
+)
 from services.state.models import fill_user
 from services.state.store import Store
 
@@ -335,6 +348,102 @@ class StateServicer(state_pb2_grpc.StateServicer):
     ) -> proxy_pb2.Domain:
         with self.store.write() as s:
             return proxy.update_certificate(session=s, cert=request.certificate).to_pb()
+
+    # notification targets and settings
+    def CreateNotificationTarget(
+        self, request: state_pb2.StateNotificationTargetRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateNotificationTarget:
+        with self.store.write() as s:
+            row = notifications.create_target(session=s, spec=request.target, actor=request.actor)
+            return notifications.to_pb(session=s, row=row)
+
+    def UpdateNotificationTarget(
+        self, request: state_pb2.StateNotificationTargetRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateNotificationTarget:
+        with self.store.write() as s:
+            row = notifications.update_target(session=s, spec=request.target, actor=request.actor)
+            return notifications.to_pb(session=s, row=row)
+
+    def GetNotificationTarget(
+        self, request: state_pb2.StateGetNotificationTargetRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateNotificationTarget:
+        with self.store.read() as s:
+            row = notifications.get_target(session=s, name=request.name)
+            return notifications.to_pb(session=s, row=row)
+
+    def ListNotificationTargets(
+        self, request: state_pb2.StateListNotificationTargetsRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateListNotificationTargetsReply:
+        with self.store.read() as s:
+            rows = notifications.list_targets(session=s)
+            return state_pb2.StateListNotificationTargetsReply(
+                targets=[notifications.to_pb(session=s, row=row) for row in rows]
+            )
+
+    def DeleteNotificationTarget(
+        self, request: state_pb2.StateDeleteNotificationTargetRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateNotificationTarget:
+        with self.store.write() as s:
+            return notifications.delete_target(session=s, name=request.name, actor=request.actor)
+
+    def RecordNotificationDelivery(
+        self, request: state_pb2.StateRecordNotificationDeliveryRequest, context: grpc.ServicerContext
+    ) -> notifications_pb2.NotificationDelivery:
+        with self.store.write() as s:
+            return notifications.record_delivery(
+                session=s, delivery=request.delivery, final_failure=request.final_failure
+            )
+
+    def GetSetting(
+        self, request: state_pb2.StateGetSettingRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateSetting:
+        with self.store.read() as s:
+            row = settings_store.get_setting(session=s, key=request.key)
+            reply = state_pb2.StateSetting(key=row.key, value_json=row.value_json)
+            set_ts(reply.updated_at, row.updated_at)
+            return reply
+
+    def PutSetting(
+        self, request: state_pb2.StatePutSettingRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateSetting:
+        with self.store.write() as s:
+            row = settings_store.put_setting(session=s, key=request.key, value_json=request.value_json)
+            reply = state_pb2.StateSetting(key=row.key, value_json=row.value_json)
+            set_ts(reply.updated_at, row.updated_at)
+            return reply
+
+    # audit log and metrics
+    def AppendAudit(
+        self, request: state_pb2.StateAppendAuditRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateAppendAuditReply:
+        call = dict(origin_var.get()).get("x-appos-call", "") if request.if_absent else ""
+        with self.store.write() as s:
+            entry_id = audit.append(session=s, entry=request.entry, call=call, recent=self.store.recent_calls)
+        return state_pb2.StateAppendAuditReply(id=entry_id)
+
+    def ListAudit(
+        self, request: state_pb2.StateListAuditRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.ListAuditReply:
+        with self.store.read() as s:
+            found, next_token = audit.list_entries(
+                session=s,
+                user=request.user,
+                app=request.app,
+                action=request.action,
+                since_us=request.since_us,
+                until_us=request.until_us,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            return audit_pb2.ListAuditReply(
+                entries=[audit.to_pb(row) for row in found], next_page_token=next_token
+            )
+
+    def GetStats(
+        self, request: state_pb2.StateGetStatsRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateStats:
+        with self.store.read() as s:
+            return stats.collect(session=s, buckets=list(request.duration_buckets))
 
     # events
     def AppendEvent(

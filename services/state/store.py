@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.state import audit
 from services.state.models import Event
 
 LAST_EVENT_SEQ = "last_event_seq"
@@ -57,6 +58,7 @@ class Store:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._write_lock = threading.Lock()
+        self.recent_calls = audit.RecentCalls()
         with self._sessions() as session:
             last = session.scalar(select(func.max(Event.seq))) or 0
         self.notifier = EventNotifier(last)
@@ -67,11 +69,21 @@ class Store:
             yield session
 
     @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """No write of this process runs meanwhile (a database restore)."""
+        with self._write_lock:
+            yield
+
+    @contextmanager
     def write(self) -> Iterator[Session]:
-        """One transaction, serialized with every other write in this process, committed on exit."""
+        """One transaction, serialized with every other write in this process, committed on exit.
+        A change made for a caller adds its audit entry in the same transaction (`audit`)."""
         with self._write_lock, self._sessions() as session:
+            session.info[audit.RECENT_CALLS] = self.recent_calls
             with session.begin():
                 yield session
             seq = session.info.get(LAST_EVENT_SEQ)
+            for call in audit.committed_calls(session):
+                self.recent_calls.add(call)
         if seq is not None:
             self.notifier.published(seq)

@@ -8,11 +8,12 @@ import os
 from typing import Any
 
 from appos.v1 import state_pb2, terminal_pb2, terminal_pb2_grpc
+from services.common.clients import origin_var
 from services.common.dockerd import docker_client
 from services.common.grpc_server import build_server, serve_until_signalled
-from services.common.logs import configure_logging
+from services.common.logs import configure_logging, request_id_var
 from services.common.state_client import StateClient
-from services.terminal.registry import Limits, Registry
+from services.terminal.registry import ENDED, STARTED, Limits, Registry
 from services.terminal.servicer import TerminalServicer
 from services.terminal.settings import TerminalSettings
 from services.terminal.spawn import Spawner
@@ -20,14 +21,39 @@ from services.terminal.spawn import Spawner
 logger = logging.getLogger(__name__)
 
 
+# The audit log's actions for the two events (state records them with the caller's origin).
+AUDIT_ACTIONS = {STARTED: "terminal.session_start", ENDED: "terminal.session_end"}
+
+
 def build_registry(settings: TerminalSettings, state: StateClient) -> Registry:
+    # The opening call's request id and origin (caller, role, client address), by session: the end
+    # is recorded from another thread (the reaper, the PTY reader) with the same.
+    opened: dict[str, tuple[tuple[str, str], ...]] = {}
+
     def audit(kind: str, subject: str, actor: str, payload: dict[str, Any]) -> None:
-        state.call(
-            "AppendEvent",
-            state_pb2.StateAppendEventRequest(
-                type=kind, subject=subject, actor=actor, payload_json=json.dumps(payload)
-            ),
+        session = str(payload.get("session", ""))
+        if kind == STARTED:
+            opened[session] = (("x-request-id", request_id_var.get()), *origin_var.get())
+        caller = opened.pop(session, ()) if kind == ENDED else opened.get(session, ())
+        app = subject.removeprefix("app:").split("/", 1)[0] if subject.startswith("app:") else ""
+        extra = {
+            "x-appos-action": AUDIT_ACTIONS.get(kind, kind),
+            "x-appos-target": subject,
+            "x-appos-app": app,
+        }
+        request = state_pb2.StateAppendEventRequest(
+            type=kind, subject=subject, actor=actor, payload_json=json.dumps(payload)
         )
+        try:
+            state.call(
+                "AppendEvent",
+                request,
+                metadata=(*(pair for pair in caller if pair[0] not in extra), *extra.items()),
+            )
+        except Exception:
+            if kind == STARTED:
+                opened.pop(session, None)  # not recorded: there is no session
+            raise
 
     def check_app(app: str) -> None:
         state.call("GetApp", state_pb2.StateGetAppRequest(name=app))  # NotFound for unknown apps

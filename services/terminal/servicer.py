@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import grpc
 
 from appos.v1 import terminal_pb2, terminal_pb2_grpc
+from services.common.clients import origin_from, origin_var
 from services.common.errors import (
     APPOS_ERROR_KEY,
     AppOSError,
@@ -93,6 +94,7 @@ class TerminalServicer(terminal_pb2_grpc.TerminalServicer):
     ) -> Iterator[terminal_pb2.TerminalOutput]:
         metadata = dict(context.invocation_metadata() or ())
         token = request_id_var.set(str(metadata.get("x-request-id", "-"))[:64])
+        origin_token = origin_var.set(origin_from(metadata))  # the caller, for the audit log
         try:
             user, role = str(metadata.get("x-appos-user", "")), str(metadata.get("x-appos-role", ""))
             if not user:
@@ -109,6 +111,7 @@ class TerminalServicer(terminal_pb2_grpc.TerminalServicer):
             context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id_var.get()})")
         finally:
             request_id_var.reset(token)
+            origin_var.reset(origin_token)
         if not context.add_callback(lambda: session.detach(attachment)):
             session.detach(attachment)  # the caller is already gone
             return

@@ -1,0 +1,59 @@
+import { useQuery } from "@tanstack/react-query";
+import { createFileRoute, Link, Outlet, useNavigate, useRouterState } from "@tanstack/react-router";
+import { ArrowLeft, ExternalLink } from "lucide-react";
+import { ErrorAlert, Spinner, StatusBadge } from "@/components/common";
+import { Tabs, TabsList, TabsTrigger } from "@/components/ui/tabs";
+import { webUrl } from "@/lib/apps";
+import { appQuery } from "@/lib/queries";
+
+export const Route = createFileRoute("/_auth/apps/$name")({
+  component: AppLayout,
+});
+
+const TABS = [
+  { value: "", label: "Overview" },
+  { value: "logs", label: "Logs" },
+  { value: "compose", label: "Compose" },
+  { value: "history", label: "History" },
+  { value: "deployments", label: "Deployments" },
+  { value: "terminal", label: "Terminal" },
+] as const;
+
+function AppLayout() {
+  const { name } = Route.useParams();
+  const navigate = useNavigate();
+  const pathname = useRouterState({ select: (s) => s.location.pathname });
+  const tab = pathname.split("/")[3] ?? "";
+  const app = useQuery(appQuery(name));
+  const url = app.data ? webUrl(app.data) : null;
+
+  return (
+    <>
+      <Link to="/apps" className="mb-4 inline-flex items-center gap-1 text-sm text-muted-foreground hover:text-foreground">
+        <ArrowLeft className="size-4" /> All apps
+      </Link>
+      <div className="mb-5 flex flex-col gap-2 sm:flex-row sm:items-center sm:justify-between">
+        <div className="flex min-w-0 flex-wrap items-center gap-3">
+          <h1 className="truncate text-2xl font-semibold tracking-tight">{name}</h1>
+          {app.data && <StatusBadge status={app.data.status} testId="app-status" />}
+          {app.data?.template && <span className="text-sm text-muted-foreground">from {app.data.template}</span>}
+        </div>
+        {url && (
+          <a href={url} target="_blank" rel="noreferrer" className="inline-flex items-center gap-1 text-sm text-primary hover:underline">
+            Open {url.replace(/\/$/, "")} <ExternalLink className="size-3.5" />
+          </a>
+        )}
+      </div>
+      <Tabs value={tab} onValueChange={(value) => navigate({ to: (value ? `/apps/$name/${value}` : "/apps/$name") as "/apps/$name", params: { name } })} activationMode="manual">
+        <TabsList className="mb-6">
+          {TABS.map((t) => (
+            <TabsTrigger key={t.value} value={t.value}>
+              {t.label}
+            </TabsTrigger>
+          ))}
+        </TabsList>
+      </Tabs>
+      {app.isPending ? <Spinner /> : app.isError ? <ErrorAlert error={app.error} /> : <Outlet />}
+    </>
+  );
+}

@@ -1,0 +1,153 @@
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { createFileRoute, Link } from "@tanstack/react-router";
+import { CheckCircle2, TriangleAlert } from "lucide-react";
+import { useEffect, useState } from "react";
+import { api, unwrap, type Deployment } from "@/api/client";
+import { ApiError } from "@/api/errors";
+import { CodeEditor } from "@/components/CodeEditor";
+import { ErrorAlert, Spinner } from "@/components/common";
+import { Alert } from "@/components/ui/alert";
+import { Button } from "@/components/ui/button";
+import { Input } from "@/components/ui/input";
+import { Label } from "@/components/ui/label";
+import { useCan } from "@/lib/auth";
+
+export const Route = createFileRoute("/_auth/apps/$name/compose")({
+  component: ComposeTab,
+});
+
+function ComposeTab() {
+  const { name } = Route.useParams();
+  const canEdit = useCan("operator");
+  const queryClient = useQueryClient();
+  const files = useQuery({
+    queryKey: ["compose", name],
+    queryFn: () => unwrap(api.GET("/api/v1/apps/{app}/compose", { params: { path: { app: name } } })),
+    refetchOnWindowFocus: false,
+    staleTime: Infinity,
+  });
+  const [compose, setCompose] = useState("");
+  const [env, setEnv] = useState("");
+  const [message, setMessage] = useState("");
+  const [overwriteDrift, setOverwriteDrift] = useState(false);
+  const [busy, setBusy] = useState<"save" | "deploy" | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [saved, setSaved] = useState<{ number: number; deployment?: Deployment } | null>(null);
+
+  useEffect(() => {
+    if (files.data) {
+      setCompose(files.data.compose ?? "");
+      setEnv(files.data.env ?? "");
+    }
+  }, [files.data]);
+
+  if (files.isPending) return <Spinner />;
+  if (files.isError) return <ErrorAlert error={files.error} />;
+  const current = files.data;
+  const dirty = compose !== (current.compose ?? "") || env !== (current.env ?? "");
+
+  const save = async (deploy: boolean) => {
+    setBusy(deploy ? "deploy" : "save");
+    setError(null);
+    setSaved(null);
+    try {
+      const reply = await unwrap(
+        api.PUT("/api/v1/apps/{app}/compose", {
+          params: { path: { app: name }, query: { deploy, overwrite_drift: overwriteDrift || undefined }, header: { "If-Match": current.etag ?? "" } },
+          body: { compose, env, message },
+        }),
+      );
+      setSaved({ number: reply.version?.number ?? 0, deployment: reply.deployment });
+      setMessage("");
+      setOverwriteDrift(false);
+      await queryClient.invalidateQueries({ queryKey: ["compose", name] });
+      queryClient.invalidateQueries({ queryKey: ["versions", name] });
+      queryClient.invalidateQueries({ queryKey: ["app", name] });
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const stale = error instanceof ApiError && error.status === 409 && !current.drift;
+
+  return (
+    <div className="grid gap-5">
+      <p className="text-sm text-muted-foreground">
+        Version {current.version} <span className="font-mono text-xs">({current.etag})</span>. Saving stores a new version; nothing is overwritten.
+      </p>
+      {current.drift && (
+        <Alert variant="info" role="status">
+          <TriangleAlert className="mt-0.5 text-warning" />
+          <div>
+            The files on disk were edited by hand and differ from version {current.version}. Saving sends what is in the editors; to replace the hand edits, tick
+            “overwrite the files on disk”.
+            {canEdit && (
+              <div className="mt-2 flex flex-wrap gap-3">
+                <Button size="sm" variant="outline" onClick={() => { setCompose(current.disk_compose ?? ""); setEnv(current.disk_env ?? ""); }}>
+                  Load the files on disk
+                </Button>
+                <label className="flex items-center gap-2 text-sm">
+                  <input type="checkbox" checked={overwriteDrift} onChange={(e) => setOverwriteDrift(e.target.checked)} className="size-4" />
+                  Overwrite the files on disk
+                </label>
+              </div>
+            )}
+          </div>
+        </Alert>
+      )}
+      <div className="grid gap-2">
+        <Label>compose.yaml</Label>
+        <CodeEditor value={compose} onChange={setCompose} language="yaml" readOnly={!canEdit} label="compose.yaml" testId="compose-editor" />
+      </div>
+      <div className="grid gap-2">
+        <Label>.env</Label>
+        {current.env_masked && <p className="text-xs text-muted-foreground">Secret values are masked for your role.</p>}
+        <CodeEditor value={env} onChange={setEnv} readOnly={!canEdit || Boolean(current.env_masked)} label=".env" testId="env-editor" />
+      </div>
+      {error ? (
+        <div className="grid gap-2">
+          <ErrorAlert error={error} />
+          {stale && (
+            <Button variant="outline" size="sm" className="w-fit" onClick={() => { setError(null); files.refetch(); }}>
+              Load the newest version (your edits are lost)
+            </Button>
+          )}
+        </div>
+      ) : null}
+      {saved && (
+        <Alert variant="success">
+          <CheckCircle2 className="mt-0.5" />
+          <span>
+            Saved version {saved.number}
+            {saved.deployment?.id && (
+              <>
+                {" "}— deploying.{" "}
+                <Link to="/apps/$name/deployments/$id" params={{ name, id: saved.deployment.id }} className="underline">
+                  Follow the deployment
+                </Link>
+              </>
+            )}
+          </span>
+        </Alert>
+      )}
+      {canEdit && (
+        <div className="flex flex-col gap-3 sm:flex-row sm:items-end">
+          <div className="grid flex-1 gap-1.5">
+            <Label htmlFor="change-message">Change message</Label>
+            <Input id="change-message" placeholder="What changed, and why" value={message} onChange={(e) => setMessage(e.target.value)} />
+          </div>
+          <div className="flex gap-2">
+            <Button variant="outline" onClick={() => save(false)} disabled={busy !== null || (!dirty && !current.drift)}>
+              {busy === "save" ? "Saving…" : "Save"}
+            </Button>
+            <Button onClick={() => save(true)} disabled={busy !== null}>
+              {busy === "deploy" ? "Saving…" : "Save and deploy"}
+            </Button>
+          </div>
+        </div>
+      )}
+    </div>
+  );
+}

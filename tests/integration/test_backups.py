@@ -1,0 +1,266 @@
+"""Backups against real stacks and a real Docker engine: back up an install, wipe it, restore the
+archive on a brand-new stack (new APPOS_DATA) and find the same users, tokens, apps, versions,
+domains, settings and volume data; damaged and foreign archives change nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.harness import Stack, docker_client, free_port, start_stack, wait_for
+
+HELPER = {"APPOS_BACKUP_HELPER_IMAGE": "appos-test/busybox:latest"}
+pytestmark = [pytest.mark.usefixtures("busybox_image"), pytest.mark.xdist_group("backups")]
+
+
+@pytest.fixture
+def stacks(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) -> Iterator[list[Stack]]:
+    """Stacks the test starts (each on its own APPOS_DATA); all stopped at the end."""
+    started: list[Stack] = []
+    yield started
+    for stack in started:
+        stack.stop()
+
+
+def _start(stacks: list[Stack], tmp: pytest.TempPathFactory, name: str) -> Stack:
+    stack = start_stack(tmp.mktemp(name), extra_env=HELPER)
+    stacks.append(stack)
+    return stack
+
+
+def _backup(stack: Stack, token: str, **body: Any) -> dict[str, Any]:
+    with stack.client(token) as c:
+        r = c.post("/api/v1/backups", json=body)
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "running"
+    backup_id = r.json()["id"]
+
+    def done() -> dict[str, Any] | None:
+        with stack.client(token) as c:
+            got: dict[str, Any] = c.get(f"/api/v1/backups/{backup_id}").json()
+        return got if got["status"] != "running" else None
+
+    result: dict[str, Any] = wait_for(done, timeout=120, interval=0.2, what=f"backup {backup_id}")
+    assert result["status"] == "succeeded", result
+    return result
+
+
+def _exec(app: str, command: str) -> str:
+    client = docker_client()
+    try:
+        container = client.containers.list(filters={"label": f"com.docker.compose.project=appos-{app}"})[0]
+        code, out = container.exec_run(["sh", "-c", command])
+    finally:
+        client.close()
+    assert code == 0, out
+    return str(out.decode())
+
+
+def _snapshot(stack: Stack, token: str, app: str) -> dict[str, Any]:
+    """What must survive a backup and restore, as the API shows it."""
+    with stack.client(token) as c:
+        apps = c.get("/api/v1/apps").json()["apps"]
+        return {
+            "users": sorted((u["username"], u["role"]) for u in c.get("/api/v1/users").json()["users"]),
+            "tokens": sorted(
+                (t["id"], t["name"], t["role"]) for t in c.get("/api/v1/tokens").json()["tokens"]
+            ),
+            "apps": sorted(
+                (a["name"], a["template"], a["current_version"], a["backup_volumes"]) for a in apps
+            ),
+            "versions": [
+                (v["number"], v["hash"], v["message"])
+                for v in c.get(f"/api/v1/apps/{app}/versions").json()["versions"]
+            ],
+            "domains": sorted(
+                (d["domain"], d["app"], d["service"], d["port"], d["https"])
+                for d in c.get("/api/v1/proxy/domains").json()["domains"]
+            ),
+            "settings": {
+                k: v
+                for k, v in c.get("/api/v1/backups/settings").json().items()
+                if k in ("retention", "schedule")
+            },
+        }
+
+
+def _error(r: httpx.Response, status: int, words: str) -> None:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) >= {"code", "message", "request_id"}, body
+    assert words in body["message"], body
+
+
+def _foreign_archive() -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in (("manifest.json", b'{"product": "other", "format": 1}'), ("db/appos.db", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _restore_upload(stack: Stack, token: str, data: bytes, **params: str) -> httpx.Response:
+    with stack.client(token) as c:
+        return c.post(
+            "/api/v1/backups/restore",
+            content=data,
+            params=params,
+            headers={"Content-Type": "application/gzip"},
+            timeout=300,
+        )
+
+
+def test_backup_wipe_restore_on_a_new_install(
+    stacks: list[Stack], tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    old = _start(stacks, tmp_path_factory, "old")
+    token = old.login()
+    app, port = f"bk-{uuid.uuid4().hex[:6]}", free_port()
+    _, deployment = old.deploy(
+        token,
+        {
+            "name": app,
+            "template": "busybox-httpd",
+            "settings": {"HTTP_PORT": str(port), "MESSAGE": "restored"},
+        },
+    )
+    assert deployment["status"] == "succeeded", deployment
+    _exec(app, "echo keep-me > /www/data/proof.txt")
+    with old.client(token) as c:
+        assert c.patch(f"/api/v1/apps/{app}/options", json={"backup_volumes": True}).json()["backup_volumes"]
+        current = c.get(f"/api/v1/apps/{app}/compose")
+        r = c.put(
+            f"/api/v1/apps/{app}/compose",
+            json={
+                "compose": current.json()["compose"] + "# v2\n",
+                "env": current.json()["env"],
+                "message": "v2",
+            },
+            headers={"If-Match": current.headers["etag"]},
+        )
+        assert r.status_code == 200, r.text
+        assert c.post(
+            "/api/v1/users", json={"username": "bob", "password": "bob-password-1", "role": "operator"}
+        )
+        secret = c.post("/api/v1/tokens", json={"name": "ci", "role": "admin"}).json()["secret"]
+        r = c.post(
+            "/api/v1/proxy/domains",
+            json={"domain": "bk.appos.test", "app": app, "service": "web", "port": 8080, "https": False},
+        )
+        assert r.status_code == 200, r.text
+        r = c.put("/api/v1/backups/settings", json={"retention": 3, "schedule": "daily@03:00"})
+        assert r.status_code == 200 and r.json()["next_run"], r.text
+    bob = old.login("bob", "bob-password-1")
+    with old.client(bob) as c:  # operators cannot touch backups
+        assert c.get("/api/v1/backups").status_code == 403
+        assert c.post("/api/v1/backups", json={}).status_code == 403
+    with old.client() as c:
+        assert c.get("/api/v1/backups").status_code == 401
+    before = _snapshot(old, token, app)
+
+    backup = _backup(old, token, include_volumes=True, message="before the wipe")
+    assert [(a["name"], a["volumes"]) for a in backup["apps"]] == [(app, ["data"])]
+    with old.client(token) as c:
+        r = c.get(f"/api/v1/backups/{backup['id']}/download")
+        assert r.status_code == 200 and r.headers["content-type"] == "application/gzip"
+        with old.client(bob) as cb:
+            assert cb.get(f"/api/v1/backups/{backup['id']}/download").status_code == 403
+    archive = r.content
+    assert len(archive) == int(backup["size_bytes"])
+    # the wipe: the app and its volume are gone, and the old install stops
+    assert old.act(token, app, "remove", remove_volumes="true")["status"] == "succeeded"
+    old.stop()
+
+    new = _start(stacks, tmp_path_factory, "new")
+    new_token = new.login()
+    # refused archives change nothing
+    _error(_restore_upload(new, new_token, archive[: len(archive) // 2]), 400, "damaged or truncated")
+    _error(_restore_upload(new, new_token, _foreign_archive()), 400, "not an AppOS backup")
+    with new.client(new_token) as c:
+        assert c.get("/api/v1/backups").json().get("backups", []) == []
+        assert c.get("/api/v1/apps").json().get("apps", []) == []
+        assert [u["username"] for u in c.get("/api/v1/users").json()["users"]] == ["admin"]
+    assert list((new.data / "backups" / "incoming").iterdir()) == []
+    # the refused restores are in the audit log (written in the background), with who tried and the code
+    refused: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 15
+    while len(refused) < 2 and time.monotonic() < deadline:
+        with new.client(new_token) as c:
+            query = {"action": "appos.v1.Backups.RestoreBackup"}
+            refused = c.get("/api/v1/audit", params=query).json().get("entries", [])
+        time.sleep(0.2)
+    assert [(e["actor"], e["result"]) for e in refused] == [("admin", "invalid_argument")] * 2
+
+    r = _restore_upload(new, new_token, archive)
+    assert r.status_code == 200, r.text
+    restored = r.json()
+    assert restored["apps"] == [app] and len(restored["deployment_ids"]) == 1
+    assert new.wait_deployment(new_token, restored["deployment_ids"][0])["status"] == "succeeded"
+    token = new.login("admin", old.admin_password())  # the old install's users and passwords
+    assert not (new.data / "admin-password").exists()  # the new install's first password opens nothing now
+    assert _snapshot(new, token, app) == before
+    with new.client(secret) as c:  # the old API token still works
+        assert c.get("/api/v1/auth/me").json()["username"] == "admin"
+    assert _exec(app, "cat /www/data/proof.txt").strip() == "keep-me"
+    assert httpx.get(f"http://127.0.0.1:{port}/").text.strip() == "restored"
+    proxy_port = int(new.env["APPOS_PROXY_HTTP_PORT"])
+    page = wait_for(
+        lambda: (
+            (r := httpx.get(f"http://127.0.0.1:{proxy_port}/", headers={"Host": "bk.appos.test"})).status_code
+            == 200
+            and r.text
+        ),
+        timeout=30,
+        what="Caddy to serve the restored domain",
+    )
+    assert page.strip() == "restored"
+    # onto a non-empty install: refused unless force
+    with new.client(token) as c:
+        stored = c.get("/api/v1/backups").json()["backups"]
+        assert [b["id"] for b in stored] == [backup["id"]] and stored[0]["origin"] == "upload"
+        r = c.post("/api/v1/backups/restore", json={"backup_id": backup["id"]})
+    _error(r, 400, "not empty")
+    assert new.act(token, app, "remove", remove_volumes="true")["status"] == "succeeded"
+
+
+def test_list_download_delete_and_retention(
+    stacks: list[Stack], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    stack = _start(stacks, tmp_path_factory, "retention")
+    token = stack.login()
+    with stack.client(token) as c:
+        assert c.put("/api/v1/backups/settings", json={"retention": 2}).json()["retention"] == 2
+        _error(c.put("/api/v1/backups/settings", json={"schedule": "hourly"}), 400, "schedule")
+        _error(c.get("/api/v1/backups/not-an-id"), 400, "backup id")
+    made = [_backup(stack, token, message=f"n{i}")["id"] for i in range(3)]
+    with stack.client(token) as c:
+        listed = [b["id"] for b in c.get("/api/v1/backups").json()["backups"]]
+        assert listed == [made[2], made[1]]  # newest first; the oldest fell to retention
+        _error(c.get(f"/api/v1/backups/{made[0]}"), 404, "does not exist")
+        r = c.get(f"/api/v1/backups/{made[1]}/download")
+        assert r.status_code == 200
+        with tarfile.open(fileobj=io.BytesIO(r.content), mode="r:gz") as tar:
+            manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        assert (
+            manifest["product"] == "appos"
+            and manifest["id"] == made[1]
+            and "db/appos.db" in manifest["files"]
+        )
+        assert c.delete(f"/api/v1/backups/{made[1]}").status_code == 200
+        assert [b["id"] for b in c.get("/api/v1/backups").json()["backups"]] == [made[2]]
+        _error(c.get(f"/api/v1/backups/{made[1]}/download"), 404, "does not exist")
+    assert sorted(p.name for p in (stack.data / "backups").glob("appos-backup-*")) == [
+        f"{made[2]}.json",
+        f"{made[2]}.tar.gz",
+    ]
