@@ -87,7 +87,8 @@ ENV PATH=/opt/appos/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     APPOS_DATA=/appos/data \
     APPOS_HOST=0.0.0.0 \
-    APPOS_PORT=8080
+    APPOS_PORT=8080 \
+    APPOS_EXEC_SUPERVISOR=true
 VOLUME /appos/data
 EXPOSE 8080 8081 80 443
 HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \

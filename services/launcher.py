@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import NoReturn
 
 from pydantic import SecretStr
 
@@ -32,6 +33,9 @@ class LaunchSettings(CommonSettings):
     proxy_http_port: int = 80
     proxy_https_port: int = 443
     admin_password: SecretStr | None = None
+    # In the image (tini's child) the launcher becomes supervisord once it has started it, instead of
+    # waiting beside it: a forked helper prints the URL and the password when /health answers.
+    exec_supervisor: bool = False
 
 
 def prepare_data_dir(data: Path, run_dir: Path) -> None:
@@ -123,6 +127,21 @@ def admin_login_line(data: Path, settings: LaunchSettings) -> str:
     return "user admin (password already changed; the first one is no longer stored)"
 
 
+def exec_supervisord(env: dict[str, str], *, url: str, data: Path, settings: LaunchSettings) -> NoReturn:
+    """Become supervisord (this pid); a forked child announces the URL once /health answers."""
+    sys.stdout.flush()
+    if os.fork() == 0:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if health_status(url) == 200:
+                print(f"AppOS is running at {url} — {admin_login_line(data, settings)}", flush=True)
+                os._exit(0)
+            time.sleep(0.5)
+        print(f"error: AppOS did not become healthy; see the logs in {data / 'log'}", file=sys.stderr)
+        os._exit(1)
+    os.execve(sys.executable, [sys.executable, "-m", "services.supervise", "-c", str(SUPERVISORD_CONF)], env)
+
+
 def main() -> int:
     os.umask(0o077)
     settings = LaunchSettings()
@@ -157,6 +176,10 @@ def main() -> int:
     if dockerd is not None:
         print(f"Started dockerd (pid {dockerd.pid}); it stops with AppOS.", flush=True)
     env = supervisor_env(data=data, run_dir=run_dir)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = f"http://{host}:{settings.port}"
+    if settings.exec_supervisor and dockerd is None:
+        exec_supervisord(env, url=url, data=data, settings=settings)
     proc = start_supervisord(env, output=data / "log" / "supervisord.out")
     stopping = False
 
@@ -166,8 +189,6 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    url = f"http://{host}:{settings.port}"
     try:
         print(f"Starting AppOS (data in {data}, logs in {data / 'log'})…", flush=True)
         if not wait_healthy(url, proc):

@@ -15,6 +15,7 @@ from services.gateway.audit import AuditRecorder, AuditService
 from services.gateway.auth_service import AuthService
 from services.gateway.authn import Authenticator
 from services.gateway.backup_routes import with_long_calls
+from services.gateway.event_hub import EventHub
 from services.gateway.http_rules import Route
 from services.gateway.ratelimit import LoginLimiter
 from services.gateway.rest import Handler, resolve_handlers
@@ -29,6 +30,7 @@ class Runtime:
     channels: dict[str, grpc.aio.Channel]
     redis: Redis
     audit: AuditRecorder
+    events: EventHub
 
     @classmethod
     def start(cls, settings: GatewaySettings, routes: list[Route]) -> Runtime:
@@ -76,9 +78,11 @@ class Runtime:
             channels=channels,
             redis=redis,
             audit=AuditRecorder(state),
+            events=EventHub(state),
         )
 
     async def close(self) -> None:
+        await self.events.close()
         await self.audit.drain()
         for channel in self.channels.values():
             await channel.close()

@@ -4,7 +4,6 @@ both resumable from any seq) and container logs (JSON, or NDJSON while following
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,8 +14,8 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from appos.v1 import apps_pb2, common_pb2, state_pb2, state_pb2_grpc
-from services.common.clients import call_metadata, rpc_error
+from appos.v1 import apps_pb2, common_pb2
+from services.common.clients import rpc_error
 from services.common.errors import (
     AppOSError,
     InvalidArgument,
@@ -25,6 +24,7 @@ from services.common.errors import (
 )
 from services.common.roles import role_allows
 from services.gateway.context import Caller
+from services.gateway.event_hub import EventHub
 from services.gateway.http_rules import Route
 from services.gateway.jsonify import message_to_json
 from services.gateway.rest import authorize, caller_metadata, require_role
@@ -66,61 +66,21 @@ def _after(value: str | None) -> int | None:
     return int(value)
 
 
-async def _start_seq(state: state_pb2_grpc.StateStub, after: int | None) -> int:
+async def _start_seq(hub: EventHub, after: int | None) -> int:
     """`after` as given, or the newest seq (live events only) when the client gave none."""
-    if after is not None:
-        return after
-    try:
-        reply = await state.ListEvents(state_pb2.StateListEventsRequest(after_seq=0, limit=1), timeout=5)
-    except grpc.aio.AioRpcError as exc:
-        raise rpc_error(exc, service="state") from exc
-    return int(reply.last_seq)
-
-
-async def _pump(call: Any, queue: asyncio.Queue[common_pb2.Event | BaseException | None]) -> None:
-    try:
-        async for event in call:
-            await queue.put(event)
-        await queue.put(None)
-    except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which decides
-        await queue.put(exc)
-
-
-async def watch(
-    state: state_pb2_grpc.StateStub, after: int, *, keepalive: float = KEEPALIVE_SECONDS
-) -> AsyncIterator[common_pb2.Event | None]:
-    """Events after `after`; None every `keepalive` seconds of silence. Ends when state goes away
-    (the client then resumes with the last seq it saw)."""
-    call = state.Watch(state_pb2.StateWatchRequest(after_seq=after), metadata=call_metadata())
-    queue: asyncio.Queue[common_pb2.Event | BaseException | None] = asyncio.Queue(maxsize=1000)
-    pump = asyncio.create_task(_pump(call, queue))
-    try:
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), keepalive)
-            except TimeoutError:
-                yield None
-                continue
-            if item is None or isinstance(item, BaseException):
-                return
-            yield item
-    finally:
-        call.cancel()
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pump
+    return after if after is not None else await hub.newest_seq()
 
 
 def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
     async def events_sse(request: Request) -> Response:
         await require_role(request, request.app.state.runtime.authenticator, "viewer")
-        state = state_pb2_grpc.StateStub(request.app.state.runtime.channels["state"])
+        hub: EventHub = request.app.state.runtime.events
         after = _after(request.query_params.get("after") or request.headers.get("last-event-id"))
-        start = await _start_seq(state, after)
+        start = await _start_seq(hub, after)
 
         async def body() -> AsyncIterator[bytes]:
             yield f"retry: 2000\n: events after {start}\n\n".encode()
-            async for event in watch(state, start):
+            async for event in hub.events(start, keepalive=KEEPALIVE_SECONDS):
                 if event is None:
                     yield b": keepalive\n\n"
                     continue
@@ -143,8 +103,8 @@ def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
             caller: Caller = await runtime.authenticator.authenticate_token(token)
             if not role_allows(caller.role, "viewer"):
                 raise PermissionDenied("viewer role needed")
-            state = state_pb2_grpc.StateStub(runtime.channels["state"])
-            start = await _start_seq(state, _after(websocket.query_params.get("after")))
+            hub: EventHub = runtime.events
+            start = await _start_seq(hub, _after(websocket.query_params.get("after")))
         except (TimeoutError, ValueError, WebSocketDisconnect):
             await websocket.close(code=4401, reason='send {"token": …} first')
             return
@@ -156,12 +116,12 @@ def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
             return
         await websocket.send_json({"type": "hello", "after": start})
         try:
-            async for event in watch(state, start):
+            async for event in hub.events(start, keepalive=KEEPALIVE_SECONDS):
                 if event is None:
                     await websocket.send_json({"type": "keepalive"})
                 else:
                     await websocket.send_json(event_json(event))
-            await websocket.close(code=1012, reason="state restarting; reconnect with after=<last seq>")
+            await websocket.close(code=1012, reason="events paused; reconnect with after=<last seq>")
         except WebSocketDisconnect:
             return
 

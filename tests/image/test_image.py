@@ -140,9 +140,10 @@ def test_image_serves_health_and_deploys_a_busybox_app_on_the_host_engine(
         _wait_healthy(url, container)
         health = httpx.get(f"{url}/health", timeout=30).json()
         assert {p["name"]: p["status"] for p in health["parts"]}["docker"] == "ok"
-        # the launcher's first lines, as `docker logs` shows them to a user
+        # the launcher's lines, as `docker logs` shows them to a user (printed once /health answers)
+        announced = f"AppOS is running at http://127.0.0.1:{port}"
+        wait_for(lambda: announced in container.logs().decode(errors="replace"), timeout=30)
         logs = container.logs().decode(errors="replace")
-        assert f"AppOS is running at http://127.0.0.1:{port}" in logs
         assert (data / "admin-password").read_text().strip() in logs
 
         # every AppOS program runs as the unprivileged `appos` user; only tini (PID 1) is root
@@ -151,6 +152,8 @@ def test_image_serves_health_and_deploys_a_busybox_app_on_the_host_engine(
         users = {row[comm_col]: row[uid_col] for row in top["Processes"]}
         assert {"redis-server", "caddy", "state", "gateway", "deployer", "deployer-worker"} <= set(users)
         assert {uid for comm, uid in users.items() if comm != "tini"} == {APPOS_UID}, users
+        # the launcher became supervisord (no Python process waits beside it)
+        assert sum(1 for row in top["Processes"] if row[comm_col].startswith("python")) == 1, top
         assert (data / "appos.db").stat().st_uid == int(APPOS_UID)
 
         with _login(url, data) as api:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -138,3 +139,37 @@ def test_cross_origin_websocket_is_refused_at_the_handshake(stack: Stack, admin_
     same = f"http://127.0.0.1:{stack.port}"
     with ws_connect(_ws_url(stack, 0), origin=same, token=admin_token) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+
+
+def test_a_hundred_open_event_clients_leave_the_api_answering(stack: Stack, admin_token: str) -> None:
+    """Every event client shares the gateway's one state watch: 100 open streams hold no state
+    threads, other calls keep answering, and each stream gets the next event once."""
+
+    async def scenario() -> None:
+        headers = {"Authorization": f"Bearer {admin_token}"}
+        after = _last_seq(stack, admin_token)
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=60, limits=limits) as c:
+
+            async def listen(ready: asyncio.Event, name: str) -> int:
+                async with c.stream("GET", "/api/v1/events", params={"after": str(after)}) as r:
+                    assert r.status_code == 200
+                    ready.set()
+                    async for line in r.aiter_lines():
+                        if line.startswith("data: ") and name in line:
+                            return int(json.loads(line[6:])["seq"])
+                return -1
+
+            name = f"ev{uuid.uuid4().hex[:8]}"
+            readies = [asyncio.Event() for _ in range(100)]
+            listeners = [asyncio.create_task(listen(ready, name)) for ready in readies]
+            await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in readies)), 60)
+            # with 100 streams open, reads and writes still answer (the state service has 32 threads)
+            reads = await asyncio.gather(*(c.get("/api/v1/users") for _ in range(40)))
+            assert {r.status_code for r in reads} == {200}
+            r = await c.post("/api/v1/users", json={"username": name, "password": "p" * 10, "role": "viewer"})
+            assert r.status_code == 200, r.text
+            seqs = await asyncio.wait_for(asyncio.gather(*listeners), 60)
+            assert len(set(seqs)) == 1 and seqs[0] > after  # every client got the same event
+
+    asyncio.run(scenario())

@@ -1,0 +1,56 @@
+"""Regressions found by the security suite (tests/security): names that reach command lines, an
+env_file that reads a host file, very long .env names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.common.errors import InvalidArgument
+from services.deployer import compose, envfile, policy
+
+
+def _compose(service: str = "main", extra: str = "") -> str:
+    return f'services:\n  "{service}":\n    image: busybox\n{extra}'
+
+
+def _refused(text: str, folder: Path, env: str = "") -> str:
+    """The message: Compose's own validation or the policy must refuse the file."""
+    with pytest.raises(InvalidArgument) as refused:
+        policy.enforce(compose.check_config(text, env, folder), folder, [])
+    return refused.value.message
+
+
+@pytest.mark.parametrize("name", ["-h", "..", "a;id", "x" * 64, "аpp"])
+def test_bad_service_names_are_refused(name: str, tmp_path: Path) -> None:
+    assert "service" in _refused(_compose(name), tmp_path)
+
+
+@pytest.mark.parametrize("container", ["$$(id)", "/etc/passwd", "a b", "`id`"])
+def test_bad_container_names_are_refused(container: str, tmp_path: Path) -> None:
+    assert "container_name" in _refused(_compose(extra=f'    container_name: "{container}"\n'), tmp_path)
+
+
+def test_good_names_pass(tmp_path: Path) -> None:
+    config = compose.check_config(_compose("web-1", '    container_name: "blog_web.1"\n'), "", tmp_path)
+    policy.enforce(config, tmp_path, [])
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../../secrets/jwt.key", "${HOME}/.profile"])
+def test_env_file_outside_the_app_folder_is_refused(path: str, tmp_path: Path) -> None:
+    app = tmp_path / "apps" / "x"
+    app.mkdir(parents=True)
+    _refused(_compose(extra=f'    env_file: ["{path}"]\n'), app, env="HOME=/root\n")
+
+
+def test_env_file_inside_the_app_folder_is_allowed(tmp_path: Path) -> None:
+    (tmp_path / "extra.env").write_text("A=1\n")
+    config = compose.check_config(_compose(extra='    env_file: ["./extra.env"]\n'), "", tmp_path)
+    policy.enforce(config, tmp_path, [])
+
+
+def test_very_long_env_names_are_refused() -> None:
+    assert envfile.keys("A" * 128 + "=1\n") == ["A" * 128]
+    with pytest.raises(InvalidArgument, match="at most 128"):
+        envfile.keys("A" * 129 + "=1\n")
