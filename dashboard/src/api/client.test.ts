@@ -71,6 +71,20 @@ describe("the typed client", () => {
     expect(peekLoginNotice()).toBe(EXPIRED_NOTICE);
   });
 
+  it("does not end a newer session when a call made with the old token is refused", async () => {
+    setToken("old-token", 3600);
+    const client = makeClient({
+      baseUrl: "http://appos.test",
+      fetch: async () => {
+        setToken("new-token", 3600); // signed in again while the call was under way (a password change)
+        return json(401, { code: "unauthenticated", message: "the session has ended", request_id: "r4" });
+      },
+    });
+    await expect(unwrap(client.GET("/api/v1/apps"))).rejects.toMatchObject({ status: 401 });
+    expect(getToken()).toBe("new-token");
+    expect(peekLoginNotice()).toBeNull();
+  });
+
   it("does not end anything on a wrong password at login", async () => {
     const client = makeClient({
       baseUrl: "http://appos.test",

@@ -10,7 +10,7 @@ import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
-import { exceptionsPayload, optionsOf, optionsPatch, POLICY_RULES, sameList, splitExceptions, validateExceptions, type AppOptions } from "@/lib/appOptions";
+import { exceptionsPayload, optionsOf, optionsPatch, POLICY_RULES, reasonError, sameList, splitExceptions, validateExceptions, type AppOptions } from "@/lib/appOptions";
 import { useCan } from "@/lib/auth";
 import { FEATURES } from "@/lib/features";
 
@@ -152,6 +152,7 @@ function PolicyForm({ app, current }: { app: string; current: string[] }) {
   }
   const invalid = validateExceptions(wanted);
   const changed = !sameList(wanted, current);
+  const missingReason = reasonError(wanted, reason);
   const toggle = (name: string, on: boolean) => {
     setSaved(false);
     setRules(on ? [...rules, name] : rules.filter((r) => r !== name));
@@ -200,12 +201,15 @@ function PolicyForm({ app, current }: { app: string; current: string[] }) {
         </div>
         <div className="grid gap-1.5">
           <Label htmlFor="policy-reason">Reason (kept in the audit log)</Label>
-          <Input id="policy-reason" value={reason} maxLength={500} onChange={(e) => setReason(e.target.value)} />
+          <Input id="policy-reason" value={reason} maxLength={500} aria-describedby="policy-reason-hint" onChange={(e) => setReason(e.target.value)} />
+          <p id="policy-reason-hint" className={changed && missingReason ? "text-xs text-destructive" : "text-xs text-muted-foreground"}>
+            {changed && missingReason ? missingReason : "Required when allowing anything."}
+          </p>
         </div>
         <div className="flex flex-wrap items-center gap-3">
           <ConfirmDialog
             trigger={
-              <Button variant="outline" disabled={!changed || Boolean(invalid)}>
+              <Button variant="outline" disabled={!changed || Boolean(invalid) || Boolean(missingReason)}>
                 <ShieldAlert />
                 Save exceptions
               </Button>

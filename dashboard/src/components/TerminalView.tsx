@@ -53,7 +53,7 @@ export function TerminalView({ target, onState }: TerminalViewProps) {
         term.write(new Uint8Array(message.data));
         return;
       }
-      let data: { type?: string; message?: string; reason?: string; code?: number };
+      let data: { type?: string; message?: string; reason?: string; code?: number; signal?: number };
       try {
         data = JSON.parse(String(message.data));
       } catch {
@@ -65,7 +65,8 @@ export function TerminalView({ target, onState }: TerminalViewProps) {
         term.focus();
       } else if (data.type === "exit") {
         ended = true;
-        report.current({ phase: "closed", message: `Session ended (${data.reason ?? "exited"}${data.code !== undefined && data.code >= 0 ? `, code ${data.code}` : ""}).` });
+        const how = data.code !== undefined && data.code >= 0 ? `, code ${data.code}` : data.signal ? `, signal ${data.signal}` : "";
+        report.current({ phase: "closed", message: `Session ended (${data.reason ?? "exited"}${how}).` });
       } else if (data.type === "error") {
         ended = true;
         report.current({ phase: "closed", message: data.message ?? "The terminal was refused.", error: true });

@@ -85,3 +85,8 @@ export function sameList(a: string[], b: string[]): boolean {
   const y = [...b].sort();
   return x.length === y.length && x.every((v, i) => v === y[i]);
 }
+
+/** The server refuses exceptions without a reason (they are audited); clearing them needs none. */
+export function reasonError(exceptions: string[], reason: string): string | null {
+  return exceptions.length && !reason.trim() ? "Say why: allowing exceptions is audited." : null;
+}

@@ -120,7 +120,7 @@ function Shell({ role, username }: { role: string; username: string }) {
         activeProps={{ className: "bg-white/12 !text-white" }}
       >
         <UserCog className="size-4" />
-        Account and password
+        Account
       </Link>
       <Button variant="ghost" className="justify-start text-sidebar-foreground hover:bg-white/10 hover:text-white" onClick={signOut}>
         <LogOut />

@@ -33,6 +33,8 @@ function DeploymentsPage() {
   const all = (pages.data?.pages ?? []).flatMap((p) => p.deployments ?? []);
   const list = status ? all.filter((d) => d.status === status) : all;
   const names = (apps.data?.apps ?? []).map((a) => a.name ?? "").filter(Boolean);
+  // a removed app's deployments stay in the history; its pages are gone
+  const gone = (name: string | undefined) => apps.isSuccess && !names.includes(name ?? "");
 
   return (
     <>
@@ -85,14 +87,24 @@ function DeploymentsPage() {
               {list.map((d) => (
                 <TR key={d.id} data-testid={`deployment-${d.id}`}>
                   <TD className="font-medium">
-                    <Link to="/apps/$name" params={{ name: d.app ?? "" }} className="hover:underline">
-                      {d.app}
-                    </Link>
+                    {gone(d.app) ? (
+                      <span title="This app has been removed">
+                        {d.app} <span className="text-xs font-normal text-muted-foreground">(removed)</span>
+                      </span>
+                    ) : (
+                      <Link to="/apps/$name" params={{ name: d.app ?? "" }} className="hover:underline">
+                        {d.app}
+                      </Link>
+                    )}
                   </TD>
                   <TD>
-                    <Link to="/apps/$name/deployments/$id" params={{ name: d.app ?? "", id: d.id ?? "" }} className="font-medium text-primary capitalize hover:underline">
-                      {d.action || "deploy"}
-                    </Link>
+                    {gone(d.app) ? (
+                      <span className="font-medium capitalize">{d.action || "deploy"}</span>
+                    ) : (
+                      <Link to="/apps/$name/deployments/$id" params={{ name: d.app ?? "", id: d.id ?? "" }} className="font-medium text-primary capitalize hover:underline">
+                        {d.action || "deploy"}
+                      </Link>
+                    )}
                     {d.reason && (
                       <div className="max-w-40 truncate text-xs text-muted-foreground sm:max-w-80" title={d.reason}>
                         {d.reason}

@@ -146,7 +146,7 @@ function TargetCard({ target, onEdit }: { target: NotificationTarget; onEdit: ()
           <dd className="min-w-0">
             {last?.status ? (
               <span className="flex flex-wrap items-center gap-2">
-                <StatusBadge status={last.status === "delivered" ? "succeeded" : last.status === "retrying" ? "pending" : "failed"} />
+                <StatusBadge status={last.status} />
                 <span className="text-muted-foreground">
                   {last.event} · {formatTime(last.at)}
                 </span>

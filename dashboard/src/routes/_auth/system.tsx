@@ -54,7 +54,7 @@ function SystemPage() {
         <Card>
           <CardHeader>
             <CardTitle className="flex items-center gap-3">
-              Health {overall && <StatusBadge status={overall === "ok" ? "healthy" : "unhealthy"} testId="health-status" />}
+              Health {overall && <StatusBadge status={overall} testId="health-status" />}
             </CardTitle>
             <CardDescription>From /health, every 10 seconds.</CardDescription>
           </CardHeader>
@@ -80,7 +80,7 @@ function SystemPage() {
                         {p.message && <div className="text-xs break-words text-destructive sm:hidden">{p.message}</div>}
                       </TD>
                       <TD>
-                        <StatusBadge status={p.status === "ok" ? "healthy" : p.status === "down" ? "failed" : p.status} />
+                        <StatusBadge status={p.status} />
                       </TD>
                       <TD className="hidden text-sm break-words text-muted-foreground sm:table-cell">{p.message || "—"}</TD>
                     </TR>
