@@ -20,7 +20,10 @@ def pytest_configure(config: pytest.Config) -> None:
     global _started_dockerd
     if hasattr(config, "workerinput"):
         return  # xdist worker: the controller did it
-    _started_dockerd = ensure_docker(Path("/tmp/appos-test-dockerd.log"))
+    # Room for many app networks at once (Docker's default pools hold about 30), in a private range
+    # that nothing else here uses; only for a dockerd the tests start themselves.
+    pools = ("--default-address-pool", "base=10.213.0.0/16,size=24")
+    _started_dockerd = ensure_docker(Path("/tmp/appos-test-dockerd.log"), args=pools)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -6,6 +6,7 @@ A part that is missing makes the test fail with the reason; nothing is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import httpx
 
 from services.common import dockerd
@@ -144,6 +146,37 @@ class Stack:
 
     def stop(self) -> None:
         stop_process(self.proc)
+        remove_app_leftovers(self.data / "apps")
+
+
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_WORKING_DIR = "com.docker.compose.project.working_dir"
+
+
+def remove_app_leftovers(apps_dir: Path) -> None:
+    """Containers, networks and volumes of the apps a stack deployed under `apps_dir` and a test left
+    behind. Docker keeps them across runs (and its address pools hold about 30 networks), so a stack
+    takes what it made with it when it stops; nothing of any other stack or program is touched."""
+    prefix = str(apps_dir.resolve()) + "/"
+    client = docker_client()
+    try:
+        found = client.api.containers(all=True, filters={"label": COMPOSE_PROJECT})
+        mine = [c for c in found if str(c["Labels"].get(COMPOSE_WORKING_DIR, "")).startswith(prefix)]
+        projects = {c["Labels"][COMPOSE_PROJECT] for c in mine}
+        removals: list[tuple[Any, str]] = [(client.api.remove_container, c["Id"]) for c in mine]
+        for project in projects:
+            label = {"label": f"{COMPOSE_PROJECT}={project}"}
+            removals.extend((client.api.remove_network, n["Id"]) for n in client.api.networks(filters=label))
+            volumes = client.api.volumes(filters=label)["Volumes"] or []
+            removals.extend((client.api.remove_volume, v["Name"]) for v in volumes)
+        for remove, ident in removals:
+            with contextlib.suppress(docker.errors.APIError):  # gone already, or still in use elsewhere
+                if remove == client.api.remove_container:
+                    remove(ident, force=True, v=True)
+                else:
+                    remove(ident)
+    finally:
+        client.close()
 
 
 def start_stack(base: Path, *, extra_env: dict[str, str] | None = None, timeout: float = 90) -> Stack:

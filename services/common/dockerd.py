@@ -32,8 +32,10 @@ def docker_answers(base_url: str = DEFAULT_SOCKET, timeout: int = 3) -> bool:
         client.close()
 
 
-def start_dockerd(log_path: Path, *, wait_seconds: float = 60.0) -> subprocess.Popen[bytes]:
-    """Start dockerd in its own session, logging to `log_path`; return once it answers."""
+def start_dockerd(
+    log_path: Path, *, wait_seconds: float = 60.0, args: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """Start dockerd (with `args`) in its own session, logging to `log_path`; return once it answers."""
     binary = shutil.which("dockerd")
     if binary is None:
         raise RuntimeError(
@@ -41,7 +43,7 @@ def start_dockerd(log_path: Path, *, wait_seconds: float = 60.0) -> subprocess.P
         )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([binary], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen([binary, *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -53,8 +55,8 @@ def start_dockerd(log_path: Path, *, wait_seconds: float = 60.0) -> subprocess.P
     raise RuntimeError(f"dockerd did not answer within {wait_seconds:.0f}s; see {log_path}")
 
 
-def ensure_docker(log_path: Path) -> subprocess.Popen[bytes] | None:
-    """None when an engine already answers; otherwise the dockerd this call started."""
+def ensure_docker(log_path: Path, *, args: tuple[str, ...] = ()) -> subprocess.Popen[bytes] | None:
+    """None when an engine already answers; otherwise the dockerd this call started (with `args`)."""
     if docker_answers():
         return None
-    return start_dockerd(log_path)
+    return start_dockerd(log_path, args=args)

@@ -22,6 +22,9 @@ from ptyprocess import PtyProcessUnicode
 
 from tests.harness import ROOT, Stack, free_port, wait_for
 
+# one worker runs this module: its module-scoped stack (and app names) exist once
+pytestmark = pytest.mark.xdist_group("cli")
+
 CLI = [sys.executable, "-m", "cli.main"]
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -127,6 +130,7 @@ def test_catalog_and_errors(cli: Run) -> None:
 
 EDITOR = """
 import pathlib, sys
+
 path = pathlib.Path(sys.argv[1])
 rounds = pathlib.Path(__file__).with_suffix(".rounds")
 n = int(rounds.read_text()) if rounds.exists() else 0

@@ -17,7 +17,7 @@ from services.common.clients import sync_channel
 from services.common.timestamps import now_us, set_ts
 from tests.harness import Stack, free_port, start_stack, wait_for
 
-pytestmark = pytest.mark.usefixtures("busybox_image")
+pytestmark = [pytest.mark.usefixtures("busybox_image"), pytest.mark.xdist_group("metrics")]
 
 PROGRAMS = {
     "supervisord",

@@ -19,6 +19,9 @@ import pytest
 
 from tests.harness import Pebble, Stack, free_port, start_pebble, start_stack, wait_for
 
+# one worker runs this module: its module-scoped stack (and app names) exist once
+pytestmark = pytest.mark.xdist_group("proxy")
+
 
 @pytest.fixture(scope="module")
 def proxy_stack(

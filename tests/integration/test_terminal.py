@@ -24,6 +24,9 @@ from appos.v1 import common_pb2, state_pb2, state_pb2_grpc
 from services.common.clients import sync_channel
 from tests.harness import Stack, docker_client, free_port, wait_for
 
+# one worker runs this module: its module-scoped stack (and app names) exist once
+pytestmark = pytest.mark.xdist_group("terminal")
+
 TIMEOUT = 30.0
 
 
