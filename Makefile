@@ -6,7 +6,7 @@ VPY := $(VENV)/bin/python
 SITE = $(shell $(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PROTOS := $(wildcard proto/appos/v1/*.proto)
 
-.PHONY: run install install-dev system-deps proto test lint typecheck unit integration bench clean dashboard dev image image-local wheels fuzz chaos
+.PHONY: run install install-dev system-deps proto test lint typecheck unit integration bench clean dashboard dev image image-local wheels fuzz chaos footprint-guard
 
 ## run: install what is missing, then start the whole stack in the foreground (Ctrl-C stops it)
 run: install dashboard
@@ -25,7 +25,8 @@ $(VENV)/.installed: pyproject.toml
 	$(VPY) -m pip install -q --upgrade pip==25.3
 	$(VPY) -m pip install -q -e .
 	@# Code runs from the checkout: put the repo root (services/, cli/, generated appos/) on the path.
-	echo "$(CURDIR)" > "$(SITE)/appos-checkout.pth"
+	@# (site-packages is asked for here, in the shell: make expands $(SITE) before the venv exists)
+	echo "$(CURDIR)" > "$$($(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/appos-checkout.pth"
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
@@ -116,6 +117,10 @@ bench: install-dev
 	$(VPY) bench/terminal.py
 	$(VPY) bench/backup.py
 	$(VPY) bench/load.py --minutes $${APPOS_LOAD_MINUTES:-10}
+
+## footprint-guard: fails when the idle native stack is above the 200 MiB target (it is today)
+footprint-guard: install-dev
+	$(VPY) bench/footprint.py --no-image --guard
 
 ## fuzz: the long API fuzzing run (about 20,000 schemathesis cases; `make test` runs about 2,000)
 fuzz: install-dev

@@ -153,6 +153,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--image", default="appos-test/appos:latest", help="the AppOS image to measure")
     parser.add_argument("--no-image", action="store_true", help="measure the native stack only")
+    parser.add_argument(
+        "--guard", action="store_true", help=f"exit 1 above {TARGET_MIB:.0f} MiB (native, idle)"
+    )
     args = parser.parse_args()
 
     idle_rows, idle, warm = native()
@@ -185,6 +188,9 @@ def main() -> None:
     if image_result is not None:
         line += f"  {image_result[2]:7.1f}"
     print(line)
+    if args.guard and idle > TARGET_MIB:
+        print(f"GUARD: the native idle footprint {idle:.1f} MiB is above the {TARGET_MIB:.0f} MiB target")
+        sys.exit(1)
 
 
 if __name__ == "__main__":
