@@ -104,15 +104,21 @@ class Authenticator:
             raise Unauthenticated("the access token has expired; log in again") from exc
         except jwt.PyJWTError as exc:
             raise Unauthenticated("invalid access token") from exc
+
+        def ended(user: common_pb2.User | None) -> bool:
+            return user is None or user.disabled or _user_version(user) > int(claims["uv"])
+
         user = await self.current_user(str(claims["sub"]))
-        if user is None or user.disabled or _user_version(user) > int(claims["uv"]):
+        if ended(user):  # the cache may be older than the token (a restore replaced the users): ask again
+            user = await self.current_user(str(claims["sub"]), fresh=True)
+        if user is None or ended(user):
             raise Unauthenticated("the session has ended (account changed or disabled); log in again")
         return Caller(username=user.username, role=user.role)
 
-    async def current_user(self, username: str) -> common_pb2.User | None:
+    async def current_user(self, username: str, *, fresh: bool = False) -> common_pb2.User | None:
         cached = self._users.get(username)
         now = time.monotonic()
-        if cached is not None and now - cached[0] < _USER_CACHE_SECONDS:
+        if not fresh and cached is not None and now - cached[0] < _USER_CACHE_SECONDS:
             return cached[1]
         try:
             user: common_pb2.User = await aio_call(

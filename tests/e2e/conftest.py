@@ -21,7 +21,9 @@ _PAGES = pytest.StashKey[list[tuple[Page, list[str]]]]()
 expect.set_options(timeout=15_000)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running while it is open, and
+# any later test on the same worker that calls asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = launch(playwright)

@@ -187,10 +187,14 @@ def test_only_admins_read_the_audit_log(stack: Stack, admin_token: str) -> None:
 
 def test_terminal_sessions_are_recorded(stack: Stack, admin_token: str) -> None:
     admin, token = _user(stack, admin_token, "admin")
-    with open_term(stack, token, target="host") as (term, opened):
-        term.run("echo audit-$((6*7))", rb"audit-42")
-        term.ws.send(json.dumps({"type": "close"}))
-        assert term.message("exit")["reason"] == "closed"
+    try:
+        with open_term(stack, token, target="host") as (term, opened):
+            term.run("echo audit-$((6*7))", rb"audit-42")
+            term.ws.send(json.dumps({"type": "close"}))
+            assert term.message("exit")["reason"] == "closed"
+    finally:  # the shared stack keeps one admin (test_auth checks the last admin cannot go)
+        with stack.client(admin_token) as c:
+            assert c.delete(f"/api/v1/users/{admin}").status_code == 200
     end, start = _wait_entries(stack, admin_token, 2, user=admin, action="terminal")
     assert (start["action"], end["action"]) == ("terminal.session_start", "terminal.session_end")
     for entry in (start, end):

@@ -68,7 +68,9 @@ def _exec(app: str, command: str) -> str:
 def _snapshot(stack: Stack, token: str, app: str) -> dict[str, Any]:
     """What must survive a backup and restore, as the API shows it."""
     with stack.client(token) as c:
-        apps = c.get("/api/v1/apps").json()["apps"]
+        r = c.get("/api/v1/apps")
+        assert r.status_code == 200, r.text
+        apps = r.json()["apps"]
         return {
             "users": sorted((u["username"], u["role"]) for u in c.get("/api/v1/users").json()["users"]),
             "tokens": sorted(

@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,8 @@ from tests.harness import Pebble, Stack, free_port, start_pebble, start_stack, w
 
 # one worker runs this module: its module-scoped stack (and app names) exist once
 pytestmark = pytest.mark.xdist_group("proxy")
+# Compose project names are global in Docker: a name of this run only
+SITE = f"site{uuid.uuid4().hex[:6]}"
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +94,14 @@ def site(proxy_stack: tuple[Stack, Pebble], busybox_image: str) -> Iterator[tupl
     _, deployment = stack.deploy(
         token,
         {
-            "name": "site",
+            "name": SITE,
             "template": "busybox-httpd",
             "settings": {"HTTP_PORT": str(port), "MESSAGE": "hello tls"},
         },
     )
     assert deployment["status"] == "succeeded"
-    yield "site", port
-    assert stack.act(token, "site", "remove", remove_volumes="true")["status"] == "succeeded"
+    yield SITE, port
+    assert stack.act(token, SITE, "remove", remove_volumes="true")["status"] == "succeeded"
 
 
 def _certificate(stack: Stack, token: str, domain: str) -> dict[str, Any]:
@@ -115,7 +118,7 @@ def test_domain_gets_a_real_certificate_and_serves_the_app(
     with stack.client(token) as c:
         r = c.post(
             "/api/v1/proxy/domains",
-            json={"domain": "app1.appos.test", "app": "site", "service": "web", "port": 8080},
+            json={"domain": "app1.appos.test", "app": SITE, "service": "web", "port": 8080},
         )
     assert r.status_code == 200, r.text
     domain = r.json()
@@ -143,7 +146,7 @@ def test_domain_gets_a_real_certificate_and_serves_the_app(
         assert (
             c.post(
                 "/api/v1/proxy/domains",
-                json={"domain": "app1.appos.test", "app": "site", "service": "web", "port": 8080},
+                json={"domain": "app1.appos.test", "app": SITE, "service": "web", "port": 8080},
             ).status_code
             == 409
         )
@@ -168,12 +171,12 @@ def test_plain_http_domain_and_bad_requests(proxy_stack: tuple[Stack, Pebble], s
         before = c.get("/api/v1/proxy/domains").json()["domains"]
         bad = [
             (
-                {"domain": "not a domain", "app": "site", "service": "web", "port": 8080},
+                {"domain": "not a domain", "app": SITE, "service": "web", "port": 8080},
                 400,
                 "not a valid domain",
             ),
             (
-                {"domain": "-x.appos.test", "app": "site", "service": "web", "port": 8080},
+                {"domain": "-x.appos.test", "app": SITE, "service": "web", "port": 8080},
                 400,
                 "not a valid domain",
             ),
@@ -183,12 +186,12 @@ def test_plain_http_domain_and_bad_requests(proxy_stack: tuple[Stack, Pebble], s
                 "does not exist",
             ),
             (
-                {"domain": "x.appos.test", "app": "site", "service": "db", "port": 8080},
+                {"domain": "x.appos.test", "app": SITE, "service": "db", "port": 8080},
                 400,
                 "no running container",
             ),
             (
-                {"domain": "x.appos.test", "app": "site", "service": "web", "port": 9999},
+                {"domain": "x.appos.test", "app": SITE, "service": "web", "port": 9999},
                 400,
                 "does not expose port 9999",
             ),
@@ -203,7 +206,7 @@ def test_plain_http_domain_and_bad_requests(proxy_stack: tuple[Stack, Pebble], s
             "/api/v1/proxy/domains",
             json={
                 "domain": "plain.appos.test",
-                "app": "site",
+                "app": SITE,
                 "service": "web",
                 "port": 8080,
                 "https": False,
@@ -297,7 +300,7 @@ def test_kill_9_of_caddy_is_repaired_from_state(
                 "/api/v1/proxy/domains",
                 json={
                     "domain": "again.appos.test",
-                    "app": "site",
+                    "app": SITE,
                     "service": "web",
                     "port": 8080,
                     "https": False,
@@ -330,7 +333,7 @@ def test_a_certificate_expiring_within_30_days_raises_the_alert(
     domain = "soon.appos.test"
     with stack.client(token) as c:
         r = c.post(
-            "/api/v1/proxy/domains", json={"domain": domain, "app": "site", "service": "web", "port": 8080}
+            "/api/v1/proxy/domains", json={"domain": domain, "app": SITE, "service": "web", "port": 8080}
         )
         assert r.status_code == 200, r.text
     wait_for(
