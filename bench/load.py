@@ -245,7 +245,7 @@ def report(
     got = stats.events
     print(
         f"\nevents: {stats.writes} writes → per client min {min(got)}, median {statistics.median(got):.0f}, "
-        f"max {max(got)} events ({clients} clients; each write is one event, deployment log lines add more)"
+        f"max {max(got)} events ({clients} clients; a write that changes an option is one event)"
     )
     print("\n| process | PSS start MiB | PSS end MiB | growth MiB |\n| --- | --- | --- | --- |")
     for program in PROGRAMS:
