@@ -87,9 +87,9 @@ WHEEL_PY ?= /usr/bin/python3
 build/wheels/.stamp: pyproject.toml
 	rm -rf build/wheels build/wheel-venv && mkdir -p build/wheels
 	$(WHEEL_PY) -m venv build/wheel-venv
-	@# once seen failing inside pip's own imports on a fresh venv (not reproducible): one retry
-	build/wheel-venv/bin/python -m pip wheel -q --wheel-dir build/wheels . \
-	  || build/wheel-venv/bin/python -m pip wheel -q --wheel-dir build/wheels .
+	@# a clean environment: under the test runner, pip failed inside its own imports; and one retry
+	env -i PATH="$$PATH" HOME="$$HOME" build/wheel-venv/bin/python -m pip wheel -q --wheel-dir build/wheels . \
+	  || env -i PATH="$$PATH" HOME="$$HOME" build/wheel-venv/bin/python -m pip wheel -q --wheel-dir build/wheels .
 	touch $@
 
 ## test: lint, types, unit, integration and end-to-end tests against real Redis and Docker
