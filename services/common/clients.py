@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,19 @@ def rpc_error(exc: Any, *, service: str) -> AppOSError:
     return error_from_status(
         exc.code(), exc.details(), service=service, from_appos=trailing.get(APPOS_ERROR_KEY) == "1"
     )
+
+
+async def first_of(call: Any, *, service: str) -> tuple[Any | None, AsyncIterator[Any]]:
+    """A server stream's first message (None when it ends at once) and an iterator over the rest.
+    A failure before the first message is the matching AppOSError, raised while an HTTP answer can
+    still carry its status."""
+    iterator = call.__aiter__()
+    try:
+        return await iterator.__anext__(), iterator
+    except StopAsyncIteration:
+        return None, iterator
+    except grpc.aio.AioRpcError as exc:
+        raise rpc_error(exc, service=service) from exc
 
 
 async def aio_call(

@@ -24,6 +24,12 @@ logger = logging.getLogger(__name__)
 Registrar = Callable[[Any, grpc.Server], None]
 
 
+def actor(context: grpc.ServicerContext) -> str:
+    """The user the gateway says is calling (internal sockets only: the gateway is trusted)."""
+    metadata = dict(context.invocation_metadata() or ())
+    return str(metadata.get("x-appos-user", "")) or "system"
+
+
 class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Maps AppOSError to its status code; anything else becomes INTERNAL, logged once with the
     traceback and answered with a generic message. Also takes the caller's request id and origin

@@ -8,8 +8,8 @@ from pathlib import Path
 import grpc
 
 from appos.v1 import backups_internal_pb2, backups_internal_pb2_grpc, backups_pb2, backups_pb2_grpc
+from services.common.grpc_server import actor
 from services.deployer.backups import Backups, validate_id
-from services.deployer.servicer import actor
 
 
 class BackupsServicer(backups_pb2_grpc.BackupsServicer):

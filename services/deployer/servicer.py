@@ -21,6 +21,7 @@ from services.common.errors import (
     PermissionDenied,
     Unavailable,
 )
+from services.common.grpc_server import actor
 from services.common.names import validate_app_name
 from services.common.state_client import StateClient
 from services.deployer import compose, envfile, policy, stats
@@ -30,12 +31,6 @@ from services.deployer.executor import cancel_key
 from services.deployer.settings import DeployerSettings
 
 MAX_TAIL = 5000
-
-
-def actor(context: grpc.ServicerContext) -> str:
-    """The user the gateway says is calling (internal sockets only: the gateway is trusted)."""
-    metadata = dict(context.invocation_metadata() or ())
-    return str(metadata.get("x-appos-user", "")) or "system"
 
 
 def caller_role(context: grpc.ServicerContext) -> str:

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route as StarletteRoute
 
 from appos.v1 import backups_internal_pb2, backups_internal_pb2_grpc, backups_pb2, backups_pb2_grpc
-from services.common.clients import aio_call, origin, rpc_error
+from services.common.clients import aio_call, first_of, origin
 from services.common.errors import InvalidArgument
 from services.gateway.audit import AuditCall
 from services.gateway.context import CallContext
@@ -160,13 +160,7 @@ def install_backup_routes(app: FastAPI, settings: GatewaySettings) -> None:
         call = stub.DownloadBackup(
             backups_pb2.DownloadBackupRequest(id=backup_id), metadata=caller_metadata(ctx), timeout=timeout
         )
-        iterator = call.__aiter__()
-        try:
-            first: backups_pb2.BackupChunk | None = await iterator.__anext__()
-        except StopAsyncIteration:
-            first = None
-        except grpc.aio.AioRpcError as exc:
-            raise rpc_error(exc, service="deployer") from exc
+        first, iterator = await first_of(call, service="deployer")
 
         async def body() -> AsyncIterator[bytes]:
             try:

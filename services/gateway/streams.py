@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from appos.v1 import apps_pb2, common_pb2
-from services.common.clients import rpc_error
+from services.common.clients import first_of, rpc_error
 from services.common.errors import (
     AppOSError,
     InvalidArgument,
@@ -140,13 +140,7 @@ def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
             request_serializer=lambda m: m.SerializeToString(),
             response_deserializer=apps_pb2.LogLine.FromString,
         )(message, metadata=caller_metadata(ctx), timeout=None if message.follow else 60)
-        iterator = call.__aiter__()
-        try:
-            first: apps_pb2.LogLine | None = await iterator.__anext__()
-        except StopAsyncIteration:
-            first = None
-        except grpc.aio.AioRpcError as exc:
-            raise rpc_error(exc, service="deployer") from exc
+        first, iterator = await first_of(call, service="deployer")
         if not message.follow:
             lines = [] if first is None else [message_to_json(first)]
             try:

@@ -7,17 +7,13 @@ import json
 import grpc
 
 from appos.v1 import notifications_pb2, notifications_pb2_grpc, state_pb2
+from services.common.grpc_server import actor
 from services.common.names import validate_dns_label
 from services.common.state_client import StateClient
 from services.notify import targets
 from services.notify.delivery import delivery_pb, record_delivery
 from services.notify.events import KINDS, make_test_notification
 from services.notify.send import deliver
-
-
-def _actor(context: grpc.ServicerContext) -> str:
-    metadata = dict(context.invocation_metadata() or ())
-    return str(metadata.get("x-appos-user", "")) or "system"
 
 
 class NotificationsServicer(notifications_pb2_grpc.NotificationsServicer):
@@ -38,7 +34,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServicer):
         spec = targets.from_spec(request)
         created = self.state.call(
             "CreateNotificationTarget",
-            state_pb2.StateNotificationTargetRequest(target=spec.to_state(), actor=_actor(context)),
+            state_pb2.StateNotificationTargetRequest(target=spec.to_state(), actor=actor(context)),
         )
         return targets.to_public(created)
 
@@ -63,7 +59,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServicer):
         spec = targets.from_spec(request, self._get(request.name))
         updated = self.state.call(
             "UpdateNotificationTarget",
-            state_pb2.StateNotificationTargetRequest(target=spec.to_state(), actor=_actor(context)),
+            state_pb2.StateNotificationTargetRequest(target=spec.to_state(), actor=actor(context)),
         )
         return targets.to_public(updated)
 
@@ -73,7 +69,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServicer):
         validate_dns_label(request.name, what="target name")
         deleted = self.state.call(
             "DeleteNotificationTarget",
-            state_pb2.StateDeleteNotificationTargetRequest(name=request.name, actor=_actor(context)),
+            state_pb2.StateDeleteNotificationTargetRequest(name=request.name, actor=actor(context)),
         )
         return targets.to_public(deleted)
 

@@ -12,6 +12,7 @@ import grpc
 
 from appos.v1 import proxy_pb2, proxy_pb2_grpc, state_pb2
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound
+from services.common.grpc_server import actor
 from services.common.names import validate_app_name
 from services.common.state_client import StateClient
 from services.proxyctl import certs, domains, upstream
@@ -19,10 +20,6 @@ from services.proxyctl.caddy import CaddyAdmin, build_config
 from services.proxyctl.settings import ProxySettings
 
 logger = logging.getLogger(__name__)
-
-
-def actor(context: grpc.ServicerContext) -> str:
-    return str(dict(context.invocation_metadata() or ()).get("x-appos-user", "")) or "system"
 
 
 class Proxy:
