@@ -13,10 +13,8 @@ from typing import Any
 
 import docker.errors
 
-from tests.harness import Stack, docker_client
+from tests.harness import Stack, app_containers, app_of, docker_client
 
-WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
-PROJECT_LABEL = "com.docker.compose.project"
 UNFINISHED = ("pending", "running")
 
 
@@ -60,19 +58,10 @@ class Container:
 
 
 def stack_containers(stack: Stack) -> list[Container]:
-    """This stack's app containers (one list call: no inspect that races with removals)."""
-    apps_dir = str((stack.data / "apps").resolve())
-    client = docker_client()
-    try:
-        found = client.api.containers(all=True, filters={"label": PROJECT_LABEL})
-    finally:
-        client.close()
+    """This stack's app containers."""
     return [
-        Container(
-            id=c["Id"], name=c["Names"][0].lstrip("/"), app=c["Labels"][WORKING_DIR_LABEL].rsplit("/", 1)[-1]
-        )
-        for c in found
-        if str(c["Labels"].get(WORKING_DIR_LABEL, "")).startswith(apps_dir + "/")
+        Container(id=c["Id"], name=c["Names"][0].lstrip("/"), app=app_of(c))
+        for c in app_containers(stack.data / "apps")
     ]
 
 

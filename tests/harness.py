@@ -153,15 +153,30 @@ COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_WORKING_DIR = "com.docker.compose.project.working_dir"
 
 
-def remove_app_leftovers(apps_dir: Path) -> None:
-    """Containers, networks and volumes of the apps a stack deployed under `apps_dir` and a test left
-    behind. Docker keeps them across runs (and its address pools hold about 30 networks), so a stack
-    takes what it made with it when it stops; nothing of any other stack or program is touched."""
+def app_containers(apps_dir: Path) -> list[dict[str, Any]]:
+    """Docker's records (one list call: no inspect that races with removals) of the containers whose
+    Compose working dir lies in `apps_dir`: a stack's own apps, on an engine every stack shares."""
     prefix = str(apps_dir.resolve()) + "/"
     client = docker_client()
     try:
         found = client.api.containers(all=True, filters={"label": COMPOSE_PROJECT})
-        mine = [c for c in found if str(c["Labels"].get(COMPOSE_WORKING_DIR, "")).startswith(prefix)]
+    finally:
+        client.close()
+    return [c for c in found if str(c["Labels"].get(COMPOSE_WORKING_DIR, "")).startswith(prefix)]
+
+
+def app_of(container: dict[str, Any]) -> str:
+    """The app a container of `app_containers` belongs to (its working dir is APPOS_DATA/apps/<app>)."""
+    return str(container["Labels"][COMPOSE_WORKING_DIR]).rsplit("/", 1)[-1]
+
+
+def remove_app_leftovers(apps_dir: Path) -> None:
+    """Containers, networks and volumes of the apps a stack deployed under `apps_dir` and a test left
+    behind. Docker keeps them across runs (and its address pools hold about 30 networks), so a stack
+    takes what it made with it when it stops; nothing of any other stack or program is touched."""
+    mine = app_containers(apps_dir)
+    client = docker_client()
+    try:
         projects = {c["Labels"][COMPOSE_PROJECT] for c in mine}
         removals: list[tuple[Any, str]] = [(client.api.remove_container, c["Id"]) for c in mine]
         for project in projects:

@@ -19,7 +19,7 @@ import httpx
 from services.launcher import start_supervisord, stop_process, wait_healthy
 from tests import consistency
 from tests.fuzz.runner import BUSYBOX_COMPOSE
-from tests.harness import Stack, docker_client, wait_for
+from tests.harness import Stack, app_containers, app_of, wait_for
 
 PROGRAMS = ("gateway", "state", "deployer", "deployer-worker", "proxyctl", "terminal", "redis", "caddy")
 # A killed worker's deployment is noticed when its alive key expires, then retried once.
@@ -189,17 +189,9 @@ def restart_stack(stack: Stack, *, timeout: float = 120) -> Stack:
 
 def container_states(stack: Stack) -> dict[str, set[str]]:
     """app → the states of its containers (running, exited, …)."""
-    client = docker_client()
-    try:
-        found = client.api.containers(all=True, filters={"label": consistency.PROJECT_LABEL})
-    finally:
-        client.close()
-    apps_dir = str((stack.data / "apps").resolve())
     states: dict[str, set[str]] = {}
-    for c in found:
-        folder = str(c["Labels"].get(consistency.WORKING_DIR_LABEL, ""))
-        if folder.startswith(apps_dir + "/"):
-            states.setdefault(folder.rsplit("/", 1)[-1], set()).add(str(c["State"]))
+    for c in app_containers(stack.data / "apps"):
+        states.setdefault(app_of(c), set()).add(str(c["State"]))
     return states
 
 
