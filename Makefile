@@ -84,12 +84,14 @@ wheels: build/wheels/.stamp
 ## Made with Debian's own python3 (3.11.2, the image's): markers like python_full_version < "3.11.3"
 ## choose different dependencies than the venv's Python would.
 WHEEL_PY ?= /usr/bin/python3
-build/wheels/.stamp: pyproject.toml
+build/wheels/.stamp: pyproject.toml | $(VENV)/.installed
 	rm -rf build/wheels build/wheel-venv && mkdir -p build/wheels
-	$(WHEEL_PY) -m venv build/wheel-venv
-	@# a clean environment: under the test runner, pip failed inside its own imports; and one retry
-	env -i PATH="$$PATH" HOME="$$HOME" build/wheel-venv/bin/python -m pip wheel -q --wheel-dir build/wheels . \
-	  || env -i PATH="$$PATH" HOME="$$HOME" build/wheel-venv/bin/python -m pip wheel -q --wheel-dir build/wheels .
+	$(WHEEL_PY) -m venv --without-pip build/wheel-venv
+	@# pip comes from the project's venv (`--python` runs it under Debian's interpreter): the pip that
+	@# Debian's ensurepip put into a new venv was twice seen, under the test runner, without its vendored
+	@# pyparsing. A clean environment, so nothing of the caller's leaks into the build.
+	env -i PATH="$$PATH" HOME="$$HOME" $(VPY) -m pip --python build/wheel-venv/bin/python \
+	  wheel -q --wheel-dir build/wheels .
 	touch $@
 
 ## test: lint, types, unit, integration and end-to-end tests against real Redis and Docker

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from docker.errors import DockerException, NotFound
+import requests
+from docker.errors import APIError, DockerException, NotFound
 
 from appos.v1 import apps_pb2
 from services.common.errors import Unavailable
@@ -108,7 +109,7 @@ def sample_app(
             second = {c.id: _one_shot(c) if first[c.id] is not None else None for c in running}
         finally:
             client.close()
-    except DockerException as exc:
+    except (DockerException, requests.RequestException) as exc:
         raise Unavailable(f"Docker did not answer: {exc}") from exc
     usage = []
     for container in containers:
@@ -133,9 +134,19 @@ def sample_app(
 
 
 def _one_shot(container: Any) -> dict[str, Any] | None:
-    """One stats document; None when the container went away meanwhile."""
+    """One stats document; None when the container went away meanwhile.
+
+    A container removed while the engine collects its sample answers 404, 409 (removal in
+    progress) or an empty body (which docker-py reports as a JSON decode error), depending on when.
+    """
     try:
         doc: dict[str, Any] = container.stats(stream=False, one_shot=True)
     except NotFound:
+        return None
+    except APIError as exc:
+        if exc.status_code == 409:
+            return None
+        raise
+    except requests.JSONDecodeError:
         return None
     return doc

@@ -3,10 +3,12 @@ tests/integration/test_app_stats.py)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from docker.errors import DockerException, NotFound
+import requests
+from docker.errors import APIError, DockerException, NotFound
 
 from services.common.errors import Unavailable
 from services.deployer.stats import cpu_percent, memory_used, sample_app
@@ -52,7 +54,9 @@ def test_memory_leaves_out_the_inactive_page_cache() -> None:
 
 
 class FakeContainer:
-    def __init__(self, name: str, service: str, state: str, docs: list[dict[str, Any]] | None) -> None:
+    def __init__(
+        self, name: str, service: str, state: str, docs: list[dict[str, Any] | Exception] | None
+    ) -> None:
         self.id = name
         self.labels = {"com.docker.compose.service": service}
         self.attrs = {
@@ -68,7 +72,10 @@ class FakeContainer:
         self.calls.append(kwargs)
         if self.docs is None:
             raise NotFound("gone")
-        return self.docs.pop(0)
+        answer = self.docs.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
 
 class FakeClient:
@@ -113,6 +120,38 @@ def test_a_container_that_vanishes_is_reported_gone_without_usage() -> None:
     usage = sample_app(lambda: FakeClient([gone]), "a", sleep=slept.append)
     assert slept == []  # nothing to compare: no wait
     assert [(c.state, c.memory_bytes) for c in usage.containers] == [("gone", 0)]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        requests.JSONDecodeError("Expecting value", "", 0),  # the engine closed an empty body
+        APIError(
+            "removal in progress",
+            response=SimpleNamespace(
+                status_code=409, reason="Conflict", url="http://docker/containers/x/stats"
+            ),
+        ),
+    ],
+    ids=["empty-body", "conflict"],
+)
+def test_a_container_removed_while_sampled_is_reported_gone(failure: Exception) -> None:
+    """Seen by the fuzzer: a container removed during the second sample gave a 500."""
+    web = FakeContainer("appos-a-web-1", "web", "running", [doc(0, 0, usage=100), failure])
+    usage = sample_app(lambda: FakeClient([web]), "a", sleep=lambda _: None)
+    assert [(c.state, c.memory_bytes) for c in usage.containers] == [("gone", 0)]
+
+
+def test_another_engine_error_while_sampling_is_unavailable() -> None:
+    broken = APIError(
+        "server error",
+        response=SimpleNamespace(
+            status_code=500, reason="Server Error", url="http://docker/containers/x/stats"
+        ),
+    )
+    web = FakeContainer("appos-a-web-1", "web", "running", [broken])
+    with pytest.raises(Unavailable, match="Docker did not answer"):
+        sample_app(lambda: FakeClient([web]), "a", sleep=lambda _: None)
 
 
 def test_an_app_without_containers_has_an_empty_list() -> None:
