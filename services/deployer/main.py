@@ -131,7 +131,7 @@ def main() -> None:
     )
     every(3.0, stop, ping_worker, "worker-ping")
     every(settings.reconcile_interval_seconds, stop, reconciler.run_once, "reconciler")
-    every(30.0, stop, backups.scheduled_tick, "backup-schedule")
+    every(settings.backup_schedule_check_seconds, stop, backups.scheduled_tick, "backup-schedule")
     watcher.start()
     dispatcher.start()
 

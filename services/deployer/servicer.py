@@ -166,7 +166,15 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
                 policy_exceptions=allowed,
             ),
         )
-        queued = self._queue(created)
+        try:
+            queued = self._queue(created)
+        except Unavailable as exc:
+            # nothing may be left of a create that failed: the app goes, its failed deployment stays
+            # as the record of what happened, and the same request works once the queue is back
+            self.state.call(
+                "DeleteApp", state_pb2.StateDeleteAppRequest(name=request.name, actor=actor(context))
+            )
+            raise Unavailable(f"{exc.message}; the app was not created") from exc
         return apps_pb2.CreateAppReply(app=queued.app, deployment=queued.deployment, generated=generated)
 
     def ListApps(

@@ -26,6 +26,8 @@ class DeployerSettings(CommonSettings):
     # The image of the short-lived container that copies named volumes in and out of backups
     # (it is only created, never started; any local image works). Production: the AppOS image.
     backup_helper_image: str = "appos/appos:latest"
+    # How often the deployer looks whether the scheduled backup is due.
+    backup_schedule_check_seconds: float = 30.0
     # Notifications: attempts per (event, target), the first retry's wait (doubling each time, up
     # to the cap), one attempt's timeout, and how long an app service's trouble is said only once.
     notify_max_attempts: int = 5

@@ -10,12 +10,16 @@ import tarfile
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 
+from appos.v1 import state_pb2, state_pb2_grpc
+from services.common.clients import sync_channel
 from tests.harness import Stack, docker_client, free_port, start_stack, wait_for
 
 HELPER = {"APPOS_BACKUP_HELPER_IMAGE": "appos-test/busybox:latest"}
@@ -31,10 +35,14 @@ def stacks(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) -> Ite
         stack.stop()
 
 
-def _start(stacks: list[Stack], tmp: pytest.TempPathFactory, name: str) -> Stack:
-    stack = start_stack(tmp.mktemp(name), extra_env=HELPER)
+def _start(stacks: list[Stack], tmp: pytest.TempPathFactory, name: str, **env: str) -> Stack:
+    stack = start_stack(tmp.mktemp(name), extra_env={**HELPER, **env})
     stacks.append(stack)
     return stack
+
+
+def _ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _backup(stack: Stack, token: str, **body: Any) -> dict[str, Any]:
@@ -266,3 +274,54 @@ def test_list_download_delete_and_retention(
         f"{made[2]}.json",
         f"{made[2]}.tar.gz",
     ]
+
+
+def test_a_due_schedule_starts_a_backup_by_itself(
+    stacks: list[Stack], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The deployer's schedule check (every 0.5 s here, 30 s by default) starts the backup when it is
+    due. An hour cannot pass in a test: the time of the previous scheduled run is moved back in
+    state instead, which is what an hour passing looks like to the scheduler."""
+    stack = _start(stacks, tmp_path_factory, "schedule", APPOS_BACKUP_SCHEDULE_CHECK_SECONDS="0.5")
+    token = stack.login()
+    with stack.client(token) as c:
+        r = c.put("/api/v1/backups/settings", json={"schedule": "every:1", "include_volumes": False})
+        assert r.status_code == 200 and r.json()["schedule"] == "every:1", r.text
+    channel = sync_channel(stack.run_dir / "state.sock")
+    try:
+        state = state_pb2_grpc.StateStub(channel)
+
+        def last_run() -> str:
+            try:
+                reply = state.GetSetting(state_pb2.StateGetSettingRequest(key="backup.last_scheduled"))
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.NOT_FOUND, exc
+                return ""  # a new schedule: the scheduler has not looked yet
+            return str(reply.value_json)
+
+        started = wait_for(last_run, timeout=30, what="the scheduler to start counting")
+        with stack.client(token) as c:
+            assert c.get("/api/v1/backups").json().get("backups", []) == [], "not due yet: nothing ran"
+        two_hours_ago = int(json.loads(started)) - 2 * 3600 * 1_000_000
+        state.PutSetting(
+            state_pb2.StatePutSettingRequest(
+                key="backup.last_scheduled", value_json=json.dumps(two_hours_ago)
+            )
+        )
+
+        def scheduled() -> dict[str, Any] | None:
+            with stack.client(token) as c:
+                found = c.get("/api/v1/backups").json().get("backups", [])
+            done = [b for b in found if b["status"] != "running"]
+            return done[0] if done else None
+
+        backup = wait_for(scheduled, timeout=60, interval=0.2, what="the scheduled backup")
+        assert (backup["status"], backup["origin"], backup["actor"]) == ("succeeded", "schedule", "scheduler")
+        assert int(json.loads(last_run())) > int(json.loads(started)), "the run was recorded"
+    finally:
+        channel.close()
+    with stack.client(token) as c:
+        backups = c.get("/api/v1/backups").json()["backups"]
+        assert len(backups) == 1, "one due run starts one backup, not one per check"
+        next_run = c.get("/api/v1/backups/settings").json()["next_run"]
+    assert _ts(next_run) - _ts(backup["finished_at"]) > timedelta(minutes=50), "the next run is an hour on"

@@ -491,6 +491,42 @@ def test_an_app_that_crashes_after_deploying_is_reported_unhealthy(
     assert "exited with code 3" in body["message"]
 
 
+def test_an_automatic_rollback_is_notified(notify_stack: Stack, token: str, receiver: Receiver) -> None:
+    name = _name("hook")
+    path = f"/ok/{name}"
+    _create(notify_stack, token, _webhook(name, receiver.url(path), ["auto_rollback"]))
+    app = _name("rb")
+    _, deployment = notify_stack.deploy(
+        token, {"name": app, "template": "busybox-httpd", "settings": {"HTTP_PORT": str(free_port())}}
+    )
+    assert deployment["status"] == "succeeded", deployment
+    with notify_stack.client(token) as c:
+        current = c.get(f"/api/v1/apps/{app}/compose")
+        broken = (
+            current.json()["compose"]
+            .replace('exec httpd -f -p 8080 -h /www"]', 'exit 3"]')
+            .replace("restart: unless-stopped", 'restart: "no"')
+        )
+        assert broken != current.json()["compose"]
+        r = c.put(
+            f"/api/v1/apps/{app}/compose",
+            json={"compose": broken, "env": current.json()["env"]},
+            headers={"If-Match": current.headers["etag"]},
+            params={"deploy": "true"},
+        )
+        assert r.status_code == 200, r.text
+    failed = notify_stack.wait_deployment(token, r.json()["deployment"]["id"])
+    assert "rolled back to v1" in failed["reason"], failed
+    [request] = wait_for(lambda: receiver.received(path, app=app), timeout=30, what="auto_rollback")
+    _verify(request)
+    body = request.json()
+    assert body["event"] == "auto_rollback" and body["subject"] == app
+    assert request.headers["x-appos-event"] == "auto_rollback"
+    # only the event the target asked for: the failed deployment itself was not sent here
+    time.sleep(1)  # give a wrongly sent deployment_failed the time to arrive (no timing asserted)
+    assert [r.json()["event"] for r in receiver.received(path)] == ["auto_rollback"]
+
+
 def test_the_cli(notify_stack: Stack, token: str, receiver: Receiver, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPOS_")}
     env.update(XDG_CONFIG_HOME=str(tmp_path), APPOS_URL=notify_stack.url, APPOS_TOKEN=token, COLUMNS="200")

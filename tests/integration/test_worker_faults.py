@@ -6,6 +6,7 @@ import os
 import signal
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from tests.harness import Stack, start_stack, wait_for
@@ -65,21 +66,33 @@ def test_kill_9_of_the_worker_during_compose_up_never_leaves_the_deployment_runn
 
 
 @pytest.mark.usefixtures("busybox_image")
-def test_redis_down_at_deploy_time_is_503_and_creates_no_stuck_deployment(
-    quick_reconcile_stack: Stack,
-) -> None:
+def test_redis_down_at_create_time_is_503_and_leaves_no_app_behind(quick_reconcile_stack: Stack) -> None:
     stack = quick_reconcile_stack
     token = stack.login()
+    request = {"name": "noqueue", "template": "busybox-httpd"}
     stack.supervisorctl("stop", "redis")
     try:
         with stack.client(token) as c:
-            r = c.post("/api/v1/apps", json={"name": "noqueue", "template": "busybox-crash"})
-        assert r.status_code == 503, r.text
-        assert "queue" in r.json()["message"]
+            r = c.post("/api/v1/apps", json=request)
+            assert r.status_code == 503, r.text
+            assert r.json()["code"] == "unavailable"
+            assert "queue" in r.json()["message"] and "not created" in r.json()["message"]
+            assert c.get("/api/v1/apps/noqueue").status_code == 404
     finally:
         stack.supervisorctl("start", "redis")
     with stack.client(token) as c:
         deployments = c.get("/api/v1/deployments", params={"app": "noqueue"}).json()["deployments"]
-    assert [(d["status"], d["reason"]) for d in deployments] == [
-        ("failed", "the task queue (redis) is unavailable")
-    ]
+        # the attempt stays on record, ended: nothing is stuck pending
+        assert [(d["status"], d["reason"]) for d in deployments] == [
+            ("failed", "the task queue (redis) is unavailable")
+        ]
+        # the very same request works once the queue is back
+
+        def created() -> httpx.Response | None:
+            answer = c.post("/api/v1/apps", json=request)
+            return None if answer.status_code == 503 else answer
+
+        retry = wait_for(created, timeout=30, what="redis to take tasks again")
+        assert retry.status_code == 202, retry.text
+    assert stack.wait_deployment(token, retry.json()["deployment"]["id"])["status"] == "succeeded"
+    assert stack.act(token, "noqueue", "remove", remove_volumes="true")["status"] == "succeeded"

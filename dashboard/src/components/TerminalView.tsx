@@ -101,6 +101,10 @@ export function TerminalView({ target, onState }: TerminalViewProps) {
       observer.disconnect();
       input.dispose();
       binary.dispose();
+      // This view is gone: its socket's close must not report over what the page shows now
+      // ("Disconnected.", or the next session's state after "New session").
+      socket.onmessage = null;
+      socket.onclose = null;
       // Leaving the tab ends the session (close code 1000), with every process it started.
       if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "close" }));
       socket.close(1000);

@@ -1,0 +1,491 @@
+"""The dashboard's later pages in real Chromium against the real stack: the host terminal, the
+notification targets (with a real webhook receiver on loopback), the account's password, the
+system's health, an app's options, users, API tokens and the domains form's errors.
+
+Everything happens through the UI as a user does it; the REST API only sets up (users, an app) and
+checks what the UI changed. Users are created per test, so the shared admin is never touched. All
+tests run on the browser's xdist worker, as in tests/e2e/test_dashboard.py."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
+
+from tests.e2e.browser import confirm_dialog, nav_link, open_app, sign_in
+from tests.e2e.conftest import NewPage
+from tests.harness import Stack, free_port, wait_for
+
+pytestmark = [pytest.mark.xdist_group("browser"), pytest.mark.usefixtures("busybox_image")]
+
+TEMPLATE = "busybox-httpd"
+WEBHOOK_SECRET = "e2e-webhook-secret-5f0c9a71"
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:6]}"
+
+
+def _get(stack: Stack, token: str, path: str) -> Any:
+    with stack.client(token) as c:
+        r = c.get(path)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _status_of_login(stack: Stack, username: str, password: str) -> int:
+    with stack.client() as c:
+        return c.post("/api/v1/auth/login", json={"username": username, "password": password}).status_code
+
+
+@dataclass
+class User:
+    username: str
+    password: str
+    role: str
+
+
+def _create_user(stack: Stack, admin_token: str, role: str) -> User:
+    user = User(_name(role[:4]), f"{role}-password-{uuid.uuid4().hex[:8]}", role)
+    with stack.client(admin_token) as c:
+        r = c.post("/api/v1/users", json={"username": user.username, "password": user.password, "role": role})
+    assert r.status_code == 200, r.text
+    return user
+
+
+def _delete_user(stack: Stack, admin_token: str, username: str) -> None:
+    with stack.client(admin_token) as c:
+        c.delete(f"/api/v1/users/{username}")
+
+
+MakeUser = Callable[[str], User]
+
+
+@pytest.fixture
+def make_user(stack: Stack, admin_token: str) -> Iterator[MakeUser]:
+    """Creates users through the API (removed after the test)."""
+    made: list[User] = []
+
+    def make(role: str) -> User:
+        user = _create_user(stack, admin_token, role)
+        made.append(user)
+        return user
+
+    yield make
+    for user in made:
+        _delete_user(stack, admin_token, user.username)
+
+
+@pytest.fixture(scope="module")
+def app(stack: Stack, admin_token: str, busybox_image: str) -> Iterator[str]:
+    """A busybox-httpd app deployed through the REST API, removed afterwards."""
+    name = _name("pg")
+    _, deployment = stack.deploy(
+        admin_token,
+        {"name": name, "template": TEMPLATE, "settings": {"HTTP_PORT": str(free_port()), "MESSAGE": "pages"}},
+    )
+    assert deployment["status"] == "succeeded", f"{deployment['status']}: {deployment.get('reason')}"
+    yield name
+    stack.act(admin_token, name, "remove", remove_volumes="true")
+
+
+# ---- host terminal -----------------------------------------------------------------------------
+
+
+def test_an_admin_runs_a_command_in_the_host_terminal(stack: Stack, page: Page) -> None:
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    nav_link(page, "Terminal").click()
+    expect(page.get_by_role("heading", name="Host terminal")).to_be_visible()
+    expect(page.get_by_test_id("terminal-placeholder")).to_be_visible()  # nothing runs before Connect
+    page.get_by_role("button", name="Connect", exact=True).click()
+    expect(page.get_by_text("Connected to the host")).to_be_visible(timeout=30_000)
+    terminal = page.get_by_test_id("terminal")
+    rows = terminal.locator(".xterm-rows")
+    expect(rows).to_be_visible()
+    terminal.click()
+    page.keyboard.type("echo host-$((6*7))")
+    page.keyboard.press("Enter")
+    # Only the shell's output has 42: the echoed command line shows $((6*7)).
+    expect(rows).to_contain_text("host-42", timeout=30_000)
+
+    # A new session replaces this one: a fresh shell, and the old socket's end reports nothing.
+    page.get_by_role("button", name="New session", exact=True).click()
+    expect(rows).not_to_contain_text("host-42")  # the old view is gone: a new, empty terminal
+    expect(rows).to_contain_text(re.compile(r"\S"), timeout=30_000)  # the new shell's prompt: open
+    expect(page.get_by_text("Connected to the host")).to_be_visible()
+    terminal.click()
+    page.keyboard.type("echo again-$((20+1))")
+    page.keyboard.press("Enter")
+    expect(rows).to_contain_text("again-21", timeout=30_000)
+    expect(page.get_by_role("alert")).to_have_count(0)
+    page.get_by_role("button", name="Disconnect", exact=True).click()
+    expect(page.get_by_text("Disconnected.")).to_be_visible()
+    expect(page.get_by_role("button", name="Connect", exact=True)).to_be_visible()
+    expect(page.get_by_test_id("terminal-placeholder")).to_be_visible()
+
+
+def _host_terminal_refusal(stack: Stack, token: str) -> tuple[dict[str, Any], int]:
+    """What the server answers a host terminal for `token`: the error message and the close code."""
+    url = f"ws://127.0.0.1:{stack.port}/api/v1/terminal/ws?target=host"
+    protocols = [Subprotocol("appos.v1"), Subprotocol(f"bearer.{token}")]
+    with connect(url, subprotocols=protocols, max_size=None) as ws:
+        error = json.loads(ws.recv(timeout=30))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=30)
+    assert closed.value.rcvd is not None
+    return error, closed.value.rcvd.code
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator"])
+def test_only_admins_get_the_host_terminal(stack: Stack, make_user: MakeUser, page: Page, role: str) -> None:
+    user = make_user(role)
+    sign_in(page, stack.url, user.username, user.password)
+    expect(nav_link(page, "System")).to_be_visible()  # the navigation is there ...
+    expect(nav_link(page, "Terminal")).to_have_count(0)  # ... without the host terminal
+    page.goto(stack.url + "/terminal")  # typed by hand: a clear refusal, and nothing to connect
+    expect(page.get_by_role("alert")).to_contain_text("needs the admin role")
+    expect(page.get_by_role("button", name="Connect", exact=True)).to_have_count(0)
+    expect(page.get_by_test_id("terminal")).to_have_count(0)
+    # What the page says is what the server enforces: a host shell is refused for this role.
+    error, code = _host_terminal_refusal(stack, stack.login(user.username, user.password))
+    assert code == 4403 and error["code"] == "permission_denied", (code, error)
+    assert "admin" in error["message"]
+
+
+# ---- notifications -----------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 (random port) that answers 200 and keeps what it got."""
+
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with receiver._lock:
+                    receiver.requests.append(Received(self.path, headers, body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def received(self, path: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    yield running
+    running.close()
+
+
+def _target_names(stack: Stack, token: str) -> list[str]:
+    return [t["name"] for t in _get(stack, token, "/api/v1/notifications/targets").get("targets", [])]
+
+
+def _open_new_target_form(page: Page, stack: Stack) -> Locator:
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    nav_link(page, "Notifications").click()
+    expect(page.get_by_role("heading", name="Notifications")).to_be_visible()
+    page.get_by_role("button", name="Add target", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    return dialog
+
+
+def test_add_a_webhook_target_and_send_a_signed_test(
+    stack: Stack, admin_token: str, receiver: Receiver, page: Page
+) -> None:
+    name, path = _name("hook"), f"/hook/{uuid.uuid4().hex[:8]}"
+    dialog = _open_new_target_form(page, stack)
+    try:
+        dialog.get_by_label("Target name").fill(name)
+        dialog.get_by_label("URL", exact=True).fill(receiver.url(path))
+        dialog.get_by_label("Secret", exact=True).fill(WEBHOOK_SECRET)
+        dialog.get_by_role("button", name="Add target", exact=True).click()
+        expect(dialog).to_be_hidden()
+        card = page.get_by_test_id(f"target-{name}")
+        expect(card).to_contain_text(receiver.url(path))
+        expect(page.get_by_test_id(f"secret-{name}")).to_have_text("set")  # write-only: never shown
+        stored = _get(stack, admin_token, f"/api/v1/notifications/targets/{name}")
+        assert stored["kind"] == "webhook" and stored["enabled"] is True, stored
+        assert stored["webhook"] == {"url": receiver.url(path), "secret": "", "secret_set": True}
+
+        card.get_by_role("button", name="Send test", exact=True).click()
+        result = card.get_by_test_id("test-result")
+        expect(result).to_contain_text("Delivered (HTTP 200)", timeout=30_000)
+        [request] = wait_for(lambda: receiver.received(path), timeout=30, what="the test webhook")
+        # What a receiver does: recompute the HMAC over "<timestamp>.<body>" with the secret.
+        timestamp = request.headers["x-appos-timestamp"]
+        mac = hmac.new(
+            WEBHOOK_SECRET.encode(), timestamp.encode() + b"." + request.body, hashlib.sha256
+        ).hexdigest()
+        assert hmac.compare_digest(request.headers["x-appos-signature"], f"sha256={mac}")
+        assert abs(time.time() - int(timestamp)) < 300
+        body = json.loads(request.body)
+        assert body["event"] == "test" and name in body["message"], body
+        expect(card).to_contain_text("delivered")  # the card's "Last delivery", from the server
+    finally:
+        with stack.client(admin_token) as c:
+            c.delete(f"/api/v1/notifications/targets/{name}")
+
+
+def test_a_bad_webhook_url_is_refused_and_nothing_is_created(
+    stack: Stack, admin_token: str, page: Page
+) -> None:
+    name = _name("bad")
+    dialog = _open_new_target_form(page, stack)
+    dialog.get_by_label("Target name").fill(name)
+    url = dialog.get_by_label("URL", exact=True)
+    url.fill("not a url")
+    dialog.get_by_label("Secret", exact=True).fill(WEBHOOK_SECRET)
+    dialog.get_by_role("button", name="Add target", exact=True).click()
+    expect(dialog.get_by_text("A URL of at most 2048 characters, without spaces.")).to_be_visible()
+    expect(url).to_have_attribute("aria-invalid", "true")
+    expect(dialog.get_by_role("alert")).to_contain_text("Fix the marked fields first.")
+
+    url.fill("ftp://127.0.0.1/hook")  # a URL, but not one AppOS can POST to
+    dialog.get_by_role("button", name="Add target", exact=True).click()
+    expect(dialog.get_by_text("The URL must start with http:// or https://.")).to_be_visible()
+    expect(dialog).to_be_visible()  # still open, with what was typed
+    expect(dialog.get_by_label("Target name")).to_have_value(name)
+    dialog.get_by_role("button", name="Cancel", exact=True).click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_test_id(f"target-{name}")).to_have_count(0)
+    assert name not in _target_names(stack, admin_token)
+
+
+# ---- account -----------------------------------------------------------------------------------
+
+
+def _change_password(page: Page, current: str, new: str) -> None:
+    form = page.get_by_role("form", name="Change password")
+    form.get_by_label("Current password").fill(current)
+    form.get_by_label("New password", exact=True).fill(new)
+    form.get_by_label("Repeat the new password").fill(new)
+    form.get_by_role("button", name="Change password", exact=True).click()
+
+
+def test_change_the_password_on_the_account_page(
+    stack: Stack, make_user: MakeUser, new_page: NewPage
+) -> None:
+    user = make_user("operator")
+    new_password = f"changed-{uuid.uuid4().hex[:10]}"
+    page = new_page()
+    sign_in(page, stack.url, user.username, user.password)
+    page.get_by_role("link", name="Account", exact=True).first.click()
+    expect(page.get_by_test_id("account-username")).to_have_text(user.username)
+
+    _change_password(page, "not-my-password", new_password)  # the wrong current password
+    form = page.get_by_role("form", name="Change password")
+    expect(form.get_by_role("alert")).to_contain_text("current password is wrong")
+    expect(form.get_by_text("Password changed.")).to_have_count(0)
+    assert _status_of_login(stack, user.username, user.password) == 200  # nothing changed
+    assert _status_of_login(stack, user.username, new_password) == 401
+
+    _change_password(page, user.password, new_password)
+    expect(form.get_by_text("Password changed. You are still signed in.")).to_be_visible()
+    expect(form.get_by_role("alert")).to_have_count(0)
+    expect(form.get_by_label("Current password")).to_have_value("")
+    page.reload()  # still signed in (the page signed in again with the new password)
+    expect(page.get_by_test_id("account-username")).to_have_text(user.username)
+
+    assert _status_of_login(stack, user.username, new_password) == 200
+    assert _status_of_login(stack, user.username, user.password) == 401
+    # and in the browser: the old password is refused, the new one signs in
+    old = new_page()
+    old.goto(stack.url + "/")
+    old.get_by_label("Username").fill(user.username)
+    old.get_by_label("Password").fill(user.password)
+    old.get_by_role("button", name="Sign in", exact=True).click()
+    expect(old.get_by_role("alert")).to_be_visible()
+    expect(old.get_by_label("Password")).to_be_visible()
+    fresh = new_page()
+    sign_in(fresh, stack.url, user.username, new_password)
+    expect(nav_link(fresh, "Apps")).to_be_visible()
+
+
+# ---- system ------------------------------------------------------------------------------------
+
+
+def test_the_system_page_shows_each_part_and_its_health(
+    stack: Stack, make_user: MakeUser, page: Page
+) -> None:
+    viewer = make_user("viewer")  # the page is for every role
+    sign_in(page, stack.url, viewer.username, viewer.password)
+    nav_link(page, "System").click()
+    expect(page.get_by_role("heading", name="System")).to_be_visible()
+    with stack.client() as c:
+        health = c.get("/health").json()
+    parts = {p["name"]: p for p in health["parts"]}
+    for expected in ("state", "deployer", "worker", "proxyctl", "terminal", "redis", "docker"):
+        assert expected in parts, f"/health has no {expected!r}: {health}"
+    assert health["status"] == "ok", health  # the shared stack is healthy
+    expect(page.get_by_test_id("health-status")).to_have_text("ok")
+    for name, part in parts.items():
+        row = page.get_by_test_id(f"health-{name}")
+        expect(row).to_contain_text(name)
+        expect(row.get_by_role("cell").nth(1)).to_have_text(part["status"])
+    expect(page.get_by_test_id("health-state")).to_contain_text("database and event log")
+    info = _get(stack, stack.login(viewer.username, viewer.password), "/api/v1/system/info")
+    expect(page.get_by_test_id("system-version")).to_have_text(info["version"])
+    page.get_by_role("button", name="Check now", exact=True).click()
+    expect(page.get_by_role("button", name="Check now", exact=True)).to_be_enabled()
+    expect(page.get_by_test_id("health-status")).to_have_text("ok")
+
+
+# ---- app options -------------------------------------------------------------------------------
+
+
+def test_toggle_an_apps_options(stack: Stack, admin_token: str, app: str, page: Page) -> None:
+    before = _get(stack, admin_token, f"/api/v1/apps/{app}")
+    rollback, volumes = bool(before.get("auto_rollback")), bool(before.get("backup_volumes"))
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    open_app(page, stack.url, app)
+    card = page.get_by_test_id("app-options")
+    auto_rollback = card.get_by_label("Automatic rollback")
+    backup_volumes = card.get_by_label("Include volumes in backups")
+    save = card.get_by_role("button", name="Save options", exact=True)
+    expect(auto_rollback).to_be_checked(checked=rollback)
+    expect(backup_volumes).to_be_checked(checked=volumes)
+    expect(save).to_be_disabled()  # nothing changed yet
+
+    auto_rollback.click()
+    expect(save).to_be_enabled()
+    save.click()
+    expect(card.get_by_text("Options saved.")).to_be_visible()
+    after = _get(stack, admin_token, f"/api/v1/apps/{app}")
+    assert bool(after.get("auto_rollback")) is not rollback, after
+    assert bool(after.get("backup_volumes")) is volumes, after  # the other option stays
+
+    backup_volumes.click()
+    auto_rollback.click()  # both at once: back to the first and the other flipped
+    card.get_by_role("button", name="Save options", exact=True).click()
+    expect(card.get_by_text("Options saved.")).to_be_visible()
+    again = _get(stack, admin_token, f"/api/v1/apps/{app}")
+    assert bool(again.get("auto_rollback")) is rollback, again
+    assert bool(again.get("backup_volumes")) is not volumes, again
+    page.reload()  # what the page shows after a reload is what the server stored
+    expect(card.get_by_label("Automatic rollback")).to_be_checked(checked=rollback)
+    expect(card.get_by_label("Include volumes in backups")).to_be_checked(checked=not volumes)
+
+
+# ---- users, tokens, domains --------------------------------------------------------------------
+
+
+def test_an_admin_adds_a_user(stack: Stack, admin_token: str, page: Page) -> None:
+    username, password = _name("new"), f"pw-{uuid.uuid4().hex[:10]}"
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    nav_link(page, "Users").click()
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    try:
+        page.get_by_label("New username").fill(username)
+        page.get_by_label("New password").fill(password)
+        page.get_by_label("Role", exact=True).select_option("operator")
+        page.get_by_role("button", name="Add user", exact=True).click()
+        row = page.get_by_role("row").filter(has_text=username)
+        expect(row).to_be_visible()
+        expect(row.get_by_label(f"Role of {username}")).to_have_value("operator")
+        expect(page.get_by_label("New username")).to_have_value("")  # the form is ready for the next
+        assert _get(stack, admin_token, f"/api/v1/users/{username}")["role"] == "operator"
+        assert _status_of_login(stack, username, password) == 200
+    finally:
+        _delete_user(stack, admin_token, username)
+
+
+def test_create_use_and_revoke_a_token(stack: Stack, make_user: MakeUser, page: Page) -> None:
+    owner = make_user("operator")
+    name = _name("ci")
+    sign_in(page, stack.url, owner.username, owner.password)
+    nav_link(page, "Tokens").click()
+    expect(page.get_by_role("heading", name="API tokens")).to_be_visible()
+    page.get_by_label("Token name").fill(name)
+    page.get_by_label("Role", exact=True).select_option("viewer")
+    page.get_by_role("button", name="Create token", exact=True).click()
+    shown = page.get_by_test_id("token-secret")
+    expect(shown).to_be_visible()
+    secret = shown.inner_text().strip()
+    assert secret.startswith("appos_"), secret
+    row = page.get_by_role("row").filter(has_text=name)
+    expect(row).to_contain_text("viewer")
+    expect(row).not_to_contain_text(secret)  # only its prefix is listed
+
+    with stack.client(secret) as c:
+        me = c.get("/api/v1/auth/me")
+        assert me.status_code == 200, me.text
+        assert me.json()["username"] == owner.username
+        assert c.get("/api/v1/apps").status_code == 200  # a viewer's read
+        refused = c.post("/api/v1/users", json={"username": "x", "password": "x" * 12, "role": "viewer"})
+        assert refused.status_code == 403, refused.text  # never above its role
+
+    page.reload()
+    expect(shown).to_have_count(0)  # shown once: gone after a reload
+    row.get_by_role("button", name="Revoke", exact=True).click()
+    confirm_dialog(page)
+    expect(row.get_by_role("button", name="Revoke", exact=True)).to_have_count(0)
+    with stack.client(secret) as c:
+        after = c.get("/api/v1/auth/me")
+    assert after.status_code == 401, after.text
+    assert after.json()["code"] == "unauthenticated", after.text
+
+
+def test_an_invalid_domain_shows_the_servers_error(
+    stack: Stack, admin_token: str, app: str, page: Page
+) -> None:
+    before = {d["domain"] for d in _get(stack, admin_token, "/api/v1/proxy/domains").get("domains", [])}
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    nav_link(page, "Domains").click()
+    expect(page.get_by_role("heading", name="Domains")).to_be_visible()
+    page.get_by_label("App", exact=True).select_option(app)
+    expect(page.get_by_label("Service", exact=True)).to_have_value("web")
+    expect(page.get_by_label("Container port")).to_have_value("8080")
+    page.get_by_label("Domain", exact=True).fill("bad_name.example")
+    page.get_by_role("button", name="Add domain", exact=True).click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("is not a valid domain name")
+    expect(alert).to_contain_text(re.compile(r"request id \S+"))
+    expect(page.get_by_label("Domain", exact=True)).to_have_value("bad_name.example")  # kept to fix
+    after = {d["domain"] for d in _get(stack, admin_token, "/api/v1/proxy/domains").get("domains", [])}
+    assert after == before
