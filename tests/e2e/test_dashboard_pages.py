@@ -8,16 +8,11 @@ tests run on the browser's xdist worker, as in tests/e2e/test_dashboard.py."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -29,6 +24,7 @@ from websockets.typing import Subprotocol
 from tests.e2e.browser import confirm_dialog, nav_link, open_app, sign_in
 from tests.e2e.conftest import NewPage
 from tests.harness import Stack, free_port, wait_for
+from tests.webhooks import Receiver, verify_signature
 
 pytestmark = [pytest.mark.xdist_group("browser"), pytest.mark.usefixtures("busybox_image")]
 
@@ -169,51 +165,6 @@ def test_only_admins_get_the_host_terminal(stack: Stack, make_user: MakeUser, pa
 # ---- notifications -----------------------------------------------------------------------------
 
 
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1 (random port) that answers 200 and keeps what it got."""
-
-    def __init__(self) -> None:
-        self.requests: list[Received] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                with receiver._lock:
-                    receiver.requests.append(Received(self.path, headers, body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def received(self, path: str) -> list[Received]:
-        with self._lock:
-            return [r for r in self.requests if r.path == path]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     running = Receiver()
@@ -257,13 +208,7 @@ def test_add_a_webhook_target_and_send_a_signed_test(
         result = card.get_by_test_id("test-result")
         expect(result).to_contain_text("Delivered (HTTP 200)", timeout=30_000)
         [request] = wait_for(lambda: receiver.received(path), timeout=30, what="the test webhook")
-        # What a receiver does: recompute the HMAC over "<timestamp>.<body>" with the secret.
-        timestamp = request.headers["x-appos-timestamp"]
-        mac = hmac.new(
-            WEBHOOK_SECRET.encode(), timestamp.encode() + b"." + request.body, hashlib.sha256
-        ).hexdigest()
-        assert hmac.compare_digest(request.headers["x-appos-signature"], f"sha256={mac}")
-        assert abs(time.time() - int(timestamp)) < 300
+        verify_signature(request, WEBHOOK_SECRET)
         body = json.loads(request.body)
         assert body["event"] == "test" and name in body["message"], body
         expect(card).to_contain_text("delivered")  # the card's "Last delivery", from the server
