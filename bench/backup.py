@@ -32,7 +32,6 @@ sys.path.insert(0, str(ROOT))
 
 from tests.harness import Stack, build_busybox_image, docker_client, start_stack, wait_for  # noqa: E402
 
-HELPER = {"APPOS_BACKUP_HELPER_IMAGE": "appos-test/busybox:latest"}
 COMPOSE = """services:
   one:
     image: appos-test/busybox:latest
@@ -125,7 +124,7 @@ def main() -> None:
 def run(count: int) -> None:
     with tempfile.TemporaryDirectory(prefix="appos-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        old = start_stack(tmp / "old", extra_env=HELPER)
+        old = start_stack(tmp / "old", extra_env={})
         try:
             token = old.login()
             names = create_apps(old, token, count)
@@ -155,7 +154,7 @@ def run(count: int) -> None:
         out = tmp / "plain-out"
         out.mkdir()
         tar_restore = timed(["tar", "xzf", str(plain), "-C", str(out)])
-        new = start_stack(tmp / "new", extra_env=HELPER)
+        new = start_stack(tmp / "new", extra_env={})
         try:
             new_token = new.login()
             start = time.perf_counter()

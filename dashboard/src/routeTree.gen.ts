@@ -17,6 +17,7 @@ import { Route as AuthAuditRouteImport } from './routes/_auth/audit'
 import { Route as AuthBackupsRouteImport } from './routes/_auth/backups'
 import { Route as AuthDeploymentsRouteImport } from './routes/_auth/deployments'
 import { Route as AuthDomainsRouteImport } from './routes/_auth/domains'
+import { Route as AuthNewAppRouteImport } from './routes/_auth/new-app'
 import { Route as AuthNotificationsRouteImport } from './routes/_auth/notifications'
 import { Route as AuthSystemRouteImport } from './routes/_auth/system'
 import { Route as AuthTerminalRouteImport } from './routes/_auth/terminal'
@@ -71,6 +72,11 @@ const AuthDeploymentsRoute = AuthDeploymentsRouteImport.update({
 const AuthDomainsRoute = AuthDomainsRouteImport.update({
   id: '/domains',
   path: '/domains',
+  getParentRoute: () => AuthRoute,
+} as any)
+const AuthNewAppRoute = AuthNewAppRouteImport.update({
+  id: '/new-app',
+  path: '/new-app',
   getParentRoute: () => AuthRoute,
 } as any)
 const AuthNotificationsRoute = AuthNotificationsRouteImport.update({
@@ -164,6 +170,7 @@ export interface FileRoutesByFullPath {
   '/backups': typeof AuthBackupsRoute
   '/deployments': typeof AuthDeploymentsRoute
   '/domains': typeof AuthDomainsRoute
+  '/new-app': typeof AuthNewAppRoute
   '/notifications': typeof AuthNotificationsRoute
   '/system': typeof AuthSystemRoute
   '/terminal': typeof AuthTerminalRoute
@@ -188,6 +195,7 @@ export interface FileRoutesByTo {
   '/backups': typeof AuthBackupsRoute
   '/deployments': typeof AuthDeploymentsRoute
   '/domains': typeof AuthDomainsRoute
+  '/new-app': typeof AuthNewAppRoute
   '/notifications': typeof AuthNotificationsRoute
   '/system': typeof AuthSystemRoute
   '/terminal': typeof AuthTerminalRoute
@@ -214,6 +222,7 @@ export interface FileRoutesById {
   '/_auth/backups': typeof AuthBackupsRoute
   '/_auth/deployments': typeof AuthDeploymentsRoute
   '/_auth/domains': typeof AuthDomainsRoute
+  '/_auth/new-app': typeof AuthNewAppRoute
   '/_auth/notifications': typeof AuthNotificationsRoute
   '/_auth/system': typeof AuthSystemRoute
   '/_auth/terminal': typeof AuthTerminalRoute
@@ -242,6 +251,7 @@ export interface FileRouteTypes {
     | '/backups'
     | '/deployments'
     | '/domains'
+    | '/new-app'
     | '/notifications'
     | '/system'
     | '/terminal'
@@ -266,6 +276,7 @@ export interface FileRouteTypes {
     | '/backups'
     | '/deployments'
     | '/domains'
+    | '/new-app'
     | '/notifications'
     | '/system'
     | '/terminal'
@@ -291,6 +302,7 @@ export interface FileRouteTypes {
     | '/_auth/backups'
     | '/_auth/deployments'
     | '/_auth/domains'
+    | '/_auth/new-app'
     | '/_auth/notifications'
     | '/_auth/system'
     | '/_auth/terminal'
@@ -371,6 +383,13 @@ declare module '@tanstack/react-router' {
       path: '/domains'
       fullPath: '/domains'
       preLoaderRoute: typeof AuthDomainsRouteImport
+      parentRoute: typeof AuthRoute
+    }
+    '/_auth/new-app': {
+      id: '/_auth/new-app'
+      path: '/new-app'
+      fullPath: '/new-app'
+      preLoaderRoute: typeof AuthNewAppRouteImport
       parentRoute: typeof AuthRoute
     }
     '/_auth/notifications': {
@@ -518,6 +537,7 @@ interface AuthRouteChildren {
   AuthBackupsRoute: typeof AuthBackupsRoute
   AuthDeploymentsRoute: typeof AuthDeploymentsRoute
   AuthDomainsRoute: typeof AuthDomainsRoute
+  AuthNewAppRoute: typeof AuthNewAppRoute
   AuthNotificationsRoute: typeof AuthNotificationsRoute
   AuthSystemRoute: typeof AuthSystemRoute
   AuthTerminalRoute: typeof AuthTerminalRoute
@@ -536,6 +556,7 @@ const AuthRouteChildren: AuthRouteChildren = {
   AuthBackupsRoute: AuthBackupsRoute,
   AuthDeploymentsRoute: AuthDeploymentsRoute,
   AuthDomainsRoute: AuthDomainsRoute,
+  AuthNewAppRoute: AuthNewAppRoute,
   AuthNotificationsRoute: AuthNotificationsRoute,
   AuthSystemRoute: AuthSystemRoute,
   AuthTerminalRoute: AuthTerminalRoute,

@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 BUSY_KEY = "appos:backups:busy"
 BUSY_TTL = 60
+# While the job waits in the task queue (behind deployments that may take minutes) nothing refreshes
+# the guard: it is taken for this long, and the job, once it runs, keeps it with BUSY_TTL.
+BUSY_QUEUED_TTL = 3600
 _ID = re.compile(r"^appos-backup-\d{8}T\d{6}Z-[0-9a-f]{6}$")
 VOLUMES_PREFIX = "backup.volumes."
 SETTING_RETENTION = "backup.retention"
@@ -204,8 +207,8 @@ class Busy:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="backup-busy", daemon=True)
 
-    def claim(self) -> None:
-        if not self.redis.set(BUSY_KEY, self.owner, nx=True, ex=BUSY_TTL):
+    def claim(self, ttl: int = BUSY_TTL) -> None:
+        if not self.redis.set(BUSY_KEY, self.owner, nx=True, ex=ttl):
             raise Conflict(
                 f"a backup or restore is running ({self.current(self.redis)}); try again when it ends"
             )
@@ -223,6 +226,7 @@ class Busy:
     def __enter__(self) -> Busy:
         if self.current(self.redis) != self.owner:
             self.claim()
+        self.redis.expire(BUSY_KEY, BUSY_TTL)  # from the queued claim's TTL to the running one's
         self._thread.start()
         return self
 
@@ -348,7 +352,7 @@ class Backups:
             origin=origin,
             actor=actor,
         )
-        Busy(self.redis, record.id).claim()
+        Busy(self.redis, record.id).claim(BUSY_QUEUED_TTL)
         self.folder.save(record)
         try:
             self.enqueue(record.id)
@@ -359,9 +363,13 @@ class Backups:
         event(self.state, "backup_started", record.id, actor, origin=origin, include_volumes=include_volumes)
         return record
 
-    def make(self, backup_id: str) -> Record:
+    def make(self, backup_id: str) -> Record | None:
         """The job: snapshot, files, volumes, manifest, retention. Failure leaves no archive."""
-        record = self.folder.load(backup_id)
+        try:
+            record = self.folder.load(backup_id)
+        except NotFound:  # deleted after waiting longer than BUSY_QUEUED_TTL in the queue
+            logger.warning("backup %s was deleted before its job ran", backup_id)
+            return None
         if record.status != "running":
             return record  # a redelivered task
         work = self.folder.work_dir("work")
@@ -456,30 +464,33 @@ class Backups:
             return
         client = self.docker_factory()
         try:
-            volumes.check_helper(client, self.settings.backup_helper_image)
+            image = volumes.helper_image(client, self.settings.backup_helper_image)
             found = {entry.name: volumes.app_volumes(client, entry.name) for entry in chosen}
             names = [docker_name for vols in found.values() for _, docker_name, _ in vols]
             if not names:
                 return
             writer.add_dir("volumes")
-            with volumes.helper(client, self.settings.backup_helper_image, names, read_only=True) as helper:
-                for entry in chosen:
-                    if not found[entry.name]:
-                        continue
-                    writer.add_dir(f"volumes/{entry.name}")
-                    with volumes.paused(client, entry.name):
-                        for name, docker_name, labels in found[entry.name]:
-                            tar_path = work / f"{docker_name}.tar"
-                            volumes.export_volume(helper, docker_name, tar_path)
-                            member = f"volumes/{entry.name}/{name}.tar"
-                            writer.add_file(tar_path, member)
-                            tar_path.unlink()
-                            entry.volumes.append(
-                                archive.VolumeEntry(
-                                    name=name, docker_name=docker_name, labels=labels, file=member
-                                )
+            by_name = {entry.name: entry for entry in chosen}
+            with (
+                volumes.helper(client, image, names, read_only=True) as helper,
+                contextlib.closing(volumes.export_apps(client, helper, found, work)) as copies,
+            ):
+                for app, exported in copies:
+                    entry = by_name[app]
+                    writer.add_dir(f"volumes/{app}")
+                    for volume in exported:
+                        member = f"volumes/{app}/{volume.name}.tar"
+                        writer.add_file(volume.tar, member)
+                        volume.tar.unlink()
+                        entry.volumes.append(
+                            archive.VolumeEntry(
+                                name=volume.name,
+                                docker_name=volume.docker_name,
+                                labels=volume.labels,
+                                file=member,
                             )
-                    progress("volumes", app=entry.name, volumes=[v.name for v in entry.volumes])
+                        )
+                    progress("volumes", app=app, volumes=[v.name for v in entry.volumes])
         finally:
             client.close()
 
@@ -564,9 +575,8 @@ class Backups:
             volumes.check_volume_tar(work / entry.file, entry.docker_name)
         client = self.docker_factory()
         try:
-            if entries:
-                volumes.check_helper(client, self.settings.backup_helper_image)
-            volumes.preflight(client, entries, force=force)
+            image = volumes.helper_image(client, self.settings.backup_helper_image) if entries else ""
+            volumes.preflight(client, entries, force=force, going_down=set(live.app_names))
             # 2. the current apps go down (force only: an empty install has none)
             for name in live.app_names:
                 self._down(name)
@@ -578,9 +588,7 @@ class Backups:
                 "RestoreDatabase", backups_internal_pb2.DatabasePath(path=str(db_file)), timeout=600
             )
             self._place_files(work, manifest, stale=list(live.app_names))
-            volumes.import_volumes(
-                client, self.settings.backup_helper_image, [(e, work / e.file) for e in entries]
-            )
+            volumes.import_volumes(client, image, [(e, work / e.file) for e in entries])
         finally:
             client.close()
         # 4. unfinished deployments of the snapshot end; every app is redeployed; Caddy reloads

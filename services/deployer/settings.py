@@ -24,8 +24,9 @@ class DeployerSettings(CommonSettings):
     reconcile_interval_seconds: int = 10
     rpc_timeout_seconds: float = 10.0
     # The image of the short-lived container that copies named volumes in and out of backups
-    # (it is only created, never started; any local image works). Production: the AppOS image.
-    backup_helper_image: str = "appos/appos:latest"
+    # (it is only created, never started; any local image works). Empty: an empty image that
+    # AppOS imports itself (volumes.EMPTY_HELPER).
+    backup_helper_image: str = ""
     # How often the deployer looks whether the scheduled backup is due.
     backup_schedule_check_seconds: float = 30.0
     # Notifications: attempts per (event, target), the first retry's wait (doubling each time, up

@@ -1,15 +1,19 @@
 """Named volumes in and out of backups, through one short-lived helper container: every volume of
 the job is mounted into a created (never started) container of the helper image at
 `/appos-volumes/<engine volume name>`, and Docker's archive API copies a folder out (`get_archive`)
-or in (`put_archive`). The helper image only has to exist locally: APPOS_BACKUP_HELPER_IMAGE (the
-AppOS image itself in production). A volume's tar has one top folder, the engine volume name."""
+or in (`put_archive`). Since the container never runs, its image needs no files at all: by default
+an empty image AppOS imports itself (EMPTY_HELPER); APPOS_BACKUP_HELPER_IMAGE names another local
+one. A volume's tar has one top folder, the engine volume name."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,9 @@ from services.deployer.compose import project_name
 logger = logging.getLogger(__name__)
 
 ROOT = "/appos-volumes"
+# Apps whose volumes are copied at the same time: each copy mostly waits on the engine (pause,
+# archive, unpause), so a few at once cut a backup of many apps to a fraction.
+COPY_WORKERS = 4
 PROJECT_LABEL = "com.docker.compose.project"
 VOLUME_LABEL = "com.docker.compose.volume"
 
@@ -36,13 +43,34 @@ def app_volumes(client: Any, app: str) -> list[tuple[str, str, dict[str, str]]]:
     return sorted(out)
 
 
-def check_helper(client: Any, image: str) -> None:
+EMPTY_HELPER = "appos/backup-helper:empty"
+
+
+def helper_image(client: Any, configured: str) -> str:
+    """The helper's image: the configured one, which must be on the engine, or else the empty
+    image, imported from an empty tar the first time (no registry, no files)."""
+    if configured:
+        try:
+            client.images.get(configured)
+        except ImageNotFound as exc:
+            raise FailedPrecondition(
+                f"the backup helper image {configured!r} is not on this Docker engine "
+                "(APPOS_BACKUP_HELPER_IMAGE; leave it unset to use an empty image)"
+            ) from exc
+        return configured
     try:
-        client.images.get(image)
-    except ImageNotFound as exc:
-        raise FailedPrecondition(
-            f"the backup helper image {image!r} is not on this Docker engine (APPOS_BACKUP_HELPER_IMAGE)"
-        ) from exc
+        client.images.get(EMPTY_HELPER)
+    except ImageNotFound:
+        empty = io.BytesIO()
+        tarfile.open(fileobj=empty, mode="w").close()
+        repository, tag = EMPTY_HELPER.split(":")
+        try:
+            client.api.import_image_from_data(empty.getvalue(), repository=repository, tag=tag)
+        except DockerException as exc:
+            raise Unavailable(f"could not create the backup helper image: {exc}") from exc
+    except DockerException as exc:
+        raise Unavailable(f"Docker did not answer: {exc}") from exc
+    return EMPTY_HELPER
 
 
 @contextlib.contextmanager
@@ -94,8 +122,45 @@ def export_volume(container: Any, volume: str, dest: Path) -> None:
         raise Unavailable(f"could not copy volume {volume}: {exc}") from exc
 
 
-def preflight(client: Any, entries: list[VolumeEntry], *, force: bool) -> None:
-    """Refuse before anything changes: a volume that exists must be unused and replaced only with force."""
+@dataclass(frozen=True)
+class ExportedVolume:
+    name: str  # the compose name
+    docker_name: str
+    labels: dict[str, str]
+    tar: Path
+
+
+def export_apps(
+    client: Any, container: Any, found: dict[str, list[tuple[str, str, dict[str, str]]]], work: Path
+) -> Generator[tuple[str, list[ExportedVolume]]]:
+    """Each app's volumes as tar files in `work`, the app paused while its own are copied; several
+    apps at once (COPY_WORKERS), yielded in the order of `found` so the archive is the same every
+    time. A failure stops the copies not yet begun and is raised once the running ones are done."""
+
+    def export(app: str) -> list[ExportedVolume]:
+        done = []
+        with paused(client, app):
+            for name, docker_name, labels in found[app]:
+                tar = work / f"{docker_name}.tar"
+                export_volume(container, docker_name, tar)
+                done.append(ExportedVolume(name, docker_name, labels, tar))
+        return done
+
+    pool = ThreadPoolExecutor(max_workers=COPY_WORKERS, thread_name_prefix="volume-copy")
+    try:
+        futures: list[tuple[str, Future[list[ExportedVolume]]]] = [
+            (app, pool.submit(export, app)) for app, vols in found.items() if vols
+        ]
+        for app, future in futures:
+            yield app, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def preflight(client: Any, entries: list[VolumeEntry], *, force: bool, going_down: set[str]) -> None:
+    """Refuse before anything changes: a volume that exists must be unused and replaced only with
+    force. Containers of the apps the restore takes down first (`going_down`) do not count."""
+    projects = {project_name(app) for app in going_down}
     for entry in entries:
         try:
             client.volumes.get(entry.docker_name)
@@ -106,8 +171,9 @@ def preflight(client: Any, entries: list[VolumeEntry], *, force: bool) -> None:
                 f"volume {entry.docker_name} already exists: remove it, or restore with force to replace it"
             )
         users = client.containers.list(all=True, filters={"volume": entry.docker_name})
-        if users:
-            raise FailedPrecondition(f"volume {entry.docker_name} is used by container {users[0].name}")
+        others = [c for c in users if c.labels.get(PROJECT_LABEL) not in projects]
+        if others:
+            raise FailedPrecondition(f"volume {entry.docker_name} is used by container {others[0].name}")
 
 
 def check_volume_tar(source: Path, volume: str) -> None:

@@ -357,6 +357,267 @@ def test_toggle_an_apps_options(stack: Stack, admin_token: str, app: str, page: 
     expect(card.get_by_label("Include volumes in backups")).to_be_checked(checked=not volumes)
 
 
+# ---- new app from a compose file ---------------------------------------------------------------
+
+DEPLOY_TIMEOUT = 120_000  # ms: a deployment's whole run, in the browser's clock
+SLEEPER_COMPOSE = """services:
+  main:
+    image: appos-test/busybox:latest
+    pull_policy: never
+    init: true
+    command: ["sleep", "3600"]
+    environment:
+      GREETING: ${GREETING}
+"""
+HOST_BIND_COMPOSE = """services:
+  main:
+    image: appos-test/busybox:latest
+    pull_policy: never
+    command: ["sleep", "3600"]
+    volumes:
+      - /etc:/x
+"""
+
+
+def _replace_editor(page: Page, test_id: str, text: str) -> None:
+    """Replace all of a CodeMirror 6 editor's text, as a paste does."""
+    content = page.get_by_test_id(test_id).locator(".cm-content")
+    expect(content).to_be_visible()
+    content.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(text)
+
+
+def _app_status(stack: Stack, token: str, app: str) -> int:
+    with stack.client(token) as c:
+        return c.get(f"/api/v1/apps/{app}").status_code
+
+
+def _open_new_app_from_compose(page: Page, stack: Stack) -> None:
+    nav_link(page, "Apps").click()
+    page.get_by_role("link", name="New app from compose", exact=True).click()
+    expect(page.get_by_role("heading", name="New app from compose")).to_be_visible()
+
+
+def test_create_an_app_from_a_compose_file(
+    stack: Stack, admin_token: str, make_user: MakeUser, page: Page
+) -> None:
+    app = _name("cmp")
+    operator = make_user("operator")  # the form is for operators too, not only admins
+    sign_in(page, stack.url, operator.username, operator.password)
+    _open_new_app_from_compose(page, stack)
+    expect(page.get_by_text("Policy exceptions (admin)")).to_have_count(0)  # an admin's choice only
+    try:
+        page.get_by_label("App name").fill(app)
+        _replace_editor(page, "new-compose-editor", SLEEPER_COMPOSE)
+        _replace_editor(page, "new-env-editor", "GREETING=from-the-browser\n")
+        page.get_by_label("Message (optional)").fill("composed in the browser")
+        page.get_by_label("Automatic rollback").uncheck()
+        page.get_by_role("button", name="Create and deploy", exact=True).click()
+        page.wait_for_url(re.compile(rf"/apps/{app}/deployments/[^/?#]+"))
+        status = page.get_by_test_id("deployment-status")
+        expect(status).to_contain_text("succeeded", ignore_case=True, timeout=DEPLOY_TIMEOUT)
+
+        nav_link(page, "Apps").click()
+        expect(page.get_by_test_id(f"app-status-{app}")).to_have_text("running", timeout=60_000)
+        stored = _get(stack, admin_token, f"/api/v1/apps/{app}")
+        assert stored["status"] == "running" and stored["auto_rollback"] is False, stored
+        assert not stored.get("template"), stored
+        v1 = _get(stack, admin_token, f"/api/v1/apps/{app}/versions/1")
+        assert v1["compose"] == SLEEPER_COMPOSE, v1["compose"]
+        assert "GREETING=from-the-browser" in v1["env"] and v1["message"] == "composed in the browser", v1
+    finally:
+        if _app_status(stack, admin_token, app) == 200:
+            stack.act(admin_token, app, "remove", remove_volumes="true")
+
+
+def test_a_refused_compose_file_shows_why_and_creates_nothing(
+    stack: Stack, admin_token: str, page: Page
+) -> None:
+    app = _name("bad")
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    _open_new_app_from_compose(page, stack)
+    page.get_by_label("App name").fill(app)
+    _replace_editor(page, "new-compose-editor", HOST_BIND_COMPOSE)
+    page.get_by_role("button", name="Create and deploy", exact=True).click()
+    form = page.get_by_role("form", name="New app from compose")
+    alert = form.get_by_role("alert")
+    expect(alert).to_contain_text("compose policy")  # the rule the policy applies, and what broke it
+    expect(alert).to_contain_text("/etc")
+    expect(alert).to_contain_text(re.compile(r"request id \S+"))
+    expect(page.get_by_test_id("new-compose-editor").locator("..")).to_have_attribute("aria-invalid", "true")
+    expect(page).to_have_url(re.compile(r"/new-app$"))  # still here, with what was typed
+    expect(page.get_by_label("App name")).to_have_value(app)
+    assert _app_status(stack, admin_token, app) == 404
+
+    _replace_editor(page, "new-compose-editor", "services: [unclosed\n")  # not even YAML
+    page.get_by_role("button", name="Create and deploy", exact=True).click()
+    expect(alert).not_to_contain_text("compose policy")
+    expect(alert).to_contain_text("compose file")
+    assert _app_status(stack, admin_token, app) == 404
+    nav_link(page, "Apps").click()
+    expect(page.get_by_role("heading", name="Apps")).to_be_visible()
+    expect(page.get_by_role("link", name=app, exact=True)).to_have_count(0)
+
+
+def test_a_viewer_is_not_offered_a_new_app_from_compose(
+    stack: Stack, make_user: MakeUser, page: Page
+) -> None:
+    viewer = make_user("viewer")
+    sign_in(page, stack.url, viewer.username, viewer.password)
+    nav_link(page, "Apps").click()
+    expect(page.get_by_role("heading", name="Apps")).to_be_visible()
+    expect(page.get_by_role("link", name="New app from compose")).to_have_count(0)
+    page.goto(stack.url + "/new-app")  # typed by hand: a clear refusal, and no form
+    expect(page.get_by_role("alert")).to_contain_text("needs the operator role")
+    expect(page.get_by_role("button", name="Create and deploy")).to_have_count(0)
+
+
+# ---- an app's lifecycle buttons ----------------------------------------------------------------
+
+
+def _do(page: Page, button: str) -> None:
+    page.get_by_role("button", name=button, exact=True).click()
+    confirm_dialog(page)
+
+
+def test_stop_start_restart_and_remove_an_app(stack: Stack, admin_token: str, page: Page) -> None:
+    app = _name("life")
+    _, deployment = stack.deploy(
+        admin_token,
+        {"name": app, "template": TEMPLATE, "settings": {"HTTP_PORT": str(free_port()), "MESSAGE": "life"}},
+    )
+    assert deployment["status"] == "succeeded", f"{deployment['status']}: {deployment.get('reason')}"
+    try:
+        sign_in(page, stack.url, "admin", stack.admin_password())
+        open_app(page, stack.url, app)
+        status = page.get_by_test_id("app-status")
+        expect(status).to_have_text("running", timeout=60_000)
+
+        _do(page, "Stop")
+        expect(status).to_have_text("stopped", timeout=60_000)
+        assert _get(stack, admin_token, f"/api/v1/apps/{app}")["status"] == "stopped"
+
+        _do(page, "Start")
+        expect(status).to_have_text("running", timeout=60_000)
+        assert _get(stack, admin_token, f"/api/v1/apps/{app}")["status"] == "running"
+
+        before = _get(stack, admin_token, f"/api/v1/deployments?app={app}")
+        _do(page, "Restart")
+        last = page.get_by_role("status").filter(has_text="restart")
+        expect(last).to_contain_text("succeeded", timeout=60_000)
+        expect(status).to_have_text("running", timeout=60_000)
+        after = _get(stack, admin_token, f"/api/v1/deployments?app={app}")
+        restarts = [d for d in after["deployments"] if d["action"] == "restart"]
+        assert len(after["deployments"]) == len(before["deployments"]) + 1, after
+        assert [d["status"] for d in restarts] == ["succeeded"], restarts
+
+        page.get_by_role("button", name="Remove", exact=True).click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text(f"Remove {app}?")
+        dialog.get_by_label("Also delete its volumes").check()
+        dialog.get_by_role("button", name="Confirm", exact=True).click()
+        expect(dialog).to_be_hidden()
+        expect(page).to_have_url(re.compile(r"/apps$"))
+        expect(page.get_by_role("link", name=app, exact=True)).to_have_count(0, timeout=60_000)
+        wait_for(lambda: _app_status(stack, admin_token, app) == 404, timeout=60, what=f"{app} to be gone")
+        page.reload()
+        expect(page.get_by_role("heading", name="Apps")).to_be_visible()
+        expect(page.get_by_role("link", name=app, exact=True)).to_have_count(0)
+    finally:
+        if _app_status(stack, admin_token, app) == 200:
+            stack.act(admin_token, app, "remove", remove_volumes="true")
+
+
+# ---- backups and the audit log -----------------------------------------------------------------
+
+BACKUP_TIMEOUT = 120_000  # ms
+
+
+def _backups(stack: Stack, token: str) -> list[dict[str, Any]]:
+    backups: list[dict[str, Any]] = _get(stack, token, "/api/v1/backups").get("backups", [])
+    return backups
+
+
+def test_create_a_backup_and_find_it_in_the_audit_log(stack: Stack, admin_token: str, page: Page) -> None:
+    note = f"e2e backup {uuid.uuid4().hex[:8]}"
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    nav_link(page, "Backups").click()
+    expect(page.get_by_role("heading", name="Backups")).to_be_visible()
+    page.get_by_label("Note").fill(note)
+    page.get_by_role("button", name="Create backup", exact=True).click()
+    row = page.get_by_role("row").filter(has_text=note)
+    try:
+        expect(row).to_be_visible()
+        expect(row).to_contain_text("by admin")
+        expect(row.get_by_role("cell").nth(1)).to_contain_text("succeeded", timeout=BACKUP_TIMEOUT)
+        expect(row.get_by_role("button", name="Restore", exact=True)).to_be_enabled()
+        [made] = [b for b in _backups(stack, admin_token) if b.get("message") == note]
+        assert made["status"] == "succeeded" and made["actor"] == "admin", made
+        expect(page.get_by_label("Note")).to_have_value("")  # ready for the next one
+
+        nav_link(page, "Audit").click()
+        expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
+        page.get_by_label("Action").fill("appos.v1.Backups.CreateBackup")
+        page.get_by_role("button", name="Filter", exact=True).click()
+        entries = _get(stack, admin_token, "/api/v1/audit?action=appos.v1.Backups.CreateBackup")["entries"]
+        assert entries and entries[0]["actor"] == "admin" and entries[0]["result"] == "ok", entries[0]
+        rows = page.get_by_role("row").filter(has_text="Backups.CreateBackup")
+        expect(rows).to_have_count(len(entries))  # the filter: only backup creations are listed
+        expect(page.get_by_role("row").filter(has_text="Apps.CreateApp")).to_have_count(0)
+        expect(rows.first).to_contain_text("admin")
+        expect(rows.first.get_by_role("cell").nth(4)).to_have_text("ok")
+    finally:
+        for backup in _backups(stack, admin_token):
+            if backup.get("message") == note:
+                with stack.client(admin_token) as c:
+                    c.delete(f"/api/v1/backups/{backup['id']}")
+
+
+def test_save_the_backup_schedule_and_refuse_an_empty_retention(
+    stack: Stack, admin_token: str, page: Page
+) -> None:
+    before = _get(stack, admin_token, "/api/v1/backups/settings")
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    nav_link(page, "Backups").click()
+    form = page.get_by_role("form", name="Backup schedule")
+    schedule, retention = form.get_by_label("When"), form.get_by_label("Keep (0: all)")
+    expect(retention).to_have_value(str(before.get("retention", 0)))
+    try:
+        schedule.fill("every:12")
+        retention.fill("500")  # more than this stack makes: applying it deletes nothing
+        form.get_by_role("button", name="Save schedule", exact=True).click()
+        expect(form.get_by_text("Saved.")).to_be_visible()
+        saved = _get(stack, admin_token, "/api/v1/backups/settings")
+        assert saved["schedule"] == "every:12" and saved["retention"] == 500, saved
+        assert saved.get("next_run"), saved  # a schedule: the next run is known
+        page.reload()
+        expect(retention).to_have_value("500")
+        expect(schedule).to_have_value("every:12")
+        expect(page.get_by_text("Next backup")).to_be_visible()
+
+        retention.fill("")  # empty is not "0, keep all": refused at the field, nothing sent
+        schedule.fill("daily@04:30")
+        form.get_by_role("button", name="Save schedule", exact=True).click()
+        expect(form.get_by_text("Enter how many backups to keep (0 keeps them all).")).to_be_visible()
+        expect(retention).to_have_attribute("aria-invalid", "true")
+        expect(form.get_by_text("Saved.")).to_have_count(0)
+        assert _get(stack, admin_token, "/api/v1/backups/settings") == saved
+
+        retention.fill("7")
+        schedule.fill("hourly")  # the server's refusal, readable
+        form.get_by_role("button", name="Save schedule", exact=True).click()
+        expect(form.get_by_role("alert")).to_contain_text("schedule")
+        expect(retention).not_to_have_attribute("aria-invalid", "true")
+        assert _get(stack, admin_token, "/api/v1/backups/settings") == saved
+    finally:
+        restore = {
+            k: before.get(k, d) for k, d in (("schedule", ""), ("retention", 0), ("include_volumes", False))
+        }
+        with stack.client(admin_token) as c:
+            assert c.put("/api/v1/backups/settings", json=restore).status_code == 200
+
+
 # ---- users, tokens, domains --------------------------------------------------------------------
 
 

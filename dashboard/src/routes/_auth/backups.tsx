@@ -4,7 +4,7 @@ import { Download, HardDriveDownload, Trash2, Upload } from "lucide-react";
 import { useEffect, useState, type FormEvent } from "react";
 import { api, apiFetch, unwrap } from "@/api/client";
 import { ConfirmDialog } from "@/components/ConfirmDialog";
-import { EmptyState, ErrorAlert, PageHeader, Spinner, StatusBadge } from "@/components/common";
+import { EmptyState, ErrorAlert, PageHeader, Spinner, StatusBadge, SuccessNote } from "@/components/common";
 import { Alert } from "@/components/ui/alert";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
@@ -13,6 +13,7 @@ import { Label } from "@/components/ui/label";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
 import { useCan } from "@/lib/auth";
 import { useEvents } from "@/lib/events";
+import { parseRetention } from "@/lib/backupSettings";
 import { formatBytes, formatTime } from "@/lib/format";
 
 export const Route = createFileRoute("/_auth/backups")({
@@ -89,7 +90,7 @@ function BackupsPage() {
               {list.map((b) => {
                 const id = b.id ?? "";
                 return (
-                  <TR key={id}>
+                  <TR key={id} data-testid={`backup-${id}`}>
                     <TD>
                       <div className="font-mono text-xs">{id}</div>
                       <div className="text-xs text-muted-foreground">
@@ -98,7 +99,7 @@ function BackupsPage() {
                       </div>
                     </TD>
                     <TD>
-                      <StatusBadge status={b.status} />
+                      <StatusBadge status={b.status} testId={`backup-status-${id}`} />
                       {b.reason && <div className="max-w-64 truncate text-xs text-muted-foreground" title={b.reason}>{b.reason}</div>}
                     </TD>
                     <TD className="hidden text-sm md:table-cell">
@@ -217,6 +218,7 @@ function BackupSettings() {
   const [volumes, setVolumes] = useState(false);
   const [saved, setSaved] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  const [retentionError, setRetentionError] = useState<string | null>(null);
   useEffect(() => {
     if (!settings.data) return;
     setSchedule(settings.data.schedule ?? "");
@@ -227,8 +229,11 @@ function BackupSettings() {
     event.preventDefault();
     setError(null);
     setSaved(false);
+    const parsed = parseRetention(retention);
+    setRetentionError(parsed.error);
+    if (parsed.value === null) return;
     try {
-      await unwrap(api.PUT("/api/v1/backups/settings", { body: { schedule, retention: Number(retention) || 0, include_volumes: volumes } }));
+      await unwrap(api.PUT("/api/v1/backups/settings", { body: { schedule: schedule.trim(), retention: parsed.value, include_volumes: volumes } }));
       setSaved(true);
       queryClient.invalidateQueries({ queryKey: ["backup-settings"] });
     } catch (err) {
@@ -244,15 +249,41 @@ function BackupSettings() {
         </CardDescription>
       </CardHeader>
       <CardContent>
-        <form onSubmit={submit} className="grid gap-3">
+        <form onSubmit={submit} noValidate aria-label="Backup schedule" className="grid gap-3">
           <div className="grid gap-3 sm:grid-cols-2">
             <div className="grid gap-1.5">
               <Label htmlFor="backup-schedule">When</Label>
-              <Input id="backup-schedule" value={schedule} onChange={(e) => setSchedule(e.target.value)} placeholder="daily@03:00 or every:6" />
+              <Input
+                id="backup-schedule"
+                value={schedule}
+                onChange={(e) => {
+                  setSaved(false);
+                  setSchedule(e.target.value);
+                }}
+                placeholder="daily@03:00 or every:6"
+              />
             </div>
             <div className="grid gap-1.5">
               <Label htmlFor="backup-retention">Keep (0: all)</Label>
-              <Input id="backup-retention" type="number" min={0} value={retention} onChange={(e) => setRetention(e.target.value)} />
+              <Input
+                id="backup-retention"
+                type="number"
+                min={0}
+                max={1000}
+                step={1}
+                value={retention}
+                aria-invalid={retentionError ? true : undefined}
+                aria-describedby={retentionError ? "backup-retention-error" : undefined}
+                onChange={(e) => {
+                  setSaved(false);
+                  setRetention(e.target.value);
+                }}
+              />
+              {retentionError && (
+                <p id="backup-retention-error" className="text-xs text-destructive">
+                  {retentionError}
+                </p>
+              )}
             </div>
           </div>
           <label className="flex items-center gap-2 text-sm">
@@ -260,7 +291,7 @@ function BackupSettings() {
             Scheduled backups include volumes
           </label>
           <ErrorAlert error={settings.error ?? error} />
-          {saved && <p className="text-sm text-[oklch(0.45_0.12_155)]">Saved.</p>}
+          {saved && <SuccessNote>Saved.</SuccessNote>}
           <Button type="submit" variant="outline" className="w-fit">
             Save schedule
           </Button>

@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { createFileRoute, Link } from "@tanstack/react-router";
-import { Plus } from "lucide-react";
+import { FileCode2, Plus } from "lucide-react";
 import type { App } from "@/api/client";
 import { EmptyState, ErrorAlert, PageHeader, Spinner, StatusBadge } from "@/components/common";
 import { Button } from "@/components/ui/button";
@@ -28,11 +28,18 @@ function AppsPage() {
         description="Everything AppOS runs on this server, live."
         actions={
           canDeploy && (
-            <Button asChild>
-              <Link to="/catalog">
-                <Plus /> New app
-              </Link>
-            </Button>
+            <>
+              <Button asChild variant="outline">
+                <Link to="/new-app">
+                  <FileCode2 /> New app from compose
+                </Link>
+              </Button>
+              <Button asChild>
+                <Link to="/catalog">
+                  <Plus /> New app
+                </Link>
+              </Button>
+            </>
           )
         }
       />
@@ -41,7 +48,13 @@ function AppsPage() {
         <Spinner />
       ) : list.length === 0 ? (
         <EmptyState>
-          No apps yet. <Link to="/catalog" className="text-primary underline">Browse the templates</Link> to deploy one.
+          No apps yet. <Link to="/catalog" className="text-primary underline">Browse the templates</Link> to deploy one
+          {canDeploy && (
+            <>
+              , or <Link to="/new-app" className="text-primary underline">bring a compose file</Link>
+            </>
+          )}
+          .
         </EmptyState>
       ) : (
         <div className="rounded-xl border bg-card shadow-xs">
