@@ -656,6 +656,8 @@ class Backups:
         ids = []
         apps: list[apps_pb2.App] = list(self.state.call("ListApps", state_pb2.StateListAppsRequest()).apps)
         for app in apps:
+            if self._stopped_by_a_user(app.name):
+                continue  # it was stopped when the backup was taken: it stays stopped
             created = self.state.call(
                 "CreateDeployment",
                 state_pb2.StateCreateDeploymentRequest(
@@ -665,6 +667,14 @@ class Backups:
             self.enqueue_deployment(created.deployment.id)
             ids.append(created.deployment.id)
         return ids
+
+    def _stopped_by_a_user(self, app: str) -> bool:
+        """Whether the app's last successful deployment was a stop."""
+        last = self.state.call(
+            "ListDeployments",
+            state_pb2.StateListDeploymentsRequest(app=app, statuses=["succeeded"], page_size=1),
+        ).deployments
+        return bool(last) and last[0].action == "stop"
 
     # settings --------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from starlette.routing import Route as StarletteRoute
 
 from appos.v1 import backups_internal_pb2, backups_internal_pb2_grpc, backups_pb2, backups_pb2_grpc
 from services.common.clients import aio_call, first_of, origin
-from services.common.errors import InvalidArgument
+from services.common.errors import FailedPrecondition, InvalidArgument
 from services.gateway.audit import AuditCall
 from services.gateway.context import CallContext
 from services.gateway.http_rules import route_for
@@ -143,7 +143,12 @@ def install_backup_routes(app: FastAPI, settings: GatewaySettings) -> None:
             raise InvalidArgument("force must be true or false")
         stored = await upload(request, ctx)
         message = backups_pb2.RestoreBackupRequest(backup_id=stored.id, force=force in ("true", "1"))
-        reply = await request.app.state.runtime.handlers[RESTORE](message, ctx)
+        try:
+            reply = await request.app.state.runtime.handlers[RESTORE](message, ctx)
+        except FailedPrecondition as exc:  # e.g. a non-empty install: the checked archive stays
+            raise FailedPrecondition(
+                f"{exc.message}; the uploaded archive is kept as backup {stored.id}"
+            ) from exc
         return JSONResponse(to_json(reply))
 
     async def download_endpoint(request: Request) -> Response:

@@ -1,6 +1,8 @@
 """The dashboard's later pages in real Chromium against the real stack: the host terminal, the
 notification targets (with a real webhook receiver on loopback), the account's password, the
-system's health, an app's options, users, API tokens and the domains form's errors.
+system's health, an app's options, a new app from a compose file, an app's lifecycle buttons,
+backups with their schedule and the audit log, the one-time generated secrets, users, API tokens
+and the domains form's errors.
 
 Everything happens through the UI as a user does it; the REST API only sets up (users, an app) and
 checks what the UI changed. Users are created per test, so the shared admin is never touched. All
@@ -574,6 +576,15 @@ def test_create_a_backup_and_find_it_in_the_audit_log(stack: Stack, admin_token:
                     c.delete(f"/api/v1/backups/{backup['id']}")
 
 
+def _schedule_of(settings: dict[str, Any]) -> tuple[str, int, bool]:
+    """What the form sets (next_run follows from the schedule and the clock)."""
+    return settings.get("schedule", ""), settings.get("retention", 0), settings.get("include_volumes", False)
+
+
+def _stored_schedule(stack: Stack, token: str) -> tuple[str, int, bool]:
+    return _schedule_of(_get(stack, token, "/api/v1/backups/settings"))
+
+
 def test_save_the_backup_schedule_and_refuse_an_empty_retention(
     stack: Stack, admin_token: str, page: Page
 ) -> None:
@@ -602,20 +613,58 @@ def test_save_the_backup_schedule_and_refuse_an_empty_retention(
         expect(form.get_by_text("Enter how many backups to keep (0 keeps them all).")).to_be_visible()
         expect(retention).to_have_attribute("aria-invalid", "true")
         expect(form.get_by_text("Saved.")).to_have_count(0)
-        assert _get(stack, admin_token, "/api/v1/backups/settings") == saved
+        assert _stored_schedule(stack, admin_token) == _schedule_of(saved)
 
         retention.fill("7")
         schedule.fill("hourly")  # the server's refusal, readable
         form.get_by_role("button", name="Save schedule", exact=True).click()
         expect(form.get_by_role("alert")).to_contain_text("schedule")
         expect(retention).not_to_have_attribute("aria-invalid", "true")
-        assert _get(stack, admin_token, "/api/v1/backups/settings") == saved
+        assert _stored_schedule(stack, admin_token) == _schedule_of(saved)
     finally:
         restore = {
             k: before.get(k, d) for k, d in (("schedule", ""), ("retention", 0), ("include_volumes", False))
         }
         with stack.client(admin_token) as c:
             assert c.put("/api/v1/backups/settings", json=restore).status_code == 200
+
+
+# ---- generated secrets -------------------------------------------------------------------------
+
+
+def test_generated_secrets_are_shown_once_after_a_catalog_deploy(
+    stack: Stack, admin_token: str, page: Page
+) -> None:
+    app = _name("sec")
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    page.goto(f"{stack.url}/catalog/{TEMPLATE}")
+    page.get_by_label("App name").fill(app)
+    page.get_by_label("HTTP_PORT").fill(str(free_port()))
+    expect(page.get_by_label("SECRET")).to_have_value("")  # left empty: AppOS generates it
+    page.get_by_role("button", name="Deploy", exact=True).click()
+    try:
+        page.wait_for_url(re.compile(rf"/apps/{app}/deployments/[^/?#]+"))
+        secrets = page.get_by_test_id("generated-secrets")
+        expect(secrets).to_contain_text("Generated secrets — shown once")
+        shown = page.get_by_test_id("generated-SECRET").inner_text().strip()
+        assert len(shown) >= 16, shown
+        expect(page.get_by_test_id("deployment-status")).to_contain_text(
+            "succeeded", ignore_case=True, timeout=DEPLOY_TIMEOUT
+        )
+        env = _get(stack, admin_token, f"/api/v1/apps/{app}/compose")["env"]
+        assert f'SECRET="{shown}"' in env or f"SECRET={shown}" in env, "the shown secret is not the app's"
+        stored = page.evaluate(
+            "() => JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})"
+        )
+        assert shown not in stored  # kept in memory only, never in the browser's storage
+
+        page.reload()
+        expect(page.get_by_test_id("deployment-status")).to_contain_text("succeeded", ignore_case=True)
+        expect(secrets).to_have_count(0)
+        expect(page.get_by_text(shown)).to_have_count(0)
+    finally:
+        if _app_status(stack, admin_token, app) == 200:
+            stack.act(admin_token, app, "remove", remove_volumes="true")
 
 
 # ---- users, tokens, domains --------------------------------------------------------------------

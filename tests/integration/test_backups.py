@@ -335,3 +335,37 @@ def test_a_due_schedule_starts_a_backup_by_itself(
         assert len(backups) == 1, "one due run starts one backup, not one per check"
         next_run = c.get("/api/v1/backups/settings").json()["next_run"]
     assert _ts(next_run) - _ts(backup["finished_at"]) > timedelta(minutes=50), "the next run is an hour on"
+
+
+def test_a_stopped_app_stays_stopped_and_a_refused_upload_says_where_it_is(
+    stacks: list[Stack], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    stack = _start(stacks, tmp_path_factory, "stopped")
+    token, password = stack.login(), stack.admin_password()
+    app = f"st-{uuid.uuid4().hex[:6]}"
+    _, deployment = stack.deploy(
+        token, {"name": app, "template": "busybox-httpd", "settings": {"HTTP_PORT": str(free_port())}}
+    )
+    assert deployment["status"] == "succeeded", deployment
+    assert stack.act(token, app, "stop")["status"] == "succeeded"
+    backup = _backup(stack, token, message="with a stopped app")
+    with stack.client(token) as c:
+        archive = c.get(f"/api/v1/backups/{backup['id']}/download").content
+    # onto this (non-empty) install: the upload is checked and kept, the restore refused
+    r = _restore_upload(stack, token, archive)
+    _error(r, 400, "not empty")
+    assert f"kept as backup {backup['id']}" in r.json()["message"]
+    with stack.client(token) as c:
+        r = c.post("/api/v1/backups/restore", json={"backup_id": backup["id"], "force": True})
+        assert r.status_code == 200, r.text
+    assert r.json()["apps"] == [app]
+    assert r.json()["deployment_ids"] == [], "the app was stopped: it is not started again"
+    token = stack.login("admin", password)  # the restore ended the login tokens
+    with stack.client(token) as c:
+        assert c.get(f"/api/v1/apps/{app}").status_code == 200
+    client = docker_client()
+    try:
+        running = client.containers.list(filters={"label": f"com.docker.compose.project=appos-{app}"})
+    finally:
+        client.close()
+    assert running == []

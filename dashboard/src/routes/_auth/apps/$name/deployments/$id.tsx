@@ -45,7 +45,7 @@ function DeploymentPage() {
         <ArrowLeft className="size-4" /> All deployments
       </Link>
       {generated && (
-        <Alert variant="info">
+        <Alert variant="info" data-testid="generated-secrets">
           <KeyRound className="mt-0.5" />
           <div className="min-w-0">
             <p className="font-medium">Generated secrets — shown once</p>
@@ -54,7 +54,9 @@ function DeploymentPage() {
               {Object.entries(generated).map(([key, value]) => (
                 <div key={key} className="contents">
                   <dt className="text-muted-foreground">{key}</dt>
-                  <dd className="break-all select-all">{value}</dd>
+                  <dd className="break-all select-all" data-testid={`generated-${key}`}>
+                    {value}
+                  </dd>
                 </div>
               ))}
             </dl>
