@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 from appos.v1 import apps_pb2, backups_internal_pb2, backups_internal_pb2_grpc, backups_pb2, state_pb2
 from services.common.clients import call_metadata, sync_call, sync_channel
@@ -736,6 +737,15 @@ class Backups:
 
     def set_volume_opt_in(self, app: str, enabled: bool, actor: str) -> None:
         self.internal.put_settings({f"{VOLUMES_PREFIX}{app}": True if enabled else None}, actor)
+
+    def restoring(self) -> str:
+        """The backup being restored right now, or "" (also when Redis does not answer: then
+        nothing can be queued anyway, and the caller says so)."""
+        try:
+            owner = Busy.current(self.redis)
+        except RedisError:
+            return ""
+        return owner.removeprefix("restore:") if owner.startswith("restore:") else ""
 
     def volume_opt_ins(self) -> set[str]:
         return {

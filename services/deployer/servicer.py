@@ -98,6 +98,12 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
             for app in apps:
                 app.backup_volumes = app.name in opted
 
+    def _not_while_restoring(self) -> None:
+        """Apps do not change while a restore replaces the database, files and volumes under them."""
+        restoring = self.backups.restoring() if self.backups is not None else ""
+        if restoring:
+            raise Conflict(f"backup {restoring} is being restored; apps cannot change until it ends")
+
     def _queue(self, reply: state_pb2.StateAppDeployment) -> apps_pb2.AppActionReply:
         try:
             self.enqueue(reply.deployment.id)
@@ -118,6 +124,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         self, request: apps_pb2.CreateAppRequest, context: grpc.ServicerContext
     ) -> apps_pb2.CreateAppReply:
         validate_app_name(request.name)
+        self._not_while_restoring()
         generated: dict[str, str] = {}
         web_service, web_port = "", 0
         if request.template:
@@ -202,6 +209,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         self, app: str, action: str, context: grpc.ServicerContext, **options: object
     ) -> apps_pb2.AppActionReply:
         validate_app_name(app)
+        self._not_while_restoring()
         created = self.state.call(
             "CreateDeployment",
             state_pb2.StateCreateDeploymentRequest(
@@ -257,6 +265,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         self, app: str, compose_text: str, env_text: str, *, author: str, message: str, source: str,
         expected: int, deploy: bool,
     ) -> apps_pb2.VersionReply:  # fmt: skip
+        self._not_while_restoring()
         reply: apps_pb2.VersionReply = self.state.call(
             "CreateVersion",
             state_pb2.StateCreateVersionRequest(

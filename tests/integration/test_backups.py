@@ -17,9 +17,11 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from redis import Redis
 
 from appos.v1 import state_pb2, state_pb2_grpc
 from services.common.clients import sync_channel
+from services.deployer.backups import BUSY_KEY
 from tests.harness import Stack, docker_client, free_port, start_stack, wait_for
 
 pytestmark = [pytest.mark.usefixtures("busybox_image"), pytest.mark.xdist_group("backups")]
@@ -337,7 +339,7 @@ def test_a_due_schedule_starts_a_backup_by_itself(
     assert _ts(next_run) - _ts(backup["finished_at"]) > timedelta(minutes=50), "the next run is an hour on"
 
 
-def test_a_stopped_app_stays_stopped_and_a_refused_upload_says_where_it_is(
+def test_stopped_apps_stay_stopped_refused_uploads_are_kept_and_apps_wait_for_a_restore(
     stacks: list[Stack], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     stack = _start(stacks, tmp_path_factory, "stopped")
@@ -369,3 +371,21 @@ def test_a_stopped_app_stays_stopped_and_a_refused_upload_says_where_it_is(
     finally:
         client.close()
     assert running == []
+    # while a restore runs (its guard in Redis), apps do not change: 409 naming the backup, nothing stored
+    redis = Redis(unix_socket_path=str(stack.run_dir / "redis.sock"))
+    try:
+        redis.set(BUSY_KEY, f"restore:{backup['id']}", ex=60)
+        with stack.client(token) as c:
+            refused = [
+                c.post("/api/v1/apps", json={"name": "during", "template": "busybox-httpd"}),
+                c.post(f"/api/v1/apps/{app}/start", json={}),
+                c.post(f"/api/v1/apps/{app}/rollback", json={"version": 1}),
+            ]
+            for r in refused:
+                _error(r, 409, f"backup {backup['id']} is being restored")
+            assert c.get("/api/v1/apps/during").status_code == 404
+            assert len(c.get(f"/api/v1/apps/{app}/versions").json()["versions"]) == 1
+    finally:
+        redis.delete(BUSY_KEY)
+        redis.close()
+    assert stack.act(token, app, "start")["status"] == "succeeded", "once it ends, apps change again"

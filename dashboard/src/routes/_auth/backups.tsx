@@ -251,7 +251,7 @@ function BackupSettings() {
       <CardContent>
         <form onSubmit={submit} noValidate aria-label="Backup schedule" className="grid gap-3">
           <div className="grid gap-3 sm:grid-cols-2">
-            <div className="grid gap-1.5">
+            <div className="grid content-start gap-1.5">
               <Label htmlFor="backup-schedule">When</Label>
               <Input
                 id="backup-schedule"
@@ -263,7 +263,7 @@ function BackupSettings() {
                 placeholder="daily@03:00 or every:6"
               />
             </div>
-            <div className="grid gap-1.5">
+            <div className="grid content-start gap-1.5">
               <Label htmlFor="backup-retention">Keep (0: all)</Label>
               <Input
                 id="backup-retention"
