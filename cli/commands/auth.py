@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from typing import Any
@@ -73,8 +74,22 @@ def login(
         note("Note: APPOS_TOKEN is set and overrides the stored token.")
 
 
+API_TOKEN_PREFIX = "appos_"  # as services/gateway/authn.py makes them
+
+
 def logout() -> None:
-    """Forget the stored token (the URL stays)."""
+    """End the stored login's session on the server and forget its token (the URL stays)."""
+    try:
+        stored = config.read_file()
+    except config.ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    token = stored.get("token", "")
+    if token and not token.startswith(API_TOKEN_PREFIX):  # an API token is revoked, not signed out
+        try:
+            with Api(dataclasses.replace(config.load(), token=token)) as api:
+                api.post("/api/v1/auth/logout")
+        except (CliError, config.ConfigError) as exc:  # expired or already ended: nothing to end
+            note(f"The server did not end the session ({exc}); the token is forgotten anyway.")
     try:
         path = config.update_file(token="")
     except config.ConfigError as exc:

@@ -84,6 +84,17 @@ class AuthService:
             raise Unauthenticated("the account no longer exists")
         return user
 
+    async def Logout(self, request: auth_pb2.LogoutRequest, ctx: CallContext) -> auth_pb2.LogoutReply:
+        caller = ctx.require_caller()
+        if not caller.session_id:
+            raise InvalidArgument(
+                "this call carries an API token, which does not sign out: revoke it "
+                "(DELETE /api/v1/tokens/{id}) to end it"
+            )
+        await self._authn.revoked.revoke(caller.session_id, caller.session_expires)
+        await self._event("logout", caller.username, caller.username, {"address": ctx.client_address})
+        return auth_pb2.LogoutReply(username=caller.username)
+
     async def ChangePassword(
         self, request: auth_pb2.ChangePasswordRequest, ctx: CallContext
     ) -> common_pb2.User:

@@ -19,6 +19,7 @@ from services.common.clients import aio_call
 from services.common.errors import NotFound, Unauthenticated
 from services.common.roles import ROLES
 from services.gateway.context import Caller
+from services.gateway.sessions import RevokedSessions
 
 API_TOKEN_PREFIX = "appos_"
 _ALGORITHM = "HS256"
@@ -42,9 +43,16 @@ def _user_version(user: common_pb2.User) -> int:
 
 class Authenticator:
     def __init__(
-        self, *, state: state_pb2_grpc.StateStub, secret: str, ttl_seconds: int, rpc_timeout: float
+        self,
+        *,
+        state: state_pb2_grpc.StateStub,
+        secret: str,
+        ttl_seconds: int,
+        rpc_timeout: float,
+        revoked: RevokedSessions,
     ) -> None:
         self._state = state
+        self.revoked = revoked
         self._secret = secret
         self.ttl_seconds = ttl_seconds
         self._timeout = rpc_timeout
@@ -105,6 +113,12 @@ class Authenticator:
         except jwt.PyJWTError as exc:
             raise Unauthenticated("invalid access token") from exc
 
+        session = str(claims.get("jti") or "")
+        if not session:  # every token this gateway issues has one
+            raise Unauthenticated("invalid access token")
+        if await self.revoked.is_revoked(session):
+            raise Unauthenticated("the session has ended (signed out); log in again")
+
         def ended(user: common_pb2.User | None) -> bool:
             return user is None or user.disabled or _user_version(user) > int(claims["uv"])
 
@@ -113,7 +127,9 @@ class Authenticator:
             user = await self.current_user(str(claims["sub"]), fresh=True)
         if user is None or ended(user):
             raise Unauthenticated("the session has ended (account changed or disabled); log in again")
-        return Caller(username=user.username, role=user.role)
+        return Caller(
+            username=user.username, role=user.role, session_id=session, session_expires=float(claims["exp"])
+        )
 
     async def current_user(self, username: str, *, fresh: bool = False) -> common_pb2.User | None:
         cached = self._users.get(username)

@@ -11,6 +11,9 @@ class Caller:
     role: str
     # Set when the caller authenticated with an API token rather than a login.
     token_id: str = ""
+    # Set for a login's access token: its id (`jti`) and expiry (epoch seconds), for signing out.
+    session_id: str = ""
+    session_expires: float = 0.0
 
 
 @dataclass(frozen=True)

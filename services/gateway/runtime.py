@@ -19,6 +19,7 @@ from services.gateway.event_hub import EventHub
 from services.gateway.http_rules import Route
 from services.gateway.ratelimit import LoginLimiter
 from services.gateway.rest import Handler, resolve_handlers
+from services.gateway.sessions import RevokedSessions
 from services.gateway.settings import GatewaySettings
 from services.gateway.system_service import SystemService
 
@@ -48,6 +49,7 @@ class Runtime:
             secret=load_or_create_secret(settings.jwt_secret_file, nbytes=48),
             ttl_seconds=settings.token_ttl_seconds,
             rpc_timeout=settings.rpc_timeout_seconds,
+            revoked=RevokedSessions(redis),
         )
         limiter = LoginLimiter(
             redis, max_failures=settings.login_max_failures, window_seconds=settings.login_window_seconds

@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import time
+import tomllib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,6 +99,22 @@ def test_login_stores_a_private_token(stack: Stack, tmp_path: Path) -> None:
     token = path.read_text().split('token = "', 1)[1].split('"', 1)[0]
     assert token and token not in shown.stdout + shown.stderr, "the token is never printed"
     assert _json(shown)["token_set"] is True
+
+
+def test_logout_ends_the_session_on_the_server_and_forgets_the_token(stack: Stack, tmp_path: Path) -> None:
+    run = _login(stack, tmp_path)
+    path = tmp_path / "appos" / "config.toml"
+    token = path.read_text().split('token = "', 1)[1].split('"', 1)[0]
+    result = run("logout")
+    assert result.returncode == 0, result.stderr
+    assert "Logged out" in result.stdout and "did not end" not in result.stderr
+    assert tomllib.loads(path.read_text()).get("token", "") == ""
+    assert tomllib.loads(path.read_text())["url"] == stack.url  # the URL stays
+    with stack.client(token) as c:  # the old token no longer opens anything
+        r = c.get("/api/v1/auth/me")
+    assert r.status_code == 401 and "signed out" in r.json()["message"]
+    again = run("logout")  # nothing stored: still fine
+    assert again.returncode == 0, again.stderr
 
 
 def test_a_wrong_password_shows_the_servers_message(stack: Stack, tmp_path: Path) -> None:

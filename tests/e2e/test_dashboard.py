@@ -96,9 +96,15 @@ def test_log_in_and_sign_out(stack: Stack, page: Page) -> None:
         expect(nav_link(page, link)).to_be_visible()
     page.reload()
     expect(nav_link(page, "Apps")).to_be_visible()  # the session survives a reload
+    token = page.evaluate("localStorage.getItem('appos_token')")
+    assert token
     page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page.get_by_label("Username")).to_be_visible()
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+    assert page.evaluate("localStorage.getItem('appos_token')") is None
+    with stack.client(token) as c:  # signing out ended the session on the server too
+        r = c.get("/api/v1/auth/me")
+    assert r.status_code == 401 and "signed out" in r.json()["message"], r.text
 
 
 def test_a_bad_login_shows_an_error(stack: Stack, page: Page) -> None:

@@ -7,7 +7,7 @@ import uuid
 
 import jwt
 
-from tests.harness import Stack
+from tests.harness import Stack, wait_for
 
 
 def _new_user(stack: Stack, admin_token: str, role: str) -> tuple[str, str]:
@@ -228,3 +228,40 @@ def test_users_crud_and_paging(stack: Stack, admin_token: str) -> None:
         assert len(seen) == len(set(seen))
         assert c.delete(f"/api/v1/users/{names[0]}").status_code == 200
         assert c.get(f"/api/v1/users/{names[0]}").status_code == 404
+
+
+def test_logout_ends_that_session_only_and_survives_a_gateway_restart(fresh_stack: Stack) -> None:
+    stack = fresh_stack
+    leaving, staying = stack.login(), stack.login()
+    with stack.client(leaving) as c:
+        r = c.post("/api/v1/auth/logout", json={})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"username": "admin"}
+        r = c.get("/api/v1/auth/me")
+        assert r.status_code == 401 and "signed out" in r.json()["message"], r.text
+        assert c.post("/api/v1/auth/logout", json={}).status_code == 401  # once is enough
+    with stack.client(staying) as c:  # the same user's other session goes on
+        assert c.get("/api/v1/auth/me").status_code == 200
+        secret = c.post("/api/v1/tokens", json={"name": "ci", "role": "viewer"}).json()["secret"]
+    with stack.client(secret) as c:  # an API token is revoked, not signed out
+        r = c.post("/api/v1/auth/logout", json={})
+        assert r.status_code == 400 and "revoke" in r.json()["message"], r.text
+        assert c.get("/api/v1/auth/me").status_code == 200
+    with stack.client() as c:
+        assert c.post("/api/v1/auth/logout", json={}).status_code == 401
+    # a restarted gateway still refuses the signed-out session (kept in Redis until it would expire)
+    stack.supervisorctl("restart", "gateway")
+    wait_for(lambda: stack.health() == 200, timeout=60, what="the gateway to answer again")
+    with stack.client(leaving) as c:
+        assert c.get("/api/v1/auth/me").status_code == 401
+    with stack.client(staying) as c:
+        assert c.get("/api/v1/auth/me").status_code == 200
+    with stack.client(stack.login()) as c:
+        entries = c.get("/api/v1/audit", params={"action": "appos.v1.Auth.Logout"}).json()["entries"]
+    # newest first: the sign-out, the repeated one, the API token's, the anonymous one
+    assert [(e["actor"], e["result"]) for e in entries] == [
+        ("-", "unauthenticated"),
+        ("admin", "invalid_argument"),
+        ("-", "unauthenticated"),
+        ("admin", "ok"),
+    ]

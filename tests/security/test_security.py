@@ -45,6 +45,7 @@ class Suite:
     tokens: dict[str, str]  # role → access token
     expired: str
     revoked: str
+    passwords: dict[str, str] = field(default_factory=dict)  # role → its user's password
     secrets: list[str] = field(default_factory=list)
     refused: int = 0  # attacks refused, for the README's figure
 
@@ -76,7 +77,9 @@ def suite(tmp_path_factory: pytest.TempPathFactory, busybox_image: str) -> Itera
             key,
             algorithm="HS256",
         )
-        running = Suite(stack=stack, tokens=tokens, expired=expired, revoked=created["secret"])
+        running = Suite(
+            stack=stack, tokens=tokens, expired=expired, revoked=created["secret"], passwords=passwords
+        )
         running.secrets += [
             *passwords.values(),
             *tokens.values(),
@@ -93,8 +96,17 @@ def suite(tmp_path_factory: pytest.TempPathFactory, busybox_image: str) -> Itera
             stack.stop()
 
 
-def _credentials(suite: Suite) -> dict[str, str | None]:
-    return {"none": None, "expired": suite.expired, "revoked": suite.revoked, **suite.tokens}
+def _credentials(suite: Suite, operation: str = "") -> dict[str, str | None]:
+    """Each kind of credential. Signing out ends the session it is called with: that operation gets
+    a new login of each role, so the suite's own tokens keep working."""
+    tokens = suite.tokens
+    if operation.endswith("Logout"):
+        tokens = {
+            role: suite.stack.login("admin" if role == "admin" else f"sec{role}", suite.passwords[role])
+            for role in suite.tokens
+        }
+        suite.secrets += tokens.values()
+    return {"none": None, "expired": suite.expired, "revoked": suite.revoked, **tokens}
 
 
 def _expected(credential: str, role: str) -> str:
@@ -133,7 +145,7 @@ def test_rest_matrix_of_every_operation(suite: Suite) -> None:
         for op in operations:
             if op.operation_id in ("Auth_Login", "Events_Stream"):
                 continue  # login: the brute-force test; the event stream never ends (its auth: below)
-            for credential, token in _credentials(suite).items():
+            for credential, token in _credentials(suite, op.operation_id).items():
                 expected = _expected(credential, op.role)
                 got = _rest_call(c, op, token)
                 body = (
@@ -168,7 +180,7 @@ def test_grpc_matrix_of_every_public_method(suite: Suite) -> None:
         for method in methods:
             if method.name == "Login" or method.client_streaming:
                 continue
-            for credential, token in _credentials(suite).items():
+            for credential, token in _credentials(suite, method.name).items():
                 expected = _expected(credential, method.role)
                 metadata = (("authorization", f"Bearer {token}"),) if token else ()
                 try:

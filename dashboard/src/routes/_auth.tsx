@@ -39,8 +39,14 @@ const NAV: NavItem[] = [
   { to: "/system", label: "System", icon: Activity, min: "viewer" },
 ];
 
-function signOut() {
-  clearToken("You signed out.");
+/** Ends the session on the server (its token is refused from then on), then forgets it here;
+ *  a session the server already ended (or cannot reach) is forgotten all the same. */
+async function signOut() {
+  try {
+    await api.POST("/api/v1/auth/logout", { body: {} });
+  } finally {
+    clearToken("You signed out.");
+  }
 }
 
 function SignedInLayout() {
