@@ -52,7 +52,7 @@ def main() -> None:
             appos, raw = [], []
             for i in range(rounds):
                 raw.append(raw_compose(tmp, f"raw{i}"))
-                start = datetime.now(UTC)
+                posted = datetime.now(UTC)
                 _, deployment = stack.deploy(
                     token,
                     {
@@ -63,7 +63,7 @@ def main() -> None:
                 )
                 # the server's own finish time: no polling delay in the figure
                 finished = datetime.fromisoformat(deployment["finished_at"].replace("Z", "+00:00"))
-                appos.append((finished - start).total_seconds())
+                appos.append((finished - posted).total_seconds())
                 assert deployment["status"] == "succeeded", deployment
                 stack.act(token, f"b{i}", "remove", remove_volumes="true")
             a, r = statistics.median(appos), statistics.median(raw)

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,7 +109,7 @@ class Stats:
 
 
 async def reader(client: httpx.AsyncClient, apps: list[str], stats: Stats, until: float) -> None:
-    routes = [
+    routes: list[tuple[str, Callable[[], str]]] = [
         ("GET /api/v1/apps", lambda: "/api/v1/apps"),
         ("GET /api/v1/apps/{app}", lambda: f"/api/v1/apps/{random.choice(apps)}"),
         ("GET /api/v1/apps/{app}/versions", lambda: f"/api/v1/apps/{random.choice(apps)}/versions"),

@@ -112,9 +112,12 @@ def main() -> None:
                     proc.wait()
         finally:
             pebble.stop()
-    a, c = statistics.median(appos_times), statistics.median(caddy_times)
+    appos_median, caddy_median = statistics.median(appos_times), statistics.median(caddy_times)
     print(f"domain → first valid HTTPS reply, {rounds} rounds (median seconds)")
-    print(f"  AppOS {a:.3f}   Caddy alone {c:.3f}   ratio {a / c:.2f}")
+    print(
+        f"  AppOS {appos_median:.3f}   Caddy alone {caddy_median:.3f}"
+        f"   ratio {appos_median / caddy_median:.2f}"
+    )
 
 
 def _ok(stack: object, host: str, root: str) -> bool:
