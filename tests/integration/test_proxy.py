@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.harness import Pebble, Stack, free_port, start_pebble, start_stack, wait_for
+from tests.webhooks import Receiver, verify_signature
 
 # one worker runs this module: its module-scoped stack (and app names) exist once
 pytestmark = pytest.mark.xdist_group("proxy")
@@ -331,7 +332,18 @@ def test_a_certificate_expiring_within_30_days_raises_the_alert(
     stack, _ = proxy_stack
     token = stack.login()
     domain = "soon.appos.test"
+    receiver = Receiver()  # the alert also reaches a subscribed webhook, signed
+    secret = "cert-hook-secret-1a2b3c"
     with stack.client(token) as c:
+        r = c.post(
+            "/api/v1/notifications/targets",
+            json={
+                "name": "certs",
+                "webhook": {"url": receiver.url("/certs"), "secret": secret},
+                "events": ["certificate_expiring"],
+            },
+        )
+        assert r.status_code == 200, r.text
         r = c.post(
             "/api/v1/proxy/domains", json={"domain": domain, "app": SITE, "service": "web", "port": 8080}
         )
@@ -371,4 +383,16 @@ def test_a_certificate_expiring_within_30_days_raises_the_alert(
                 line for line in events.iter_lines() if '"certificate_expiring"' in line and domain in line
             )
         assert '"days_left"' in found
+        try:
+            [request] = wait_for(
+                lambda: [r for r in receiver.received("/certs") if r.json()["subject"] == domain],
+                timeout=60,
+                what="the certificate_expiring webhook",
+            )
+        finally:
+            receiver.close()
+        verify_signature(request, secret)
+        assert request.json()["event"] == "certificate_expiring"
+        assert f"the certificate of {domain} expires in" in request.json()["message"]
         assert c.delete(f"/api/v1/proxy/domains/{domain}").status_code == 200
+        assert c.delete("/api/v1/notifications/targets/certs").status_code == 200
