@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from services.common.errors import InvalidArgument
+from services.common.timestamps import now_us
 from services.state.db import MIGRATIONS, migrate
 from services.state.store import Store
 
@@ -147,6 +148,10 @@ def restore(*, store: Store, source: Path) -> DatabaseInfo:
         store.engine.dispose()
         migrate(store.engine)
         with store.engine.begin() as connection:
+            # Every login's session ends: an access token from before its user's last change is
+            # refused (the gateway compares the token's `uv` with the user's updated_at), whether it
+            # came from the backup's time or from this install's.
+            connection.execute(text("UPDATE users SET updated_at = max(updated_at, :now)"), {"now": now_us()})
             newest = connection.scalar(text("SELECT coalesce(max(seq), 0) FROM events")) or 0
             if published > newest:
                 # Later events get seqs above any a watcher has seen (AUTOINCREMENT's counter).

@@ -11,6 +11,7 @@ import shlex
 import stat
 import subprocess
 import sys
+import tarfile
 import time
 import tomllib
 import uuid
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 from ptyprocess import PtyProcessUnicode
 
-from tests.harness import ROOT, Stack, free_port, wait_for
+from tests.harness import ROOT, Stack, free_port, start_stack, wait_for
 
 # one worker runs this module: its module-scoped stack (and app names) exist once
 pytestmark = pytest.mark.xdist_group("cli")
@@ -280,3 +281,120 @@ def test_shell_runs_a_command_through_a_pty(stack: Stack, admin_token: str, tmp_
     finally:
         if proc.isalive():
             proc.terminate(force=True)
+
+
+@pytest.fixture
+def own_stack(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) -> Iterator[Stack]:
+    """A stack of this test's own: a restore replaces the whole install, which the module's stack
+    (shared with the other tests) must not see."""
+    running = start_stack(tmp_path_factory.mktemp("cli-backup"))
+    yield running
+    running.stop()
+
+
+def _backups_state(stack: Stack, token: str) -> tuple[list[str], list[str]]:
+    with stack.client(token) as c:
+        backups = [b["id"] for b in c.get("/api/v1/backups").json().get("backups", [])]
+        apps = [a["name"] for a in c.get("/api/v1/apps").json().get("apps", [])]
+    return backups, apps
+
+
+def test_backup_create_download_restore_delete(own_stack: Stack, busybox_image: str, tmp_path: Path) -> None:
+    stack = own_stack
+    password = stack.admin_password()  # read now: a restore removes the first-start password file
+    token = stack.login()
+    app = _name("bk")
+    _, deployment = stack.deploy(
+        token, {"name": app, "template": "busybox-httpd", "settings": {"HTTP_PORT": str(free_port())}}
+    )
+    assert deployment["status"] == "succeeded", deployment
+    cli = _login(stack, tmp_path / "home")
+
+    configured = cli("backup", "settings", "--retention", "5", "--schedule", "every:6")
+    assert configured.returncode == 0, configured.stderr
+    assert "every:6" in configured.stdout and "next run" in configured.stdout
+    settings = _json(cli("backup", "settings", "--json"))
+    assert (settings["retention"], settings["schedule"]) == (5, "every:6") and settings["next_run"]
+
+    created = cli("backup", "create", "-m", "before the change")
+    assert created.returncode == 0, created.stderr
+    [backup] = _json(cli("backup", "list", "--json"))
+    backup_id = backup["id"]
+    assert backup["status"] == "succeeded", "create waits until the archive is written"
+    assert backup_id in created.stdout and "succeeded" in created.stdout
+    assert backup["message"] == "before the change" and [a["name"] for a in backup["apps"]] == [app]
+    listed = cli("backup", "list")
+    assert listed.returncode == 0 and backup_id in listed.stdout and "before the change" in listed.stdout
+    shown = cli("backup", "show", backup_id)
+    assert shown.returncode == 0, shown.stderr
+    assert app in shown.stdout and "before the change" in shown.stdout
+    assert _json(cli("backup", "show", backup_id, "--json"))["size_bytes"] == backup["size_bytes"]
+
+    archive = tmp_path / "saved.tar.gz"
+    downloaded = cli("backup", "download", backup_id, "-o", str(archive))
+    assert downloaded.returncode == 0, downloaded.stderr
+    assert f"Saved {archive}" in downloaded.stderr
+    assert archive.stat().st_size == int(backup["size_bytes"])
+    assert not list(tmp_path.glob("*.part")), "no partial file is left behind"
+
+    # bad input: a clear message, and nothing changes
+    unknown = "appos-backup-20200101T000000Z-abcdef"
+    for args in (
+        ["show", unknown],
+        ["download", unknown, "-o", str(tmp_path / "x.tar.gz")],
+        ["delete", unknown],
+    ):
+        result = cli("backup", *args)
+        assert result.returncode == 1, args
+        assert result.stderr == f"error: backup {unknown} does not exist\n", (args, result.stderr)
+    assert not (tmp_path / "x.tar.gz").exists() and not (tmp_path / "x.tar.gz.part").exists()
+    malformed = cli("backup", "show", "latest")
+    assert malformed.returncode == 1 and "backup id must look like appos-backup-" in malformed.stderr
+    bad_setting = cli("backup", "settings", "--schedule", "hourly")
+    assert (
+        bad_setting.returncode == 1
+        and bad_setting.stderr.startswith("error: ")
+        and "schedule" in bad_setting.stderr
+    )
+    not_archive = tmp_path / "notes.txt"
+    not_archive.write_text("these are not the backups you are looking for\n")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text('{"product": "other", "format": 1}')
+    foreign = tmp_path / "foreign.tar.gz"  # a good archive, of something else
+    with tarfile.open(foreign, "w:gz") as tar:
+        tar.add(manifest, arcname="manifest.json")
+    for path, words in ((not_archive, "damaged or truncated"), (foreign, "not an AppOS backup")):
+        refused = cli("backup", "restore", str(path), "--force")
+        assert refused.returncode == 1, refused.stdout
+        assert refused.stderr.startswith("error: ") and words in refused.stderr, refused.stderr
+    missing = cli("backup", "restore", str(tmp_path / "nowhere.tar.gz"))
+    assert missing.returncode == 1 and "is not a file" in missing.stderr
+    assert _backups_state(stack, token) == ([backup_id], [app])
+    assert list((stack.data / "backups" / "incoming").iterdir()) == []
+
+    # the settings change after the backup; the restore brings back the backup's
+    assert cli("backup", "settings", "--retention", "7").returncode == 0
+    not_empty = cli("backup", "restore", str(archive))
+    assert not_empty.returncode == 1
+    assert "this install is not empty" in not_empty.stderr and "force" in not_empty.stderr
+    assert _json(cli("backup", "settings", "--json"))["retention"] == 7, "a refused restore changes nothing"
+
+    restored = cli("backup", "restore", str(archive), "--force")
+    assert restored.returncode == 0, restored.stderr
+    assert f"Restored {backup_id}: 1 apps redeploying." in restored.stdout
+    assert "Log in again" in restored.stderr
+    [line] = [ln for ln in restored.stdout.splitlines() if ln.strip().startswith(f"{app}: deployment ")]
+    deployment_id = line.rsplit(" ", 1)[-1]
+    assert not (stack.data / "admin-password").exists()
+    token = stack.login("admin", password)  # the restored admin, with the password of the backup
+    assert stack.wait_deployment(token, deployment_id)["status"] == "succeeded"
+    again = cli("login", "--username", "admin", "--password-stdin", input=password + "\n")
+    assert again.returncode == 0, again.stderr
+    apps = {a["name"]: a for a in _json(cli("list", "--json"))}
+    assert apps[app]["status"] == "running"
+    assert _json(cli("backup", "settings", "--json"))["retention"] == 5
+
+    deleted = cli("backup", "delete", backup_id)
+    assert deleted.returncode == 0 and f"Deleted {backup_id}." in deleted.stdout
+    assert _json(cli("backup", "list", "--json")) == []
+    assert stack.act(token, app, "remove", remove_volumes="true")["status"] == "succeeded"

@@ -23,7 +23,16 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
-from tests.e2e.browser import confirm_dialog, nav_link, open_app, sign_in
+from tests.e2e.browser import (
+    PHONE,
+    append_to_editor,
+    confirm_dialog,
+    horizontal_overflow,
+    nav_link,
+    open_app,
+    open_tab,
+    sign_in,
+)
 from tests.e2e.conftest import NewPage
 from tests.harness import Stack, free_port, wait_for
 from tests.webhooks import Receiver, verify_signature
@@ -744,3 +753,153 @@ def test_an_invalid_domain_shows_the_servers_error(
     expect(page.get_by_label("Domain", exact=True)).to_have_value("bad_name.example")  # kept to fix
     after = {d["domain"] for d in _get(stack, admin_token, "/api/v1/proxy/domains").get("domains", [])}
     assert after == before
+
+
+# ---- the compose editor's refusals -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose_app(stack: Stack, admin_token: str, busybox_image: str) -> Iterator[str]:
+    """An app of the compose-editor tests' own: they add versions behind the page's back."""
+    name = _name("ce")
+    _, deployment = stack.deploy(
+        admin_token,
+        {"name": name, "template": TEMPLATE, "settings": {"HTTP_PORT": str(free_port()), "MESSAGE": "edit"}},
+    )
+    assert deployment["status"] == "succeeded", f"{deployment['status']}: {deployment.get('reason')}"
+    yield name
+    stack.act(admin_token, name, "remove", remove_volumes="true")
+
+
+def _versions(stack: Stack, token: str, app: str) -> list[tuple[int, str]]:
+    return [(v["number"], v["hash"]) for v in _get(stack, token, f"/api/v1/apps/{app}/versions")["versions"]]
+
+
+def _open_compose(page: Page, stack: Stack, app: str) -> Locator:
+    open_app(page, stack.url, app)
+    open_tab(page, "Compose")
+    content = page.get_by_test_id("compose-editor").locator(".cm-content")
+    expect(content).to_contain_text("services:")
+    return content
+
+
+def test_a_compose_save_the_server_refuses_shows_why_and_stores_nothing(
+    stack: Stack, admin_token: str, compose_app: str, page: Page
+) -> None:
+    app = compose_app
+    before = _versions(stack, admin_token, app)
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    _open_compose(page, stack, app)
+    _replace_editor(page, "compose-editor", HOST_BIND_COMPOSE)
+    page.get_by_label("Change message").fill("mount the host's /etc")
+    page.get_by_role("button", name="Save", exact=True).click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("compose policy")
+    expect(alert).to_contain_text("/etc")
+    expect(alert).to_contain_text(re.compile(r"request id \S+"))
+    expect(page.get_by_text(re.compile(r"Saved version \d"))).to_have_count(0)
+    expect(page.get_by_label("Change message")).to_have_value("mount the host's /etc")  # kept to retry
+    assert _versions(stack, admin_token, app) == before
+
+    _replace_editor(page, "compose-editor", "services:\n  web:\n    image: x\nbogus_key: 1\n")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(alert).not_to_contain_text("compose policy")
+    expect(alert).to_contain_text("bogus_key")
+    assert _versions(stack, admin_token, app) == before
+    assert _get(stack, admin_token, f"/api/v1/apps/{app}")["status"] == "running"
+
+
+def test_a_stale_compose_edit_is_refused_and_offers_the_newest_version(
+    stack: Stack, admin_token: str, compose_app: str, page: Page
+) -> None:
+    app = compose_app
+    marker = f"# changed behind the page {uuid.uuid4().hex[:6]}"
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    _open_compose(page, stack, app)
+    append_to_editor(page, "compose-editor", "\n# the page's own edit\n")
+    with stack.client(admin_token) as c:  # someone else saves first
+        current = c.get(f"/api/v1/apps/{app}/compose")
+        r = c.put(
+            f"/api/v1/apps/{app}/compose",
+            json={"compose": current.json()["compose"] + marker + "\n", "env": current.json()["env"]},
+            headers={"If-Match": current.headers["etag"]},
+        )
+    assert r.status_code == 200, r.text
+    theirs = r.json()["version"]["number"]
+    before = _versions(stack, admin_token, app)
+
+    page.get_by_role("button", name="Save", exact=True).click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("stale edit")
+    expect(alert).to_contain_text(f"is at v{theirs}")
+    assert _versions(stack, admin_token, app) == before, "nothing was overwritten"
+    stored = _get(stack, admin_token, f"/api/v1/apps/{app}/versions/{theirs}")
+    assert marker in stored["compose"] and "the page's own edit" not in stored["compose"]
+
+    page.get_by_role("button", name=re.compile("Load the newest version")).click()
+    content = page.get_by_test_id("compose-editor").locator(".cm-content")
+    expect(content).to_contain_text(marker.removeprefix("# "))
+    expect(content).not_to_contain_text("the page's own edit")
+    expect(alert).to_have_count(0)
+    expect(page.get_by_text(f"Version {theirs}")).to_be_visible()
+
+
+# ---- the app's usage plot ----------------------------------------------------------------------
+
+
+def test_the_overview_plots_the_running_apps_cpu_and_memory(
+    stack: Stack, admin_token: str, app: str, page: Page
+) -> None:
+    measured = _get(stack, admin_token, f"/api/v1/apps/{app}/stats")
+    assert sum(int(c.get("memory_bytes", 0)) for c in measured["containers"]) > 0, measured
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    open_app(page, stack.url, app)
+    usage = page.get_by_role("figure").filter(has_text="Memory")
+    expect(usage).to_be_visible()
+    # the memory now, as a number with a unit, and a line once two samples are in
+    expect(usage.locator("figcaption")).to_contain_text(re.compile(r"Memory\s*[1-9][\d.]* (B|KiB|MiB|GiB)"))
+    line = usage.get_by_role("img", name="Memory over the last minutes").locator("path[fill='none']")
+    expect(line).to_have_attribute("d", re.compile(r"^M[\d.]+,[\d.]+ L[\d.]+,[\d.]+"), timeout=30_000)
+    cpu = page.get_by_role("figure").filter(has_text="CPU")
+    expect(cpu.locator("figcaption")).to_contain_text(re.compile(r"CPU\s*\d+\.\d %"))
+    expect(page.get_by_role("row").filter(has_text="web")).to_contain_text(
+        re.compile(r"\d+\.\d % · [\d.]+ \w+")
+    )
+
+
+# ---- phone width -------------------------------------------------------------------------------
+
+
+def _assert_fits(page: Page, where: str) -> None:
+    measured = horizontal_overflow(page)
+    assert measured["scroll_width"] <= measured["viewport"] + 1, f"{where} is wider than a phone: {measured}"
+
+
+def test_app_deployments_and_backups_pages_fit_a_phone(
+    stack: Stack, admin_token: str, app: str, new_page: NewPage
+) -> None:
+    page = new_page(PHONE)
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    open_app(page, stack.url, app)
+    expect(page.get_by_test_id("app-status")).to_contain_text("running", ignore_case=True)
+    expect(page.get_by_role("button", name="Restart", exact=True)).to_be_visible()
+    _assert_fits(page, "the app's overview")
+
+    open_tab(page, "Deployments")
+    expect(page.get_by_role("link").filter(has_text="deploy").first).to_be_visible()
+    _assert_fits(page, "the app's deployments")
+
+    menu = page.get_by_role("button", name="Open menu")
+    menu.click()
+    expect(page.get_by_role("button", name="Close menu")).to_have_attribute("aria-expanded", "true")
+    nav_link(page, "Deployments").click()
+    expect(page.get_by_role("heading", name="Deployments")).to_be_visible()
+    expect(page.get_by_role("button", name="Close menu")).to_have_count(0)  # the menu closes on the way
+    _assert_fits(page, "the deployments page")
+
+    page.get_by_role("button", name="Open menu").click()
+    nav_link(page, "Backups").click()
+    expect(page.get_by_role("heading", name="Backups")).to_be_visible()
+    expect(page.get_by_role("button", name="Create backup", exact=True)).to_be_visible()
+    expect(page.get_by_role("form", name="Backup schedule").get_by_label("When")).to_be_visible()
+    _assert_fits(page, "the backups page")

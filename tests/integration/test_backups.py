@@ -219,6 +219,13 @@ def test_backup_wipe_restore_on_a_new_install(
     restored = r.json()
     assert restored["apps"] == [app] and len(restored["deployment_ids"]) == 1
     assert new.wait_deployment(new_token, restored["deployment_ids"][0])["status"] == "succeeded"
+
+    # the sessions of this install end (the user cache may answer for a few seconds more)
+    def session_ended() -> bool:
+        with new.client(new_token) as c:
+            return c.get("/api/v1/auth/me").status_code == 401
+
+    wait_for(session_ended, timeout=20, what="the session from before the restore to end")
     token = new.login("admin", old.admin_password())  # the old install's users and passwords
     assert not (new.data / "admin-password").exists()  # the new install's first password opens nothing now
     assert _snapshot(new, token, app) == before

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from services.common.errors import InvalidArgument
+from services.common.timestamps import now_us
 from services.state import apps, events, settings_store, snapshots, users
 from services.state.db import make_engine, migrate
 from services.state.models import User
@@ -48,9 +49,16 @@ def test_snapshot_then_restore(store: Store, tmp_path: Path) -> None:
         for _ in range(5):
             events.emit(session=s, type="noise", subject="x", actor="t", payload={})
     seq_before = store.notifier.last_seq
+    with store.read() as s:
+        backed_up = s.scalars(select(User.updated_at).where(User.username == "alice")).one()
+    before = now_us()
     restored = snapshots.restore(store=store, source=tmp_path / "copy.db")
     assert restored.users == 1
     assert _usernames(store) == ["alice"]
+    with store.read() as s:
+        changed = s.scalars(select(User.updated_at).where(User.username == "alice")).one()
+    # every login's session ends: its token's user version is older than the user now
+    assert changed >= before > backed_up
     with store.read() as s:
         assert settings_store.get_settings(session=s, prefix="backup.") == {"backup.retention": "3"}
     with store.write() as s:
