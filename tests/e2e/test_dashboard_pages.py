@@ -903,3 +903,53 @@ def test_app_deployments_and_backups_pages_fit_a_phone(
     expect(page.get_by_role("button", name="Create backup", exact=True)).to_be_visible()
     expect(page.get_by_role("form", name="Backup schedule").get_by_label("When")).to_be_visible()
     _assert_fits(page, "the backups page")
+
+
+# ---- secrets in a version diff -----------------------------------------------------------------
+
+
+def test_an_admin_shows_the_secrets_in_a_diff_and_an_operator_cannot(
+    stack: Stack, admin_token: str, compose_app: str, make_user: MakeUser, page: Page, new_page: NewPage
+) -> None:
+    app = compose_app
+    secret = f"e2e-secret-{uuid.uuid4().hex[:8]}"
+    with stack.client(admin_token) as c:  # a stored (not deployed) version that adds a secret
+        current = c.get(f"/api/v1/apps/{app}/compose")
+        files = current.json()
+        r = c.put(
+            f"/api/v1/apps/{app}/compose",
+            json={"compose": files["compose"], "env": files["env"] + f"E2E_API_TOKEN={secret}\n"},
+            headers={"If-Match": current.headers["etag"]},
+        )
+    assert r.status_code == 200, r.text
+    number = r.json()["version"]["number"]
+
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    open_app(page, stack.url, app)
+    open_tab(page, "History")
+    page.get_by_test_id(f"version-{number}").get_by_role("button", name="Diff", exact=True).click()
+    view = page.get_by_test_id("diff-view")
+    expect(view).to_contain_text("E2E_API_TOKEN=********")
+    expect(view).not_to_contain_text(secret)
+    view.get_by_role("button", name="Show secrets", exact=True).click()
+    expect(view).to_contain_text(f"E2E_API_TOKEN={secret}")
+    hide = view.get_by_role("button", name="Hide secrets", exact=True)
+    expect(hide).to_have_attribute("aria-pressed", "true")
+    hide.click()
+    expect(view).to_contain_text("E2E_API_TOKEN=********")
+    expect(view).not_to_contain_text(secret)
+
+    operator = make_user("operator")
+    # the server refuses an operator whatever the page offers
+    with stack.client(stack.login(operator.username, operator.password)) as c:
+        refused = c.get(f"/api/v1/apps/{app}/versions/{number}/diff", params={"reveal_secrets": "true"})
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["code"] and secret not in refused.text
+    other = new_page()
+    sign_in(other, stack.url, operator.username, operator.password)
+    open_app(other, stack.url, app)
+    open_tab(other, "History")
+    other.get_by_test_id(f"version-{number}").get_by_role("button", name="Diff", exact=True).click()
+    expect(other.get_by_test_id("diff-view")).to_contain_text("E2E_API_TOKEN=********")
+    expect(other.get_by_role("button", name=re.compile("secrets"))).to_have_count(0)
+    expect(other.get_by_test_id("diff-view")).not_to_contain_text(secret)

@@ -3,6 +3,7 @@ import type { ReactNode } from "react";
 import { ApiError, errorMessage } from "@/api/errors";
 import { Alert } from "@/components/ui/alert";
 import { Badge } from "@/components/ui/badge";
+import { Button } from "@/components/ui/button";
 import { cn } from "@/lib/utils";
 
 /** An API error as a person reads it: the server's message, and the request id for the logs. */
@@ -89,5 +90,17 @@ export function SuccessNote({ children, className }: { children: ReactNode; clas
     <span role="status" className={cn("text-sm text-[oklch(0.42_0.12_155)]", className)}>
       {children}
     </span>
+  );
+}
+
+/** "Load more" under a paged list (an infinite query); nothing once the server has no next page. */
+export function LoadMore({ query, className }: { query: { hasNextPage: boolean; isFetchingNextPage: boolean; fetchNextPage: () => unknown }; className?: string }) {
+  if (!query.hasNextPage) return null;
+  return (
+    <div className={cn("mt-4 flex justify-center", className)}>
+      <Button variant="outline" onClick={() => query.fetchNextPage()} disabled={query.isFetchingNextPage}>
+        {query.isFetchingNextPage ? "Loading…" : "Load more"}
+      </Button>
+    </div>
   );
 }

@@ -1,5 +1,5 @@
 /** Query options shared by several pages (one cache key each). */
-import { queryOptions } from "@tanstack/react-query";
+import { infiniteQueryOptions, queryOptions } from "@tanstack/react-query";
 import { api, unwrap } from "@/api/client";
 
 export const appsQuery = queryOptions({
@@ -15,16 +15,27 @@ export const appQuery = (name: string) =>
     refetchInterval: 15_000,
   });
 
+export const DEPLOYMENTS_PAGE = 50;
+export const VERSIONS_PAGE = 100;
+
+/** One app's deployments, newest first, a page at a time (`next_page_token` → "Load more"). */
 export const deploymentsQuery = (app: string) =>
-  queryOptions({
+  infiniteQueryOptions({
     queryKey: ["deployments", app],
-    queryFn: () => unwrap(api.GET("/api/v1/deployments", { params: { query: { app, page_size: 50 } } })),
+    queryFn: ({ pageParam }) =>
+      unwrap(api.GET("/api/v1/deployments", { params: { query: { app, page_size: DEPLOYMENTS_PAGE, page_token: pageParam || undefined } } })),
+    initialPageParam: "",
+    getNextPageParam: (last) => last.next_page_token || undefined,
   });
 
+/** One app's config versions, newest first, a page at a time. */
 export const versionsQuery = (app: string) =>
-  queryOptions({
+  infiniteQueryOptions({
     queryKey: ["versions", app],
-    queryFn: () => unwrap(api.GET("/api/v1/apps/{app}/versions", { params: { path: { app }, query: { page_size: 100 } } })),
+    queryFn: ({ pageParam }) =>
+      unwrap(api.GET("/api/v1/apps/{app}/versions", { params: { path: { app }, query: { page_size: VERSIONS_PAGE, page_token: pageParam || undefined } } })),
+    initialPageParam: "",
+    getNextPageParam: (last) => last.next_page_token || undefined,
   });
 
 export const domainsQuery = queryOptions({

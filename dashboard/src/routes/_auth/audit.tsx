@@ -2,7 +2,7 @@ import { useInfiniteQuery } from "@tanstack/react-query";
 import { createFileRoute } from "@tanstack/react-router";
 import { useState, type FormEvent } from "react";
 import { api, unwrap } from "@/api/client";
-import { EmptyState, ErrorAlert, PageHeader, Spinner } from "@/components/common";
+import { EmptyState, ErrorAlert, LoadMore, PageHeader, Spinner } from "@/components/common";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { Input } from "@/components/ui/input";
@@ -104,11 +104,7 @@ function AuditPage() {
           </Table>
         </div>
       )}
-      {audit.hasNextPage && (
-        <Button variant="outline" className="mt-4" onClick={() => audit.fetchNextPage()} disabled={audit.isFetchingNextPage}>
-          {audit.isFetchingNextPage ? "Loading…" : "Load more"}
-        </Button>
-      )}
+      <LoadMore query={audit} />
     </>
   );
 }

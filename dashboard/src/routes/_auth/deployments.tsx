@@ -2,8 +2,7 @@ import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { createFileRoute, Link } from "@tanstack/react-router";
 import { useState } from "react";
 import { api, unwrap } from "@/api/client";
-import { EmptyState, ErrorAlert, PageHeader, Spinner, StatusBadge } from "@/components/common";
-import { Button } from "@/components/ui/button";
+import { EmptyState, ErrorAlert, LoadMore, PageHeader, Spinner, StatusBadge } from "@/components/common";
 import { NativeSelect } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
@@ -125,13 +124,7 @@ function DeploymentsPage() {
           </Table>
         </div>
       )}
-      {pages.hasNextPage && (
-        <div className="mt-4 flex justify-center">
-          <Button variant="outline" onClick={() => pages.fetchNextPage()} disabled={pages.isFetchingNextPage}>
-            {pages.isFetchingNextPage ? "Loading…" : "Load more"}
-          </Button>
-        </div>
-      )}
+      <LoadMore query={pages} />
     </>
   );
 }
