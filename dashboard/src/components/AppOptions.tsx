@@ -19,6 +19,23 @@ const OPTIONS: { key: keyof AppOptions; label: string; help: string }[] = [
   { key: "backup_volumes", label: "Include volumes in backups", help: "Backups that ask for volumes also take this app's named volumes (its data)." },
 ];
 
+/** One checkbox per compose policy rule an admin can allow (the app's exceptions, a new app's). */
+export function PolicyRuleChecks({ selected, onToggle }: { selected: string[]; onToggle: (rule: string, on: boolean) => void }) {
+  return (
+    <fieldset className="grid gap-2">
+      <legend className="sr-only">Allowed rules</legend>
+      {POLICY_RULES.map((r) => (
+        <label key={r.name} className="flex items-start gap-2 text-sm">
+          <input type="checkbox" className="mt-0.5 size-4 shrink-0" checked={selected.includes(r.name)} onChange={(e) => onToggle(r.name, e.target.checked)} />
+          <span className="min-w-0">
+            <code className="font-mono text-xs">{r.name}</code> <span className="text-muted-foreground">— {r.what}</span>
+          </span>
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
 /** The app's options and policy exceptions: everyone sees them; operators change the options,
  * admins the exceptions. */
 export function AppOptionsCard({ app }: { app: App }) {
@@ -169,17 +186,7 @@ function PolicyForm({ app, current }: { app: string; current: string[] }) {
     <details className="group rounded-lg border px-3 py-2">
       <summary className="cursor-pointer text-sm font-medium text-primary">Change exceptions (admin)</summary>
       <div className="mt-3 grid gap-3">
-        <fieldset className="grid gap-2">
-          <legend className="sr-only">Allowed rules</legend>
-          {POLICY_RULES.map((r) => (
-            <label key={r.name} className="flex items-start gap-2 text-sm">
-              <input type="checkbox" className="mt-0.5 size-4 shrink-0" checked={rules.includes(r.name)} onChange={(e) => toggle(r.name, e.target.checked)} />
-              <span className="min-w-0">
-                <code className="font-mono text-xs">{r.name}</code> <span className="text-muted-foreground">— {r.what}</span>
-              </span>
-            </label>
-          ))}
-        </fieldset>
+        <PolicyRuleChecks selected={rules} onToggle={toggle} />
         <div className="grid gap-1.5">
           <Label htmlFor="policy-caps">Allowed capabilities (cap_add)</Label>
           <Input

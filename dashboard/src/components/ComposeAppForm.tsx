@@ -1,13 +1,13 @@
 import { FileCode2 } from "lucide-react";
 import { useState, type FormEvent, type ReactNode } from "react";
 import { api, unwrap } from "@/api/client";
+import { PolicyRuleChecks } from "@/components/AppOptions";
 import { CodeEditor } from "@/components/CodeEditor";
 import { ErrorAlert, Spinner } from "@/components/common";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
-import { POLICY_RULES } from "@/lib/appOptions";
 import { useCan } from "@/lib/auth";
 import {
   composeAppPayload,
@@ -126,22 +126,10 @@ export function ComposeAppForm({ onCreated }: { onCreated: (created: CreatedApp)
             <details className="rounded-lg border px-3 py-2">
               <summary className="cursor-pointer text-sm font-medium text-primary">Policy exceptions (admin)</summary>
               <div className="mt-3 grid gap-3">
-                <fieldset className="grid gap-2">
-                  <legend className="sr-only">Allowed rules</legend>
-                  {POLICY_RULES.map((r) => (
-                    <label key={r.name} className="flex items-start gap-2 text-sm">
-                      <input
-                        type="checkbox"
-                        className="mt-0.5 size-4 shrink-0"
-                        checked={values.rules.includes(r.name)}
-                        onChange={(e) => set("rules", e.target.checked ? [...values.rules, r.name] : values.rules.filter((x) => x !== r.name))}
-                      />
-                      <span className="min-w-0">
-                        <code className="font-mono text-xs">{r.name}</code> <span className="text-muted-foreground">— {r.what}</span>
-                      </span>
-                    </label>
-                  ))}
-                </fieldset>
+                <PolicyRuleChecks
+                  selected={values.rules}
+                  onToggle={(rule, on) => set("rules", on ? [...values.rules, rule] : values.rules.filter((x) => x !== rule))}
+                />
                 <div className="grid gap-1.5">
                   <Label htmlFor="compose-app-caps">Allowed capabilities (cap_add)</Label>
                   <Input id="compose-app-caps" placeholder="e.g. NET_ADMIN, SYS_TIME" value={values.caps} onChange={(e) => set("caps", e.target.value)} />

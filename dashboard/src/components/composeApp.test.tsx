@@ -1,40 +1,13 @@
 /** The "new app from compose" form: who sees it, what it refuses before sending, the body it sends,
  * and a server refusal shown next to the field it is about (global fetch stubbed). */
 import { EditorView } from "@codemirror/view";
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import type { ReactNode } from "react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { setToken } from "@/api/session";
+import { stubFetch, withRole } from "@/test/stubs";
 import { ComposeAppForm } from "@/components/ComposeAppForm";
-import { AuthContext, type Role } from "@/lib/auth";
 import { STARTER_COMPOSE } from "@/lib/composeApp";
-
-type Call = { method: string; path: string; body: unknown };
-
-function stubFetch(answer: (call: Call) => { status: number; body: unknown }) {
-  const calls: Call[] = [];
-  vi.stubGlobal(
-    "fetch",
-    vi.fn(async (input: Request) => {
-      const text = await input.text();
-      const call = { method: input.method, path: new URL(input.url).pathname, body: text ? JSON.parse(text) : undefined };
-      calls.push(call);
-      const { status, body } = answer(call);
-      return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
-    }),
-  );
-  return calls;
-}
-
-function withRole(role: Role, children: ReactNode) {
-  return (
-    <QueryClientProvider client={new QueryClient()}>
-      <AuthContext.Provider value={{ user: { username: "u", role }, signOut: () => {} }}>{children}</AuthContext.Provider>
-    </QueryClientProvider>
-  );
-}
 
 /** Replaces the text of the CodeMirror editor with this test id, as a paste does. */
 function setEditor(testId: string, text: string) {

@@ -1,45 +1,18 @@
 /** The option, notification and log components: role-aware rendering, inline validation, and the
  * requests they send (global fetch stubbed; the typed client goes through it). */
-import { QueryClient, QueryClientProvider, useQuery } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import type { ReactNode } from "react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { App } from "@/api/client";
 import { setToken } from "@/api/session";
+import { stubFetch, withRole } from "@/test/stubs";
 import { AppOptionsCard } from "@/components/AppOptions";
 import { LogView } from "@/components/LogView";
 import { NotificationTargetForm } from "@/components/NotificationTargetForm";
-import { AuthContext, type Role } from "@/lib/auth";
 
 const KINDS = ["deployment_failed", "auto_rollback", "certificate_expiring", "certificate_failed", "app_unhealthy"];
 const APP: App = { name: "blog", status: "running", auto_rollback: true, backup_volumes: false, policy_exceptions: ["cap_add:NET_ADMIN"] };
-
-type Call = { method: string; path: string; body: unknown };
-
-function stubFetch(answer: (call: Call) => { status: number; body: unknown }) {
-  const calls: Call[] = [];
-  vi.stubGlobal(
-    "fetch",
-    vi.fn(async (input: Request) => {
-      const text = await input.text();
-      const call = { method: input.method, path: decodeURIComponent(new URL(input.url).pathname), body: text ? JSON.parse(text) : undefined };
-      calls.push(call);
-      const { status, body } = answer(call);
-      return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
-    }),
-  );
-  return calls;
-}
-
-function withRole(role: Role, children: ReactNode) {
-  const queryClient = new QueryClient();
-  return (
-    <QueryClientProvider client={queryClient}>
-      <AuthContext.Provider value={{ user: { username: "u", role }, signOut: () => {} }}>{children}</AuthContext.Provider>
-    </QueryClientProvider>
-  );
-}
 
 /** The card as the overview shows it: the app from the query cache, which a save updates. */
 function LiveCard({ app }: { app: App }) {
