@@ -88,13 +88,23 @@ def open_tab(page: Page, name: str) -> None:
     expect(tab).to_have_attribute("aria-selected", "true")
 
 
-def append_to_editor(page: Page, test_id: str, text: str) -> None:
-    """Put `text` at the end of a CodeMirror 6 editor, as typed (insertText: no auto-indent)."""
+def _write_in_editor(page: Page, test_id: str, key: str, text: str) -> None:
+    """Focus a CodeMirror 6 editor, press `key`, then insert `text` (insertText: no auto-indent)."""
     content = page.get_by_test_id(test_id).locator(".cm-content")
     expect(content).to_be_visible()
     content.click()
-    page.keyboard.press("Control+End")
+    page.keyboard.press(key)
     page.keyboard.insert_text(text)
+
+
+def append_to_editor(page: Page, test_id: str, text: str) -> None:
+    """Put `text` at the end of a CodeMirror 6 editor, as typed."""
+    _write_in_editor(page, test_id, "Control+End", text)
+
+
+def replace_editor(page: Page, test_id: str, text: str) -> None:
+    """Replace all of a CodeMirror 6 editor's text, as a paste does."""
+    _write_in_editor(page, test_id, "Control+a", text)
 
 
 def confirm_dialog(page: Page) -> None:

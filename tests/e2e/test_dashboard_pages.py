@@ -31,6 +31,7 @@ from tests.e2e.browser import (
     nav_link,
     open_app,
     open_tab,
+    replace_editor,
     sign_in,
 )
 from tests.e2e.conftest import NewPage
@@ -97,17 +98,22 @@ def make_user(stack: Stack, admin_token: str) -> Iterator[MakeUser]:
         _delete_user(stack, admin_token, user.username)
 
 
-@pytest.fixture(scope="module")
-def app(stack: Stack, admin_token: str, busybox_image: str) -> Iterator[str]:
-    """A busybox-httpd app deployed through the REST API, removed afterwards."""
-    name = _name("pg")
+def _deployed_app(stack: Stack, admin_token: str, prefix: str, message: str) -> Iterator[str]:
+    """A busybox-httpd app deployed through the REST API for a fixture, removed afterwards."""
+    name = _name(prefix)
     _, deployment = stack.deploy(
         admin_token,
-        {"name": name, "template": TEMPLATE, "settings": {"HTTP_PORT": str(free_port()), "MESSAGE": "pages"}},
+        {"name": name, "template": TEMPLATE, "settings": {"HTTP_PORT": str(free_port()), "MESSAGE": message}},
     )
     assert deployment["status"] == "succeeded", f"{deployment['status']}: {deployment.get('reason')}"
     yield name
     stack.act(admin_token, name, "remove", remove_volumes="true")
+
+
+@pytest.fixture(scope="module")
+def app(stack: Stack, admin_token: str, busybox_image: str) -> Iterator[str]:
+    """A busybox-httpd app the page tests share."""
+    yield from _deployed_app(stack, admin_token, "pg", "pages")
 
 
 # ---- host terminal -----------------------------------------------------------------------------
@@ -390,15 +396,6 @@ HOST_BIND_COMPOSE = """services:
 """
 
 
-def _replace_editor(page: Page, test_id: str, text: str) -> None:
-    """Replace all of a CodeMirror 6 editor's text, as a paste does."""
-    content = page.get_by_test_id(test_id).locator(".cm-content")
-    expect(content).to_be_visible()
-    content.click()
-    page.keyboard.press("Control+a")
-    page.keyboard.insert_text(text)
-
-
 def _app_status(stack: Stack, token: str, app: str) -> int:
     with stack.client(token) as c:
         return c.get(f"/api/v1/apps/{app}").status_code
@@ -420,8 +417,8 @@ def test_create_an_app_from_a_compose_file(
     expect(page.get_by_text("Policy exceptions (admin)")).to_have_count(0)  # an admin's choice only
     try:
         page.get_by_label("App name").fill(app)
-        _replace_editor(page, "new-compose-editor", SLEEPER_COMPOSE)
-        _replace_editor(page, "new-env-editor", "GREETING=from-the-browser\n")
+        replace_editor(page, "new-compose-editor", SLEEPER_COMPOSE)
+        replace_editor(page, "new-env-editor", "GREETING=from-the-browser\n")
         page.get_by_label("Message (optional)").fill("composed in the browser")
         page.get_by_label("Automatic rollback").uncheck()
         page.get_by_role("button", name="Create and deploy", exact=True).click()
@@ -449,7 +446,7 @@ def test_a_refused_compose_file_shows_why_and_creates_nothing(
     sign_in(page, stack.url, "admin", stack.admin_password())
     _open_new_app_from_compose(page, stack)
     page.get_by_label("App name").fill(app)
-    _replace_editor(page, "new-compose-editor", HOST_BIND_COMPOSE)
+    replace_editor(page, "new-compose-editor", HOST_BIND_COMPOSE)
     page.get_by_role("button", name="Create and deploy", exact=True).click()
     form = page.get_by_role("form", name="New app from compose")
     alert = form.get_by_role("alert")
@@ -461,7 +458,7 @@ def test_a_refused_compose_file_shows_why_and_creates_nothing(
     expect(page.get_by_label("App name")).to_have_value(app)
     assert _app_status(stack, admin_token, app) == 404
 
-    _replace_editor(page, "new-compose-editor", "services: [unclosed\n")  # not even YAML
+    replace_editor(page, "new-compose-editor", "services: [unclosed\n")  # not even YAML
     page.get_by_role("button", name="Create and deploy", exact=True).click()
     expect(alert).not_to_contain_text("compose policy")
     expect(alert).to_contain_text("compose file")
@@ -761,14 +758,7 @@ def test_an_invalid_domain_shows_the_servers_error(
 @pytest.fixture(scope="module")
 def compose_app(stack: Stack, admin_token: str, busybox_image: str) -> Iterator[str]:
     """An app of the compose-editor tests' own: they add versions behind the page's back."""
-    name = _name("ce")
-    _, deployment = stack.deploy(
-        admin_token,
-        {"name": name, "template": TEMPLATE, "settings": {"HTTP_PORT": str(free_port()), "MESSAGE": "edit"}},
-    )
-    assert deployment["status"] == "succeeded", f"{deployment['status']}: {deployment.get('reason')}"
-    yield name
-    stack.act(admin_token, name, "remove", remove_volumes="true")
+    yield from _deployed_app(stack, admin_token, "ce", "edit")
 
 
 def _versions(stack: Stack, token: str, app: str) -> list[tuple[int, str]]:
@@ -790,7 +780,7 @@ def test_a_compose_save_the_server_refuses_shows_why_and_stores_nothing(
     before = _versions(stack, admin_token, app)
     sign_in(page, stack.url, "admin", stack.admin_password())
     _open_compose(page, stack, app)
-    _replace_editor(page, "compose-editor", HOST_BIND_COMPOSE)
+    replace_editor(page, "compose-editor", HOST_BIND_COMPOSE)
     page.get_by_label("Change message").fill("mount the host's /etc")
     page.get_by_role("button", name="Save", exact=True).click()
     alert = page.get_by_role("alert")
@@ -801,7 +791,7 @@ def test_a_compose_save_the_server_refuses_shows_why_and_stores_nothing(
     expect(page.get_by_label("Change message")).to_have_value("mount the host's /etc")  # kept to retry
     assert _versions(stack, admin_token, app) == before
 
-    _replace_editor(page, "compose-editor", "services:\n  web:\n    image: x\nbogus_key: 1\n")
+    replace_editor(page, "compose-editor", "services:\n  web:\n    image: x\nbogus_key: 1\n")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(alert).not_to_contain_text("compose policy")
     expect(alert).to_contain_text("bogus_key")

@@ -22,7 +22,7 @@ from redis import Redis
 from appos.v1 import state_pb2, state_pb2_grpc
 from services.common.clients import sync_channel
 from services.deployer.backups import BUSY_KEY
-from tests.harness import Stack, docker_client, free_port, start_stack, wait_for
+from tests.harness import Stack, app_containers, app_of, docker_client, free_port, start_stack, wait_for
 
 pytestmark = [pytest.mark.usefixtures("busybox_image"), pytest.mark.xdist_group("backups")]
 
@@ -372,11 +372,7 @@ def test_stopped_apps_stay_stopped_refused_uploads_are_kept_and_apps_wait_for_a_
     token = stack.login("admin", password)  # the restore ended the login tokens
     with stack.client(token) as c:
         assert c.get(f"/api/v1/apps/{app}").status_code == 200
-    client = docker_client()
-    try:
-        running = client.containers.list(filters={"label": f"com.docker.compose.project=appos-{app}"})
-    finally:
-        client.close()
+    running = [c for c in app_containers(stack.data / "apps") if app_of(c) == app and c["State"] == "running"]
     assert running == []
     # while a restore runs (its guard in Redis), apps do not change: 409 naming the backup, nothing stored
     redis = Redis(unix_socket_path=str(stack.run_dir / "redis.sock"))
