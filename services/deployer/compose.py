@@ -8,7 +8,6 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -90,58 +89,71 @@ def write_files(directory: Path, compose_text: str, env_text: str) -> None:
         os.replace(tmp, directory / name)
 
 
-def check_config(compose_text: str, env_text: str, project_dir: Path | None = None) -> dict[str, Any]:
-    """Parse and interpolate with `docker compose config` (nothing is pulled or started) and return
-    the normalized project; every problem becomes InvalidArgument with Compose's own words.
-    Relative paths resolve against `project_dir` (the app's folder), as they will when deployed."""
-    if len(compose_text.encode()) > MAX_COMPOSE_BYTES:
-        raise InvalidArgument(f"compose file is larger than {MAX_COMPOSE_BYTES // 1024} KiB")
-    if not compose_text.strip():
-        raise InvalidArgument("compose file is empty")
-    with tempfile.TemporaryDirectory(prefix="appos-check-") as tmp:
-        project = Project(
-            name="appos-check",
-            directory=project_dir or Path(tmp),
-            docker_host="unix:///nonexistent",
-            files=Path(tmp),
-        )
-        write_files(Path(tmp), compose_text, env_text)
-        result = subprocess.run(
-            project.command("config", "--format", "json"),
-            capture_output=True,
-            env=project.env(),
-            timeout=30,
-            check=False,
-        )
-        # The normalized project reads env_file contents into `environment` and drops the key, so
-        # the policy would never see a host path there (e.g. /etc/passwd): ask again for it as written.
-        raw = subprocess.run(
-            project.command(
-                "config", "--no-interpolate", "--no-normalize", "--no-env-resolution", "--format", "json"
-            ),
-            capture_output=True,
-            env=project.env(),
-            timeout=30,
-            check=False,
-        )
-    stderr = clean_line(result.stderr).replace(tmp, "<app>")
-    if result.returncode != 0:
-        raise InvalidArgument(f"compose file is not valid: {_first_error(stderr)}")
+@dataclass(frozen=True)
+class Loaded:
+    """A project as Compose reads it: normalized (interpolated, paths resolved), and what Compose
+    warned about on the way."""
+
+    config: dict[str, Any]
+    warnings: list[str]
+
+
+def load(project: Project) -> Loaded:
+    """`docker compose config` (nothing is pulled or started) twice: the normalized project, and the
+    file as written for what normalizing folds away (env_file paths). Any pass that fails refuses the
+    file with Compose's own words: validation never goes on with half an answer."""
+    normalized = _config(project, "config", "--format", "json")
+    written = _config(
+        project, "config", "--no-interpolate", "--no-normalize", "--no-env-resolution", "--format", "json"
+    )
+    stderr = normalized.stderr
     unset = re.findall(r'The \\?"([^"\\]+)\\?" variable is not set', stderr)
     if unset:
         raise InvalidArgument(
             f"compose file uses variables the .env does not set: {', '.join(sorted(set(unset)))}"
         )
-    config: dict[str, Any] = json.loads(result.stdout)
-    if not config.get("services"):
+    try:
+        config: dict[str, Any] = json.loads(normalized.stdout)
+        raw: dict[str, Any] = json.loads(written.stdout)
+    except ValueError as exc:
+        raise InvalidArgument(
+            "Compose printed a project AppOS cannot read; the file was not accepted"
+        ) from exc
+    if not isinstance(config, dict) or not config.get("services"):
         raise InvalidArgument("compose file defines no services")
-    if raw.returncode == 0:
-        written = json.loads(raw.stdout).get("services") or {}
-        for name, service in config["services"].items():
-            env_files = (written.get(name) or {}).get("env_file")
-            if env_files and isinstance(service, dict):
-                service["env_file"] = env_files
-    return config
+    for name, service in config["services"].items():
+        as_written = (raw.get("services") or {}).get(name) or {}
+        for key in ("env_file", "label_file"):
+            if as_written.get(key) and isinstance(service, dict):
+                service[key] = as_written[key]
+    return Loaded(config=config, warnings=_warnings(stderr))
+
+
+@dataclass(frozen=True)
+class _Output:
+    stdout: str
+    stderr: str
+
+
+def _config(project: Project, *args: str) -> _Output:
+    try:
+        result = subprocess.run(
+            project.command(*args), capture_output=True, env=project.env(), timeout=30, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise InvalidArgument("Compose took longer than 30 s to read the file; it was not accepted") from exc
+    stderr = clean_line(result.stderr)
+    if result.returncode != 0:
+        raise InvalidArgument(f"compose file is not valid: {_first_error(stderr)}")
+    return _Output(result.stdout.decode(errors="replace"), stderr)
+
+
+_WARNING = re.compile(r'level=warning msg="((?:[^"\\]|\\.)*)"')
+
+
+def _warnings(stderr: str) -> list[str]:
+    found = [m.group(1).replace('\\"', '"') for m in _WARNING.finditer(stderr)]
+    return [w for w in dict.fromkeys(found) if "variable is not set" not in w]
 
 
 def _first_error(stderr: str) -> str:

@@ -7,7 +7,8 @@ import re
 from services.common.errors import InvalidArgument
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
+# Compose reads keys with dots and dashes too (`cluster.name=x`, as Elasticsearch images want).
+_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=(.*)$")
 MAX_VALUE = 8192
 
 

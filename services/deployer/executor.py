@@ -16,14 +16,16 @@ from redis import Redis
 from redis.exceptions import LockError, RedisError
 
 from appos.v1 import apps_pb2, state_pb2
-from services.common.errors import AppOSError, Conflict, NotFound
+from services.common.errors import AppOSError, Conflict, InvalidArgument, NotFound
 from services.common.state_client import StateClient
-from services.deployer import compose, runtime
+from services.deployer import compose, runtime, validation
 from services.deployer.settings import DeployerSettings
 
 logger = logging.getLogger(__name__)
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+# Actions that make Compose create or start containers: the policy runs again before each.
+STARTS_CONTAINERS = ("deploy", "redeploy", "start", "restart")
 LOCK_TTL = 60
 
 
@@ -223,6 +225,8 @@ class Executor:
             compose_text, env_text = version.compose, version.env
         directory = self.settings.apps_dir / deployment.app
         compose.write_files(directory, compose_text, env_text)
+        if deployment.action in STARTS_CONTAINERS:
+            self._check_policy(deployment.app, list(record.app.policy_exceptions), sink)
         project = compose.Project(
             name=compose.project_name(deployment.app),
             directory=directory,
@@ -270,6 +274,24 @@ class Executor:
             except NotFound:
                 pass
         return Outcome("succeeded")
+
+    def _check_policy(self, app: str, allowed: list[str], sink: LogSink) -> None:
+        """The compose policy again, against the file system as it is now, with the app's exceptions
+        as they are now: containers can plant symlinks in what they mount, and an admin may have
+        withdrawn an exception since the version was saved."""
+        client = self.docker_factory()
+        try:
+            existing = runtime.bind_mounts(client, app)
+        finally:
+            client.close()
+        try:
+            validation.check_run(
+                name=app, apps_dir=self.settings.apps_dir, allowed=allowed, existing=existing
+            )
+        except InvalidArgument as exc:
+            sink(f"refused: {exc.message}")
+            raise InvalidArgument(f"refused before Compose ran: {exc.message}") from exc
+        sink("compose policy: checked against the files on disk")
 
     def _auto_rollback(self, deployment: apps_pb2.Deployment) -> str:
         """After a failed deploy of a new version: a new version equal to the last good one, queued.

@@ -32,6 +32,20 @@ def app_containers(client: Any, app: str) -> list[dict[str, Any]]:
     return [describe(c) for c in found if c.labels.get("com.docker.compose.oneoff") != "True"]
 
 
+def bind_mounts(client: Any, app: str) -> list[tuple[str, bool]]:
+    """(host source, read-only) of every bind mount of the app's containers, running or not: Docker
+    resolves them again each time such a container starts."""
+    found = client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project_name(app)}"})
+    return sorted(
+        {
+            (str(m["Source"]), not m.get("RW", True))
+            for c in found
+            for m in c.attrs.get("Mounts") or []
+            if m.get("Type") == "bind" and m.get("Source")
+        }
+    )
+
+
 # Exit codes of a container that was stopped (SIGTERM, or SIGKILL after the stop timeout), not crashed.
 _STOPPED_CODES = (0, 137, 143)
 

@@ -6,7 +6,7 @@ import difflib
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import grpc
@@ -24,7 +24,7 @@ from services.common.errors import (
 from services.common.grpc_server import actor
 from services.common.names import validate_app_name
 from services.common.state_client import StateClient
-from services.deployer import compose, envfile, policy, stats
+from services.deployer import compose, envfile, policy, stats, validation
 from services.deployer.backups import Backups
 from services.deployer.catalog import Catalog
 from services.deployer.executor import cancel_key
@@ -144,13 +144,11 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
             envfile.keys(env_text)
         else:
             raise InvalidArgument("give a template, or a compose file")
-        allowed = list(request.allow)
-        if allowed:
-            if caller_role(context) != "admin":
-                raise PermissionDenied("only an admin can allow compose policy exceptions")
-            policy.validate_exceptions(allowed)
-        config = compose.check_config(compose_text, env_text, self.settings.apps_dir / request.name)
-        policy.enforce(config, self.settings.apps_dir / request.name, allowed)
+        allowed = self._requested_exceptions(request.allow, context)
+        config = validation.check(
+            name=request.name, compose_text=compose_text, env_text=env_text, allowed=allowed,
+            apps_dir=self.settings.apps_dir,
+        ).config  # fmt: skip
         if web_service:
             web_port = compose.published_port(config, web_service, template.web_port)
         try:
@@ -183,6 +181,40 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
             )
             raise Unavailable(f"{exc.message}; the app was not created") from exc
         return apps_pb2.CreateAppReply(app=queued.app, deployment=queued.deployment, generated=generated)
+
+    def _requested_exceptions(self, names: Iterable[str], context: grpc.ServicerContext) -> list[str]:
+        allowed = list(names)
+        if allowed:
+            if caller_role(context) != "admin":
+                raise PermissionDenied("only an admin can allow compose policy exceptions")
+            allowed = policy.validate_exceptions(allowed)
+        return allowed
+
+    def ValidateApp(
+        self, request: apps_pb2.ValidateAppRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.ValidateAppReply:
+        validate_app_name(request.name)
+        try:
+            record: state_pb2.AppRecord | None = self.state.call(
+                "GetApp", state_pb2.StateGetAppRequest(name=request.name)
+            )
+        except NotFound:
+            record = None
+        if record is not None:  # an edit of this app: its own exceptions, as an edit would have them
+            if request.allow:
+                raise InvalidArgument(
+                    f"app {request.name} exists: its policy exceptions are set on the app, not here"
+                )
+            allowed = list(record.app.policy_exceptions)
+        else:
+            allowed = self._requested_exceptions(request.allow, context)
+        checked = validation.check(
+            name=request.name, compose_text=request.compose, env_text=request.env, allowed=allowed,
+            apps_dir=self.settings.apps_dir,
+        )  # fmt: skip
+        return apps_pb2.ValidateAppReply(
+            warnings=checked.warnings, services=sorted(checked.config.get("services") or {})
+        )
 
     def ListApps(
         self, request: apps_pb2.ListAppsRequest, context: grpc.ServicerContext
@@ -257,9 +289,10 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
             return None
 
     def _validate_files(self, app: str, compose_text: str, env_text: str, allowed: list[str]) -> None:
-        envfile.keys(env_text)
-        config = compose.check_config(compose_text, env_text, self.settings.apps_dir / app)
-        policy.enforce(config, self.settings.apps_dir / app, allowed)
+        validation.check(
+            name=app, compose_text=compose_text, env_text=env_text, allowed=allowed,
+            apps_dir=self.settings.apps_dir,
+        )  # fmt: skip
 
     def _store(
         self, app: str, compose_text: str, env_text: str, *, author: str, message: str, source: str,

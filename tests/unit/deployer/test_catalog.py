@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import InvalidArgument
-from services.deployer import compose, policy
+from services.deployer import compose, validation
 from services.deployer.catalog import Catalog, Template, compose_variables, load_template
 from services.deployer.settings import REPO_ROOT
 
@@ -36,9 +36,10 @@ def test_template_is_valid_and_compose_accepts_it(folder: Path) -> None:
         assert not image.endswith(":latest") or folder.parent == TEST_TEMPLATES, f"{image} is not pinned"
     env, generated = template.render_env({})
     assert set(generated) == {s.key for s in template.settings if s.type == "password" and not s.default}
-    app_dir = Path("/srv/appos/apps") / template.name
-    config = compose.check_config(template.compose, env, app_dir)
-    policy.enforce(config, app_dir, [])  # built-in templates need no exception
+    config = validation.check(  # built-in templates need no exception
+        name=template.name, compose_text=template.compose, env_text=env, allowed=[],
+        apps_dir=Path("/srv/appos/apps"),
+    ).config  # fmt: skip
     if template.web_service:
         assert template.web_service in config["services"]
         assert compose.published_port(config, template.web_service, template.web_port) > 0
@@ -72,9 +73,10 @@ def test_render_env_types_defaults_and_generated_secrets() -> None:
     assert list(generated) == ["PASSWORD"]
     assert f'PASSWORD="{generated["PASSWORD"]}"' in env
     assert 'PORT="8080"' in env and 'DEBUG="true"' in env and 'MODE="a"' in env
-    config = compose.check_config(
-        "services:\n  a:\n    image: x:1\n    environment:\n      T: ${TITLE}\n      P: ${PORT}\n", env
-    )
+    text = "services:\n  a:\n    image: x:1\n    environment:\n      T: ${TITLE}\n      P: ${PORT}\n"
+    config = validation.check(
+        name="a", compose_text=text, env_text=env, allowed=[], apps_dir=Path("/srv/appos/apps")
+    ).config
     assert config["services"]["a"]["environment"]["T"] == 'say "hi" $$HOME \\o/'  # compose re-escapes $
 
 

@@ -8,17 +8,21 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import InvalidArgument
-from services.deployer import compose, envfile, policy
+from services.deployer import envfile, validation
 
 
 def _compose(service: str = "main", extra: str = "") -> str:
     return f'services:\n  "{service}":\n    image: busybox\n{extra}'
 
 
+def _check(text: str, folder: Path, env: str = "") -> None:
+    validation.check(name=folder.name, compose_text=text, env_text=env, allowed=[], apps_dir=folder.parent)
+
+
 def _refused(text: str, folder: Path, env: str = "") -> str:
     """The message: Compose's own validation or the policy must refuse the file."""
     with pytest.raises(InvalidArgument) as refused:
-        policy.enforce(compose.check_config(text, env, folder), folder, [])
+        _check(text, folder, env)
     return refused.value.message
 
 
@@ -33,8 +37,7 @@ def test_bad_container_names_are_refused(container: str, tmp_path: Path) -> None
 
 
 def test_good_names_pass(tmp_path: Path) -> None:
-    config = compose.check_config(_compose("web-1", '    container_name: "blog_web.1"\n'), "", tmp_path)
-    policy.enforce(config, tmp_path, [])
+    _check(_compose("web-1", '    container_name: "blog_web.1"\n'), tmp_path / "app")
 
 
 @pytest.mark.parametrize("path", ["/etc/passwd", "../../secrets/jwt.key", "${HOME}/.profile"])
@@ -45,9 +48,10 @@ def test_env_file_outside_the_app_folder_is_refused(path: str, tmp_path: Path) -
 
 
 def test_env_file_inside_the_app_folder_is_allowed(tmp_path: Path) -> None:
-    (tmp_path / "extra.env").write_text("A=1\n")
-    config = compose.check_config(_compose(extra='    env_file: ["./extra.env"]\n'), "", tmp_path)
-    policy.enforce(config, tmp_path, [])
+    """The .env sent, before the app's folder exists (it once failed: Compose looked on disk)."""
+    _check(
+        _compose(extra='    env_file: [".env", "${ENV_FILE:-.env}"]\n'), tmp_path / "new", "cluster.name=x\n"
+    )
 
 
 def test_very_long_env_names_are_refused() -> None:

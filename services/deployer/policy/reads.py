@@ -1,0 +1,142 @@
+"""The files Compose reads while it loads a project (`include`, `extends.file`, `env_file`,
+`label_file`), checked on the file as written before Compose runs at all: Compose would read a host
+file such as /etc/shadow or AppOS's signing key first, and echo pieces of it in its errors.
+
+Paths may use variables (`${ENV_FILE:-.env}`); they are interpolated from the .env sent and the
+few variables Compose's environment has. One that cannot be resolved refuses the file."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from services.common.errors import InvalidArgument
+from services.deployer.policy.paths import HostPath, normalize
+
+_VAR = re.compile(
+    r"\$(?:\{([A-Za-z_][A-Za-z0-9_.]*)(?:(:?[-?+])((?:[^{}]|\{[^{}]*\})*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as Compose reads it: `!reset`/`!override` tags, and duplicate keys refused (Compose's
+    parser refuses them too, so both read the same document)."""
+
+
+def _tagged(loader: _Loader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return _mapping(loader, node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    out: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in out:
+            raise InvalidArgument(f"compose file is not valid: key {key!r} is defined twice")
+        out[key] = loader.construct_object(value_node, deep=True)
+    return out
+
+
+_Loader.add_constructor("!reset", _tagged)
+_Loader.add_constructor("!override", _tagged)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def parse(compose_text: str) -> dict[str, Any]:
+    try:
+        document = yaml.load(compose_text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise InvalidArgument(f"compose file is not valid YAML: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidArgument("compose file must be a mapping with a services key")
+    return document
+
+
+def env_values(env_text: str) -> dict[str, str]:
+    """KEY=value pairs as Compose reads a .env (quotes removed); good enough to resolve paths."""
+    values = {}
+    for line in env_text.splitlines():
+        key, sep, value = line.strip().removeprefix("export ").partition("=")
+        if not sep or key.startswith("#"):
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key.strip()] = value
+    return values
+
+
+def interpolate(text: str, values: Mapping[str, str]) -> str:
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(4)
+        operator, default = match.group(2) or "", match.group(3) or ""
+        value = values.get(name)
+        if operator in (":-", "-") and (value is None or (operator == ":-" and value == "")):
+            return interpolate(default, values)
+        if operator in (":+", "+"):
+            return interpolate(default, values) if value else ""
+        if value is None:
+            raise InvalidArgument(f"compose file: the variable {name} in a file path is not set")
+        return value
+
+    resolved = _VAR.sub(one, text.replace("$$", "\x00"))
+    if "$" in resolved:
+        raise InvalidArgument(f"compose file: the path {text!r} cannot be resolved")
+    return resolved.replace("\x00", "$")
+
+
+def read_paths(
+    compose_text: str, env_text: str, app_dir: Path, process_env: Mapping[str, str]
+) -> list[HostPath]:
+    """Every file Compose would read while loading the file as written, resolved against the app's
+    folder."""
+    document = parse(compose_text)
+    values = {**process_env, **env_values(env_text)}
+    out = []
+    for where, path in _written(document):
+        if not isinstance(path, str) or not path:
+            raise InvalidArgument(f"compose file: {where} must be a path")
+        out.append(HostPath(f"{where} {path}", normalize(interpolate(path, values), app_dir), mounted=False))
+    return out
+
+
+def _written(document: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    includes = document.get("include") or []
+    for entry in includes if isinstance(includes, list) else [includes]:
+        if isinstance(entry, dict):
+            paths = entry.get("path") or []
+            for path in paths if isinstance(paths, list) else [paths]:
+                yield "include", path
+            env_files = entry.get("env_file") or []
+            for path in env_files if isinstance(env_files, list) else [env_files]:
+                yield "include env_file", path
+            if entry.get("project_directory"):
+                yield "include project_directory", entry["project_directory"]
+        else:
+            yield "include", entry
+    services = document.get("services") or {}
+    if not isinstance(services, dict):
+        return
+    for name, service in services.items():
+        if not isinstance(service, dict):
+            continue
+        extends = service.get("extends")
+        if isinstance(extends, dict) and "file" in extends:
+            yield f"service {name}: extends file", extends["file"]
+        env_files = service.get("env_file") or []
+        for entry in env_files if isinstance(env_files, list) else [env_files]:
+            yield f"service {name}: env_file", entry.get("path") if isinstance(entry, dict) else entry
+        label_files = service.get("label_file") or []
+        for entry in label_files if isinstance(label_files, list) else [label_files]:
+            yield f"service {name}: label_file", entry

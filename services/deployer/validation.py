@@ -1,0 +1,121 @@
+"""Is this compose file (with its .env) acceptable for this app? The one answer used by a create, an
+edit, a rollback, `POST /api/v1/apps:validate`, and again by the worker right before Compose starts
+containers.
+
+    check()      in a staging folder holding exactly the files sent: the files Compose would read
+                 (reads.py), then `docker compose config`, then the policy, lexically.
+    check_run()  in the app's folder, as it is right then: the same, plus the running containers'
+                 mounts, and every path walked with lstat (no symlink anywhere).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.common.errors import InvalidArgument
+from services.deployer import compose, envfile, policy
+from services.deployer.policy import reads
+
+# The staging folder sits this deep inside a private temporary folder, so a relative path that climbs
+# out of it (`../../x`) still lands inside that folder and maps back onto the app's folder exactly.
+_STAGE_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class Validated:
+    config: dict[str, Any]
+    warnings: list[str]
+
+
+def check(
+    *, name: str, compose_text: str, env_text: str, allowed: Sequence[str], apps_dir: Path,
+    running: Sequence[str] = (),
+) -> Validated:  # fmt: skip
+    """The checks of a create or an edit. Nothing is written outside a private temporary folder."""
+    if len(compose_text.encode()) > compose.MAX_COMPOSE_BYTES:
+        raise InvalidArgument(f"compose file is larger than {compose.MAX_COMPOSE_BYTES // 1024} KiB")
+    if not compose_text.strip():
+        raise InvalidArgument("compose file is empty")
+    envfile.keys(env_text)
+    app_dir = apps_dir / name
+    with _staging(name) as (root, stage):
+        project = compose.Project(
+            name=compose.project_name(name), directory=stage, docker_host="unix:///nonexistent"
+        )
+        _reads_allowed(compose_text, env_text, app_dir, project.env(), allowed)
+        compose.write_files(stage, compose_text, env_text)
+        try:
+            loaded = compose.load(project)
+        except InvalidArgument as exc:
+            raise InvalidArgument(_unstaged(exc.message, root, stage)) from exc
+        config = _relocate(loaded.config, root, stage, app_dir)
+    policy.enforce(config, app_dir, allowed, running)
+    return Validated(config=config, warnings=[_unstaged(w, root, stage) for w in loaded.warnings])
+
+
+def check_run(
+    *, name: str, apps_dir: Path, allowed: Sequence[str], existing: Sequence[tuple[str, bool]]
+) -> Validated:
+    """Right before Compose creates or starts containers, on the files in the app's folder: the
+    policy with the exceptions as they are now, the layout against what the app's existing
+    containers mount (`existing`: source, read-only), and no symlink on any path of the project or
+    of those containers (bind sources inside the folder are made here as real folders)."""
+    app_dir = apps_dir / name
+    text = (app_dir / "compose.yaml").read_text()
+    env_text = (app_dir / ".env").read_text()
+    project = compose.Project(
+        name=compose.project_name(name), directory=app_dir, docker_host="unix:///nonexistent"
+    )
+    read = _reads_allowed(text, env_text, app_dir, project.env(), allowed)
+    policy.refuse(policy.check_on_disk(read, app_dir), allowed)  # before Compose reads them
+    loaded = compose.load(project)
+    policy.enforce(loaded.config, app_dir, allowed, [source for source, _ in existing])
+    _, paths = policy.project_paths(loaded.config, app_dir)
+    mounted = [
+        policy.HostPath("a container of the app: volume " + source, source, mounted=True, read_only=ro)
+        for source, ro in existing
+    ]
+    policy.refuse(policy.check_on_disk([*paths, *mounted], app_dir), allowed)
+    return Validated(config=loaded.config, warnings=loaded.warnings)
+
+
+def _reads_allowed(
+    text: str, env_text: str, app_dir: Path, env: dict[str, str], allowed: Sequence[str]
+) -> list[policy.HostPath]:
+    """Refuse before Compose runs when it would read a file outside the app's folder; the paths."""
+    read = reads.read_paths(text, env_text, app_dir, env)
+    policy.refuse([v for item in read for v in policy.host_violations(item, app_dir)], allowed)
+    return read
+
+
+@contextmanager
+def _staging(name: str) -> Iterator[tuple[str, Path]]:
+    root = tempfile.mkdtemp(prefix="appos-check-")
+    try:
+        stage = Path(root, *(["d"] * _STAGE_DEPTH), name)
+        stage.mkdir(parents=True, mode=0o700)
+        yield root, stage
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _relocate(value: Any, root: str, stage: Path, app_dir: Path) -> Any:
+    """Paths Compose resolved against the staging folder, as they are against the app's folder."""
+    if isinstance(value, dict):
+        return {k: _relocate(v, root, stage, app_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relocate(v, root, stage, app_dir) for v in value]
+    if isinstance(value, str) and (value == root or value.startswith(root + os.sep)):
+        return os.path.normpath(os.path.join(app_dir, os.path.relpath(value, stage)))
+    return value
+
+
+def _unstaged(text: str, root: str, stage: Path) -> str:
+    return text.replace(f"{stage}/", "").replace(str(stage), ".").replace(root, "..")
