@@ -13,11 +13,13 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import tarfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from stat import S_ISREG
 from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -145,27 +147,41 @@ class ArchiveWriter:
         self._tar.addfile(info)
 
     def add_file(self, source: Path, arcname: str) -> None:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+        self._add_fd(fd, arcname)
+
+    def _add_fd(self, fd: int, arcname: str) -> None:
         check_member_name(arcname)
-        stat = source.stat()
-        info = tarfile.TarInfo(arcname)
-        info.size, info.mode, info.mtime = stat.st_size, stat.st_mode & 0o777, int(stat.st_mtime)
-        with open(source, "rb") as raw:
+        with os.fdopen(fd, "rb") as raw:
+            stat = os.fstat(raw.fileno())
+            info = tarfile.TarInfo(arcname)
+            info.size, info.mode, info.mtime = stat.st_size, stat.st_mode & 0o777, int(stat.st_mtime)
             reader = _Hashing(raw)
             self._tar.addfile(info, reader)
         self.files[arcname] = reader.sha.hexdigest()
 
     def add_tree(self, folder: Path, prefix: str) -> int:
-        """Every regular file under `folder` (symlinks and special files are left out)."""
+        """Every regular file under `folder`; symlinks and special files are left out. The walk holds
+        each folder open and opens names inside it without following links (os.fwalk, O_NOFOLLOW),
+        so a container that swaps a folder or file for a symlink meanwhile cannot make the backup
+        read a host file."""
         count = 0
         self.add_dir(prefix)
-        for path in sorted(folder.rglob("*")):
-            if path.is_symlink():
-                continue
-            arcname = f"{prefix}/{path.relative_to(folder).as_posix()}"
-            if path.is_dir():
-                self.add_dir(arcname)
-            elif path.is_file():
-                self.add_file(path, arcname)
+        for top, dirs, files, dir_fd in os.fwalk(folder, follow_symlinks=False):
+            dirs.sort()
+            base = Path(top).relative_to(folder).as_posix()
+            inner = prefix if base == "." else f"{prefix}/{base}"
+            if base != ".":
+                self.add_dir(inner)
+            for name in sorted(files):
+                try:
+                    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+                except OSError:  # a symlink (ELOOP), or gone meanwhile
+                    continue
+                if not S_ISREG(os.fstat(fd).st_mode):
+                    os.close(fd)
+                    continue
+                self._add_fd(fd, f"{inner}/{name}")
                 count += 1
         return count
 

@@ -49,7 +49,7 @@ def check(
         project = compose.Project(
             name=compose.project_name(name), directory=stage, docker_host="unix:///nonexistent"
         )
-        _reads_allowed(compose_text, env_text, app_dir, project.env(), allowed)
+        read = _reads_allowed(compose_text, env_text, app_dir, project.env(), allowed)
         compose.write_files(stage, compose_text, env_text)
         try:
             loaded = compose.load(project)
@@ -57,6 +57,9 @@ def check(
             raise InvalidArgument(_unstaged(exc.message, root, stage)) from exc
         config = _relocate(loaded.config, root, stage, app_dir)
     policy.enforce(config, app_dir, allowed, running)
+    # an app that exists: its folder as it is now (the worker checks again before Compose runs)
+    _, paths = policy.project_paths(config, app_dir)
+    policy.refuse(policy.check_on_disk([*paths, *read], app_dir, create=False), allowed)
     return Validated(config=config, warnings=[_unstaged(w, root, stage) for w in loaded.warnings])
 
 

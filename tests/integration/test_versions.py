@@ -156,7 +156,7 @@ POLICY_CASES = [
     ("    volumes: ['/var/run/docker.sock:/var/run/docker.sock']\n", "Docker socket"),
     ("    volumes: ['/etc:/host-etc:ro']\n", "outside the app's folder"),
     ("    volumes: ['../escape:/x']\n", "outside the app's folder"),
-    ("    volumes: ['./link:/x']\n", "outside the app's folder"),
+    ("    volumes: ['./link:/x']\n", "./link is a symbolic link"),
 ]
 
 

@@ -75,12 +75,16 @@ def validate_exceptions(names: Sequence[str]) -> list[str]:
             name = "cap_add:" + name.removeprefix("cap_add:").upper().removeprefix("CAP_")
         if name.startswith("host_path:"):
             path = name.removeprefix("host_path:")
-            if not path.startswith("/") or os.path.normpath(path) != path.rstrip("/") or "\x00" in path:
+            if (
+                not path.startswith("/")
+                or os.path.normpath(path) != (path.rstrip("/") or "/")
+                or "\x00" in path
+            ):
                 raise InvalidArgument(
                     f"policy exception {raw!r}: host_path names an absolute, normalized host path, "
                     "e.g. host_path:/srv/media"
                 )
-            name = "host_path:" + (os.path.normpath(path) if path != "/" else "/")
+            name = "host_path:" + os.path.normpath(path)
         elif not (name in _SIMPLE or _CAP.fullmatch(name) or _KEY.fullmatch(name)):
             if name == "host_path":
                 raise InvalidArgument(

@@ -123,17 +123,22 @@ def layout_violations(items: list[HostPath], app_dir: Path, running: Sequence[st
     return found
 
 
-def check_on_disk(items: list[HostPath], app_dir: Path) -> list[Violation]:
+def check_on_disk(items: list[HostPath], app_dir: Path, *, create: bool = True) -> list[Violation]:
     """Right before Compose starts containers: no symlink on any component of any path of the
     project (from the app's folder down for its own paths, from / for granted host paths), and each
-    bind source inside the app's folder exists, made here as a real folder when it does not."""
+    bind source inside the app's folder exists, made here as a real folder when it does not. With
+    `create` false (an edit being validated) nothing is made."""
     found = []
-    _real_folder(app_dir)
+    if create:
+        _real_folder(app_dir)
+    elif not app_dir.is_dir() or app_dir.is_symlink():
+        return found
     for item in items:
         if item.mounted and item.read_only and item.path in CLOCK_FILES:
             continue
         start = Path(os.path.normpath(app_dir)) if inside(item.path, app_dir) else Path("/")
-        link = _first_symlink(start, Path(item.path), create=item.mounted and inside(item.path, app_dir))
+        made = create and item.mounted and inside(item.path, app_dir)
+        link = _first_symlink(start, Path(item.path), create=made)
         if link is not None:
             found.append(
                 Violation(

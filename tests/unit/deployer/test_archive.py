@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -93,6 +94,38 @@ def test_written_archive_reads_back(tmp_path: Path) -> None:
     assert (tmp_path / "staging" / "apps" / "blog" / "compose.yaml").read_text() == "services: {}\n"
     assert not (tmp_path / "staging" / "apps" / "blog" / "link").exists()
     assert archive.read_manifest(tmp_path / "out.tar.gz").id == manifest.id
+
+
+def test_a_tree_swapped_for_symlinks_while_it_is_copied_gives_no_host_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container swaps a file and a folder of its bind for symlinks to the host after the walk
+    listed them and before they are read: the backup has neither (O_NOFOLLOW, fwalk's dir fds)."""
+    app = tmp_path / "app"
+    (app / "data" / "sub").mkdir(parents=True)
+    (app / "data" / "sub" / "inner.txt").write_text("inner")
+    (app / "data" / "note.txt").write_text("note")
+    (app / "compose.yaml").write_text("services: {}\n")
+    os.mkfifo(app / "data" / "pipe")  # special files are left out, and never block the walk
+    real_fwalk = os.fwalk
+
+    def racing_fwalk(*args: Any, **kwargs: Any) -> Any:
+        for top, dirs, files, fd in real_fwalk(*args, **kwargs):
+            if Path(top) == app / "data":
+                os.rename(app / "data" / "note.txt", tmp_path / "moved-note")
+                os.symlink("/etc/hostname", app / "data" / "note.txt")
+                os.rename(app / "data" / "sub", tmp_path / "moved-sub")
+                os.symlink("/etc", app / "data" / "sub")
+            yield top, dirs, files, fd
+
+    monkeypatch.setattr(archive.os, "fwalk", racing_fwalk)
+    writer = archive.ArchiveWriter(tmp_path / "out.tar.gz")
+    assert writer.add_tree(app, "apps/app") == 1
+    writer.finish(archive.Manifest.model_validate(_manifest({})))
+    with tarfile.open(tmp_path / "out.tar.gz") as tar:
+        names = sorted(tar.getnames())
+    assert "apps/app/compose.yaml" in names
+    assert not [n for n in names if "note" in n or "inner" in n or "hostname" in n or "pipe" in n], names
 
 
 def test_a_good_archive_passes(tmp_path: Path) -> None:
