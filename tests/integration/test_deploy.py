@@ -82,7 +82,8 @@ def test_deploy_a_template_then_operate_and_remove_it(stack: Stack, admin_token:
         logs = c.get(f"/api/v1/apps/{app}/logs", params={"tail": 50}).json()["lines"]
         assert {"service": "web", "line": "serving hi there"} in logs
         lines = c.get(f"/api/v1/deployments/{deployment['id']}/logs").json()["lines"]
-        assert lines[0]["line"].startswith("$ docker compose up")
+        assert lines[0]["line"] == "compose policy: checked against the files on disk"  # before every start
+        assert lines[1]["line"].startswith("$ docker compose up")
         assert any("Started" in line["line"] or "Healthy" in line["line"] for line in lines)
         # the generated secret is in the app's .env, not in any output
         assert not any(secret in line["line"] for line in lines)
