@@ -1,4 +1,4 @@
-"""`appos users …` (admin) and `appos tokens …`."""
+"""`appos users …` (admin), `appos tokens …` and `appos admin …` (admin)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from cli.output import JSON_OPTION, fields, note, out, plain, print_json, table,
 
 users_app = group("User accounts (admin).", default=True)
 tokens_app = group("API tokens: lasting credentials for scripts and CI.", default=True)
+admin_app = group("The installation itself (admin).")
 
 ROLES = "admin, operator or viewer"
 
@@ -168,6 +169,38 @@ def revoke_token(token_id: str = typer.Argument(...)) -> None:
     out.print(f"Revoked {token.get('id', token_id)} ({token.get('name', '')}).")
 
 
+ROTATE_WARNING = (
+    "Every signed-in session ends at once, yours included: everyone (the console too) signs in again. "
+    "API tokens (appos_…) keep working."
+)
+
+
+@admin_app.command("rotate-key")
+def rotate_key(
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Replace the key login tokens are signed with by a new random one (when it may have leaked).
+
+    Every signed-in session ends, yours included; API tokens keep working.
+    """
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CliError(
+                f"rotate-key asks for confirmation: pass --yes when not at a terminal. {ROTATE_WARNING}"
+            )
+        note(ROTATE_WARNING)
+        typer.confirm("Rotate the signing key?", abort=True)
+    with connect() as api:
+        reply = api.post("/api/v1/system/rotate-signing-key", {})
+    if as_json:
+        print_json(reply)
+        return
+    out.print(f"Signing key rotated at {when(reply.get('rotated_at'))}. Every signed-in session has ended.")
+    note("API tokens keep working. Log in again with `appos login` if you used a login's token.")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(users_app, name="users")
     app.add_typer(tokens_app, name="tokens")
+    app.add_typer(admin_app, name="admin")

@@ -1,6 +1,7 @@
 """Bearer tokens: signed access tokens from a login (JWT, HS256) and API tokens (`appos_…`).
 
-An access token names its user; the user's current role and status come from state (cached for a
+An access token is signed with the gateway's key (`signing_key.py`); rotating the key ends every
+session. It names its user; the user's current role and status come from state (cached for a
 few seconds), so a disabled user or a changed password ends every session of that user. API tokens
 are looked up by their SHA-256 in state on every use, so a revoked token stops working at once.
 """
@@ -20,6 +21,7 @@ from services.common.errors import NotFound, Unauthenticated
 from services.common.roles import ROLES
 from services.gateway.context import Caller
 from services.gateway.sessions import RevokedSessions
+from services.gateway.signing_key import SigningKey
 
 API_TOKEN_PREFIX = "appos_"
 _ALGORITHM = "HS256"
@@ -46,14 +48,14 @@ class Authenticator:
         self,
         *,
         state: state_pb2_grpc.StateStub,
-        secret: str,
+        key: SigningKey,
         ttl_seconds: int,
         rpc_timeout: float,
         revoked: RevokedSessions,
     ) -> None:
         self._state = state
         self.revoked = revoked
-        self._secret = secret
+        self.key = key
         self.ttl_seconds = ttl_seconds
         self._timeout = rpc_timeout
         self._users: dict[str, tuple[float, common_pb2.User]] = {}
@@ -68,7 +70,7 @@ class Authenticator:
             "exp": now + self.ttl_seconds,
             "jti": uuid.uuid4().hex,
         }
-        return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
+        return jwt.encode(claims, self.key.current(), algorithm=_ALGORITHM)
 
     def forget(self, username: str) -> None:
         self._users.pop(username, None)
@@ -104,12 +106,16 @@ class Authenticator:
         try:
             claims = jwt.decode(
                 token,
-                self._secret,
+                self.key.current(),
                 algorithms=[_ALGORITHM],
                 options={"require": ["sub", "exp", "iat", "uv"]},
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated("the access token has expired; log in again") from exc
+        except jwt.InvalidSignatureError as exc:  # forged, or signed before a key rotation
+            raise Unauthenticated(
+                "invalid access token (the signing key may have changed); log in again"
+            ) from exc
         except jwt.PyJWTError as exc:
             raise Unauthenticated("invalid access token") from exc
 

@@ -10,7 +10,6 @@ from redis.asyncio import Redis
 
 from appos.v1 import state_pb2_grpc
 from services.common.clients import aio_channel
-from services.common.secretfiles import load_or_create_secret
 from services.gateway.audit import AuditRecorder, AuditService
 from services.gateway.auth_service import AuthService
 from services.gateway.authn import Authenticator
@@ -21,6 +20,7 @@ from services.gateway.ratelimit import LoginLimiter
 from services.gateway.rest import Handler, resolve_handlers
 from services.gateway.sessions import RevokedSessions
 from services.gateway.settings import GatewaySettings
+from services.gateway.signing_key import SigningKey
 from services.gateway.system_service import SystemService
 
 
@@ -44,9 +44,10 @@ class Runtime:
             socket_connect_timeout=2,
         )
         state = state_pb2_grpc.StateStub(channels["state"])
+        signing_key = SigningKey(settings.jwt_secret_file)
         authenticator = Authenticator(
             state=state,
-            secret=load_or_create_secret(settings.jwt_secret_file, nbytes=48),
+            key=signing_key,
             ttl_seconds=settings.token_ttl_seconds,
             rpc_timeout=settings.rpc_timeout_seconds,
             revoked=RevokedSessions(redis),
@@ -66,6 +67,7 @@ class Runtime:
                 redis=redis,
                 docker_host=settings.docker_host,
                 state=state,
+                signing_key=signing_key,
                 rpc_timeout=settings.rpc_timeout_seconds,
             ),
             "appos.v1.Audit": AuditService(state=state, rpc_timeout=settings.rpc_timeout_seconds),

@@ -1,8 +1,10 @@
-"""The public System service, served by the gateway: health of every part, and installation facts."""
+"""The public System service, served by the gateway: health of every part, installation facts, and
+the rotation of the key access tokens are signed with."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import platform
 import socket
 from collections.abc import Awaitable, Callable
@@ -12,10 +14,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
 from appos.v1 import state_pb2, state_pb2_grpc, system_pb2
-from services.common.clients import aio_call
+from services.common.clients import aio_call, call_metadata
 from services.common.dockerd import docker_client
 from services.common.timestamps import now_us, set_ts
 from services.gateway.context import CallContext
+from services.gateway.signing_key import SigningKey
 
 VERSION = "0.1.0"
 WORKER_HEALTH = "appos.worker"
@@ -31,9 +34,11 @@ class SystemService:
         redis: Redis,
         docker_host: str,
         state: state_pb2_grpc.StateStub,
+        signing_key: SigningKey,
         rpc_timeout: float,
     ) -> None:
         self._channels = channels
+        self._signing_key = signing_key
         self._redis = redis
         self._docker_host = docker_host
         self._state = state
@@ -121,6 +126,30 @@ class SystemService:
         )
         set_ts(info.started_at, self.started_at)
         return info
+
+    async def RotateSigningKey(
+        self, request: system_pb2.RotateSigningKeyRequest, ctx: CallContext
+    ) -> system_pb2.RotateSigningKeyReply:
+        caller = ctx.require_caller()
+        event = state_pb2.StateAppendEventRequest(
+            type="signing_key_rotated",
+            subject="signing-key",
+            actor=caller.username,
+            payload_json=json.dumps({"address": ctx.client_address}),
+        )
+        # The new key is on disk before the event is recorded (with the audit entry, in its
+        # transaction) and takes effect after: if state cannot record it, nothing changes.
+        with self._signing_key.rotation():
+            await aio_call(
+                self._state.AppendEvent,
+                event,
+                service="state",
+                timeout=self._timeout,
+                metadata=call_metadata(),
+            )
+        reply = system_pb2.RotateSigningKeyReply()
+        set_ts(reply.rotated_at, now_us())
+        return reply
 
 
 def health_status(reply: system_pb2.Health) -> int:

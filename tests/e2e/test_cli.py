@@ -398,3 +398,51 @@ def test_backup_create_download_restore_delete(own_stack: Stack, busybox_image: 
     assert deleted.returncode == 0 and f"Deleted {backup_id}." in deleted.stdout
     assert _json(cli("backup", "list", "--json")) == []
     assert stack.act(token, app, "remove", remove_volumes="true")["status"] == "succeeded"
+
+
+def test_admin_rotate_key_ends_every_session_but_not_api_tokens(own_stack: Stack, tmp_path: Path) -> None:
+    stack = own_stack
+    home = tmp_path / "home"
+    run = _login(stack, home)
+    key_file = stack.data / "secrets" / "jwt.key"
+    old_key = key_file.read_text()
+    api_token = _json(run("tokens", "create", "ci", "--role", "viewer", "--json"))["secret"]
+
+    asked = run("admin", "rotate-key")  # not at a terminal: it wants --yes, and changes nothing
+    assert asked.returncode == 1 and "--yes" in asked.stderr
+    assert "yours included" in asked.stderr and "API tokens (appos_…) keep working" in asked.stderr
+    assert key_file.read_text() == old_key and run("whoami").returncode == 0
+
+    # at a terminal: what it does, then the question; "n" changes nothing
+    proc = PtyProcessUnicode.spawn([*CLI, "admin", "rotate-key"], cwd=str(ROOT), env=_env(stack, home))
+    seen: list[str] = []
+    try:
+        _expect(proc, "Rotate the signing key?", seen)
+        proc.write("n\r")
+        with contextlib.suppress(EOFError):
+            _expect(proc, "never printed", seen)
+        proc.wait()
+    finally:
+        if proc.isalive():
+            proc.terminate(force=True)
+    said = " ".join("".join(seen).split())  # rich may wrap the warning
+    assert "Every signed-in session ends at once, yours included" in said and "keep working" in said
+    assert proc.exitstatus == 1 and "Aborted" in said
+    assert key_file.read_text() == old_key and run("whoami").returncode == 0
+
+    rotated = run("admin", "rotate-key", "--yes")
+    assert rotated.returncode == 0, rotated.stderr
+    assert (
+        "Signing key rotated at" in rotated.stdout and "Every signed-in session has ended" in rotated.stdout
+    )
+    assert "appos login" in rotated.stderr
+    assert key_file.read_text() != old_key
+    ended = run("whoami")
+    assert ended.returncode == 1 and "log in again" in ended.stderr and "appos login" in ended.stderr
+    assert _json(run("whoami", "--json", APPOS_TOKEN=api_token))["username"] == "admin", "API tokens go on"
+
+    run = _login(stack, home)  # a new login works
+    reply = _json(run("admin", "rotate-key", "--yes", "--json"))
+    assert list(reply) == ["rotated_at"]
+    refused = run("admin", "rotate-key", "--yes", APPOS_TOKEN=api_token)  # a viewer's token
+    assert refused.returncode == 1 and refused.stderr.startswith("error: ") and "admin" in refused.stderr

@@ -37,6 +37,11 @@ EXCLUDED: dict[tuple[str, str, str], str] = {
         "post",
         "",
     ): "signs out the session the fuzzer runs with; tests/integration/test_auth.py covers it",
+    (
+        "/api/v1/system/rotate-signing-key",
+        "post",
+        "",
+    ): "ends every session, the fuzzer's own; tests/integration/test_signing_key.py covers it",
 }
 
 

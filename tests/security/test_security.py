@@ -53,6 +53,7 @@ class Suite:
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory, busybox_image: str) -> Iterator[Suite]:
     stack = start_stack(tmp_path_factory.mktemp("security"))
+    running: Suite | None = None
     try:
         admin = stack.login()
         passwords = {"admin": stack.admin_password()}
@@ -70,13 +71,8 @@ def suite(tmp_path_factory: pytest.TempPathFactory, busybox_image: str) -> Itera
             live = c.post("/api/v1/tokens", json={"name": "live", "role": "operator"}).json()
         for role in ("viewer", "operator"):
             tokens[role] = stack.login(f"sec{role}", passwords[role])
-        key = (stack.data / "secrets" / "jwt.key").read_text().strip()
-        now = int(time.time())
-        expired = jwt.encode(
-            {"sub": "admin", "role": "admin", "uv": now * 1_000_000, "iat": now - 7200, "exp": now - 3600},
-            key,
-            algorithm="HS256",
-        )
+        key = _signing_key(stack)
+        expired = _expired_token(key)
         running = Suite(
             stack=stack, tokens=tokens, expired=expired, revoked=created["secret"], passwords=passwords
         )
@@ -90,15 +86,41 @@ def suite(tmp_path_factory: pytest.TempPathFactory, busybox_image: str) -> Itera
         ]
         yield running
     finally:
-        try:
-            consistency.remove_all_apps(stack, admin)
+        try:  # the suite's own admin session: a key rotation in the matrix ended the first one
+            consistency.remove_all_apps(stack, running.tokens["admin"] if running else admin)
         finally:
             stack.stop()
 
 
+def _signing_key(stack: Stack) -> str:
+    return (stack.data / "secrets" / "jwt.key").read_text().strip()
+
+
+def _expired_token(key: str) -> str:
+    now = int(time.time())
+    claims = {"sub": "admin", "role": "admin", "uv": now * 1_000_000, "iat": now - 7200, "exp": now - 3600}
+    return jwt.encode(claims, key, algorithm="HS256")
+
+
+def _renew_after(suite: Suite, operation: str) -> None:
+    """Rotating the signing key ends every session, the suite's own included: sign in again, and
+    sign the expired token with the new key (so that it stays an expired token of ours)."""
+    if not operation.endswith("RotateSigningKey"):
+        return
+    stack = suite.stack
+    suite.tokens = {
+        role: stack.login("admin" if role == "admin" else f"sec{role}", suite.passwords[role])
+        for role in suite.tokens
+    }
+    key = _signing_key(stack)
+    suite.expired = _expired_token(key)
+    suite.secrets += [*suite.tokens.values(), key, suite.expired]
+
+
 def _credentials(suite: Suite, operation: str = "") -> dict[str, str | None]:
     """Each kind of credential. Signing out ends the session it is called with: that operation gets
-    a new login of each role, so the suite's own tokens keep working."""
+    a new login of each role, so the suite's own tokens keep working. A key rotation ends them all:
+    the admin's call comes last, and `_renew_after` signs in again."""
     tokens = suite.tokens
     if operation.endswith("Logout"):
         tokens = {
@@ -106,6 +128,8 @@ def _credentials(suite: Suite, operation: str = "") -> dict[str, str | None]:
             for role in suite.tokens
         }
         suite.secrets += tokens.values()
+    if operation.endswith("RotateSigningKey"):  # it ends every session: the admin's call comes last
+        tokens = {role: tokens[role] for role in sorted(tokens, key=ROLES.index)}
     return {"none": None, "expired": suite.expired, "revoked": suite.revoked, **tokens}
 
 
@@ -160,6 +184,7 @@ def test_rest_matrix_of_every_operation(suite: Suite) -> None:
                     wrong.append(f"{op.method} {op.path} as {credential}: {got.status_code} {got.text[:200]}")
                 elif expected != "ok":
                     suite.refused += 1
+            _renew_after(suite, op.operation_id)
     assert wrong == []
     # the event stream answers at once when refused (it would stream when allowed)
     with httpx.Client(base_url=stack.url, timeout=10) as c:
@@ -209,6 +234,7 @@ def test_grpc_matrix_of_every_public_method(suite: Suite) -> None:
                     wrong.append(f"{method.path} as {credential}: {code}")
                 elif expected != "ok":
                     suite.refused += 1
+            _renew_after(suite, method.name)
         assert wrong == []
 
 
