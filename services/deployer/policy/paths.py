@@ -46,7 +46,7 @@ def normalize(path: str, app_dir: Path) -> str:
 
 def inside(path: str, folder: Path) -> bool:
     root = os.path.normpath(folder)
-    return path == root or path.startswith(root + os.sep)
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def shown(path: str, app_dir: Path) -> str:
@@ -128,7 +128,7 @@ def check_on_disk(items: list[HostPath], app_dir: Path, *, create: bool = True) 
     project (from the app's folder down for its own paths, from / for granted host paths), and each
     bind source inside the app's folder exists, made here as a real folder when it does not. With
     `create` false (an edit being validated) nothing is made."""
-    found = []
+    found: list[Violation] = []
     if create:
         _real_folder(app_dir)
     elif not app_dir.is_dir() or app_dir.is_symlink():

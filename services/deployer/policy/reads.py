@@ -36,14 +36,22 @@ def _tagged(loader: _Loader, node: yaml.Node) -> Any:
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    out: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in out:
-            raise InvalidArgument(f"compose file is not valid: key {key!r} is defined twice")
-        out[key] = loader.construct_object(value_node, deep=True)
-    return out
+    seen: set[Any] = set()
+    try:
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor`: the keys written beside it win, as in Compose
+            key = loader.construct_object(key_node, deep=True)
+            if key in seen:
+                raise InvalidArgument(f"compose file is not valid: key {key!r} is defined twice")
+            seen.add(key)
+        loader.flatten_mapping(node)
+        return {
+            loader.construct_object(k, deep=True): loader.construct_object(v, deep=True)
+            for k, v in node.value
+        }
+    except TypeError as exc:  # a list or mapping used as a key
+        raise InvalidArgument("compose file is not valid: a key must be a plain value") from exc
 
 
 _Loader.add_constructor("!reset", _tagged)

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from services.deployer.policy import keys
-from services.deployer.policy.paths import HostPath, normalize, shown
+from services.deployer.policy.paths import HostPath, inside, normalize, shown
 from services.deployer.policy.violations import Violation
 
 HOST_NAMESPACES = ("network_mode", "pid", "ipc", "uts", "userns_mode", "cgroup")
 # Names that reach Docker and Compose's command lines (`logs <service>`, `exec`): no leading "-",
 # no path separators, nothing a shell or Docker would read differently.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_REMOTE = re.compile(r"^[a-z][a-z0-9+.-]*://|^git@|^docker-image://|^service:")
 
 
 def unknown_keys(where: str, value: Any, allowed: frozenset[str]) -> Iterator[Violation]:
@@ -174,8 +175,15 @@ class ServiceRules:
         contexts = {"context": build.get("context")} | dict(build.get("additional_contexts") or {})
         for label, context in contexts.items():
             text = str(context or "")
-            if text and not re.match(r"^[a-z][a-z0-9+.-]*://|^git@|^docker-image://|^service:", text):
+            if text and not _REMOTE.match(text):
                 self._read(f"build {label} {text}", text)
+        context = str(build.get("context") or ".")
+        dockerfile = str(build.get("dockerfile") or "")
+        if dockerfile and not _REMOTE.match(context):  # read from the host, relative to the context
+            base = Path(normalize(context, self.app_dir))
+            path = normalize(dockerfile, base)
+            if not inside(path, base):  # inside the context: the context's own rule covers it
+                self._read(f"build dockerfile {dockerfile}", path)
 
     def _deploy(self) -> Iterator[Violation]:
         deploy = self.service.get("deploy") or {}

@@ -118,7 +118,7 @@ def test_a_tree_swapped_for_symlinks_while_it_is_copied_gives_no_host_file(
                 os.symlink("/etc", app / "data" / "sub")
             yield top, dirs, files, fd
 
-    monkeypatch.setattr(archive.os, "fwalk", racing_fwalk)
+    monkeypatch.setattr(os, "fwalk", racing_fwalk)
     writer = archive.ArchiveWriter(tmp_path / "out.tar.gz")
     assert writer.add_tree(app, "apps/app") == 1
     writer.finish(archive.Manifest.model_validate(_manifest({})))
