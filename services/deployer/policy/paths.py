@@ -8,7 +8,6 @@ container could otherwise put a symlink where Docker will look later. Every chec
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import stat
@@ -129,16 +128,22 @@ def check_on_disk(items: list[HostPath], app_dir: Path, *, create: bool = True) 
     bind source inside the app's folder exists, made here as a real folder when it does not. With
     `create` false (an edit being validated) nothing is made."""
     found: list[Violation] = []
+    if app_dir.is_symlink():
+        return [Violation("", f"the app's folder {app_dir} is a symbolic link; AppOS does not follow it")]
     if create:
-        _real_folder(app_dir)
-    elif not app_dir.is_dir() or app_dir.is_symlink():
+        app_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    elif not app_dir.is_dir():
         return found
     for item in items:
         if item.mounted and item.read_only and item.path in CLOCK_FILES:
             continue
         start = Path(os.path.normpath(app_dir)) if inside(item.path, app_dir) else Path("/")
         made = create and item.mounted and inside(item.path, app_dir)
-        link = _first_symlink(start, Path(item.path), create=made)
+        try:
+            link = _first_symlink(start, Path(item.path), create=made)
+        except OSError as exc:
+            found.append(Violation("", f"{item.where}: {shown(item.path, app_dir)}: {exc.strerror}"))
+            continue
         if link is not None:
             found.append(
                 Violation(
@@ -148,12 +153,6 @@ def check_on_disk(items: list[HostPath], app_dir: Path, *, create: bool = True) 
                 )
             )
     return found
-
-
-def _real_folder(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if stat.S_ISLNK(os.lstat(folder).st_mode):
-        raise OSError(errno.ELOOP, f"{folder} is a symbolic link")
 
 
 def _first_symlink(start: Path, path: Path, *, create: bool) -> Path | None:
