@@ -6,12 +6,14 @@ Run: .venv/bin/python bench/proxy.py [rounds, default 3]
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -72,7 +74,10 @@ def main() -> None:
                 stack.act(token, "bench", "remove", remove_volumes="true")
             finally:
                 stack.stop()
-            # Caddy alone: same binary, same Pebble, same ports, the same kind of config, one /load
+            # Caddy alone: same binary, same Pebble, same ports, the same kind of config, one /load,
+            # proxying to a page this process serves
+            site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+            threading.Thread(target=site.serve_forever, daemon=True).start()
             for i in range(rounds):
                 folder = tmp / f"caddy{i}"
                 folder.mkdir()
@@ -95,11 +100,10 @@ def main() -> None:
                 try:
                     wait_for(admin.exists, timeout=10, what="caddy admin")
                     host = f"c{i}.appos.test"
-                    domain = proxy_pb2.Domain(
-                        domain=host, upstream=f"127.0.0.1:{app_port}", https=True, force_https=True
-                    )
+                    domain = proxy_pb2.Domain(domain=host, https=True, force_https=True)
+                    dials = {host: [f"127.0.0.1:{site.server_address[1]}"]}  # the app is gone by now
                     start = time.perf_counter()
-                    CaddyAdmin(admin).load(build_config([domain], settings, admin))
+                    CaddyAdmin(admin).load(build_config([domain], settings, admin, dials=dials))
                     wait_for(
                         lambda h=host: _ok_direct(https_port, h, root),
                         timeout=60,
@@ -110,6 +114,8 @@ def main() -> None:
                 finally:
                     proc.terminate()
                     proc.wait()
+            site.shutdown()
+            site.server_close()
         finally:
             pebble.stop()
     appos_median, caddy_median = statistics.median(appos_times), statistics.median(caddy_times)
@@ -118,6 +124,17 @@ def main() -> None:
         f"  AppOS {appos_median:.3f}   Caddy alone {caddy_median:.3f}"
         f"   ratio {appos_median / caddy_median:.2f}"
     )
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"hello")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 def _ok(stack: object, host: str, root: str) -> bool:

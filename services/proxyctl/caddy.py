@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from appos.v1 import proxy_pb2
 from services.common.errors import InvalidArgument, Unavailable
+from services.common.unixhttp import UnixHTTPConnection
 from services.proxyctl.settings import ProxySettings
 
 HTTP_SERVER = "appos_http"
 HTTPS_SERVER = "appos_https"
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = str(path)
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
+NOT_RUNNING = "The app behind this domain is not running.\n"
 
 
 class CaddyAdmin:
@@ -34,7 +23,7 @@ class CaddyAdmin:
         self.timeout = timeout
 
     def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        conn = _UnixConnection(self.socket_path, self.timeout)
+        conn = UnixHTTPConnection(self.socket_path, self.timeout)
         try:
             conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
             conn.putheader("Host", "")  # Caddy wants an empty Host on its Unix admin socket
@@ -76,16 +65,32 @@ def _route(domain: str, handler: dict[str, Any]) -> dict[str, Any]:
     return {"match": [{"host": [domain]}], "handle": [handler], "terminal": True}
 
 
+def _site(addresses: Sequence[str]) -> dict[str, Any]:
+    if not addresses:
+        return {
+            "handler": "static_response",
+            "status_code": 502,
+            "headers": {"Content-Type": ["text/plain; charset=utf-8"]},
+            "body": NOT_RUNNING,
+        }
+    return {"handler": "reverse_proxy", "upstreams": [{"dial": a} for a in addresses]}
+
+
 def build_config(
-    domains: list[proxy_pb2.Domain], settings: ProxySettings, admin_socket: Path
+    domains: list[proxy_pb2.Domain],
+    settings: ProxySettings,
+    admin_socket: Path,
+    *,
+    dials: Mapping[str, Sequence[str]],
 ) -> dict[str, Any]:
     """The complete Caddy config for these domains: HTTPS sites with certificates from the ACME CA,
-    plain HTTP sites, and HTTP→HTTPS redirects where asked."""
+    plain HTTP sites, and HTTP→HTTPS redirects where asked. `dials` gives each domain the addresses
+    to proxy to (`upstream.dials`); a domain with none answers 502 with NOT_RUNNING."""
     http_routes: list[dict[str, Any]] = []
     https_routes: list[dict[str, Any]] = []
     port_suffix = "" if settings.proxy_https_port == 443 else f":{settings.proxy_https_port}"
     for d in domains:
-        proxy = {"handler": "reverse_proxy", "upstreams": [{"dial": d.upstream}]}
+        proxy = _site(dials.get(d.domain, ()))
         if d.https:
             https_routes.append(_route(d.domain, proxy))
             if d.force_https:

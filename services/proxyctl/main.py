@@ -1,5 +1,5 @@
 """The proxyctl process: the Proxy service, Caddy kept on the config from state (re-applied when
-Caddy restarts), and the periodic certificate check."""
+Caddy restarts, and when an app's containers start or stop), and the periodic certificate check."""
 
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ import threading
 from grpc_health.v1 import health_pb2
 
 from appos.v1 import backups_internal_pb2, backups_internal_pb2_grpc, proxy_pb2, proxy_pb2_grpc
-from services.common.dockerd import docker_client
 from services.common.errors import Unavailable
 from services.common.grpc_server import build_server, serve_until_signalled
 from services.common.logs import configure_logging
 from services.common.periodic import every
 from services.common.state_client import StateClient
 from services.proxyctl.caddy import CaddyAdmin
+from services.proxyctl.engine import Engine
 from services.proxyctl.reload_servicer import ProxyReloadServicer
 from services.proxyctl.servicer import Proxy, ProxyServicer
 from services.proxyctl.settings import ProxySettings
+from services.proxyctl.watcher import ContainerWatcher
 
 logger = logging.getLogger(__name__)
 CADDY_HEALTH = "appos.caddy"
@@ -35,7 +36,7 @@ def main() -> None:
         settings=settings,
         state=state,
         caddy=CaddyAdmin(settings.caddy_admin_socket),
-        docker_factory=lambda: docker_client(settings.docker_host),
+        engine=Engine(settings.docker_host),
     )
     socket_path = settings.socket_path("proxyctl")
     server, health = build_server(
@@ -70,6 +71,8 @@ def main() -> None:
     stop = threading.Event()
     every(1.0, stop, keep_caddy, "caddy-keeper")
     every(settings.cert_check_seconds, stop, proxy.check_all, "cert-check")
+    # container addresses change when Compose recreates them: re-apply when an app's containers start or stop
+    ContainerWatcher(proxy=proxy, stop=stop).start()
     serve_until_signalled(server, socket_path=socket_path, on_stop=stop.set)
     state.close()
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any
 
 import grpc
 
@@ -17,6 +15,7 @@ from services.common.names import validate_app_name
 from services.common.state_client import StateClient
 from services.proxyctl import certs, domains, upstream
 from services.proxyctl.caddy import CaddyAdmin, build_config
+from services.proxyctl.engine import Engine
 from services.proxyctl.settings import ProxySettings
 
 logger = logging.getLogger(__name__)
@@ -31,24 +30,37 @@ class Proxy:
         settings: ProxySettings,
         state: StateClient,
         caddy: CaddyAdmin,
-        docker_factory: Callable[[], Any],
+        engine: Engine,
     ) -> None:
         self.settings = settings
         self.state = state
         self.caddy = caddy
-        self.docker_factory = docker_factory
+        self.engine = engine
         self.lock = threading.Lock()  # one config change at a time
 
     def domains(self) -> list[proxy_pb2.Domain]:
         reply: proxy_pb2.ListDomainsReply = self.state.call("ListDomains", proxy_pb2.ListDomainsRequest())
+        for d in reply.domains:
+            if not d.console:  # rows recorded before app domains dialed the container held a host port
+                d.upstream = upstream.describe(app=d.app, service=d.service, port=d.port)
         return list(reply.domains)
 
-    def apply(self, domains: list[proxy_pb2.Domain]) -> None:
-        self.caddy.load(build_config(domains, self.settings, self.settings.caddy_admin_socket))
+    def apply(self, domains: list[proxy_pb2.Domain], *, stopped: str = "") -> None:
+        """Build the whole config with the addresses the apps' containers have now (`stopped`: a
+        container that just died), and load it."""
+        dials = upstream.dials(self.engine, domains, stopped=stopped)
+        self.caddy.load(build_config(domains, self.settings, self.settings.caddy_admin_socket, dials=dials))
 
     def reapply(self) -> None:
         with self.lock:
             self.apply(self.domains())
+
+    def reapply_for(self, app: str, *, stopped: str = "") -> None:
+        """An app's container started, or `stopped` (its id) died: re-apply if the app has a domain."""
+        with self.lock:
+            domains = self.domains()
+            if any(d.app == app and not d.console for d in domains):
+                self.apply(domains, stopped=stopped)
 
     def check(self, domain: proxy_pb2.Domain) -> proxy_pb2.Certificate:
         stored = certs.find_certificate(
@@ -98,14 +110,11 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServicer):
             if not 1 <= request.port <= 65535:
                 raise InvalidArgument("port must be the container port the service listens on (1-65535)")
             self.proxy.state.call("GetApp", state_pb2.StateGetAppRequest(name=request.app))  # NotFound
-            client = self.proxy.docker_factory()
-            try:
-                spec.upstream = upstream.app_upstream(
-                    client, app=request.app, service=request.service, port=request.port
-                )
-            finally:
-                client.close()
+            upstream.check_service_port(
+                self.proxy.engine, app=request.app, service=request.service, port=request.port
+            )
             spec.app, spec.service, spec.port = request.app, request.service, request.port
+            spec.upstream = upstream.describe(app=request.app, service=request.service, port=request.port)
         with self.proxy.lock:
             current = self.proxy.domains()
             if any(d.domain == name for d in current):

@@ -3,11 +3,14 @@ Docker. Pebble validates on Caddy's own ports and resolves every name to 127.0.0
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import signal
 import socket
 import ssl
 import subprocess
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -18,7 +21,18 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Pebble, Stack, free_port, start_pebble, start_stack, wait_for
+from services.proxyctl.caddy import NOT_RUNNING
+from tests.harness import (
+    BUSYBOX_IMAGE,
+    Pebble,
+    Stack,
+    app_containers,
+    docker_client,
+    free_port,
+    start_pebble,
+    start_stack,
+    wait_for,
+)
 from tests.webhooks import Receiver, verify_signature
 
 # one worker runs this module: its module-scoped stack (and app names) exist once
@@ -123,7 +137,7 @@ def test_domain_gets_a_real_certificate_and_serves_the_app(
         )
     assert r.status_code == 200, r.text
     domain = r.json()
-    assert domain["https"] and domain["force_https"] and domain["upstream"] == f"127.0.0.1:{site[1]}"
+    assert domain["https"] and domain["force_https"] and domain["upstream"] == f"app:{SITE}/web:8080"
     root = pebble.issuing_root()
     body, cert = wait_for(
         lambda: _try_https(stack, "app1.appos.test", root), timeout=60, what="a Pebble certificate"
@@ -194,7 +208,7 @@ def test_plain_http_domain_and_bad_requests(proxy_stack: tuple[Stack, Pebble], s
             (
                 {"domain": "x.appos.test", "app": SITE, "service": "web", "port": 9999},
                 400,
-                "does not expose port 9999",
+                "does not expose or listen on port 9999",
             ),
             ({"domain": "x.appos.test", "app": "../x", "service": "web", "port": 8080}, 400, "app name"),
         ]
@@ -217,6 +231,14 @@ def test_plain_http_domain_and_bad_requests(proxy_stack: tuple[Stack, Pebble], s
     assert http_get(stack, "plain.appos.test")[0] == 200
     with stack.client(token) as c:
         assert c.delete("/api/v1/proxy/domains/plain.appos.test").status_code == 200
+        console = c.post(
+            "/api/v1/proxy/domains", json={"domain": "console.appos.test", "console": True, "https": False}
+        )
+        assert console.status_code == 200, console.text
+        assert console.json()["upstream"] == f"127.0.0.1:{stack.port}"  # AppOS's own gateway
+    assert fetch(stack, "console.appos.test", "/health") == (200, fetch_direct(stack.url + "/health")[1])
+    with stack.client(token) as c:
+        assert c.delete("/api/v1/proxy/domains/console.appos.test").status_code == 200
 
 
 def test_unresolvable_name_is_a_clear_error_and_nothing_changes(tmp_path: Path, docker_engine: None) -> None:
@@ -396,3 +418,200 @@ def test_a_certificate_expiring_within_30_days_raises_the_alert(
         assert f"the certificate of {domain} expires in" in request.json()["message"]
         assert c.delete(f"/api/v1/proxy/domains/{domain}").status_code == 200
         assert c.delete("/api/v1/notifications/targets/certs").status_code == 200
+
+
+# An app of busybox httpd on container port 80; each container's page names the container
+# (its hostname is the start of its id), so a reply shows which container served it.
+CONTAINER_SITE = """
+services:
+  web:
+    image: appos-test/busybox:latest
+    pull_policy: never
+    init: true
+    command:
+      - sh
+      - -c
+      - mkdir -p /www && echo "$${MESSAGE} $$(hostname)" > /www/index.html && exec httpd -f -p 80 -h /www
+    environment:
+      MESSAGE: ${MESSAGE}
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/"]
+      interval: 1s
+      timeout: 2s
+      retries: 20
+"""
+
+
+def fetch(stack: Stack, host: str, path: str = "/") -> tuple[int, str]:
+    """GET http://host/path through Caddy's HTTP port on 127.0.0.1: (status, body)."""
+    http_port, _ = _ports(stack)
+    return fetch_direct(f"http://127.0.0.1:{http_port}{path}", host)
+
+
+def fetch_direct(url: str, host: str | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status), response.read().decode().strip()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode().strip()
+
+
+def _fetch_or_none(stack: Stack, host: str) -> tuple[int, str] | None:
+    try:
+        return fetch(stack, host)
+    except OSError:
+        return None
+
+
+def _web_container(stack: Stack, app: str) -> dict[str, Any]:
+    """The app's running `web` container as Docker lists it (id, networks)."""
+    [container] = [
+        c
+        for c in app_containers(stack.data / "apps")
+        if c["Labels"]["com.docker.compose.project"] == f"appos-{app}" and c["State"] == "running"
+    ]
+    return container
+
+
+def _address(container: dict[str, Any]) -> str:
+    [network] = container["NetworkSettings"]["Networks"].values()
+    return str(network["IPAddress"])
+
+
+class _OtherServer:
+    """Another program on 127.0.0.1:<port>: what a proxy dialing 127.0.0.1:<published port> would
+    serve instead of the app."""
+
+    def __init__(self) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = b"localhost-only service, not the app"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextlib.contextmanager
+def _impostor(app: str) -> Iterator[None]:
+    """A container of no app on `app`'s network, serving other content on the same port."""
+    client = docker_client()
+    try:
+        container = client.containers.run(
+            BUSYBOX_IMAGE,
+            ["sh", "-c", "mkdir -p /www && echo impostor > /www/index.html && exec httpd -f -p 80 -h /www"],
+            name=f"{app}-impostor",
+            network=f"appos-{app}_default",
+            detach=True,
+        )
+        try:
+            yield
+        finally:
+            container.remove(force=True)
+    finally:
+        client.close()
+
+
+def _deploy_site(stack: Stack, token: str, app: str, compose: str, message: str) -> None:
+    _, deployment = stack.deploy(token, {"name": app, "compose": compose, "env": f"MESSAGE={message}\n"})
+    assert deployment["status"] == "succeeded", deployment
+
+
+def test_the_domain_dials_the_app_not_the_host_port_it_publishes(
+    proxy_stack: tuple[Stack, Pebble], busybox_image: str
+) -> None:
+    """The app publishes 127.0.0.2:P:80 while another program listens on 127.0.0.1:P: the domain
+    serves the app, never the other program."""
+    stack, _ = proxy_stack
+    token = stack.login()
+    other = _OtherServer()
+    app = f"pub{uuid.uuid4().hex[:6]}"
+    try:
+        published = CONTAINER_SITE.replace(
+            "    environment:", f'    ports:\n      - "127.0.0.2:{other.port}:80"\n    environment:'
+        )
+        _deploy_site(stack, token, app, published, "the app itself")
+        assert fetch_direct(f"http://127.0.0.1:{other.port}/") == (200, "localhost-only service, not the app")
+        with stack.client(token) as c:
+            r = c.post(
+                "/api/v1/proxy/domains",
+                json={"domain": "pub.appos.test", "app": app, "service": "web", "port": 80, "https": False},
+            )
+            assert r.status_code == 200, r.text
+            assert r.json()["upstream"] == f"app:{app}/web:80"
+        container = _web_container(stack, app)
+        assert fetch(stack, "pub.appos.test") == (200, f"the app itself {container['Id'][:12]}")
+        with stack.client(token) as c:
+            assert c.delete("/api/v1/proxy/domains/pub.appos.test").status_code == 200
+    finally:
+        other.close()
+        assert stack.act(token, app, "remove", remove_volumes="true")["status"] == "succeeded"
+
+
+def test_an_app_without_published_ports_is_served_across_redeploy_stop_and_start(
+    proxy_stack: tuple[Stack, Pebble], busybox_image: str
+) -> None:
+    stack, _ = proxy_stack
+    token = stack.login()
+    app = f"priv{uuid.uuid4().hex[:6]}"
+    domain = "priv.appos.test"
+    _deploy_site(stack, token, app, CONTAINER_SITE, "no published port")
+    try:
+        first = _web_container(stack, app)
+        assert first["Ports"] == []  # published nowhere, not even exposed
+        with stack.client(token) as c:
+            r = c.post(
+                "/api/v1/proxy/domains",
+                json={"domain": domain, "app": app, "service": "web", "port": 80, "https": False},
+            )
+            assert r.status_code == 200, r.text
+            wrong = c.post(
+                "/api/v1/proxy/domains",
+                json={"domain": "wrong.appos.test", "app": app, "service": "web", "port": 81, "https": False},
+            )
+            assert (
+                wrong.status_code == 400 and "does not expose or listen on port 81" in wrong.json()["message"]
+            )
+        assert fetch(stack, domain) == (200, f"no published port {first['Id'][:12]}")
+
+        # a redeploy recreates the container: the domain serves the new one without being re-added
+        assert stack.act(token, app, "redeploy")["status"] == "succeeded"
+        second = _web_container(stack, app)
+        assert second["Id"] != first["Id"]
+        expected = (200, f"no published port {second['Id'][:12]}")
+        wait_for(lambda: _fetch_or_none(stack, domain) == expected, timeout=30, what="the new container")
+
+        # stopped: a plain 502 saying so, not a dial to an address that may be someone else's now
+        assert stack.act(token, app, "stop")["status"] == "succeeded"
+        stopped = (502, NOT_RUNNING.strip())
+        wait_for(
+            lambda: _fetch_or_none(stack, domain) == stopped, timeout=30, what="the 502 of a stopped app"
+        )
+
+        # another container takes a free address on the app's network (the engine hands out the lowest
+        # free one: the app's old address); when the app starts again it gets a new address
+        with _impostor(app):
+            assert stack.act(token, app, "start")["status"] == "succeeded"
+            third = _web_container(stack, app)
+            assert _address(third) != _address(second)
+            expected = (200, f"no published port {third['Id'][:12]}")
+            wait_for(lambda: _fetch_or_none(stack, domain) == expected, timeout=30, what="the started app")
+        with stack.client(token) as c:
+            listed = c.get("/api/v1/proxy/domains").json()["domains"]
+            assert [d["upstream"] for d in listed if d["domain"] == domain] == [f"app:{app}/web:80"]
+            assert c.delete(f"/api/v1/proxy/domains/{domain}").status_code == 200
+    finally:
+        assert stack.act(token, app, "remove", remove_volumes="true")["status"] == "succeeded"
