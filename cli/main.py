@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from cli.client import CliError
 from cli.commands import (
@@ -22,6 +23,7 @@ from cli.commands import (
     proxy,
     shell,
     system,
+    validate,
     versions,
 )
 from cli.output import err
@@ -36,7 +38,20 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    for module in (auth, catalog, apps, versions, deployments, proxy, shell, admin, system, backups, notify):
+    for module in (
+        auth,
+        catalog,
+        apps,
+        validate,
+        versions,
+        deployments,
+        proxy,
+        shell,
+        admin,
+        system,
+        backups,
+        notify,
+    ):
         module.register(app)
     return app
 
@@ -46,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="appos")
     except CliError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False, markup=True, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

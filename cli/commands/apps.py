@@ -13,6 +13,7 @@ from rich.markup import escape
 from cli import actions
 from cli.client import Api, CliError, connect, seg
 from cli.output import JSON_OPTION, err, fields, note, out, plain, print_json, status, table, when
+from cli.refusals import RULES_HELP
 
 
 def parse_settings(pairs: list[str]) -> dict[str, str]:
@@ -26,7 +27,7 @@ def parse_settings(pairs: list[str]) -> dict[str, str]:
     return settings
 
 
-def _read(path: Path, what: str) -> str:
+def read_file(path: Path, what: str) -> str:
     try:
         return path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
@@ -53,8 +54,8 @@ def create_body(
             raise CliError("--set is for templates; put values in the --env file")
         if not name:
             raise CliError("--compose needs --name")
-        body["compose"] = _read(compose, "compose file")
-        body["env"] = _read(env, ".env file") if env is not None else ""
+        body["compose"] = read_file(compose, "compose file")
+        body["env"] = read_file(env, ".env file") if env is not None else ""
     else:
         if env is not None:
             raise CliError("--env goes with --compose; for a template use --set KEY=VALUE")
@@ -84,7 +85,10 @@ def deploy(
     env: Annotated[Path | None, typer.Option("--env", help="The .env file for --compose.")] = None,
     message: str = typer.Option("", "--message", "-m", help="Version 1's message."),
     allow: Annotated[
-        list[str] | None, typer.Option("--allow", help="A compose policy exception (admin); repeat.")
+        list[str] | None,
+        typer.Option(
+            "--allow", help="A compose policy exception (admin), e.g. host_path:/srv/media; repeat."
+        ),
     ] = None,
     auto_rollback: bool = typer.Option(True, "--auto-rollback/--no-auto-rollback"),
     wait: bool = actions.WAIT_OPTION,
@@ -331,16 +335,26 @@ def options(
 def policy(
     app: str = typer.Argument(...),
     allow: Annotated[
-        list[str] | None, typer.Option("--allow", help="An exception, e.g. privileged; repeat. None clears.")
+        list[str] | None,
+        typer.Option(
+            "--allow",
+            help="A rule, e.g. privileged, cap_add:NET_ADMIN or host_path:/srv/media (that path and "
+            "below); repeat. None clears.",
+        ),
     ] = None,
     reason: str = typer.Option(..., "--reason", help="Why (kept in the audit trail)."),
 ) -> None:
-    """Set the app's compose policy exceptions (admin)."""
     with connect() as api:
         info = api.call(
             "PUT", f"/api/v1/apps/{seg(app)}/policy", json={"exceptions": allow or [], "reason": reason}
         )
-    out.print(f"Policy exceptions of {app}: {', '.join(info.get('policy_exceptions', [])) or 'none'}")
+    out.print(f"Policy exceptions of {escape(app)}: {', '.join(info.get('policy_exceptions', [])) or 'none'}")
+
+
+policy.__doc__ = f"""Set the app's compose policy exceptions (admin): the --allow rules replace the app's.
+
+    A refusal names its rule (`appos validate FILE` shows them). Rules: {RULES_HELP}.
+    """
 
 
 def register(app: typer.Typer) -> None:

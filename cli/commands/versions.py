@@ -18,6 +18,7 @@ from rich.markup import escape
 from cli import actions
 from cli.client import Api, ApiError, CliError, connect, seg
 from cli.output import JSON_OPTION, err, fields, note, out, plain, print_json, table, when
+from cli.refusals import refusal_items
 
 
 def editor_command() -> list[str]:
@@ -131,7 +132,13 @@ def _put(
 
 
 def _again(exc: ApiError) -> bool:
-    err.print(f"[red]The server refused the file:[/red] {escape(exc.message)}")
+    items = refusal_items(exc.message)
+    if items is None:
+        err.print(f"[red]The server refused the file:[/red] {escape(exc.message)}")
+    else:
+        err.print("[red]The compose policy refuses the file:[/red]")
+        for item in items:
+            err.print(f"  - {escape(item)}", soft_wrap=True)
     try:  # scripts may answer on stdin; end of input means no
         return bool(typer.confirm("Edit again?", default=True, err=True))
     except typer.Abort:

@@ -146,6 +146,39 @@ def test_catalog_and_errors(cli: Run) -> None:
     assert missing.returncode == 1 and missing.stderr == "error: app 'no-such-app' does not exist\n"
 
 
+VALID_COMPOSE = """services:
+  web:
+    image: appos-test/busybox:latest
+    pull_policy: never
+    command: ["sleep", "3600"]
+    environment:
+      GREETING: ${GREETING}
+"""
+
+
+def test_validate_a_benign_and_a_hostile_file(cli: Run, tmp_path: Path) -> None:
+    name = _name("cliv")
+    folder = tmp_path / name  # the app's name defaults to the file's folder
+    folder.mkdir()
+    compose, env = folder / "compose.yaml", folder / ".env"
+    compose.write_text(VALID_COMPOSE)
+    env.write_text("GREETING=hi\n")
+    valid = cli("validate", str(compose), "--env", str(env))
+    assert valid.returncode == 0, valid.stderr
+    assert valid.stdout.startswith("valid: 1 service (web)"), valid.stdout
+
+    compose.write_text(VALID_COMPOSE.replace("    pull_policy:", "    privileged: true\n    pull_policy:"))
+    refused = cli("validate", str(compose), "--env", str(env))
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "error: the compose policy refuses the file (1):" in refused.stderr, refused.stderr
+    assert "  - service web: privileged is not allowed (rule privileged)\n" in refused.stderr
+    allowed = cli(
+        "validate", str(compose), "--env", str(env), "--allow", "privileged"
+    )  # as an admin's create
+    assert allowed.returncode == 0 and allowed.stdout.startswith("valid: 1 service"), allowed.stderr
+    assert cli("status", name).returncode == 1, "validating stores nothing"
+
+
 EDITOR = """
 import pathlib, sys
 

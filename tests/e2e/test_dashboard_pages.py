@@ -468,6 +468,37 @@ def test_a_refused_compose_file_shows_why_and_creates_nothing(
     expect(page.get_by_role("link", name=app, exact=True)).to_have_count(0)
 
 
+PRIVILEGED_COMPOSE = """services:
+  main:
+    image: appos-test/busybox:latest
+    pull_policy: never
+    privileged: true
+    command: ["sleep", "3600"]
+"""
+
+
+def test_the_new_app_editor_checks_the_file_as_you_type(
+    stack: Stack, admin_token: str, make_user: MakeUser, page: Page
+) -> None:
+    app = _name("live")
+    operator = make_user("operator")  # the advice is for someone who cannot allow the rule
+    sign_in(page, stack.url, operator.username, operator.password)
+    _open_new_app_from_compose(page, stack)
+    page.get_by_label("App name").fill(app)
+    replace_editor(page, "new-compose-editor", PRIVILEGED_COMPOSE)
+    check = page.get_by_test_id("compose-check")
+    refusal = page.get_by_test_id("compose-check-refusals").get_by_role("listitem")
+    expect(refusal).to_contain_text("privileged is not allowed", timeout=15_000)
+    expect(refusal.get_by_text("privileged", exact=True)).to_be_visible()  # the rule, as a tag
+    expect(check).to_contain_text("ask an admin to allow the rule")
+    expect(page.get_by_role("button", name="Create and deploy", exact=True)).to_be_enabled()
+
+    replace_editor(page, "new-compose-editor", PRIVILEGED_COMPOSE.replace("    privileged: true\n", ""))
+    expect(check).to_contain_text("Valid — 1 service (main)", timeout=15_000)
+    expect(page.get_by_test_id("compose-check-refusals")).to_have_count(0)
+    assert _app_status(stack, admin_token, app) == 404, "checking stores nothing"
+
+
 def test_a_viewer_is_not_offered_a_new_app_from_compose(
     stack: Stack, make_user: MakeUser, page: Page
 ) -> None:

@@ -10,7 +10,19 @@ import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
-import { exceptionsPayload, optionsOf, optionsPatch, POLICY_RULES, reasonError, sameList, splitExceptions, validateExceptions, type AppOptions } from "@/lib/appOptions";
+import {
+  exceptionsPayload,
+  NAMED_RULES,
+  optionsOf,
+  optionsPatch,
+  POLICY_RULES,
+  reasonError,
+  sameList,
+  splitExceptions,
+  validateExceptions,
+  type AppOptions,
+  type ExceptionFields,
+} from "@/lib/appOptions";
 import { useCan } from "@/lib/auth";
 import { FEATURES } from "@/lib/features";
 
@@ -19,20 +31,66 @@ const OPTIONS: { key: keyof AppOptions; label: string; help: string }[] = [
   { key: "backup_volumes", label: "Include volumes in backups", help: "Backups that ask for volumes also take this app's named volumes (its data)." },
 ];
 
-/** One checkbox per compose policy rule an admin can allow (the app's exceptions, a new app's). */
-export function PolicyRuleChecks({ selected, onToggle }: { selected: string[]; onToggle: (rule: string, on: boolean) => void }) {
+/** The compose policy exceptions an admin can allow (the app's, a new app's): one checkbox per
+ * rule allowed by name, and a field for each rule that names what it allows (capabilities, host
+ * paths, compose keys). `error` is what validateExceptions says about the whole. */
+export function PolicyRuleChecks({
+  value,
+  onChange,
+  idPrefix,
+  error,
+}: {
+  value: ExceptionFields;
+  onChange: (value: ExceptionFields) => void;
+  idPrefix: string;
+  error?: string | null;
+}) {
+  const named: { field: "caps" | "paths" | "keys"; label: string; placeholder: string }[] = [
+    { field: "caps", label: "Allowed capabilities (cap_add)", placeholder: "e.g. NET_ADMIN, SYS_TIME" },
+    { field: "paths", label: "Allowed host paths (host_path)", placeholder: "e.g. /srv/media, /mnt/backups" },
+    { field: "keys", label: "Allowed unknown compose keys (key)", placeholder: "e.g. bind.propagation" },
+  ];
+  const errorId = `${idPrefix}-exceptions-error`;
   return (
-    <fieldset className="grid gap-2">
-      <legend className="sr-only">Allowed rules</legend>
-      {POLICY_RULES.map((r) => (
-        <label key={r.name} className="flex items-start gap-2 text-sm">
-          <input type="checkbox" className="mt-0.5 size-4 shrink-0" checked={selected.includes(r.name)} onChange={(e) => onToggle(r.name, e.target.checked)} />
-          <span className="min-w-0">
-            <code className="font-mono text-xs">{r.name}</code> <span className="text-muted-foreground">— {r.what}</span>
-          </span>
-        </label>
+    <div className="grid gap-3">
+      <fieldset className="grid gap-2">
+        <legend className="sr-only">Allowed rules</legend>
+        {POLICY_RULES.map((r) => (
+          <label key={r.name} className="flex items-start gap-2 text-sm">
+            <input
+              type="checkbox"
+              className="mt-0.5 size-4 shrink-0"
+              checked={value.rules.includes(r.name)}
+              onChange={(e) => onChange({ ...value, rules: e.target.checked ? [...value.rules, r.name] : value.rules.filter((x) => x !== r.name) })}
+            />
+            <span className="min-w-0">
+              <code className="font-mono text-xs">{r.name}</code> <span className="text-muted-foreground">— {r.what}</span>
+            </span>
+          </label>
+        ))}
+      </fieldset>
+      {named.map(({ field, label, placeholder }) => (
+        <div key={field} className="grid gap-1.5">
+          <Label htmlFor={`${idPrefix}-${field}`}>{label}</Label>
+          <Input
+            id={`${idPrefix}-${field}`}
+            placeholder={placeholder}
+            value={value[field]}
+            aria-invalid={error ? true : undefined}
+            aria-describedby={`${idPrefix}-${field}-help${error ? ` ${errorId}` : ""}`}
+            onChange={(e) => onChange({ ...value, [field]: e.target.value })}
+          />
+          <p id={`${idPrefix}-${field}-help`} className="text-xs text-muted-foreground">
+            <code className="font-mono">{NAMED_RULES[field].rule}</code> — {NAMED_RULES[field].what}.
+          </p>
+        </div>
       ))}
-    </fieldset>
+      {error && (
+        <p id={errorId} className="text-xs text-destructive">
+          {error}
+        </p>
+      )}
+    </div>
   );
 }
 
@@ -152,27 +210,22 @@ function OptionsForm({ app, current }: { app: string; current: AppOptions }) {
 
 function PolicyForm({ app, current }: { app: string; current: string[] }) {
   const queryClient = useQueryClient();
-  const initial = splitExceptions(current);
-  const [rules, setRules] = useState<string[]>(initial.rules);
-  const [caps, setCaps] = useState(initial.caps);
+  const [fields, setFields] = useState<ExceptionFields>(() => splitExceptions(current));
   const [base, setBase] = useState<string[]>(current);
   const [reason, setReason] = useState("");
   const [saved, setSaved] = useState(false);
-  const wanted = exceptionsPayload(rules, caps);
+  const wanted = exceptionsPayload(fields);
   // as in OptionsForm: follow a change stored elsewhere unless this form has edits of its own
   if (!sameList(base, current)) {
     setBase(current);
-    if (sameList(wanted, base)) {
-      setRules(initial.rules);
-      setCaps(initial.caps);
-    }
+    if (sameList(wanted, base)) setFields(splitExceptions(current));
   }
   const invalid = validateExceptions(wanted);
   const changed = !sameList(wanted, current);
   const missingReason = reasonError(wanted, reason);
-  const toggle = (name: string, on: boolean) => {
+  const edit = (next: ExceptionFields) => {
     setSaved(false);
-    setRules(on ? [...rules, name] : rules.filter((r) => r !== name));
+    setFields(next);
   };
 
   const save = async () => {
@@ -186,26 +239,7 @@ function PolicyForm({ app, current }: { app: string; current: string[] }) {
     <details className="group rounded-lg border px-3 py-2">
       <summary className="cursor-pointer text-sm font-medium text-primary">Change exceptions (admin)</summary>
       <div className="mt-3 grid gap-3">
-        <PolicyRuleChecks selected={rules} onToggle={toggle} />
-        <div className="grid gap-1.5">
-          <Label htmlFor="policy-caps">Allowed capabilities (cap_add)</Label>
-          <Input
-            id="policy-caps"
-            placeholder="e.g. NET_ADMIN, SYS_TIME"
-            value={caps}
-            aria-invalid={invalid ? true : undefined}
-            aria-describedby={invalid ? "policy-caps-error" : undefined}
-            onChange={(e) => {
-              setSaved(false);
-              setCaps(e.target.value);
-            }}
-          />
-          {invalid && (
-            <p id="policy-caps-error" className="text-xs text-destructive">
-              {invalid}
-            </p>
-          )}
-        </div>
+        <PolicyRuleChecks value={fields} onChange={edit} idPrefix="policy" error={invalid} />
         <div className="grid gap-1.5">
           <Label htmlFor="policy-reason">Reason (kept in the audit log)</Label>
           <Input id="policy-reason" value={reason} maxLength={500} aria-describedby="policy-reason-hint" onChange={(e) => setReason(e.target.value)} />

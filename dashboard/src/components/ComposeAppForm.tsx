@@ -3,16 +3,20 @@ import { useState, type FormEvent, type ReactNode } from "react";
 import { api, unwrap } from "@/api/client";
 import { PolicyRuleChecks } from "@/components/AppOptions";
 import { CodeEditor } from "@/components/CodeEditor";
+import { ComposeCheckPanel } from "@/components/ComposeCheck";
 import { ErrorAlert, Spinner } from "@/components/common";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
+import { useComposeCheck } from "@/hooks/useComposeCheck";
+import { exceptionsPayload, validateExceptions } from "@/lib/appOptions";
 import { useCan } from "@/lib/auth";
 import {
   composeAppPayload,
   fieldOfServerError,
   initialComposeValues,
+  liveCheckOf,
   validateComposeApp,
   type ComposeAppValues,
   type ComposeErrors,
@@ -43,6 +47,9 @@ export function ComposeAppForm({ onCreated }: { onCreated: (created: CreatedApp)
   const [errors, setErrors] = useState<ComposeErrors>({});
   const [serverError, setServerError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const live = liveCheckOf(values, isAdmin);
+  const check = useComposeCheck(canCreate ? live.input : null);
+  const exceptionsError = isAdmin ? validateExceptions(exceptionsPayload(values.exceptions)) : null;
 
   if (!canCreate) {
     return <ErrorAlert error={new Error("Creating an app needs the operator role; your role can look but not deploy.")} />;
@@ -101,6 +108,11 @@ export function ComposeAppForm({ onCreated }: { onCreated: (created: CreatedApp)
             <FieldNote id="compose-help" error={shown.compose}>
               Images must be on this server or pullable by it. Host paths, privileged mode and the Docker socket need an admin's exception.
             </FieldNote>
+            <ComposeCheckPanel
+              check={check}
+              waiting={live.waiting}
+              adminHint={isAdmin ? "As an admin, you can allow it for this app under Policy exceptions below (with a reason)." : undefined}
+            />
           </div>
           <div className="grid gap-2">
             <Label>.env</Label>
@@ -127,17 +139,15 @@ export function ComposeAppForm({ onCreated }: { onCreated: (created: CreatedApp)
               <summary className="cursor-pointer text-sm font-medium text-primary">Policy exceptions (admin)</summary>
               <div className="mt-3 grid gap-3">
                 <PolicyRuleChecks
-                  selected={values.rules}
-                  onToggle={(rule, on) => set("rules", on ? [...values.rules, rule] : values.rules.filter((x) => x !== rule))}
+                  value={values.exceptions}
+                  onChange={(exceptions) => set("exceptions", exceptions)}
+                  idPrefix="compose-app"
+                  error={exceptionsError}
                 />
-                <div className="grid gap-1.5">
-                  <Label htmlFor="compose-app-caps">Allowed capabilities (cap_add)</Label>
-                  <Input id="compose-app-caps" placeholder="e.g. NET_ADMIN, SYS_TIME" value={values.caps} onChange={(e) => set("caps", e.target.value)} />
-                </div>
                 <div className="grid gap-1.5">
                   <Label htmlFor="compose-app-reason">Reason (kept with version 1)</Label>
                   <Input id="compose-app-reason" value={values.reason} maxLength={300} aria-invalid={invalid("allow")} aria-describedby="compose-app-allow-help" onChange={(e) => set("reason", e.target.value)} />
-                  <FieldNote id="compose-app-allow-help" error={shown.allow}>
+                  <FieldNote id="compose-app-allow-help" error={shown.allow && shown.allow === exceptionsError ? "Fix the exceptions above first." : shown.allow}>
                     Required when allowing anything.
                   </FieldNote>
                 </div>

@@ -5,7 +5,7 @@ import { render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { setToken } from "@/api/session";
-import { stubFetch, withRole } from "@/test/stubs";
+import { stubFetch, withRole, type Call } from "@/test/stubs";
 import { ComposeAppForm } from "@/components/ComposeAppForm";
 import { STARTER_COMPOSE } from "@/lib/composeApp";
 
@@ -20,6 +20,9 @@ function setEditor(testId: string, text: string) {
 afterEach(() => {
   vi.unstubAllGlobals();
 });
+
+/** The requests besides the live check's (composeCheck.test.tsx tests that one). */
+const sent = (calls: Call[]) => calls.filter((c) => c.path !== "/api/v1/apps:validate");
 
 describe("ComposeAppForm", () => {
   it("is not offered to a viewer", () => {
@@ -41,7 +44,7 @@ describe("ComposeAppForm", () => {
     expect(screen.getByText("Give the app a name.")).toBeInTheDocument();
     expect(screen.getByText("Paste or write a compose file.")).toBeInTheDocument();
     expect(screen.getByText(".env line 2 is not KEY=value.")).toBeInTheDocument();
-    expect(calls).toEqual([]);
+    expect(sent(calls)).toEqual([]);
   });
 
   it("sends the files and options and hands over the deployment", async () => {
@@ -58,7 +61,7 @@ describe("ComposeAppForm", () => {
     await user.click(screen.getByRole("button", { name: "Create and deploy" }));
     await waitFor(() => expect(created).toHaveBeenCalledOnce());
     expect(created).toHaveBeenCalledWith({ name: "blog", deploymentId: "d-1", generated: undefined });
-    expect(calls).toEqual([
+    expect(sent(calls)).toEqual([
       {
         method: "POST",
         path: "/api/v1/apps",
@@ -75,19 +78,30 @@ describe("ComposeAppForm", () => {
     render(withRole("admin", <ComposeAppForm onCreated={created} />));
     await user.type(screen.getByLabelText("App name"), "tools");
     await user.click(screen.getByText("Policy exceptions (admin)"));
-    await user.click(screen.getByRole("checkbox", { name: /host_path/ }));
+    await user.click(screen.getByRole("checkbox", { name: /privileged/ }));
+    const paths = screen.getByLabelText("Allowed host paths (host_path)");
+    await user.type(paths, "srv/media");
+    expect(screen.getByText(/srv\/media is not an absolute, normalized path/)).toBeInTheDocument();
+    await user.clear(paths);
+    await user.type(paths, "/srv/media/");
+    expect(screen.queryByText(/not an absolute, normalized path/)).not.toBeInTheDocument();
     await user.click(screen.getByRole("button", { name: "Create and deploy" }));
     expect(screen.getByText("Say why: allowing exceptions is audited.")).toBeInTheDocument();
-    expect(calls).toEqual([]);
+    expect(sent(calls)).toEqual([]);
     await user.type(screen.getByLabelText("Reason (kept with version 1)"), "reads /srv/media");
     await user.click(screen.getByRole("button", { name: "Create and deploy" }));
     await waitFor(() => expect(created).toHaveBeenCalledOnce());
-    expect(calls[0].body).toMatchObject({ name: "tools", allow: ["host_path"], message: "policy exceptions host_path: reads /srv/media" });
+    expect(sent(calls)[0].body).toMatchObject({
+      name: "tools",
+      allow: ["host_path:/srv/media", "privileged"],
+      message: "policy exceptions host_path:/srv/media, privileged: reads /srv/media",
+    });
   });
 
   it("shows the server's refusal next to the compose file, with the request id", async () => {
     setToken("tok", 3600);
-    const message = "compose policy: service 'web' volumes: host path /etc (an admin can allow an exception for this app)";
+    const message =
+      "compose policy: service main volume /etc: /etc is outside the app's folder (rule host_path:/etc). An admin can allow a rule for this app (docs/architecture.md lists them).";
     stubFetch(() => ({ status: 400, body: { code: "invalid_argument", message, request_id: "req-42" } }));
     const created = vi.fn();
     const user = userEvent.setup();

@@ -4,7 +4,8 @@
  * about, so the message shows next to it.
  */
 import { ApiError } from "@/api/errors";
-import { exceptionsPayload, reasonError, validateExceptions } from "@/lib/appOptions";
+import { exceptionsPayload, NO_EXCEPTIONS, reasonError, validateExceptions, type ExceptionFields } from "@/lib/appOptions";
+import type { ComposeCheckInput } from "@/lib/composeCheck";
 import { validateAppName } from "@/lib/settingsForm";
 
 export const STARTER_COMPOSE = `services:
@@ -20,9 +21,8 @@ export interface ComposeAppValues {
   env: string;
   message: string;
   autoRollback: boolean;
-  /** Admin only: policy rules to allow, and dangerous capabilities as typed ("NET_ADMIN, SYS_TIME"). */
-  rules: string[];
-  caps: string;
+  /** Admin only: the policy exceptions to allow (rules checked, capabilities, host paths and keys as typed). */
+  exceptions: ExceptionFields;
   /** Why the exceptions are needed (the API has no field for it: it goes into the version message). */
   reason: string;
 }
@@ -31,7 +31,7 @@ export type ComposeField = "name" | "compose" | "env" | "allow";
 export type ComposeErrors = Partial<Record<ComposeField, string>>;
 
 export function initialComposeValues(): ComposeAppValues {
-  return { name: "", compose: STARTER_COMPOSE, env: "", message: "", autoRollback: true, rules: [], caps: "", reason: "" };
+  return { name: "", compose: STARTER_COMPOSE, env: "", message: "", autoRollback: true, exceptions: NO_EXCEPTIONS, reason: "" };
 }
 
 const ENV_LINE = /^(export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=/;
@@ -56,7 +56,7 @@ export function validateComposeApp(values: ComposeAppValues, isAdmin: boolean): 
   const env = envLineError(values.env);
   if (env) errors.env = env;
   if (isAdmin) {
-    const allow = exceptionsPayload(values.rules, values.caps);
+    const allow = exceptionsPayload(values.exceptions);
     const bad = validateExceptions(allow) ?? reasonError(allow, values.reason);
     if (bad) errors.allow = bad;
   }
@@ -81,7 +81,7 @@ export function composeAppPayload(values: ComposeAppValues, isAdmin: boolean): C
     message: values.message.trim(),
     auto_rollback: values.autoRollback,
   };
-  const allow = isAdmin ? exceptionsPayload(values.rules, values.caps) : [];
+  const allow = isAdmin ? exceptionsPayload(values.exceptions) : [];
   if (allow.length) {
     body.allow = allow;
     const why = `policy exceptions ${allow.join(", ")}: ${values.reason.trim()}`;
@@ -99,4 +99,15 @@ export function fieldOfServerError(error: unknown): ComposeField | null {
   if (message.startsWith(".env") || message.includes("setting values") || message.includes("not a valid variable name") || message.startsWith("the value of")) return "env";
   if (message.includes("compose")) return "compose";
   return null;
+}
+
+/** What the live check sends for the form as it is (`POST /api/v1/apps:validate`), or null with
+ * the reason when there is nothing to check yet. The check uses the name (an existing app's name
+ * is checked as an edit of it) and, for an admin, the exceptions asked for. */
+export function liveCheckOf(values: ComposeAppValues, isAdmin: boolean): { input: ComposeCheckInput | null; waiting: string } {
+  if (validateAppName(values.name)) return { input: null, waiting: "Name the app to have the file checked as you type." };
+  if (!values.compose.trim()) return { input: null, waiting: "Write or paste a compose file to have it checked." };
+  const allow = isAdmin ? exceptionsPayload(values.exceptions) : [];
+  if (validateExceptions(allow)) return { input: null, waiting: "Fix the policy exceptions to have the file checked." };
+  return { input: { name: values.name, compose: values.compose, env: values.env, allow }, waiting: "" };
 }

@@ -5,11 +5,13 @@ import { useEffect, useState } from "react";
 import { api, unwrap, type Deployment } from "@/api/client";
 import { ApiError } from "@/api/errors";
 import { CodeEditor } from "@/components/CodeEditor";
+import { ComposeCheckPanel } from "@/components/ComposeCheck";
 import { ErrorAlert, Spinner } from "@/components/common";
 import { Alert } from "@/components/ui/alert";
 import { Button } from "@/components/ui/button";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
+import { useComposeCheck } from "@/hooks/useComposeCheck";
 import { useCan } from "@/lib/auth";
 
 export const Route = createFileRoute("/_auth/apps/$name/compose")({
@@ -19,6 +21,7 @@ export const Route = createFileRoute("/_auth/apps/$name/compose")({
 function ComposeTab() {
   const { name } = Route.useParams();
   const canEdit = useCan("operator");
+  const isAdmin = useCan("admin");
   const queryClient = useQueryClient();
   const files = useQuery({
     queryKey: ["compose", name],
@@ -41,10 +44,15 @@ function ComposeTab() {
     }
   }, [files.data]);
 
+  const loaded = files.data;
+  const edited = loaded !== undefined && (compose !== (loaded.compose ?? "") || env !== (loaded.env ?? ""));
+  // Checked as an edit of this app (with its exceptions) once the editors differ from the version.
+  const check = useComposeCheck(canEdit && edited && compose.trim() ? { name, compose, env } : null);
+
   if (files.isPending) return <Spinner />;
   if (files.isError) return <ErrorAlert error={files.error} />;
   const current = files.data;
-  const dirty = compose !== (current.compose ?? "") || env !== (current.env ?? "");
+  const dirty = edited;
 
   const save = async (deploy: boolean) => {
     setBusy(deploy ? "deploy" : "save");
@@ -100,6 +108,20 @@ function ComposeTab() {
       <div className="grid gap-2">
         <Label>compose.yaml</Label>
         <CodeEditor value={compose} onChange={setCompose} language="yaml" readOnly={!canEdit} label="compose.yaml" testId="compose-editor" />
+        <ComposeCheckPanel
+          check={check}
+          adminHint={
+            isAdmin ? (
+              <>
+                As an admin, you can allow it under Change exceptions on the app's{" "}
+                <Link to="/apps/$name" params={{ name }} className="underline">
+                  Overview
+                </Link>
+                .
+              </>
+            ) : undefined
+          }
+        />
       </div>
       <div className="grid gap-2">
         <Label>.env</Label>
