@@ -150,7 +150,7 @@ def compose(
     env_file: bool = typer.Option(False, "--env", help="Print the .env instead."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Print the app's current compose file (or .env; secrets masked for viewers)."""
+    """Print the app's current compose file (or .env; a viewer sees its names, no values)."""
     with connect() as api:
         files, _etag = _compose(api, app)
     if as_json:

@@ -60,13 +60,17 @@ def is_secret(key: str) -> bool:
     return bool(_SECRET_KEY.search(key))
 
 
-def mask(text: str) -> str:
-    """The .env with the values of secret-looking keys replaced by a mask."""
+def mask(text: str, *, every_value: bool = False) -> str:
+    """The .env with the values of secret-looking keys replaced by a mask (what operators and admins
+    see in diffs). `every_value`: what a viewer sees of any .env, the names only — every value
+    masked, comments emptied to `#`, and a line that is not `KEY=value` masked whole."""
     out = []
     for line in text.splitlines():
         match = _LINE.match(line)
-        if match and is_secret(match.group(1)):
+        if match and (every_value or is_secret(match.group(1))):
             out.append(f"{match.group(1)}={MASK}")
-        else:
+        elif not every_value or not line.strip():
             out.append(line)
+        else:
+            out.append("#" if line.lstrip().startswith("#") else MASK)
     return "\n".join(out) + ("\n" if text.endswith("\n") else "")

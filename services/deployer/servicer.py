@@ -38,6 +38,11 @@ def caller_role(context: grpc.ServicerContext) -> str:
     return str(metadata.get("x-appos-role", "")) or "viewer"
 
 
+def env_for(role: str, text: str) -> str:
+    """The .env as a caller of `role` may read it: a viewer gets the names and never the values."""
+    return envfile.mask(text, every_value=True) if role == "viewer" else text
+
+
 def etag(version: int, content_hash: str) -> str:
     return f'"v{version}-{content_hash[:16]}"'
 
@@ -325,17 +330,17 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         current: apps_pb2.ConfigVersion = self.state.call(
             "GetVersion", apps_pb2.GetVersionRequest(app=request.app, number=record.app.current_version)
         )
-        masked = caller_role(context) == "viewer"
+        role = caller_role(context)
         reply = apps_pb2.ComposeFiles(
             app=request.app, version=current.number, compose=current.compose,
-            env=envfile.mask(current.env) if masked else current.env, hash=current.hash,
-            etag=etag(current.number, current.hash), env_masked=masked,
+            env=env_for(role, current.env), hash=current.hash,  # keyed by state: no guess checks
+            etag=etag(current.number, current.hash), env_masked=role == "viewer",
         )  # fmt: skip
         disk = self._disk(request.app)
         if disk is not None and disk != (current.compose, current.env):
             reply.drift = True
             reply.disk_compose = disk[0]
-            reply.disk_env = envfile.mask(disk[1]) if masked else disk[1]
+            reply.disk_env = env_for(role, disk[1])
         return reply
 
     def UpdateCompose(
@@ -392,8 +397,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         self, request: apps_pb2.GetVersionRequest, context: grpc.ServicerContext
     ) -> apps_pb2.ConfigVersion:
         version = self._version(request.app, request.number)
-        if caller_role(context) == "viewer":
-            version.env = envfile.mask(version.env)
+        version.env = env_for(caller_role(context), version.env)
         return version
 
     def DiffVersions(
@@ -404,10 +408,12 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         if against < 0:
             raise InvalidArgument("against must be a version number")
         old = self._version(request.app, against) if against > 0 else apps_pb2.ConfigVersion(number=0)
-        reveal = request.reveal_secrets
-        if reveal and caller_role(context) != "admin":
+        role, reveal = caller_role(context), request.reveal_secrets
+        if reveal and role != "admin":
             raise PermissionDenied("only an admin can see secrets in a diff")
-        old_env, new_env = (old.env, new.env) if reveal else (envfile.mask(old.env), envfile.mask(new.env))
+        old_env, new_env = (old.env, new.env)
+        if not reveal:  # a viewer sees the names only; others, all but secret-looking values
+            old_env, new_env = (envfile.mask(e, every_value=role == "viewer") for e in (old.env, new.env))
         return apps_pb2.VersionDiff(
             from_version=old.number,
             to_version=new.number,

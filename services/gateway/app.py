@@ -18,9 +18,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.errors import AppOSError
+from services.common.forwarding import proxy_secret
 from services.common.logs import request_id_var
 from services.gateway.backup_routes import backup_operations, install_backup_routes
 from services.gateway.errors import HTTP_CODES, error_response, response_for
+from services.gateway.forwarded import TrustedProxyMiddleware
 from services.gateway.http_rules import public_routes
 from services.gateway.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from services.gateway.openapi import build_openapi
@@ -213,6 +215,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics.requests)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(TrustedProxyMiddleware, secret=proxy_secret(settings))  # first: the real client
     return app
 
 

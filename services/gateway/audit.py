@@ -29,7 +29,7 @@ from google.protobuf.message import Message
 
 from appos.v1 import audit_pb2, state_pb2, state_pb2_grpc
 from services.common.clients import aio_call, call_metadata
-from services.common.errors import AppOSError, InvalidArgument, grpc_code_for
+from services.common.errors import AppOSError, InvalidArgument, Unauthenticated, grpc_code_for
 from services.common.timestamps import datetime_us
 from services.gateway.context import CallContext, Caller
 from services.gateway.http_rules import access_of, route_for
@@ -39,6 +39,17 @@ logger = logging.getLogger(__name__)
 # Request fields that name what a call acts on, when its path has no parameters.
 _TARGET_FIELDS = ("name", "username", "domain", "id")
 APPEND_TIMEOUT = 5.0
+# Who a failed login was for when no such account exists: never the text typed (it may be a password).
+UNKNOWN_USER = "unknown user"
+
+
+class LoginRefused(Unauthenticated):
+    """A wrong username or password. `account` is the user it was for, or UNKNOWN_USER: the audit
+    entry names that, never what was typed."""
+
+    def __init__(self, account: str) -> None:
+        super().__init__("invalid username or password")
+        self.account = account
 
 
 @cache
@@ -87,7 +98,11 @@ class AuditCall:
         self.actor, self.role = caller.username, caller.role
 
     def describe(self, message: Message | None, path_params: Mapping[str, Any] | None = None) -> None:
-        """Target and app from the path parameters (REST) or the request's fields."""
+        """Target and app from the path parameters (REST) or the request's fields. Not for a login:
+        what was typed is never recorded; `done` names the account (or UNKNOWN_USER), and state the
+        user of a login that succeeded (its event's subject)."""
+        if self._anonymous:
+            return
         names = _path_params(self._method)
         params = path_params if path_params is not None else {n: _field(message, n) for n in names}
         values = [str(params.get(n, "")) for n in names]
@@ -97,8 +112,6 @@ class AuditCall:
         self.app = str(params.get("app", "")) or _field(message, "app")
         if not self.app and self._method.containing_service.full_name == "appos.v1.Apps":
             self.app = _field(message, "name")
-        if self._anonymous and (tried := _field(message, "username").strip().lower()):
-            self.actor = self.target = tried[:64]  # a login: the username tried (never the password)
 
     def origin(self) -> tuple[tuple[str, str], ...]:
         pairs = {
@@ -119,6 +132,8 @@ class AuditCall:
             result, message = "ok", ""
         elif isinstance(exc, AppOSError):
             result, message = grpc_code_for(exc).name.lower(), exc.message
+            if isinstance(exc, LoginRefused):
+                self.actor = self.target = exc.account
         elif isinstance(code := getattr(exc, "code", None), str):  # the gateway's own HTTPProblem
             result, message = code, str(getattr(exc, "message", ""))
         else:

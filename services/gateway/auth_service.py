@@ -15,6 +15,7 @@ from services.common.errors import InvalidArgument, NotFound, PermissionDenied, 
 from services.common.passwords import hash_password, validate_password, verify_password
 from services.common.roles import role_allows, validate_role
 from services.common.timestamps import MICROS, now_us, set_ts
+from services.gateway.audit import UNKNOWN_USER, LoginRefused
 from services.gateway.authn import Authenticator, new_api_token
 from services.gateway.context import CallContext
 from services.gateway.ratelimit import LoginLimiter
@@ -57,18 +58,20 @@ class AuthService:
         return creds
 
     async def Login(self, request: auth_pb2.LoginRequest, ctx: CallContext) -> auth_pb2.LoginReply:
-        username = request.username.strip().lower()[:64]
-        await self._limiter.check(username=username, address=ctx.client_address)
+        username, address = request.username.strip().lower()[:64], ctx.client_address
+        await self._limiter.check(username=username, address=address)
         creds = await self._credentials(username) if username else None
         ok = await asyncio.to_thread(
             verify_password, creds.password_hash if creds else None, request.password
         )
         if not ok or creds is None or creds.user.disabled:
-            await self._limiter.failed(username=username, address=ctx.client_address)
+            await self._limiter.failed(username=username, address=address)
+            # what was typed is never recorded (people type passwords there): the account, if any
+            subject = creds.user.username if creds is not None else UNKNOWN_USER
             with origin(()):  # not a change: the gateway records the failed login in the audit log
-                await self._event("login_failed", username, username or "-", {"address": ctx.client_address})
-            raise Unauthenticated("invalid username or password")
-        await self._limiter.succeeded(username=username)
+                await self._event("login_failed", subject, subject, {"address": address})
+            raise LoginRefused(subject)
+        await self._limiter.succeeded(username=username, address=address)
         await self._event("login_succeeded", username, username, {"address": ctx.client_address})
         return auth_pb2.LoginReply(
             access_token=self._authn.issue(creds.user),

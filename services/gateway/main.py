@@ -23,6 +23,8 @@ def main() -> None:
         log_config=None,  # our handlers, with redaction
         access_log=False,
         server_header=False,
+        # uvicorn would believe X-Forwarded-For from any client on 127.0.0.1; forwarded.py decides
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
         # terminal output is mostly incompressible bursts: deflating it cost a third of the throughput
         ws_per_message_deflate=False,

@@ -53,7 +53,10 @@ class Runtime:
             revoked=RevokedSessions(redis),
         )
         limiter = LoginLimiter(
-            redis, max_failures=settings.login_max_failures, window_seconds=settings.login_window_seconds
+            redis,
+            max_failures=settings.login_max_failures,
+            max_address_failures=settings.address_failure_limit,
+            window_seconds=settings.login_window_seconds,
         )
         implementations: dict[str, object] = {
             "appos.v1.Auth": AuthService(

@@ -14,8 +14,10 @@ class GatewaySettings(CommonSettings):
     token_ttl_seconds: int = 12 * 3600
     # Largest request body accepted, in bytes.
     max_body_bytes: int = 1024 * 1024
-    # Failed logins allowed per user and per client address in `login_window_seconds`.
+    # Failed logins allowed in `login_window_seconds`: per user from one client address, and per
+    # address for all users together (0: four times login_max_failures).
     login_max_failures: int = 5
+    login_max_address_failures: int = 0
     login_window_seconds: int = 60
     # Internal services the health check asks, by socket name.
     services: list[str] = ["state", "deployer", "proxyctl", "terminal"]
@@ -37,6 +39,10 @@ class GatewaySettings(CommonSettings):
     metrics_public_local: bool = False
     # How long scrape-time figures (state, Redis, process memory) are reused.
     metrics_cache_seconds: float = 5.0
+
+    @property
+    def address_failure_limit(self) -> int:
+        return self.login_max_address_failures or 4 * self.login_max_failures
 
     @property
     def jwt_secret_file(self) -> Path:

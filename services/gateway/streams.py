@@ -47,6 +47,23 @@ EVENTS_PATH = "/api/v1/events"
 EVENTS_WS_PATH = "/api/v1/events/ws"
 
 
+# Event types below admin: apps (their status, options, versions), deployments and their log lines,
+# domains and certificates. Everything else — logins, tokens, users, terminal sessions, backups,
+# notification targets, settings, the signing key, and any type added later — is for admins only.
+SHARED_EVENT_PREFIXES = ("app_", "deployment_", "version_", "domain_", "certificate_")
+
+
+def event_visible(event_type: str, role: str) -> bool:
+    return role == "admin" or event_type.startswith(SHARED_EVENT_PREFIXES)
+
+
+async def visible_events(hub: EventHub, after: int, *, role: str) -> AsyncIterator[common_pb2.Event | None]:
+    """The hub's events a caller of `role` may read (None: a keepalive)."""
+    async for event in hub.events(after, keepalive=KEEPALIVE_SECONDS):
+        if event is None or event_visible(event.type, role):
+            yield event
+
+
 def event_json(event: common_pb2.Event) -> dict[str, Any]:
     out = message_to_json(event)
     out["seq"] = event.seq
@@ -73,14 +90,15 @@ async def _start_seq(hub: EventHub, after: int | None) -> int:
 
 def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
     async def events_sse(request: Request) -> Response:
-        await require_role(request, request.app.state.runtime.authenticator, "viewer")
+        ctx = await require_role(request, request.app.state.runtime.authenticator, "viewer")
+        role = ctx.require_caller().role
         hub: EventHub = request.app.state.runtime.events
         after = _after(request.query_params.get("after") or request.headers.get("last-event-id"))
         start = await _start_seq(hub, after)
 
         async def body() -> AsyncIterator[bytes]:
             yield f"retry: 2000\n: events after {start}\n\n".encode()
-            async for event in hub.events(start, keepalive=KEEPALIVE_SECONDS):
+            async for event in visible_events(hub, start, role=role):
                 if event is None:
                     yield b": keepalive\n\n"
                     continue
@@ -116,7 +134,7 @@ def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
             return
         await websocket.send_json({"type": "hello", "after": start})
         try:
-            async for event in hub.events(start, keepalive=KEEPALIVE_SECONDS):
+            async for event in visible_events(hub, start, role=caller.role):
                 if event is None:
                     await websocket.send_json({"type": "keepalive"})
                 else:

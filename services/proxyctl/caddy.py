@@ -9,6 +9,7 @@ from typing import Any
 
 from appos.v1 import proxy_pb2
 from services.common.errors import InvalidArgument, Unavailable
+from services.common.forwarding import caddy_proxy_headers
 from services.common.unixhttp import UnixHTTPConnection
 from services.proxyctl.settings import ProxySettings
 
@@ -91,6 +92,8 @@ def build_config(
     port_suffix = "" if settings.proxy_https_port == 443 else f":{settings.proxy_https_port}"
     for d in domains:
         proxy = _site(dials.get(d.domain, ()))
+        if d.console and proxy["handler"] == "reverse_proxy":  # the gateway trusts only its own Caddy
+            proxy["headers"] = caddy_proxy_headers(settings)
         if d.https:
             https_routes.append(_route(d.domain, proxy))
             if d.force_https:

@@ -8,6 +8,7 @@ import os
 from appos.v1 import backups_internal_pb2, backups_internal_pb2_grpc, state_pb2, state_pb2_grpc
 from services.common.grpc_server import build_server, serve_until_signalled
 from services.common.logs import configure_logging
+from services.common.secretfiles import load_or_create_secret
 from services.state.backup_servicer import BackupStateServicer
 from services.state.bootstrap import ensure_first_admin
 from services.state.db import make_engine, migrate_file
@@ -34,7 +35,7 @@ def main() -> None:
         services=[
             (
                 state_pb2_grpc.add_StateServicer_to_server,
-                StateServicer(store),
+                StateServicer(store, hash_key=load_or_create_secret(settings.version_hash_key_file).encode()),
                 state_pb2.DESCRIPTOR.services_by_name["State"].full_name,
             ),
             (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from typing import Protocol
 
@@ -196,6 +198,8 @@ class ConfigVersion(Base):
     number: Mapped[int] = mapped_column(Integer, primary_key=True)
     compose: Mapped[str] = mapped_column(Text)
     env: Mapped[str] = mapped_column(Text)
+    # SHA-256 of the files; it never leaves state (a reader could test guesses of a masked value
+    # against it): replies carry `keyed_hash`.
     hash: Mapped[str] = mapped_column(String(64))
     author: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text, default="")
@@ -203,10 +207,20 @@ class ConfigVersion(Base):
     deployment_id: Mapped[str] = mapped_column(String(32), default="")
     created_at: Mapped[int] = mapped_column(Micros)
 
-    def to_pb(self, *, with_files: bool = True) -> apps_pb2.ConfigVersion:
+    def keyed_hash(self, key: bytes) -> str:
+        """HMAC-SHA256 of compose and .env under the install's secret `key`: equal files, equal
+        hashes, but nobody without the key can check a guess of a value against it."""
+        digest = hmac.new(key, digestmod=hashlib.sha256)
+        for part in (self.compose, self.env):
+            data = part.encode()
+            digest.update(len(data).to_bytes(8, "big"))
+            digest.update(data)
+        return digest.hexdigest()
+
+    def to_pb(self, *, hash_key: bytes, with_files: bool = True) -> apps_pb2.ConfigVersion:
         pb = apps_pb2.ConfigVersion(
-            app=self.app, number=self.number, hash=self.hash, author=self.author, message=self.message,
-            deployment_id=self.deployment_id, source=self.source,
+            app=self.app, number=self.number, hash=self.keyed_hash(hash_key), author=self.author,
+            message=self.message, deployment_id=self.deployment_id, source=self.source,
         )  # fmt: skip
         if with_files:
             pb.compose, pb.env = self.compose, self.env

@@ -32,8 +32,9 @@ WATCH_POLL_SECONDS = 1.0
 
 
 class StateServicer(state_pb2_grpc.StateServicer):
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, hash_key: bytes) -> None:
         self.store = store
+        self.hash_key = hash_key  # keys the versions' hashes (models.ConfigVersion.keyed_hash)
 
     # users
     def CreateUser(
@@ -289,7 +290,7 @@ class StateServicer(state_pb2_grpc.StateServicer):
                 expected_version=request.expected_version,
                 deploy=request.deploy,
             )
-            reply = apps_pb2.VersionReply(version=version.to_pb(), app=app.to_pb())
+            reply = apps_pb2.VersionReply(version=version.to_pb(hash_key=self.hash_key), app=app.to_pb())
             if deployment is not None:
                 reply.deployment.CopyFrom(deployment.to_pb())
             return reply
@@ -298,7 +299,8 @@ class StateServicer(state_pb2_grpc.StateServicer):
         self, request: apps_pb2.GetVersionRequest, context: grpc.ServicerContext
     ) -> apps_pb2.ConfigVersion:
         with self.store.read() as s:
-            return versions.get_version(session=s, app=request.app, number=request.number).to_pb()
+            version = versions.get_version(session=s, app=request.app, number=request.number)
+            return version.to_pb(hash_key=self.hash_key)
 
     def ListVersions(
         self, request: apps_pb2.ListVersionsRequest, context: grpc.ServicerContext
@@ -308,7 +310,8 @@ class StateServicer(state_pb2_grpc.StateServicer):
                 session=s, app=request.app, page_size=request.page_size, page_token=request.page_token
             )
             return apps_pb2.ListVersionsReply(
-                versions=[v.to_pb(with_files=False) for v in found], next_page_token=next_token
+                versions=[v.to_pb(hash_key=self.hash_key, with_files=False) for v in found],
+                next_page_token=next_token,
             )
 
     def UpdateAppOptions(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import SecretStr
 
 from services.common.settings import CommonSettings
@@ -17,3 +19,7 @@ class StateSettings(CommonSettings):
     @property
     def admin_password_file(self):  # type: ignore[no-untyped-def]
         return self.data / "admin-password"
+
+    @property
+    def version_hash_key_file(self) -> Path:
+        return self.secrets_dir / "version-hash.key"

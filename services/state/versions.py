@@ -50,7 +50,7 @@ def add_version(
         type="version_created",
         subject=app.name,
         actor=author,
-        payload={"version": number, "source": source, "message": message, "hash": version.hash},
+        payload={"version": number, "source": source, "message": message},
     )
     return version
 

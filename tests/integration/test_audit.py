@@ -122,25 +122,33 @@ def test_deploy_edit_rollback_and_remove_are_recorded(stack: Stack, admin_token:
 
 
 def test_refused_and_failed_calls_are_recorded(stack: Stack, admin_token: str) -> None:
-    tried, password = f"nobody{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
-    with stack.client() as c:
-        login = c.post("/api/v1/auth/login", json={"username": tried, "password": password})
-    assert login.status_code == 401
-    [failed_login] = _wait_entries(stack, admin_token, 1, user=tried)
-    assert (failed_login["action"], failed_login["result"], failed_login["target"]) == (
-        "appos.v1.Auth.Login",
-        "unauthenticated",
-        tried,
-    )
-    assert failed_login["request_id"] == login.headers["x-request-id"]
-    assert password not in json.dumps(failed_login)
-
+    # a username that is no account is recorded as "unknown user", never as typed (people type
+    # their password there); a wrong password names the account
+    tried, password = f"Passw0rd-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
     viewer, viewer_token = _user(stack, admin_token, "viewer")
+    with stack.client() as c:
+        unknown = c.post("/api/v1/auth/login", json={"username": tried, "password": password})
+        wrong = c.post("/api/v1/auth/login", json={"username": viewer.upper(), "password": password})
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json()["message"] == wrong.json()["message"]  # the caller cannot tell them apart
+    ids = {unknown.headers["x-request-id"]: "unknown user", wrong.headers["x-request-id"]: viewer}
+    logins = wait_for(
+        lambda: (
+            e if len(e := [x for x in _audit(stack, admin_token) if x["request_id"] in ids]) == 2 else None
+        ),
+        timeout=15,
+        what="the failed logins' entries",
+    )
+    for entry in logins:
+        assert (entry["action"], entry["result"]) == ("appos.v1.Auth.Login", "unauthenticated")
+        assert entry["actor"] == entry["target"] == ids[entry["request_id"]]
+        assert tried.lower() not in json.dumps(entry).lower() and password not in json.dumps(entry)
+
     with stack.client(viewer_token) as c:
         denied = c.post("/api/v1/apps", json={"name": "nope", "template": "busybox-httpd"})
         assert denied.status_code == 403
         assert c.get("/api/v1/apps").status_code == 200  # a read: not recorded
-    [forbidden, _login] = _wait_entries(stack, admin_token, 2, user=viewer)
+    [forbidden, _wrong, _login] = _wait_entries(stack, admin_token, 3, user=viewer)
     assert (forbidden["action"], forbidden["result"], forbidden["role"]) == (
         "appos.v1.Apps.CreateApp",
         "permission_denied",

@@ -89,9 +89,12 @@ def _snapshot(stack: Stack, token: str, app: str) -> dict[str, Any]:
             "apps": sorted(
                 (a["name"], a["template"], a["current_version"], a["backup_volumes"]) for a in apps
             ),
+            # the files, not the hashes: a version's hash is keyed per install (a new install's
+            # key gives the same files other hashes)
             "versions": [
-                (v["number"], v["hash"], v["message"])
+                (v["number"], v["message"], files["compose"], files["env"])
                 for v in c.get(f"/api/v1/apps/{app}/versions").json()["versions"]
+                if (files := c.get(f"/api/v1/apps/{app}/versions/{v['number']}").json())
             ],
             "domains": sorted(
                 (d["domain"], d["app"], d["service"], d["port"], d["https"])
@@ -218,7 +221,9 @@ def test_backup_wipe_restore_on_a_new_install(
     assert r.status_code == 200, r.text
     restored = r.json()
     assert restored["apps"] == [app] and len(restored["deployment_ids"]) == 1
-    assert new.wait_deployment(new_token, restored["deployment_ids"][0])["status"] == "succeeded"
+    # followed with the old install's API token: the restore ends this install's sessions, so
+    # new_token may stop working before a slow redeploy ends
+    assert new.wait_deployment(secret, restored["deployment_ids"][0])["status"] == "succeeded"
 
     # the sessions of this install end (the user cache may answer for a few seconds more)
     def session_ended() -> bool:

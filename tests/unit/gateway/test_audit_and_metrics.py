@@ -15,7 +15,7 @@ from appos.v1 import apps_pb2, audit_pb2, auth_pb2, system_pb2
 from services.common.clients import call_metadata, origin
 from services.common.errors import InvalidArgument, Unauthenticated
 from services.deployer.celery_app import QUEUE as CELERY_QUEUE
-from services.gateway.audit import AuditCall, AuditRecorder, audited, parse_time
+from services.gateway.audit import UNKNOWN_USER, AuditCall, AuditRecorder, LoginRefused, audited, parse_time
 from services.gateway.context import Caller
 from services.gateway.metrics import QUEUE, is_loopback, metrics_endpoint, route_templates
 
@@ -52,13 +52,15 @@ def test_a_call_is_described_by_its_path_or_its_name() -> None:
     create = AuditCall(recorder, _method(apps_pb2, "Apps", "CreateApp"), client="::1", request_id="r2")
     create.describe(apps_pb2.CreateAppRequest(name="blog", template="wordpress"))
     assert (create.actor, create.target, create.app) == ("-", "blog", "blog")
-    # an anonymous CreateUser (a 401) is not "by" the user it would create; a login is by who tried
+    # an anonymous CreateUser (a 401) is not "by" the user it would create
     user = AuditCall(recorder, _method(auth_pb2, "Auth", "CreateUser"), client="", request_id="")
     user.describe(auth_pb2.CreateUserRequest(username="eve", password="secret-password"))
     assert (user.actor, user.target) == ("-", "eve")
+    # what a login typed is never taken (people type passwords there): the outcome names the account
     login = AuditCall(recorder, _method(auth_pb2, "Auth", "Login"), client="", request_id="")
     login.describe(auth_pb2.LoginRequest(username=" Mallory ", password="hunter2"))
-    assert (login.actor, login.target) == ("mallory", "mallory")  # as the login normalizes it
+    assert (login.actor, login.target) == ("-", "")
+    assert "Mallory" not in str(login.origin())
 
 
 def test_the_origin_is_ascii_metadata_and_travels_with_calls() -> None:
@@ -79,17 +81,30 @@ def test_outcomes_become_entries() -> None:
     recorder = _Recorder()
     call = AuditCall(recorder, _method(auth_pb2, "Auth", "Login"), client="127.0.0.1", request_id="r9")
     call.describe(auth_pb2.LoginRequest(username="bob", password="pw"))
-    call.done(Unauthenticated("invalid username or password"))
+    call.done(LoginRefused("bob"))
     call.done(None)
     call.done(asyncio.CancelledError())  # the client left: nothing to add
     (failed, if_absent_failed), (ok, if_absent_ok) = recorder.appended
-    assert (failed.result, failed.message, failed.actor, if_absent_failed) == (
+    assert (failed.result, failed.message, failed.actor, failed.target, if_absent_failed) == (
         "unauthenticated",
         "invalid username or password",
+        "bob",
         "bob",
         False,
     )
     assert (ok.result, if_absent_ok, ok.request_id, ok.client) == ("ok", True, "r9", "127.0.0.1")
+
+
+def test_a_failed_login_for_no_account_records_unknown_user() -> None:
+    recorder = _Recorder()
+    for refusal in (LoginRefused(UNKNOWN_USER), Unauthenticated("invalid username or password")):
+        call = AuditCall(recorder, _method(auth_pb2, "Auth", "Login"), client="::1", request_id="r")
+        call.describe(auth_pb2.LoginRequest(username="my-Passw0rd!", password="pw"))
+        call.done(refusal)
+    (unknown, _), (other, _) = recorder.appended
+    assert (unknown.actor, unknown.target) == (UNKNOWN_USER, UNKNOWN_USER)
+    assert (other.actor, other.target) == ("-", "")
+    assert "Passw0rd" not in str(recorder.appended)
 
 
 def test_times_must_be_rfc3339_with_a_zone() -> None:
