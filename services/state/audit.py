@@ -17,7 +17,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from appos.v1 import audit_pb2
@@ -165,6 +165,20 @@ def to_pb(row: AuditEntry) -> audit_pb2.AuditEntry:
     return pb
 
 
+# The console shows actions without the package ("Apps.Rollback"): a filter finds what it shows.
+_PACKAGE = "appos.v1."
+
+
+def _action_matches(action: str) -> ColumnElement[bool]:
+    """The action exactly or as a dotted prefix, with or without the package name."""
+    names = [action] if action.startswith(_PACKAGE) else [action, _PACKAGE + action]
+    clauses: list[ColumnElement[bool]] = []
+    for name in names:
+        prefix = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%"
+        clauses += [AuditEntry.action == name, AuditEntry.action.like(prefix, escape="\\")]
+    return or_(*clauses)
+
+
 def list_entries(
     *,
     session: Session,
@@ -190,8 +204,7 @@ def list_entries(
     if app:
         query = query.where(AuditEntry.app == app)
     if action:
-        prefix = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%"
-        query = query.where(or_(AuditEntry.action == action, AuditEntry.action.like(prefix, escape="\\")))
+        query = query.where(_action_matches(action))
     if since_us:
         query = query.where(AuditEntry.created_at >= since_us)
     if until_us:

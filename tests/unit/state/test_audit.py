@@ -156,6 +156,10 @@ def test_filters_and_paging(store: Store) -> None:
     assert [e.message for e in _entries(store, action="appos.v1.Apps")] == ["1", "0"]  # dotted prefix
     assert [e.message for e in _entries(store, action="terminal")] == ["3"]
     assert [e.message for e in _entries(store, action="appos.v1.Apps.StopApp")] == ["1"]
+    # as the console shows it, without the package
+    assert [e.message for e in _entries(store, action="Apps.StopApp")] == ["1"]
+    assert [e.message for e in _entries(store, action="Apps")] == ["1", "0"]
+    assert [e.message for e in _entries(store, action="pps.StopApp")] == []  # no substring matches
     first, second = _entries(store)[3].created_at, _entries(store)[1].created_at
     assert [e.message for e in _entries(store, since_us=first, until_us=second)] == ["2", "1"]
     with store.read() as s:

@@ -1,12 +1,10 @@
-import { useInfiniteQuery } from "@tanstack/react-query";
+import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { createFileRoute } from "@tanstack/react-router";
-import { useState, type FormEvent } from "react";
+import { useState } from "react";
 import { api, unwrap } from "@/api/client";
+import { AuditFilters, shownAction, type AuditFilter } from "@/components/AuditFilters";
 import { EmptyState, ErrorAlert, LoadMore, PageHeader, Spinner } from "@/components/common";
 import { Badge } from "@/components/ui/badge";
-import { Button } from "@/components/ui/button";
-import { Input } from "@/components/ui/input";
-import { Label } from "@/components/ui/label";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
 import { useCan } from "@/lib/auth";
 import { formatTime } from "@/lib/format";
@@ -15,12 +13,15 @@ export const Route = createFileRoute("/_auth/audit")({
   component: AuditPage,
 });
 
-type Filters = { user: string; app: string; action: string };
-
 function AuditPage() {
   const isAdmin = useCan("admin");
-  const [draft, setDraft] = useState<Filters>({ user: "", app: "", action: "" });
-  const [filters, setFilters] = useState<Filters>(draft);
+  const [filters, setFilters] = useState<AuditFilter>({ user: "", app: "", action: "" });
+  // What the filters offer: the values of the latest entries, whatever the filter shows now.
+  const recent = useQuery({
+    queryKey: ["audit", "choices"],
+    enabled: isAdmin,
+    queryFn: () => unwrap(api.GET("/api/v1/audit", { params: { query: { page_size: 500 } } })),
+  });
   const audit = useInfiniteQuery({
     queryKey: ["audit", filters],
     enabled: isAdmin,
@@ -43,26 +44,10 @@ function AuditPage() {
   });
   if (!isAdmin) return <ErrorAlert error={new Error("The audit log needs the admin role.")} />;
   const entries = audit.data?.pages.flatMap((p) => p.entries ?? []) ?? [];
-  const apply = (event: FormEvent) => {
-    event.preventDefault();
-    setFilters({ ...draft });
-  };
   return (
     <>
       <PageHeader title="Audit log" description="Every change and every refused attempt: who, what, on which target, from where." />
-      <form onSubmit={apply} className="mb-4 grid gap-3 sm:grid-cols-[1fr_1fr_1fr_auto] sm:items-end">
-        {(["user", "app", "action"] as const).map((key) => (
-          <div key={key} className="grid gap-1.5">
-            <Label htmlFor={`audit-${key}`} className="capitalize">
-              {key}
-            </Label>
-            <Input id={`audit-${key}`} value={draft[key]} placeholder={key === "action" ? "appos.v1.Apps" : ""} onChange={(e) => setDraft({ ...draft, [key]: e.target.value })} />
-          </div>
-        ))}
-        <Button type="submit" variant="outline">
-          Filter
-        </Button>
-      </form>
+      <AuditFilters entries={[...(recent.data?.entries ?? []), ...entries]} onApply={setFilters} />
       <ErrorAlert error={audit.error} className="mb-4" />
       {audit.isPending ? (
         <Spinner />
@@ -90,7 +75,7 @@ function AuditPage() {
                     {e.role && <div className="text-xs text-muted-foreground">{e.role}</div>}
                   </TD>
                   <TD className="font-mono text-xs">
-                    {(e.action ?? "").replace(/^appos\.v1\./, "")}
+                    {shownAction(e.action)}
                     {e.message && <div className="max-w-80 truncate font-sans text-muted-foreground" title={e.message}>{e.message}</div>}
                   </TD>
                   <TD className="hidden text-sm md:table-cell">{e.target || e.app || "—"}</TD>
