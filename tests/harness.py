@@ -316,6 +316,7 @@ class Pebble:
     api_root: Path  # the throwaway CA that signed Pebble's own HTTPS certificate
     dns: str
     management_port: int
+    dns_management_port: int  # pebble-challtestsrv's: its DNS answers
     procs: list[subprocess.Popen[bytes]]
 
     def issuing_root(self) -> str:
@@ -326,6 +327,19 @@ class Pebble:
         url = f"https://127.0.0.1:{self.management_port}/roots/0"
         with urllib.request.urlopen(url, context=context, timeout=10) as response:
             return str(response.read().decode())
+
+    def point(self, host: str, address: str | None) -> None:
+        """The test DNS answers `host` with `address` (None: the default, 127.0.0.1, again)."""
+        path, body = (
+            ("/add-a", {"host": host, "addresses": [address]}) if address else ("/clear-a", {"host": host})
+        )
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.dns_management_port}{path}",
+            data=json.dumps(body).encode(),
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200, response.status
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -409,6 +423,7 @@ def start_pebble(folder: Path, *, http_port: int, https_port: int) -> Pebble:
         api_root=ca,
         dns=f"127.0.0.1:{dns_port}",
         management_port=management_port,
+        dns_management_port=chall_management,
         procs=[pebble, chall],
     )
 

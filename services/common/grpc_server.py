@@ -30,6 +30,12 @@ def actor(context: grpc.ServicerContext) -> str:
     return str(metadata.get("x-appos-user", "")) or "system"
 
 
+def caller_role(context: grpc.ServicerContext) -> str:
+    """The role the gateway says the caller has; none (an internal caller) counts as a viewer."""
+    metadata = dict(context.invocation_metadata() or ())
+    return str(metadata.get("x-appos-role", "")) or "viewer"
+
+
 class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Maps AppOSError to its status code; anything else becomes INTERNAL, logged once with the
     traceback and answered with a generic message. Also takes the caller's request id and origin

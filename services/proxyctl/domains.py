@@ -1,4 +1,5 @@
-"""Domain names: validation (RFC 1123), and the checks before asking for a certificate."""
+"""Domain names: validation (RFC 1123), who may publish the console, and the checks before asking
+for a certificate."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import socket
 import dns.exception
 import dns.resolver
 
-from services.common.errors import InvalidArgument
+from appos.v1 import proxy_pb2
+from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.roles import role_allows
 
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -56,3 +59,26 @@ def check_reachable(name: str, addresses: list[str], port: int) -> None:
         f"{name} resolves to {', '.join(addresses)}, but port {port} is not reachable there: the ACME "
         "HTTP challenge would fail (open the port in the firewall, or check the DNS record)"
     )
+
+
+CONSOLE_ADMIN_ONLY = "only an admin can put the AppOS console on a domain or take it off one"
+
+
+def check_console_role(role: str) -> None:
+    """Only an admin adds or removes a console domain (operators manage app domains)."""
+    if not role_allows(role, "admin"):
+        raise PermissionDenied(CONSOLE_ADMIN_ONLY)
+
+
+def check_console_request(request: proxy_pb2.AddDomainRequest, *, role: str) -> None:
+    """Publishing the console is an admin's decision, and only over HTTPS with HTTP redirected."""
+    check_console_role(role)
+    if request.app or request.service or request.port:
+        raise InvalidArgument("a console domain takes no app, service or port")
+    if request.HasField("https") and not request.https:
+        raise InvalidArgument(
+            "the console is served only over HTTPS (its logins and tokens must not cross the network "
+            "in the clear): leave https on"
+        )
+    if request.HasField("force_https") and not request.force_https:
+        raise InvalidArgument("a console domain always redirects HTTP to HTTPS: leave force_https on")

@@ -10,12 +10,13 @@ import grpc
 
 from appos.v1 import proxy_pb2, proxy_pb2_grpc, state_pb2
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound
-from services.common.grpc_server import actor
+from services.common.grpc_server import actor, caller_role
 from services.common.names import validate_app_name
 from services.common.state_client import StateClient
 from services.proxyctl import certs, domains, upstream
 from services.proxyctl.caddy import CaddyAdmin, build_config
 from services.proxyctl.engine import Engine
+from services.proxyctl.issuance import IssuanceFollower
 from services.proxyctl.settings import ProxySettings
 
 logger = logging.getLogger(__name__)
@@ -37,11 +38,14 @@ class Proxy:
         self.caddy = caddy
         self.engine = engine
         self.lock = threading.Lock()  # one config change at a time
+        self.issuance = IssuanceFollower(proxy=self, window=settings.cert_follow_seconds)
 
     def domains(self) -> list[proxy_pb2.Domain]:
         reply: proxy_pb2.ListDomainsReply = self.state.call("ListDomains", proxy_pb2.ListDomainsRequest())
         for d in reply.domains:
-            if not d.console:  # rows recorded before app domains dialed the container held a host port
+            if d.console:  # a console row recorded over plain HTTP (before that was refused) gets HTTPS
+                d.https = d.force_https = True
+            else:  # rows recorded before app domains dialed the container held a host port
                 d.upstream = upstream.describe(app=d.app, service=d.service, port=d.port)
         return list(reply.domains)
 
@@ -49,7 +53,10 @@ class Proxy:
         """Build the whole config with the addresses the apps' containers have now (`stopped`: a
         container that just died), and load it."""
         dials = upstream.dials(self.engine, domains, stopped=stopped)
+        mark = certs.log_mark(self.settings.caddy_log)  # Caddy's word on certificates comes after this
         self.caddy.load(build_config(domains, self.settings, self.settings.caddy_admin_socket, dials=dials))
+        if any(d.https for d in domains):
+            self.issuance.follow(mark)
 
     def reapply(self) -> None:
         with self.lock:
@@ -93,6 +100,8 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServicer):
         self, request: proxy_pb2.AddDomainRequest, context: grpc.ServicerContext
     ) -> proxy_pb2.Domain:
         settings = self.proxy.settings
+        if request.console:
+            domains.check_console_request(request, role=caller_role(context))
         name = domains.validate_domain(request.domain)
         https = request.https if request.HasField("https") else True
         force = request.force_https if request.HasField("force_https") else True
@@ -100,8 +109,6 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServicer):
             domain=name, https=https, force_https=force and https, console=request.console
         )
         if request.console:
-            if request.app or request.service or request.port:
-                raise InvalidArgument("a console domain takes no app, service or port")
             spec.upstream = upstream.console_upstream(settings.host, settings.port)
         else:
             validate_app_name(request.app)
@@ -143,8 +150,11 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServicer):
         name = domains.validate_domain(request.domain)
         with self.proxy.lock:
             current = self.proxy.domains()
-            if not any(d.domain == name for d in current):
+            found = next((d for d in current if d.domain == name), None)
+            if found is None:
                 raise NotFound(f"domain {name!r} is not configured")
+            if found.console:
+                domains.check_console_role(caller_role(context))
             self.proxy.apply([d for d in current if d.domain != name])
             removed: proxy_pb2.Domain = self.proxy.state.call(
                 "DeleteDomain", state_pb2.StateDeleteDomainRequest(domain=name, actor=actor(context))

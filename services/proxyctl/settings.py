@@ -20,6 +20,8 @@ class ProxySettings(CommonSettings):
     # host:port of a DNS server for the "does the name resolve" check; empty: the system resolver.
     proxy_dns_server: str = ""
     cert_check_seconds: int = 300
+    # After each config load, how long domains still without a certificate are looked at every second.
+    cert_follow_seconds: float = 600.0
     expiry_warning_days: int = 30
     docker_host: str = "unix:///var/run/docker.sock"
     # Where the console (gateway) listens, for a domain given to the console itself.

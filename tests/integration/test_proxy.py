@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from services.proxyctl.caddy import NOT_RUNNING
@@ -57,7 +59,9 @@ def proxy_stack(
             "APPOS_ACME_CA_ROOT": str(pebble.api_root),
             "APPOS_ACME_EMAIL": "ops@appos.test",
             "APPOS_PROXY_DNS_SERVER": pebble.dns,
-            "APPOS_CERT_CHECK_SECONDS": "1",
+            # the periodic check never runs during these tests: a certificate's status follows what
+            # Caddy does by itself (`issuance.py`), and a test that needs it read now asks to renew
+            "APPOS_CERT_CHECK_SECONDS": "3600",
         },
     )
     yield stack, pebble
@@ -125,9 +129,27 @@ def _certificate(stack: Stack, token: str, domain: str) -> dict[str, Any]:
     return next(cert for cert in certs if cert["domain"] == domain)
 
 
+def _event(stack: Stack, token: str, kind: str, subject: str) -> dict[str, Any]:
+    """The first `kind` event about `subject` in the event log (the stream from seq 0 replays it)."""
+    with httpx.stream(
+        "GET",
+        f"{stack.url}/api/v1/events",
+        params={"after": 0},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ) as events:
+        for line in events.iter_lines():
+            if line.startswith("data:") and f'"{kind}"' in line and subject in line:
+                event: dict[str, Any] = json.loads(line.removeprefix("data:"))
+                return event
+    raise AssertionError(f"the event stream ended without a {kind} event about {subject}")
+
+
 def test_domain_gets_a_real_certificate_and_serves_the_app(
     proxy_stack: tuple[Stack, Pebble], site: tuple[str, int]
 ) -> None:
+    """The API says `valid` soon after Caddy serves the certificate (the periodic check is an hour
+    away in this stack), and an event tells the console."""
     stack, pebble = proxy_stack
     token = stack.login()
     with stack.client(token) as c:
@@ -146,11 +168,13 @@ def test_domain_gets_a_real_certificate_and_serves_the_app(
     assert ("commonName", "app1.appos.test") in cert["subject"][0] or any(
         ("DNS", "app1.appos.test") == san for san in cert.get("subjectAltName", ())
     )
-    valid = wait_for(
+    valid = wait_for(  # a generous bound on "within seconds of Caddy obtaining it"
         lambda: (c := _certificate(stack, token, "app1.appos.test"))["status"] == "valid" and c,
         timeout=30,
         what="status valid",
     )
+    event = _event(stack, token, "certificate_status", "app1.appos.test")
+    assert event["actor"] == "proxyctl" and '"valid"' in json.dumps(event), event
     not_after = datetime.fromisoformat(valid["not_after"].replace("Z", "+00:00"))
     assert not_after > datetime.now(UTC) + timedelta(days=30)
     assert valid["issuer"] and valid["days_left"] > 30
@@ -172,9 +196,9 @@ def test_domain_gets_a_real_certificate_and_serves_the_app(
     assert http_get(stack, "app1.appos.test")[0] == 404
 
 
-def _try_https(stack: Stack, host: str, root: str) -> tuple[str, dict[str, Any]] | None:
+def _try_https(stack: Stack, host: str, root: str, path: str = "/") -> tuple[str, dict[str, Any]] | None:
     try:
-        return https_get(stack, host, root)
+        return https_get(stack, host, root, path)
     except (OSError, AssertionError):
         return None
 
@@ -231,14 +255,6 @@ def test_plain_http_domain_and_bad_requests(proxy_stack: tuple[Stack, Pebble], s
     assert http_get(stack, "plain.appos.test")[0] == 200
     with stack.client(token) as c:
         assert c.delete("/api/v1/proxy/domains/plain.appos.test").status_code == 200
-        console = c.post(
-            "/api/v1/proxy/domains", json={"domain": "console.appos.test", "console": True, "https": False}
-        )
-        assert console.status_code == 200, console.text
-        assert console.json()["upstream"] == f"127.0.0.1:{stack.port}"  # AppOS's own gateway
-    assert fetch(stack, "console.appos.test", "/health") == (200, fetch_direct(stack.url + "/health")[1])
-    with stack.client(token) as c:
-        assert c.delete("/api/v1/proxy/domains/console.appos.test").status_code == 200
 
 
 def test_unresolvable_name_is_a_clear_error_and_nothing_changes(tmp_path: Path, docker_engine: None) -> None:
@@ -385,15 +401,13 @@ def test_a_certificate_expiring_within_30_days_raises_the_alert(
          "-keyout", str(folder / f"{domain}.key"), "-out", str(folder / f"{domain}.crt")],
         check=True, capture_output=True,
     )  # fmt: skip
-    expiring = wait_for(
-        lambda: (c := _certificate(stack, token, domain))["status"] == "expiring" and c,
-        timeout=60,
-        what="the expiry alert",
-    )
+    with stack.client(token) as c:  # read it now (the periodic check is an hour away in this stack)
+        r = c.post(f"/api/v1/proxy/domains/{domain}/certificate", json={})
+        assert r.status_code == 200, r.text
+    expiring = _certificate(stack, token, domain)
+    assert expiring["status"] == "expiring", expiring
     assert expiring["days_left"] in (9, 10) and "expires in" in expiring["reason"]
     with stack.client(token) as c:
-        import httpx
-
         with httpx.stream(
             "GET",
             f"{stack.url}/api/v1/events",
@@ -615,3 +629,133 @@ def test_an_app_without_published_ports_is_served_across_redeploy_stop_and_start
             assert c.delete(f"/api/v1/proxy/domains/{domain}").status_code == 200
     finally:
         assert stack.act(token, app, "remove", remove_volumes="true")["status"] == "succeeded"
+
+
+def _domain_names(c: httpx.Client) -> list[str]:
+    return [d["domain"] for d in c.get("/api/v1/proxy/domains").json()["domains"]]
+
+
+def test_only_an_admin_publishes_the_console_and_only_over_https(
+    proxy_stack: tuple[Stack, Pebble], site: tuple[str, int]
+) -> None:
+    """An operator may add and remove app domains, never the console's (403, nothing changes); an
+    admin may, only with HTTPS (https or force_https false: 400), and plain HTTP redirects."""
+    stack, pebble = proxy_stack
+    admin = stack.login()
+    console = "console.appos.test"
+    with stack.client(admin) as c:
+        r = c.post(
+            "/api/v1/users",
+            json={"username": "domainops", "password": "operator-pw-1234", "role": "operator"},
+        )
+        assert r.status_code == 200, r.text
+    operator = stack.login("domainops", "operator-pw-1234")
+    with stack.client(operator) as c:
+        before = c.get("/api/v1/proxy/domains").json()["domains"]
+        for body in (
+            {"domain": console, "console": True},
+            {"domain": console, "console": True, "https": False},
+        ):
+            r = c.post("/api/v1/proxy/domains", json=body)
+            assert r.status_code == 403, (body, r.text)
+            assert "only an admin" in r.json()["message"]
+        assert c.get("/api/v1/proxy/domains").json()["domains"] == before
+        app_domain = {"domain": "ops.appos.test", "app": SITE, "service": "web", "port": 8080, "https": False}
+        assert c.post("/api/v1/proxy/domains", json=app_domain).status_code == 200  # app domains: as before
+        assert c.delete("/api/v1/proxy/domains/ops.appos.test").status_code == 200
+    assert http_get(stack, console)[0] == 404  # Caddy has no site for the name
+
+    with stack.client(admin) as c:
+        for body, needle in (
+            ({"domain": console, "console": True, "https": False}, "served only over HTTPS"),
+            ({"domain": console, "console": True, "force_https": False}, "always redirects HTTP to HTTPS"),
+        ):
+            r = c.post("/api/v1/proxy/domains", json=body)
+            assert r.status_code == 400, (body, r.text)
+            assert needle in r.json()["message"]
+        assert console not in _domain_names(c)
+        r = c.post("/api/v1/proxy/domains", json={"domain": console, "console": True})
+        assert r.status_code == 200, r.text
+        added = r.json()
+        assert added["https"] and added["force_https"] and added["console"]
+        assert added["upstream"] == f"127.0.0.1:{stack.port}"  # AppOS's own gateway
+    root = pebble.issuing_root()
+    body, _ = wait_for(
+        lambda: _try_https(stack, console, root, "/health"), timeout=60, what="the console over HTTPS"
+    )
+    assert json.loads(body)["status"] == json.loads(fetch_direct(stack.url + "/health")[1])["status"]
+    assert http_get(stack, console) == (308, f"https://{console}:{_ports(stack)[1]}/")
+
+    with stack.client(operator) as c:
+        r = c.delete(f"/api/v1/proxy/domains/{console}")
+        assert r.status_code == 403, r.text
+        assert "only an admin" in r.json()["message"]
+        assert console in _domain_names(c)
+    https_get(stack, console, root, "/health")  # still served (it asserts the 200)
+    with stack.client(admin) as c:
+        assert c.delete(f"/api/v1/proxy/domains/{console}").status_code == 200
+        assert c.delete("/api/v1/users/domainops").status_code == 200
+    assert http_get(stack, console)[0] == 404
+
+
+@contextlib.contextmanager
+def _wrong_server(port: int) -> Iterator[str]:
+    """A web server of no AppOS on `port` at a container's own address (its name resolved there
+    passes proxyctl's port check, but it answers no ACME challenge): the address."""
+    client = docker_client()
+    try:
+        container = client.containers.run(
+            BUSYBOX_IMAGE,
+            ["sh", "-c", f"mkdir -p /www && exec httpd -f -p {port} -h /www"],
+            name=f"wrong-server-{uuid.uuid4().hex[:6]}",
+            detach=True,
+        )
+        try:
+            container.reload()
+            yield str(container.attrs["NetworkSettings"]["IPAddress"])
+        finally:
+            container.remove(force=True)
+    finally:
+        client.close()
+
+
+def test_a_failed_challenge_is_reported_failed_with_caddys_reason(
+    proxy_stack: tuple[Stack, Pebble], site: tuple[str, int], busybox_image: str
+) -> None:
+    """The name points at another server: Pebble's challenge fails there, and the API says `failed`
+    with Caddy's reason while Caddy waits to retry (the periodic check is an hour away)."""
+    stack, pebble = proxy_stack
+    token = stack.login()
+    domain = "elsewhere.appos.test"
+    http_port, _ = _ports(stack)
+    with _wrong_server(http_port) as address:
+        pebble.point(domain, address)
+        try:
+            wait_for(lambda: _listens(address, http_port), timeout=30, what="the other server")
+            with stack.client(token) as c:
+                r = c.post(
+                    "/api/v1/proxy/domains",
+                    json={"domain": domain, "app": SITE, "service": "web", "port": 8080},
+                )
+                assert r.status_code == 200, r.text
+                assert r.json()["certificate"]["status"] == "pending"
+            failed = wait_for(
+                lambda: (c := _certificate(stack, token, domain))["status"] == "failed" and c,
+                timeout=60,
+                what="status failed",
+            )
+            assert "urn:ietf:params:acme:error" in failed["reason"], failed
+            event = _event(stack, token, "certificate_failed", domain)
+            assert event["actor"] == "proxyctl"
+            with stack.client(token) as c:
+                assert c.delete(f"/api/v1/proxy/domains/{domain}").status_code == 200
+        finally:
+            pebble.point(domain, None)
+
+
+def _listens(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=2):
+            return True
+    except OSError:
+        return False

@@ -6,6 +6,7 @@ X-Forwarded-For sent straight to the gateway counts for nothing."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import uuid
 from collections.abc import Iterator
 
@@ -16,7 +17,7 @@ from redis.asyncio import Redis
 from services.common.errors import RateLimited
 from services.common.forwarding import PROXY_HEADER
 from services.gateway.ratelimit import LoginLimiter
-from tests.harness import RedisServer, Stack, start_stack, wait_for
+from tests.harness import Pebble, RedisServer, Stack, free_port, start_pebble, start_stack, wait_for
 
 # one stack for the module (the default limits: 5 per user and address, 20 per address); each test
 # fails from addresses of its own, so their counts never meet
@@ -25,10 +26,31 @@ CONSOLE = "console.ratelimit.test"
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) -> Iterator[Stack]:
-    stack = start_stack(tmp_path_factory.mktemp("ratelimit"))
-    yield stack
+def limited_with_ca(
+    tmp_path_factory: pytest.TempPathFactory, docker_engine: None
+) -> Iterator[tuple[Stack, Pebble]]:
+    """The stack, and Pebble as its ACME CA: a console domain is served only over HTTPS."""
+    folder = tmp_path_factory.mktemp("ratelimit")
+    http_port, https_port = free_port(), free_port()
+    pebble = start_pebble(folder / "pebble", http_port=http_port, https_port=https_port)
+    stack = start_stack(
+        folder / "stack",
+        extra_env={
+            "APPOS_PROXY_HTTP_PORT": str(http_port),
+            "APPOS_PROXY_HTTPS_PORT": str(https_port),
+            "APPOS_ACME_CA": pebble.directory,
+            "APPOS_ACME_CA_ROOT": str(pebble.api_root),
+            "APPOS_PROXY_DNS_SERVER": pebble.dns,
+        },
+    )
+    yield stack, pebble
     stack.stop()
+    pebble.stop()
+
+
+@pytest.fixture(scope="module")
+def limited(limited_with_ca: tuple[Stack, Pebble]) -> Stack:
+    return limited_with_ca[0]
 
 
 def client(base_url: str, source: str, headers: dict[str, str] | None = None) -> httpx.Client:
@@ -96,21 +118,44 @@ def test_a_forged_forwarded_for_sent_to_the_gateway_is_ignored(limited: Stack) -
 
 def _add_console_domain(stack: Stack, token: str) -> None:
     with stack.client(token) as c:
-        r = c.post("/api/v1/proxy/domains", json={"domain": CONSOLE, "console": True, "https": False})
+        r = c.post("/api/v1/proxy/domains", json={"domain": CONSOLE, "console": True})
     assert r.status_code == 200, r.text
 
 
-def test_through_caddy_the_limit_counts_the_real_client(limited: Stack) -> None:
-    stack, password = limited, limited.admin_password()
+class _SNITransport(httpx.HTTPTransport):
+    """Connects to an address and asks Caddy for `server_name` (like curl --resolve)."""
+
+    def __init__(self, server_name: str, *, local_address: str, verify: ssl.SSLContext) -> None:
+        super().__init__(local_address=local_address, verify=verify)
+        self.server_name = server_name
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.extensions["sni_hostname"] = self.server_name
+        return super().handle_request(request)
+
+
+def _answers(c: httpx.Client, path: str) -> bool:
+    try:
+        return c.get(path).status_code == 200
+    except httpx.HTTPError:  # no certificate yet: the handshake fails
+        return False
+
+
+def test_through_caddy_the_limit_counts_the_real_client(limited_with_ca: tuple[Stack, Pebble]) -> None:
+    stack, pebble = limited_with_ca
+    password = stack.admin_password()
     token = stack.login()
     _add_console_domain(stack, token)
-    caddy = f"http://127.0.0.1:{stack.env['APPOS_PROXY_HTTP_PORT']}"
+    caddy = f"https://127.0.0.1:{stack.env['APPOS_PROXY_HTTPS_PORT']}"
+    trusted = ssl.create_default_context(cadata=pebble.issuing_root())
 
     def through_caddy(source: str, headers: dict[str, str] | None = None) -> httpx.Client:
-        return client(caddy, source, headers={"Host": CONSOLE, **(headers or {})})
+        transport = _SNITransport(CONSOLE, local_address=source, verify=trusted)
+        headers = {"Host": CONSOLE, **(headers or {})}
+        return httpx.Client(base_url=caddy, transport=transport, headers=headers, timeout=30)
 
     with through_caddy("127.0.0.12") as c:
-        wait_for(lambda: c.get("/health").status_code == 200, timeout=15, what="the console via Caddy")
+        wait_for(lambda: _answers(c, "/health"), timeout=60, what="the console via Caddy, over HTTPS")
     # a client of Caddy cannot choose its address either: Caddy writes X-Forwarded-For and the proof
     forged = {"X-Forwarded-For": "127.0.0.14", PROXY_HEADER: "a-guess"}
     with through_caddy("127.0.0.12", forged) as attacker:

@@ -1,9 +1,9 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { createFileRoute } from "@tanstack/react-router";
-import { Plus, RefreshCw, Trash2 } from "lucide-react";
+import { Plus } from "lucide-react";
 import { useState, type FormEvent } from "react";
 import { api, unwrap } from "@/api/client";
-import { ConfirmDialog } from "@/components/ConfirmDialog";
+import { DomainActions } from "@/components/DomainActions";
 import { EmptyState, ErrorAlert, PageHeader, Spinner, StatusBadge } from "@/components/common";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
@@ -96,25 +96,7 @@ function DomainsPage() {
                     </TD>
                     {canAct && (
                       <TD>
-                        <div className="flex justify-end gap-2">
-                          {d.https && (
-                            <Button variant="outline" size="sm" onClick={() => renew(d.domain ?? "")} disabled={renewing === d.domain}>
-                              <RefreshCw className={renewing === d.domain ? "animate-spin" : ""} />
-                              Renew
-                            </Button>
-                          )}
-                          <ConfirmDialog
-                            trigger={
-                              <Button variant="outline" size="sm" aria-label={`Remove ${d.domain}`}>
-                                <Trash2 />
-                              </Button>
-                            }
-                            title={`Remove ${d.domain}?`}
-                            description="The proxy stops answering for this name."
-                            confirmVariant="destructive"
-                            onConfirm={() => remove(d.domain ?? "")}
-                          />
-                        </div>
+                        <DomainActions domain={d} renewing={renewing === d.domain} onRenew={() => renew(d.domain ?? "")} onRemove={() => remove(d.domain ?? "")} />
                       </TD>
                     )}
                   </TR>
