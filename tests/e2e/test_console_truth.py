@@ -10,16 +10,33 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 
-from tests.e2e.browser import nav_link, sign_in
-from tests.harness import Stack
+from tests.e2e.browser import append_to_editor, nav_link, open_app, open_tab, sign_in
+from tests.harness import Stack, free_port
 
 pytestmark = [pytest.mark.xdist_group("browser")]
 
 
 def _name(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="module")
+def app(stack: Stack, admin_token: str, busybox_image: str) -> Iterator[str]:
+    """A deployed busybox-httpd app these tests share (one deploy for the module)."""
+    name = _name("ct")
+    _, deployment = stack.deploy(
+        admin_token,
+        {
+            "name": name,
+            "template": "busybox-httpd",
+            "settings": {"HTTP_PORT": str(free_port()), "MESSAGE": "truth"},
+        },
+    )
+    assert deployment["status"] == "succeeded", f"{deployment['status']}: {deployment.get('reason')}"
+    yield name
+    stack.act(admin_token, name, "remove", remove_volumes="true")
 
 
 @pytest.fixture
@@ -63,3 +80,47 @@ def test_the_audit_filter_finds_the_action_as_the_table_shows_it(
     page.get_by_role("button", name="Filter", exact=True).click()
     expect(made).to_have_count(1)
     expect(page.get_by_role("row").filter(has_text="Apps.")).to_have_count(0)
+
+
+# ---- unsaved compose edits ---------------------------------------------------------------------
+
+
+def test_leaving_the_compose_tab_with_unsaved_edits_asks_first(stack: Stack, app: str, page: Page) -> None:
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    open_app(page, stack.url, app)
+    open_tab(page, "Compose")
+    editor = page.get_by_test_id("compose-editor").locator(".cm-content")
+    expect(editor).to_contain_text("services:")
+    page.get_by_role("tab", name="Overview", exact=True).click()  # no edits: no question
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    open_tab(page, "Compose")
+
+    append_to_editor(page, "compose-editor", "\n# not saved yet\n")
+    page.get_by_role("tab", name="Overview", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Leave without saving?")
+    dialog.get_by_role("button", name="Stay", exact=True).click()
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_role("tab", name="Compose", exact=True)).to_have_attribute("aria-selected", "true")
+    expect(editor).to_contain_text("# not saved yet")
+
+    nav_link(page, "Audit").click()  # another page of the console asks too
+    expect(dialog).to_contain_text("Leave without saving?")
+    dialog.get_by_role("button", name="Stay", exact=True).click()
+    expect(editor).to_contain_text("# not saved yet")
+
+    asked: list[str] = []  # a reload or a closed tab: the browser's own question
+
+    def dismiss(question: Dialog) -> None:
+        asked.append(question.type)
+        question.dismiss()
+
+    page.on("dialog", dismiss)
+    with page.expect_event("dialog"):
+        page.close(run_before_unload=True)
+    assert asked == ["beforeunload"] and not page.is_closed()
+    expect(editor).to_contain_text("# not saved yet")
+
+    page.get_by_role("tab", name="Overview", exact=True).click()
+    dialog.get_by_role("button", name="Leave and lose your compose edits", exact=True).click()
+    expect(page.get_by_role("tab", name="Overview", exact=True)).to_have_attribute("aria-selected", "true")

@@ -7,6 +7,7 @@ import { ApiError } from "@/api/errors";
 import { CodeEditor } from "@/components/CodeEditor";
 import { ComposeCheckPanel } from "@/components/ComposeCheck";
 import { ErrorAlert, Spinner } from "@/components/common";
+import { UnsavedChangesPrompt } from "@/components/UnsavedChanges";
 import { Alert } from "@/components/ui/alert";
 import { Button } from "@/components/ui/button";
 import { Input } from "@/components/ui/input";
@@ -82,6 +83,7 @@ function ComposeTab() {
 
   return (
     <div className="grid gap-5">
+      <UnsavedChangesPrompt dirty={canEdit && dirty && busy === null} what="your compose edits" />
       <p className="text-sm text-muted-foreground">
         Version {current.version} <span className="font-mono text-xs">({current.etag})</span>. Saving stores a new version; nothing is overwritten.
       </p>
