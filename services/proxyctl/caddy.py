@@ -23,7 +23,9 @@ class CaddyAdmin:
         self.socket_path = socket_path
         self.timeout = timeout
 
-    def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    def _request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
         conn = UnixHTTPConnection(self.socket_path, self.timeout)
         try:
             conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
@@ -31,6 +33,8 @@ class CaddyAdmin:
             if body is not None:
                 conn.putheader("Content-Type", "application/json")
                 conn.putheader("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                conn.putheader(name, value)
             conn.endheaders(body)
             response = conn.getresponse()
             return response.status, response.read()
@@ -39,9 +43,12 @@ class CaddyAdmin:
         finally:
             conn.close()
 
-    def load(self, config: dict[str, Any]) -> None:
-        """Apply `config` atomically; if Caddy refuses it, the running config stays."""
-        status, body = self._request("POST", "/load", json.dumps(config).encode())
+    def load(self, config: dict[str, Any], *, force: bool = False) -> None:
+        """Apply `config` atomically; if Caddy refuses it, the running config stays. Caddy skips a
+        config equal to the running one unless `force` (what `caddy reload --force` sends), which a
+        certificate renewal needs so that Caddy tries again."""
+        headers = {"Cache-Control": "must-revalidate"} if force else None
+        status, body = self._request("POST", "/load", json.dumps(config).encode(), headers)
         if status != 200:
             try:
                 reason = str(json.loads(body).get("error", ""))

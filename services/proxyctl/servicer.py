@@ -49,18 +49,19 @@ class Proxy:
                 d.upstream = upstream.describe(app=d.app, service=d.service, port=d.port)
         return list(reply.domains)
 
-    def apply(self, domains: list[proxy_pb2.Domain], *, stopped: str = "") -> None:
+    def apply(self, domains: list[proxy_pb2.Domain], *, stopped: str = "", force: bool = False) -> None:
         """Build the whole config with the addresses the apps' containers have now (`stopped`: a
         container that just died), and load it."""
         dials = upstream.dials(self.engine, domains, stopped=stopped)
         mark = certs.log_mark(self.settings.caddy_log)  # Caddy's word on certificates comes after this
-        self.caddy.load(build_config(domains, self.settings, self.settings.caddy_admin_socket, dials=dials))
+        config = build_config(domains, self.settings, self.settings.caddy_admin_socket, dials=dials)
+        self.caddy.load(config, force=force)
         if any(d.https for d in domains):
             self.issuance.follow(mark)
 
-    def reapply(self) -> None:
+    def reapply(self, *, force: bool = False) -> None:
         with self.lock:
-            self.apply(self.domains())
+            self.apply(self.domains(), force=force)
 
     def reapply_for(self, app: str, *, stopped: str = "") -> None:
         """An app's container started, or `stopped` (its id) died: re-apply if the app has a domain."""
@@ -172,7 +173,7 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServicer):
             raise InvalidArgument(f"{name} is served without HTTPS; it has no certificate")
         addresses = domains.resolve(name, self.proxy.settings.proxy_dns_server)
         domains.check_reachable(name, addresses, self.proxy.settings.proxy_http_port)
-        self.proxy.reapply()
+        self.proxy.reapply(force=True)  # Caddy ignores an unchanged config otherwise
         return self.proxy.check(domain)
 
     def ListCertificates(
