@@ -264,7 +264,8 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="appos-load-") as tmp:
-        stack = start_stack(Path(tmp))
+        # every client streams with the same login: allow it as many open streams
+        stack = start_stack(Path(tmp), extra_env={"APPOS_STREAMS_PER_USER": str(args.clients + 10)})
         try:
             token = stack.login()
             started = time.monotonic()

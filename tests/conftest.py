@@ -41,9 +41,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) -> Iter
     """The shared stack. Tests must not break it: ones that kill parts or exhaust limits use
     `fresh_stack`."""
     # Failed logins are limited per client address, and every test here comes from 127.0.0.1: the
-    # shared stack allows many, so one test's wrong passwords cannot lock another out (the limit
-    # itself is tested on fresh stacks with the default).
-    running = start_stack(tmp_path_factory.mktemp("stack"), extra_env={"APPOS_LOGIN_MAX_FAILURES": "1000"})
+    # shared stack allows many, so one test's wrong passwords cannot lock another out; it also lets
+    # one user hold many open streams (100 event clients share a token). Both limits are tested on
+    # stacks of their own with the defaults.
+    running = start_stack(
+        tmp_path_factory.mktemp("stack"),
+        extra_env={"APPOS_LOGIN_MAX_FAILURES": "1000", "APPOS_STREAMS_PER_USER": "1000"},
+    )
     yield running
     running.stop()
 

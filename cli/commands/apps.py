@@ -249,6 +249,8 @@ def _follow_logs(api: Api, app: str, *, tail: int, service: str, as_json: bool) 
                 line = json.loads(raw)
             except json.JSONDecodeError:
                 continue
+            if "line" not in line and "message" in line:  # the access that opened it ended: why
+                raise CliError(str(line["message"]))
             _log_line(line, as_json=as_json)
 
 

@@ -101,17 +101,73 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         return handler
 
 
+class StreamBudget(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Streams (server and bidirectional) run on threads of their own: at most `limit` at once, on
+    top of the `max_workers` the other calls have, so open streams can never take the threads
+    every other call needs. One more is refused at once with RESOURCE_EXHAUSTED."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def _admit(self, context: grpc.ServicerContext) -> None:
+        if not self._slots.acquire(blocking=False):
+            context.set_trailing_metadata(((APPOS_ERROR_KEY, "1"),))
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"this service has {self.limit} streams open, its limit; try again shortly",
+            )
+
+    def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        if handler.unary_stream:
+            unary_inner = handler.unary_stream
+
+            def unary_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                self._admit(context)
+                try:
+                    yield from unary_inner(request, context)
+                finally:
+                    self._slots.release()
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream:
+            stream_inner = handler.stream_stream
+
+            def stream_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+                self._admit(context)
+                try:
+                    yield from stream_inner(requests, context)
+                finally:
+                    self._slots.release()
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
 def build_server(
     *,
     socket_path: Path,
     services: Sequence[tuple[Registrar, Any, str]],
     max_workers: int = 16,
+    max_streams: int = 16,
 ) -> tuple[grpc.Server, health.HealthServicer]:
     """A server on `socket_path` serving each (add_XServicer_to_server, servicer, full name),
-    plus the standard health service (every service SERVING) and reflection."""
+    plus the standard health service (every service SERVING) and reflection. Unary calls have
+    `max_workers` threads; streams up to `max_streams` more (`StreamBudget`)."""
     server = grpc.server(
-        ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[ErrorInterceptor()],
+        ThreadPoolExecutor(max_workers=max_workers + max_streams, thread_name_prefix="grpc"),
+        interceptors=[StreamBudget(max_streams), ErrorInterceptor()],
         options=[("grpc.so_reuseport", 0)],
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)

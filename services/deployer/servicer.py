@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import json
 import re
-import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -29,8 +28,6 @@ from services.deployer.backups import Backups
 from services.deployer.catalog import Catalog
 from services.deployer.executor import cancel_key
 from services.deployer.settings import DeployerSettings
-
-MAX_TAIL = 5000
 
 
 def caller_role(context: grpc.ServicerContext) -> str:
@@ -299,6 +296,19 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
             apps_dir=self.settings.apps_dir,
         )  # fmt: skip
 
+    def _hand_edits(self, app: str, compose_text: str, env_text: str) -> tuple[str, str] | None:
+        """The files on disk when someone edited them by hand: they differ from the current version
+        and no deployment is about to replace them. A queued or running deployment writes its
+        version before Compose runs, so until then the disk holds the previous one: not an edit."""
+        disk = self._disk(app)
+        if disk is None or disk == (compose_text, env_text):
+            return None
+        unfinished: apps_pb2.ListDeploymentsReply = self.state.call(
+            "ListDeployments",
+            state_pb2.StateListDeploymentsRequest(app=app, statuses=["pending", "running"], page_size=1),
+        )
+        return None if unfinished.deployments else disk
+
     def _store(
         self, app: str, compose_text: str, env_text: str, *, author: str, message: str, source: str,
         expected: int, deploy: bool,
@@ -336,8 +346,8 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
             env=env_for(role, current.env), hash=current.hash,  # keyed by state: no guess checks
             etag=etag(current.number, current.hash), env_masked=role == "viewer",
         )  # fmt: skip
-        disk = self._disk(request.app)
-        if disk is not None and disk != (current.compose, current.env):
+        disk = self._hand_edits(request.app, current.compose, current.env)
+        if disk is not None:
             reply.drift = True
             reply.disk_compose = disk[0]
             reply.disk_env = env_for(role, disk[1])
@@ -358,14 +368,9 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
             raise InvalidArgument("files.compose is required")
         if (files.compose, files.env) == (record.compose, record.env):
             raise InvalidArgument(f"nothing to change: the edit is identical to v{current}")
-        disk = self._disk(request.app)
+        disk = self._hand_edits(request.app, record.compose, record.env)
         adopting = disk == (files.compose, files.env)  # the edit takes the hand-made files as they are
-        if (
-            disk is not None
-            and disk != (record.compose, record.env)
-            and not adopting
-            and not request.overwrite_drift
-        ):
+        if disk is not None and not adopting and not request.overwrite_drift:
             raise Conflict(
                 f"the files of {request.app} on disk were changed by hand since v{current}: GET its "
                 "compose to see them (disk_compose, disk_env); send them as your edit to keep them, "
@@ -472,51 +477,9 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
     def GetAppLogs(
         self, request: apps_pb2.GetAppLogsRequest, context: grpc.ServicerContext
     ) -> Iterator[apps_pb2.LogLine]:
-        validate_app_name(request.app)
-        if request.service:
-            _validate_service(request.service)
-        if not 0 <= request.tail <= MAX_TAIL:
-            raise InvalidArgument(f"tail must be between 0 and {MAX_TAIL}")
-        self.state.call("GetApp", state_pb2.StateGetAppRequest(name=request.app))  # NotFound for unknown apps
-        project = compose.Project(
-            name=compose.project_name(request.app),
-            directory=self.settings.apps_dir / request.app,
-            docker_host=self.settings.docker_host,
-        )
-        args = ["logs", "--no-color", "--tail", str(request.tail or 200)]
-        if request.follow:
-            args.append("--follow")
-        if request.service:
-            args.append(request.service)
-        proc = subprocess.Popen(
-            project.command(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=project.env(),
-            start_new_session=True,
-        )  # fmt: skip
-        context.add_callback(proc.kill)
-        assert proc.stdout is not None
-        try:
-            for raw in proc.stdout:
-                line = compose.clean_line(raw)
-                service, sep, text = line.partition(" | ")
-                if sep:
-                    yield apps_pb2.LogLine(service=_service_of(service.strip()), line=text)
-                else:
-                    yield apps_pb2.LogLine(service="", line=line)
-        finally:
-            proc.kill()
-            proc.wait()
-            proc.stdout.close()
-
-
-def _validate_service(name: str) -> None:
-    if not name or len(name) > 63 or not all(c.isalnum() or c in "-_." for c in name) or name[0] in "-.":
-        raise InvalidArgument("service must be a compose service name")
-
-
-def _service_of(container: str) -> str:
-    """`web-1` (compose's log prefix) → `web`."""
-    base, _, index = container.rpartition("-")
-    return base if index.isdigit() and base else container
+        """Served by the gateway itself, from the Docker engine (gateway/app_logs.py): a log follow
+        holds no thread of this service."""
+        raise FailedPrecondition("container logs are served by the gateway, not the deployer")
 
 
 class DeploymentsServicer(apps_pb2_grpc.DeploymentsServicer):

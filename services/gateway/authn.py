@@ -43,6 +43,17 @@ def _user_version(user: common_pb2.User) -> int:
     return user.updated_at.seconds * 1_000_000 + user.updated_at.nanos // 1000
 
 
+def _why_ended(user: common_pb2.User | None, role: str) -> str:
+    """Why a login's session no longer holds, for the user to read."""
+    if user is None:
+        return "the session has ended: the account no longer exists"
+    if user.disabled:
+        return "the session has ended: the account has been disabled"
+    if role and user.role != role:
+        return f"the session has ended: your role changed from {role} to {user.role}; log in again"
+    return "the session has ended: the account changed (a new password, or a restored backup); log in again"
+
+
 class Authenticator:
     def __init__(
         self,
@@ -123,7 +134,7 @@ class Authenticator:
         if not session:  # every token this gateway issues has one
             raise Unauthenticated("invalid access token")
         if await self.revoked.is_revoked(session):
-            raise Unauthenticated("the session has ended (signed out); log in again")
+            raise Unauthenticated("the session has ended: signed out; log in again")
 
         def ended(user: common_pb2.User | None) -> bool:
             return user is None or user.disabled or _user_version(user) > int(claims["uv"])
@@ -132,7 +143,7 @@ class Authenticator:
         if ended(user):  # the cache may be older than the token (a restore replaced the users): ask again
             user = await self.current_user(str(claims["sub"]), fresh=True)
         if user is None or ended(user):
-            raise Unauthenticated("the session has ended (account changed or disabled); log in again")
+            raise Unauthenticated(_why_ended(user, str(claims.get("role", ""))))
         return Caller(
             username=user.username, role=user.role, session_id=session, session_expires=float(claims["exp"])
         )

@@ -15,7 +15,7 @@ from typing import Any
 import grpc.aio
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
 from appos.v1 import backups_internal_pb2, backups_internal_pb2_grpc, backups_pb2, backups_pb2_grpc
@@ -24,6 +24,7 @@ from services.common.errors import FailedPrecondition, InvalidArgument
 from services.gateway.audit import AuditCall
 from services.gateway.context import CallContext
 from services.gateway.http_rules import route_for
+from services.gateway.open_streams import AccessEnded, LeasedStreamingResponse, OpenStreams, bearer
 from services.gateway.rest import (
     Handler,
     HTTPProblem,
@@ -162,17 +163,28 @@ def install_backup_routes(app: FastAPI, settings: GatewaySettings) -> None:
             timeout=settings.rpc_timeout_seconds,
             metadata=caller_metadata(ctx),
         )
+        # a download is a stream like a log follow: counted, and cut when the admin's access ends
+        streams: OpenStreams = request.app.state.runtime.streams
+        lease = streams.take(
+            ctx.require_caller(), bearer(request.headers.get("authorization")), min_role="admin"
+        )
         call = stub.DownloadBackup(
             backups_pb2.DownloadBackupRequest(id=backup_id), metadata=caller_metadata(ctx), timeout=timeout
         )
-        first, iterator = await first_of(call, service="deployer")
+        try:
+            first, iterator = await first_of(call, service="deployer")
+        except BaseException:
+            streams.release(lease)
+            raise
 
         async def body() -> AsyncIterator[bytes]:
             try:
                 if first is not None:
                     yield first.data
-                async for chunk in iterator:
+                async for chunk in lease.guard(iterator):
                     yield chunk.data
+            except AccessEnded:
+                return  # the client gets fewer bytes than Content-Length said: a failed download
             finally:
                 call.cancel()
 
@@ -180,7 +192,9 @@ def install_backup_routes(app: FastAPI, settings: GatewaySettings) -> None:
             "Content-Disposition": f'attachment; filename="{record.id}.tar.gz"',
             "Content-Length": str(record.size_bytes),
         }
-        return StreamingResponse(body(), media_type="application/gzip", headers=headers)
+        return LeasedStreamingResponse(
+            body(), streams=streams, lease=lease, media_type="application/gzip", headers=headers
+        )
 
     routes: list[tuple[str, Callable[[Request], Awaitable[Response]], str]] = [
         (RESTORE_PATH, restore_endpoint, "POST"),

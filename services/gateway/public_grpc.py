@@ -26,9 +26,12 @@ from services.gateway.audit import AuditCall
 from services.gateway.context import CallContext
 from services.gateway.http_rules import PUBLIC_FILES, REMOTE_SERVICES, access_of
 from services.gateway.metrics import RequestMetrics
+from services.gateway.open_streams import AccessEnded, OpenStreams, bearer
 from services.gateway.rest import caller_metadata
 
 Runtime = Any  # services.gateway.runtime.Runtime (imported lazily to keep this module light)
+# The one stream the gateway serves itself rather than forwarding it.
+APP_LOGS = "appos.v1.Apps.GetAppLogs"
 
 
 def _peer_address(context: grpc.aio.ServicerContext) -> str:
@@ -91,30 +94,60 @@ def _unary(runtime: Runtime, method: MethodDescriptor, metrics: RequestMetrics |
     return handle
 
 
-def _stream(runtime: Runtime, method: MethodDescriptor) -> Callable[..., Any]:
-    """A server stream of a service behind the gateway (e.g. Apps.GetAppLogs): forwarded as is."""
+async def _forwarded(
+    runtime: Runtime, method: MethodDescriptor, request: Any, ctx: CallContext
+) -> AsyncIterator[Any]:
+    """A server stream of the service behind the gateway that serves it (Backups.DownloadBackup)."""
     service = REMOTE_SERVICES[method.containing_service.full_name]
-    reply_class = GetMessageClass(method.output_type)
+    call = runtime.channels[service].unary_stream(
+        f"/{method.containing_service.full_name}/{method.name}",
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=GetMessageClass(method.output_type).FromString,
+    )(request, metadata=caller_metadata(ctx))
+    try:
+        async for item in call:
+            yield item
+    except grpc.aio.AioRpcError as exc:
+        raise rpc_error(exc, service=service) from exc
+    finally:
+        call.cancel()
+
+
+async def _served_here(runtime: Runtime, request: Any) -> AsyncIterator[Any]:
+    """Apps.GetAppLogs, which the gateway serves itself (app_logs.py), one line a message."""
+    async for batch in await runtime.app_logs.open(request):
+        for line in batch:
+            yield line
+
+
+def _stream(runtime: Runtime, method: MethodDescriptor) -> Callable[..., Any]:
+    """A server stream, under a stream lease (the caller's limit; aborted with UNAUTHENTICATED or
+    PERMISSION_DENIED when the access that opened it ends)."""
+    name = f"{method.containing_service.full_name}.{method.name}"
+    min_role = access_of(method)[1]
 
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        streams: OpenStreams = runtime.streams
         try:
             ctx = await _context(runtime, method, context)
+            token = bearer(dict(context.invocation_metadata() or ()).get("authorization"))
+            lease = streams.take(ctx.require_caller(), token, min_role=min_role)
         except AppOSError as exc:
             await context.abort(grpc_code_for(exc), exc.message)
             return
-        call = runtime.channels[service].unary_stream(
-            f"/{method.containing_service.full_name}/{method.name}",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=reply_class.FromString,
-        )(request, metadata=caller_metadata(ctx))
         try:
-            async for item in call:
+            if name == APP_LOGS:
+                source = _served_here(runtime, request)
+            else:
+                source = _forwarded(runtime, method, request, ctx)
+            async for item in lease.guard(source):
                 yield item
-        except grpc.aio.AioRpcError as exc:
-            error = rpc_error(exc, service=service)
-            await context.abort(grpc_code_for(error), error.message)
+        except AccessEnded as exc:
+            await context.abort(grpc_code_for(exc.error), exc.error.message)
+        except AppOSError as exc:
+            await context.abort(grpc_code_for(exc), exc.message)
         finally:
-            call.cancel()
+            streams.release(lease)
 
     return handle
 

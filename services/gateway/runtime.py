@@ -10,12 +10,15 @@ from redis.asyncio import Redis
 
 from appos.v1 import state_pb2_grpc
 from services.common.clients import aio_channel
+from services.gateway.app_logs import AppLogs
 from services.gateway.audit import AuditRecorder, AuditService
 from services.gateway.auth_service import AuthService
 from services.gateway.authn import Authenticator
 from services.gateway.backup_routes import with_long_calls
+from services.gateway.docker_logs import DockerLogs
 from services.gateway.event_hub import EventHub
 from services.gateway.http_rules import Route
+from services.gateway.open_streams import OpenStreams
 from services.gateway.ratelimit import LoginLimiter
 from services.gateway.rest import Handler, resolve_handlers
 from services.gateway.sessions import RevokedSessions
@@ -32,6 +35,10 @@ class Runtime:
     redis: Redis
     audit: AuditRecorder
     events: EventHub
+    # Long streams: per-user limits and their end when access ends; container logs from Docker.
+    streams: OpenStreams
+    docker_logs: DockerLogs
+    app_logs: AppLogs
 
     @classmethod
     def start(cls, settings: GatewaySettings, routes: list[Route]) -> Runtime:
@@ -75,6 +82,7 @@ class Runtime:
             ),
             "appos.v1.Audit": AuditService(state=state, rpc_timeout=settings.rpc_timeout_seconds),
         }
+        docker_logs = DockerLogs(settings.docker_host, timeout=settings.rpc_timeout_seconds)
         return cls(
             authenticator=authenticator,
             handlers=with_long_calls(
@@ -86,9 +94,18 @@ class Runtime:
             redis=redis,
             audit=AuditRecorder(state),
             events=EventHub(state),
+            streams=OpenStreams(
+                authenticator.authenticate_token,
+                per_user=settings.streams_per_user,
+                recheck_seconds=settings.stream_recheck_seconds,
+            ),
+            docker_logs=docker_logs,
+            app_logs=AppLogs(state=state, docker=docker_logs, rpc_timeout=settings.rpc_timeout_seconds),
         )
 
     async def close(self) -> None:
+        await self.streams.close()
+        await self.docker_logs.close()
         await self.events.close()
         await self.audit.drain()
         for channel in self.channels.values():

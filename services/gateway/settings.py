@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
+
 from services.common.settings import CommonSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +41,11 @@ class GatewaySettings(CommonSettings):
     metrics_public_local: bool = False
     # How long scrape-time figures (state, Redis, process memory) are reused.
     metrics_cache_seconds: float = 5.0
+    # Long streams one user may hold open at once (log follows, event streams, terminals, downloads).
+    streams_per_user: int = Field(default=50, ge=1)
+    # How often the credential behind each open stream is checked again (a revoked token, a changed
+    # or disabled user, a sign-out, a new signing key end its streams).
+    stream_recheck_seconds: float = Field(default=1.0, gt=0, le=30)
 
     @property
     def address_failure_limit(self) -> int:

@@ -1,5 +1,9 @@
 """What REST cannot say by annotation: streams. Live events (server-sent events and a WebSocket,
-both resumable from any seq) and container logs (JSON, or NDJSON while following)."""
+both resumable from any seq) and container logs (JSON, or NDJSON while following; `app_logs.py`).
+
+Each open stream holds a lease (`open_streams.py`): counted against the caller's limit, and ended
+when the access that opened it ends — SSE with a last `error` event, the WebSocket with an `error`
+message and close code 4401 or 4403."""
 
 from __future__ import annotations
 
@@ -8,14 +12,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
-import grpc.aio
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response
 
-from appos.v1 import apps_pb2, common_pb2
-from services.common.clients import first_of, rpc_error
+from appos.v1 import common_pb2
 from services.common.errors import (
     AppOSError,
     InvalidArgument,
@@ -23,26 +24,23 @@ from services.common.errors import (
     Unauthenticated,
 )
 from services.common.roles import role_allows
+from services.gateway.app_logs import LOGS_ROUTE, logs_endpoint
 from services.gateway.context import Caller
 from services.gateway.event_hub import EventHub
-from services.gateway.http_rules import Route
 from services.gateway.jsonify import message_to_json
-from services.gateway.rest import authorize, caller_metadata, require_role
-from services.gateway.translate import build_request
-from services.gateway.ws import open_websocket
+from services.gateway.open_streams import (
+    AccessEnded,
+    LeasedStreamingResponse,
+    OpenStreams,
+    bearer,
+    error_json,
+)
+from services.gateway.rest import require_role
+from services.gateway.ws import close_code, close_reason, open_websocket, refuse
 
 KEEPALIVE_SECONDS = 15.0
 WS_AUTH_SECONDS = 10.0
 
-_APPS = apps_pb2.DESCRIPTOR.services_by_name["Apps"]
-LOGS_ROUTE = Route(
-    method=_APPS.methods_by_name["GetAppLogs"],
-    verb="get",
-    path="/api/v1/apps/{app}/logs",
-    body="",
-    public=False,
-    min_role="viewer",
-)
 EVENTS_PATH = "/api/v1/events"
 EVENTS_WS_PATH = "/api/v1/events/ws"
 
@@ -90,23 +88,33 @@ async def _start_seq(hub: EventHub, after: int | None) -> int:
 
 def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
     async def events_sse(request: Request) -> Response:
-        ctx = await require_role(request, request.app.state.runtime.authenticator, "viewer")
-        role = ctx.require_caller().role
-        hub: EventHub = request.app.state.runtime.events
+        runtime = request.app.state.runtime
+        ctx = await require_role(request, runtime.authenticator, "viewer")
+        caller = ctx.require_caller()
+        role = caller.role
+        hub: EventHub = runtime.events
         after = _after(request.query_params.get("after") or request.headers.get("last-event-id"))
         start = await _start_seq(hub, after)
+        streams: OpenStreams = runtime.streams
+        lease = streams.take(caller, bearer(request.headers.get("authorization")), min_role="viewer")
 
         async def body() -> AsyncIterator[bytes]:
             yield f"retry: 2000\n: events after {start}\n\n".encode()
-            async for event in visible_events(hub, start, role=role):
-                if event is None:
-                    yield b": keepalive\n\n"
-                    continue
-                data = json.dumps(event_json(event), separators=(",", ":"))
-                yield f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode()
+            try:
+                async for event in lease.guard(visible_events(hub, start, role=role)):
+                    if event is None:
+                        yield b": keepalive\n\n"
+                        continue
+                    data = json.dumps(event_json(event), separators=(",", ":"))
+                    yield f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode()
+            except AccessEnded as exc:  # the access ended: say why, once, and end
+                data = json.dumps(error_json(exc.error, ctx.request_id), separators=(",", ":"))
+                yield f"event: error\ndata: {data}\n\n".encode()
 
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+        return LeasedStreamingResponse(
+            body(), streams=streams, lease=lease, media_type="text/event-stream", headers=headers
+        )
 
     async def events_ws(websocket: WebSocket) -> None:
         runtime = websocket.app.state.runtime
@@ -123,6 +131,8 @@ def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
                 raise PermissionDenied("viewer role needed")
             hub: EventHub = runtime.events
             start = await _start_seq(hub, _after(websocket.query_params.get("after")))
+            streams: OpenStreams = runtime.streams
+            lease = streams.take(caller, token, min_role="viewer")
         except (TimeoutError, ValueError, WebSocketDisconnect):
             await websocket.close(code=4401, reason='send {"token": …} first')
             return
@@ -130,59 +140,26 @@ def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
             await websocket.close(code=4401, reason=exc.message[:120])
             return
         except AppOSError as exc:
-            await websocket.close(code=4400, reason=exc.message[:120])
+            await websocket.close(code=close_code(exc), reason=close_reason(exc.message))
             return
-        await websocket.send_json({"type": "hello", "after": start})
         try:
-            async for event in visible_events(hub, start, role=caller.role):
+            await websocket.send_json({"type": "hello", "after": start})
+            async for event in lease.guard(visible_events(hub, start, role=caller.role)):
                 if event is None:
                     await websocket.send_json({"type": "keepalive"})
                 else:
                     await websocket.send_json(event_json(event))
             await websocket.close(code=1012, reason="events paused; reconnect with after=<last seq>")
+        except AccessEnded as exc:
+            await refuse(websocket, exc.error)
         except WebSocketDisconnect:
             return
-
-    async def app_logs(request: Request) -> Response:
-        runtime = request.app.state.runtime
-        ctx = await authorize(LOGS_ROUTE, request, runtime.authenticator)
-        message = build_request(
-            LOGS_ROUTE,
-            path_params=request.path_params,
-            query=list(request.query_params.multi_items()),
-            body=b"",
-        )
-        assert isinstance(message, apps_pb2.GetAppLogsRequest)
-        call = runtime.channels["deployer"].unary_stream(
-            "/appos.v1.Apps/GetAppLogs",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=apps_pb2.LogLine.FromString,
-        )(message, metadata=caller_metadata(ctx), timeout=None if message.follow else 60)
-        first, iterator = await first_of(call, service="deployer")
-        if not message.follow:
-            lines = [] if first is None else [message_to_json(first)]
-            try:
-                lines.extend([message_to_json(line) async for line in iterator])
-            except grpc.aio.AioRpcError as exc:
-                raise rpc_error(exc, service="deployer") from exc
-            return JSONResponse({"lines": lines})
-
-        async def body() -> AsyncIterator[bytes]:
-            try:
-                if first is not None:
-                    yield (json.dumps(message_to_json(first)) + "\n").encode()
-                async for line in iterator:
-                    yield (json.dumps(message_to_json(line)) + "\n").encode()
-            except grpc.aio.AioRpcError:
-                return
-            finally:
-                call.cancel()
-
-        return StreamingResponse(body(), media_type="application/x-ndjson")
+        finally:
+            streams.release(lease)
 
     app.router.add_route(EVENTS_PATH, events_sse, methods=["GET"], include_in_schema=False)
     app.router.add_websocket_route(EVENTS_WS_PATH, events_ws)
-    app.router.add_route(LOGS_ROUTE.path, app_logs, methods=["GET"], include_in_schema=False)
+    app.router.add_route(LOGS_ROUTE.path, logs_endpoint, methods=["GET"], include_in_schema=False)
 
 
 def stream_operations() -> dict[str, dict[str, Any]]:

@@ -13,6 +13,11 @@ ways, and small JSON text frames carry control: `{"type": "resize", "cols", "row
 "Terminal"). A refusal is an `error` message followed by a close with code 4000 + the HTTP status.
 Closing with code 1000 (or sending `{"type": "close"}`) ends the session; going away otherwise (1001, no
 code, a dropped connection) only detaches it, for the grace period.
+
+The connection holds a stream lease (`open_streams.py`; one more than the per-user limit is refused
+with 4429). When the access that opened it ends (a revoked token, a signed-out, disabled or changed
+user, a rotated signing key, a role below the target's), the client gets an `error` message and a
+close with 4401 or 4403, and the session itself ends (reason `access_ended`), every process in it.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from services.common.errors import (
 )
 from services.gateway.context import Caller
 from services.gateway.errors import HTTP_STATUS
+from services.gateway.open_streams import Lease, OpenStreams
 from services.gateway.streams import WS_AUTH_SECONDS
 from services.gateway.ws import open_websocket
 from services.terminal.targets import check_role, parse_target
@@ -48,6 +54,8 @@ MAX_INPUT_FRAME = 64 * 1024
 # After the client closed (1000), how long the bridge waits for the session's exit.
 CLOSE_WAIT_SECONDS = 10.0
 NORMAL_CLOSURE = 1000
+# The lowest role any terminal needs (an app shell); a host shell needs admin (`Target.min_role`).
+TERMINAL_MIN_ROLE = "operator"
 
 
 def _close_reason(message: str) -> str:
@@ -129,15 +137,17 @@ def _opened_json(opened: terminal_pb2.TerminalOpened) -> dict[str, Any]:
         "reattached": opened.reattached,
         "idle_timeout": opened.idle_timeout_seconds,
         "grace": opened.grace_seconds,
+        "max_seconds": opened.max_seconds,
     }
 
 
 class Bridge:
     """One WebSocket and one gRPC stream, once the session is open."""
 
-    def __init__(self, websocket: WebSocket, call: Any) -> None:
+    def __init__(self, websocket: WebSocket, call: Any, lease: Lease) -> None:
         self.websocket = websocket
         self.call = call
+        self.lease = lease
         self.client_gone = False
         self.closed_normally = False
 
@@ -204,18 +214,35 @@ class Bridge:
                 if control is not None:
                     await self.call.write(control)
 
+    async def access_ended(self, up: asyncio.Task[None]) -> None:
+        """The access behind the connection ended: tell the client why and close it (it can type
+        nothing more), then end the session and every process in it."""
+        error = await self.lease.wait_ended()
+        up.cancel()
+        if not self.client_gone:
+            await _refuse(self.websocket, error)
+            self.client_gone = True
+        with contextlib.suppress(grpc.aio.AioRpcError, grpc.aio.UsageError):
+            close = terminal_pb2.TerminalClose(reason="access_ended")
+            await self.call.write(terminal_pb2.TerminalInput(close=close))
+            await self.call.done_writing()
+        self.closed_normally = True
+
     async def run(self) -> None:
         down = asyncio.create_task(self.downstream())
         up = asyncio.create_task(self.upstream())
+        ended = asyncio.create_task(self.access_ended(up))
         try:
-            await asyncio.wait({down, up}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({down, up, ended}, return_when=asyncio.FIRST_COMPLETED)
+            if self.lease.ended:
+                await ended
             if self.closed_normally and not down.done():
                 # the session is ending: wait for its exit, so it is ended rather than detached
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(down), CLOSE_WAIT_SECONDS)
         finally:
             self.call.cancel()
-            for task in (up, down):
+            for task in (up, down, ended):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
@@ -234,31 +261,44 @@ def install_terminal(app: FastAPI, *, allowed_origins: list[str]) -> None:
             channel = runtime.channels.get("terminal")
             if channel is None:
                 raise Unavailable("the terminal service is not configured (APPOS_SERVICES)")
+            streams: OpenStreams = runtime.streams
+            lease = streams.take(caller, token, min_role=TERMINAL_MIN_ROLE)
         except (TimeoutError, ValueError, WebSocketDisconnect):
             await _refuse(websocket, Unauthenticated('send {"token": …} first'))
             return
         except AppOSError as exc:
             await _refuse(websocket, exc)
             return
-        client = websocket.client.host if websocket.client else "unknown"
-        call = terminal_pb2_grpc.TerminalStub(channel).Session(
-            metadata=call_metadata(user=caller.username, role=caller.role, client=client)
-        )
         try:
-            await call.write(first)
-            reply = await call.read()
-        except grpc.aio.AioRpcError as exc:
-            await _refuse(websocket, rpc_error(exc, service="terminal"))
-            return
-        if reply is grpc.aio.EOF or reply.WhichOneof("kind") != "opened":
-            call.cancel()
-            await _refuse(websocket, Internal("the terminal service did not open the session"))
-            return
-        try:
-            await websocket.send_json(_opened_json(reply.opened))
-        except (RuntimeError, WebSocketDisconnect):
-            call.cancel()  # the client left already: the session is detached
-            return
-        await Bridge(websocket, call).run()
+            await _bridge(websocket, channel, caller, first, lease)
+        finally:
+            streams.release(lease)
 
     app.router.add_websocket_route(TERMINAL_WS_PATH, terminal_ws)
+
+
+async def _bridge(
+    websocket: WebSocket, channel: Any, caller: Caller, first: terminal_pb2.TerminalInput, lease: Lease
+) -> None:
+    client = websocket.client.host if websocket.client else "unknown"
+    call = terminal_pb2_grpc.TerminalStub(channel).Session(
+        metadata=call_metadata(user=caller.username, role=caller.role, client=client)
+    )
+    try:
+        await call.write(first)
+        reply = await call.read()
+    except grpc.aio.AioRpcError as exc:
+        await _refuse(websocket, rpc_error(exc, service="terminal"))
+        return
+    if reply is grpc.aio.EOF or reply.WhichOneof("kind") != "opened":
+        call.cancel()
+        await _refuse(websocket, Internal("the terminal service did not open the session"))
+        return
+    # what the session needs from now on: a host shell (one attached again by id too) needs admin
+    lease.min_role = parse_target(reply.opened.target).min_role
+    try:
+        await websocket.send_json(_opened_json(reply.opened))
+    except (RuntimeError, WebSocketDisconnect):
+        call.cancel()  # the client left already: the session is detached
+        return
+    await Bridge(websocket, call, lease).run()

@@ -1,11 +1,35 @@
-"""The handshake shared by the gateway's WebSockets (events, terminal): Origin check, the
-`appos.v1` subprotocol, and a bearer token offered as `bearer.<token>` (never in the URL)."""
+"""What the gateway's WebSockets (events, terminal) share: the handshake (Origin check, the
+`appos.v1` subprotocol, a bearer token offered as `bearer.<token>`, never in the URL), and how one
+is refused or ended with an error: an `error` message, then a close with 4000 + the HTTP status."""
 
 from __future__ import annotations
 
-from fastapi import WebSocket
+import contextlib
+
+from fastapi import WebSocket, WebSocketDisconnect
+
+from services.common.errors import AppOSError, grpc_code_for
+from services.gateway.errors import HTTP_STATUS
 
 WS_SUBPROTOCOL = "appos.v1"
+
+
+def close_reason(message: str) -> str:
+    """A close frame's reason holds at most 123 bytes."""
+    return message.encode()[:120].decode(errors="ignore")
+
+
+def close_code(exc: AppOSError) -> int:
+    """4000 + the error's HTTP status: 4400, 4401, 4403, 4404, 4429, 4503, …"""
+    return 4000 + HTTP_STATUS.get(grpc_code_for(exc), 500)
+
+
+async def refuse(websocket: WebSocket, exc: AppOSError) -> None:
+    """`{"type": "error", "code", "message"}`, then the close (the client may be gone already)."""
+    code = grpc_code_for(exc).name.lower()
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await websocket.send_json({"type": "error", "code": code, "message": exc.message})
+        await websocket.close(code=close_code(exc), reason=close_reason(exc.message))
 
 
 def origin_allowed(websocket: WebSocket, allowed_origins: list[str]) -> bool:

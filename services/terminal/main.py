@@ -67,6 +67,7 @@ def build_registry(settings: TerminalSettings, state: StateClient) -> Registry:
     )
     limits = Limits(
         idle_timeout=settings.terminal_idle_timeout_seconds,
+        max_lifetime=settings.terminal_max_seconds,
         grace=settings.terminal_grace_seconds,
         sessions_per_user=settings.terminal_sessions_per_user,
         scrollback_bytes=settings.terminal_scrollback_bytes,
@@ -90,7 +91,8 @@ def main() -> None:
                 terminal_pb2.DESCRIPTOR.services_by_name["Terminal"].full_name,
             )
         ],
-        max_workers=settings.terminal_workers,
+        max_workers=4,  # health checks
+        max_streams=settings.terminal_workers,
     )
     registry.run_reaper()
     serve_until_signalled(server, socket_path=socket_path, on_stop=registry.shutdown)

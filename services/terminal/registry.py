@@ -1,7 +1,8 @@
 """Every terminal session of the process, and the rules around them.
 
-A session ends when its shell exits, when its client closes it, when nobody typed for the idle
-timeout, when it stayed detached past the grace period, or when the service stops. Within the grace
+A session ends when its shell exits, when its client closes it (or the gateway does, because the
+access that opened it ended), when nobody typed for the idle timeout, when it reaches its maximum
+lifetime, when it stayed detached past the grace period, or when the service stops. Within the grace
 period the same user may attach again. Starting and ending are audited (who, target, when, why) —
 never what was typed or shown. Sessions per user are limited.
 """
@@ -32,6 +33,7 @@ ENDED = "terminal_session_ended"
 @dataclass(frozen=True)
 class Limits:
     idle_timeout: float = 15 * 60
+    max_lifetime: float = 8 * 3600
     grace: float = 120
     sessions_per_user: int = 5
     scrollback_bytes: int = 256 * 1024
@@ -39,7 +41,7 @@ class Limits:
 
 class Registry:
     """Every session of this process, by id. Owned by the service; one reaper thread enforces the
-    idle timeout and the grace period."""
+    idle timeout, the maximum lifetime and the grace period."""
 
     def __init__(
         self,
@@ -156,8 +158,9 @@ class Registry:
         )
 
     def reap(self) -> None:
-        """End idle sessions and ones detached past the grace period; forget ended ones once their
-        exit was delivered, or nobody came back for it within the grace period."""
+        """End sessions past their maximum lifetime, idle ones and ones detached past the grace
+        period; forget ended ones once their exit was delivered, or nobody came back for it within
+        the grace period."""
         now = self._clock()
         with self._lock:
             sessions = list(self._sessions.values())
@@ -167,6 +170,8 @@ class Registry:
                 if s.exit_delivered or (detached_for is not None and detached_for > self.limits.grace):
                     with self._lock:
                         self._sessions.pop(s.id, None)
+            elif now - s.started > self.limits.max_lifetime:
+                s.terminate("max_lifetime")
             elif now - s.last_input > s.idle_timeout:
                 s.terminate("idle_timeout")
             elif detached_for is not None and detached_for > self.limits.grace:

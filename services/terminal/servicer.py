@@ -30,6 +30,9 @@ from services.terminal.targets import parse_target
 
 logger = logging.getLogger(__name__)
 
+# Why a caller may end a session (TerminalClose.reason) → the reason recorded.
+CLOSE_REASONS = {"": "closed", "access_ended": "access_ended"}
+
 
 def _output_pb(item: bytes | Exit | Detached) -> terminal_pb2.TerminalOutput:
     if isinstance(item, bytes):
@@ -55,7 +58,7 @@ def _pump_input(
             elif kind == "resize":
                 session.resize(message.resize.cols, message.resize.rows)
             elif kind == "close":
-                session.terminate("closed")
+                session.terminate(CLOSE_REASONS.get(message.close.reason, "closed"))
     except grpc.RpcError:
         pass  # the connection went away: the RPC's callback detaches it
 
@@ -128,6 +131,7 @@ class TerminalServicer(terminal_pb2_grpc.TerminalServicer):
                 reattached=reattached,
                 idle_timeout_seconds=int(session.idle_timeout),
                 grace_seconds=int(self.registry.limits.grace),
+                max_seconds=int(self.registry.limits.max_lifetime),
             )
         )
         for item in session.output(attachment):

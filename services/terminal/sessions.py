@@ -80,6 +80,7 @@ class Session:
         self.target = target
         self.idle_timeout = idle_timeout
         self.started_us = now_us()
+        self.started = clock()
         self._spawned = spawned
         self._process = spawned.process
         self._clock = clock

@@ -7,15 +7,11 @@ terminal service checks again.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from services.common.errors import InvalidArgument, PermissionDenied
-from services.common.names import validate_app_name
+from services.common.names import validate_app_name, validate_service_name
 from services.common.roles import role_allows
-
-# Compose service names (compose-spec: `[a-zA-Z0-9._-]+`), kept to a DNS-ish length.
-_SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -39,8 +35,7 @@ def parse_target(text: str) -> Target:
     if not text.startswith("app:") or not sep:
         raise InvalidArgument("target must be 'host' or 'app:<app>/<service>'")
     validate_app_name(app)
-    if not _SERVICE.fullmatch(service):
-        raise InvalidArgument("service must be a compose service name (letters, digits, '.', '_', '-')")
+    validate_service_name(service)
     return Target(kind="app", app=app, service=service)
 
 

@@ -201,6 +201,26 @@ def test_idle_timeout(registry: Registry, clock: Clock) -> None:
     assert not alive(session.pid)
 
 
+def test_maximum_lifetime_ends_even_a_busy_session(clock: Clock, audit: Recorder) -> None:
+    registry = make_registry(clock, audit, idle_timeout=600, max_lifetime=30)
+    try:
+        session, attachment = registry.open(user="alice", role="admin", target=HOST, cols=80, rows=24)
+        for _ in range(3):  # typing keeps it from idling, not from its hard limit
+            clock.now += 10
+            session.write(b"echo busy\n", attachment)
+            registry.reap()
+        assert session.exit is None
+        clock.now += 1
+        registry.reap()
+        _, end = read_until(session, attachment, b"")
+        assert isinstance(end, Exit) and end.reason == "max_lifetime"
+        wait_for(lambda: audit.events[-1][0] == ENDED, timeout=10, what="the end's audit entry")
+        assert audit.events[-1][3]["reason"] == "max_lifetime"
+        assert not alive(session.pid)
+    finally:
+        registry.shutdown()
+
+
 def test_reattach_within_the_grace_period_replays_the_scrollback(registry: Registry, clock: Clock) -> None:
     session, attachment = registry.open(user="alice", role="admin", target=HOST, cols=80, rows=24)
     run(session, attachment, "echo before-$((1+1))", rb"before-2")

@@ -3,6 +3,7 @@ import { createFileRoute } from "@tanstack/react-router";
 import { Loader2 } from "lucide-react";
 import { useEffect, useState } from "react";
 import { apiFetch } from "@/api/client";
+import { ApiError } from "@/api/errors";
 import { ErrorAlert } from "@/components/common";
 import { LogView, type LogLine } from "@/components/LogView";
 import { NativeSelect } from "@/components/ui/input";
@@ -18,6 +19,10 @@ const MAX_LINES = 5000;
 interface Line {
   service?: string;
   line?: string;
+  // the stream's last object when the access that opened it ended (a sign-out, a revoked token…)
+  code?: string;
+  message?: string;
+  request_id?: string;
 }
 
 function LogsTab() {
@@ -63,7 +68,13 @@ function LogsTab() {
           for (const part of parts) {
             if (!part.trim()) continue;
             try {
-              fresh.push(toLine(JSON.parse(part) as Line));
+              const item = JSON.parse(part) as Line;
+              if (item.line === undefined && item.code && item.message) {
+                const status = item.code === "unauthenticated" ? 401 : 403;
+                setError(new ApiError(status, item.code, item.message, item.request_id ?? ""));
+                continue;
+              }
+              fresh.push(toLine(item));
             } catch {
               fresh.push({ key: counter++, text: part });
             }
