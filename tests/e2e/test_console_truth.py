@@ -6,13 +6,14 @@ xdist worker, as in tests/e2e/test_dashboard.py."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
-from tests.e2e.browser import append_to_editor, nav_link, open_app, open_tab, sign_in
+from tests.e2e.browser import append_to_editor, nav_link, open_app, open_tab, replace_editor, sign_in
 from tests.harness import Stack, free_port
 
 pytestmark = [pytest.mark.xdist_group("browser")]
@@ -124,3 +125,36 @@ def test_leaving_the_compose_tab_with_unsaved_edits_asks_first(stack: Stack, app
     page.get_by_role("tab", name="Overview", exact=True).click()
     dialog.get_by_role("button", name="Leave and lose your compose edits", exact=True).click()
     expect(page.get_by_role("tab", name="Overview", exact=True)).to_have_attribute("aria-selected", "true")
+
+
+# ---- no false drift after Save and deploy ------------------------------------------------------
+
+
+def test_save_and_deploy_twice_shows_no_hand_edits(
+    stack: Stack, admin_token: str, app: str, page: Page
+) -> None:
+    """The second deployment waits for the first (8 s to become healthy), so when the page reloads the
+    compose after the second save the disk still holds an older version: not an edit by hand."""
+    with stack.client(admin_token) as c:
+        current = c.get(f"/api/v1/apps/{app}/compose").json()
+    slow = current["compose"].replace('["sh", "-c", "', '["sh", "-c", "sleep 8 && ')
+    assert slow != current["compose"]
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    open_app(page, stack.url, app)
+    open_tab(page, "Compose")
+    expect(page.get_by_test_id("compose-editor").locator(".cm-content")).to_contain_text("services:")
+    replace_editor(page, "compose-editor", slow)
+    page.get_by_role("button", name="Save and deploy", exact=True).click()
+    expect(page.get_by_text(re.compile(r"^Version 2\b"))).to_be_visible()
+    append_to_editor(page, "compose-editor", "# v3\n")
+    page.get_by_role("button", name="Save and deploy", exact=True).click()
+    expect(page.get_by_text(re.compile(r"^Version 3\b"))).to_be_visible()
+    expect(page.get_by_text("edited by hand")).to_have_count(0)
+    follow = page.get_by_role("link", name="Follow the deployment")
+    expect(follow).to_be_visible()
+    deployment = follow.get_attribute("href") or ""
+    finished = stack.wait_deployment(admin_token, deployment.rsplit("/", 1)[-1])
+    assert finished["status"] == "succeeded", finished
+    page.reload()
+    expect(page.get_by_text(re.compile(r"^Version 3\b"))).to_be_visible()
+    expect(page.get_by_text("edited by hand")).to_have_count(0)

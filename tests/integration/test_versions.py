@@ -272,3 +272,31 @@ def test_viewers_read_masked_and_cannot_edit(
     with stack.client(admin_token) as c:
         revealed = c.get(f"/api/v1/apps/{app}/versions/1/diff", params={"reveal_secrets": "true"}).json()
     assert secret_line in revealed["env_diff"].replace("+", "")
+
+
+def test_no_drift_while_a_deployment_is_about_to_write_the_files(
+    stack: Stack, admin_token: str, web_app: tuple[str, int]
+) -> None:
+    """Save and deploy stores the version at once, but the worker writes it to disk only when the
+    deployment runs: until then the disk holds the previous version, which is not a hand edit."""
+    app, _ = web_app
+    current, etag = _compose(stack, admin_token, app)
+    slow = current["compose"].replace('["sh", "-c", "', '["sh", "-c", "sleep 8 && ')  # healthy after 8s
+    assert slow != current["compose"]
+    first = _put(stack, admin_token, app, etag, {"compose": slow, "env": current["env"]}, deploy="true")
+    assert first.status_code == 200, first.text
+    current, etag = _compose(stack, admin_token, app)
+    assert current["version"] == 2 and current["drift"] is False, current
+
+    # v3 queues behind v2's deployment (one at a time per app): the disk holds v1 or v2, not v3
+    second = _put(
+        stack, admin_token, app, etag, {"compose": slow + "# v3\n", "env": current["env"]}, deploy="true"
+    )
+    assert second.status_code == 200, second.text
+    current, _ = _compose(stack, admin_token, app)
+    assert current["version"] == 3 and current["drift"] is False, current
+    assert stack.wait_deployment(admin_token, second.json()["deployment"]["id"])["status"] == "succeeded"
+    done, _ = _compose(stack, admin_token, app)
+    assert (
+        done["drift"] is False and (stack.data / "apps" / app / "compose.yaml").read_text() == slow + "# v3\n"
+    )
