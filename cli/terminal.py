@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import typer
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
@@ -41,6 +42,11 @@ class Ending:
     code: int = 1
     message: str = ""
     resumable: bool = False  # the connection dropped; the session may wait to be attached again
+    totp_required: bool = False  # refused: the login's user has two-factor authentication
+
+
+class TotpRequired(CliError):
+    """The terminal needs a two-factor code (a login's token, a user with 2FA)."""
 
 
 def ws_url(base: str, *, target: str, cols: int, rows: int, session: str = "") -> str:
@@ -94,7 +100,7 @@ def ended_by(message: dict[str, Any]) -> Ending | None:
     if kind == "error":
         text = str(message.get("message") or "terminal error")
         hint = f" — {LOGIN_HINT}" if message.get("code") == "unauthenticated" else ""
-        return Ending(code=1, message=text + hint)
+        return Ending(code=1, message=text + hint, totp_required=message.get("code") == "totp_required")
     return None
 
 
@@ -118,7 +124,7 @@ class Session:
         message = json.loads(first) if isinstance(first, str) else {}
         if message.get("type") != "opened":
             ending = ended_by(message) or Ending(message="the terminal did not open")
-            raise CliError(ending.message)
+            raise (TotpRequired if ending.totp_required else CliError)(ending.message)
         return dict(message)
 
     async def run(self) -> Ending:
@@ -208,10 +214,12 @@ def _closed_message(exc: ConnectionClosed) -> str:
     return reason
 
 
-async def _session(settings: Settings, target: str, session_id: str) -> Ending:
+async def _session(settings: Settings, target: str, session_id: str, totp_code: str) -> Ending:
     cols, rows = terminal_size()
     url = ws_url(settings.url, target=target, cols=cols, rows=rows, session=session_id)
     protocols = [Subprotocol("appos.v1"), Subprotocol(f"bearer.{settings.token}")]
+    if totp_code:
+        protocols.append(Subprotocol(f"totp.{''.join(totp_code.split())}"))
     try:
         async with connect(url, subprotocols=protocols, open_timeout=15, max_size=2**22) as ws:
             session = Session(ws, sys.stdin.fileno(), sys.stdout.fileno())
@@ -230,11 +238,18 @@ async def _session(settings: Settings, target: str, session_id: str) -> Ending:
     return ending
 
 
-def open_terminal(settings: Settings, target: str, *, session_id: str = "") -> int:
-    """Run the session (a new one on `target`, or `session_id` attached again); the exit code."""
+def open_terminal(settings: Settings, target: str, *, session_id: str = "", totp_code: str = "") -> int:
+    """Run the session (a new one on `target`, or `session_id` attached again); the exit code.
+    A login of a user with two-factor authentication needs a current code: asked at a tty."""
     if not settings.token:
         raise CliError(f"not logged in to {settings.url}: {LOGIN_HINT}")
-    ending = asyncio.run(_session(settings, target, session_id))
+    try:
+        ending = asyncio.run(_session(settings, target, session_id, totp_code))
+    except TotpRequired as exc:
+        if totp_code or not sys.stdin.isatty():
+            raise CliError(f"{exc.message} (appos shell --totp-code CODE)") from exc
+        code = str(typer.prompt("Two-factor code")).strip()
+        ending = asyncio.run(_session(settings, target, session_id, code))
     if ending.message:
         sys.stderr.write(f"{ending.message}\n")
     return ending.code

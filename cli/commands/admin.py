@@ -24,6 +24,7 @@ def _user_row(user: dict[str, Any]) -> list[Any]:
         user.get("username"),
         user.get("role"),
         "disabled" if user.get("disabled") else "",
+        "on" if user.get("totp_enabled") else "",
         when(user.get("created_at")),
     ]
 
@@ -43,7 +44,7 @@ def list_users(as_json: bool = JSON_OPTION) -> None:
     if as_json:
         print_json(users)
         return
-    table(["USER", "ROLE", "DISABLED", "CREATED"], (_user_row(u) for u in users))
+    table(["USER", "ROLE", "DISABLED", "2FA", "CREATED"], (_user_row(u) for u in users))
 
 
 @users_app.command("show")
@@ -54,7 +55,7 @@ def show_user(username: str = typer.Argument(...), as_json: bool = JSON_OPTION) 
     if as_json:
         print_json(user)
         return
-    fields(list(zip(["user", "role", "disabled", "created"], _user_row(user), strict=True)))
+    fields(list(zip(["user", "role", "disabled", "2fa", "created"], _user_row(user), strict=True)))
 
 
 @users_app.command("create")
@@ -107,6 +108,22 @@ def delete_user(
     with connect() as api:
         api.delete(f"/api/v1/users/{seg(username)}")
     out.print(f"Deleted {username}.")
+
+
+@users_app.command("reset-2fa")
+def reset_2fa(
+    username: str = typer.Argument(...),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+) -> None:
+    """Turn a user's two-factor authentication off (a lost phone): they log in with the password
+    alone and can set it up again from the console's account page."""
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CliError("reset-2fa asks for confirmation: pass --yes when not at a terminal")
+        typer.confirm(f"Turn two-factor authentication off for {username}?", abort=True)
+    with connect() as api:
+        user = api.delete(f"/api/v1/users/{seg(username)}/totp")
+    out.print(f"Two-factor authentication is off for {user.get('username', username)}.")
 
 
 @tokens_app.command("list")

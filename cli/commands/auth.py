@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from cli import config
-from cli.client import Api, CliError, connect
+from cli.client import Api, ApiError, CliError, connect
 from cli.groups import group
 from cli.output import JSON_OPTION, fields, note, out, print_json
 
@@ -41,9 +41,39 @@ def _settings(url: str | None) -> config.Settings:
         raise CliError(str(exc)) from exc
 
 
-def _login(settings: config.Settings, username: str, password: str) -> dict[str, Any]:
+TOTP_OPTION_HELP = "A two-factor code (or a recovery code); asked when the account needs one."
+
+
+def read_code(*, from_stdin: bool) -> str:
+    """A two-factor code: the next line of stdin (with --password-stdin), else a prompt."""
+    if from_stdin:
+        value = sys.stdin.readline().strip()
+    else:
+        value = str(typer.prompt("Two-factor code (or a recovery code)")).strip()
+    if not value:
+        raise CliError("this account has two-factor authentication: a code is needed")
+    return value
+
+
+def second_factor(code: str) -> dict[str, str]:
+    """The login fields for `code`: six digits from the app, anything else a recovery code."""
+    digits = "".join(code.split())
+    return {"totp_code": digits} if digits.isdigit() else {"recovery_code": code.strip()}
+
+
+def _login(
+    settings: config.Settings, username: str, password: str, *, code: str = "", from_stdin: bool = False
+) -> dict[str, Any]:
+    """Log in; when the server asks for a two-factor code and none was given, ask for one."""
+    body = {"username": username, "password": password, **(second_factor(code) if code else {})}
     with Api(settings, need_token=False) as api:
-        reply: dict[str, Any] = api.post("/api/v1/auth/login", {"username": username, "password": password})
+        try:
+            reply: dict[str, Any] = api.post("/api/v1/auth/login", body)
+        except ApiError as exc:
+            if exc.code != "totp_required" or code:
+                raise
+            body |= second_factor(read_code(from_stdin=from_stdin))
+            reply = api.post("/api/v1/auth/login", body)
     return reply
 
 
@@ -57,14 +87,17 @@ def _save(url: str, token: str) -> str:
 def login(
     url: str | None = typer.Argument(None, help="The AppOS URL (default: stored, APPOS_URL, or local)."),
     username: str | None = typer.Option(None, "--username", "-u", help="Default: asked."),
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password (then a two-factor code, if asked) from stdin."
+    ),
+    totp_code: str = typer.Option("", "--totp-code", help=TOTP_OPTION_HELP),
 ) -> None:
     """Log in and store the URL and an access token in the config file (mode 0600)."""
     settings = _settings(url)
     if not username:
         username = str(typer.prompt("Username", default="admin"))
     password = read_secret("Password", from_stdin=password_stdin)
-    reply = _login(settings, username, password)
+    reply = _login(settings, username, password, code=totp_code, from_stdin=password_stdin)
     path = _save(settings.url, str(reply["access_token"]))
     user = reply.get("user") or {}
     hours = int(reply.get("expires_in") or 0) // 3600
@@ -120,7 +153,7 @@ def passwd(
         settings = api.settings
     out.print(f"Password changed for {user.get('username', '?')}.")
     if settings.token_source == "file":
-        reply = _login(settings, str(user.get("username")), new)
+        reply = _login(settings, str(user.get("username")), new, from_stdin=password_stdin)
         _save(settings.url, str(reply["access_token"]))
         note("Logged in again with the new password (old access tokens no longer work).")
 

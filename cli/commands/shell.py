@@ -30,6 +30,9 @@ def shell(
         None, metavar="[APP[/SERVICE]]", help="Default: a host shell (admin)."
     ),
     session: str = typer.Option("", "--session", help="Attach again to a detached session of yours."),
+    totp_code: str = typer.Option(
+        "", "--totp-code", help="A current two-factor code (a login with 2FA needs one; asked at a tty)."
+    ),
 ) -> None:
     """An interactive terminal: your tty goes raw, window size changes follow. Exit the shell to end."""
     if session and where:
@@ -43,7 +46,7 @@ def shell(
         settings = config.load()
     except config.ConfigError as exc:
         raise CliError(str(exc)) from exc
-    code = open_terminal(settings, target_for(where, services), session_id=session)
+    code = open_terminal(settings, target_for(where, services), session_id=session, totp_code=totp_code)
     raise typer.Exit(code)
 
 

@@ -23,7 +23,11 @@ import grpc
 
 
 class AppOSError(Exception):
-    """Base of every error AppOS reports to a caller. The message is shown to users: keep it clear."""
+    """Base of every error AppOS reports to a caller. The message is shown to users: keep it clear.
+    `reason`, when a subclass sets it, is a finer machine-readable code than the status (the REST
+    `code` field, e.g. "totp_required"); it does not cross gRPC, where the message says it."""
+
+    reason = ""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

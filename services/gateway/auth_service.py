@@ -19,6 +19,7 @@ from services.gateway.audit import UNKNOWN_USER, LoginRefused
 from services.gateway.authn import Authenticator, new_api_token
 from services.gateway.context import CallContext
 from services.gateway.ratelimit import LoginLimiter
+from services.gateway.second_factor import SecondFactor
 
 MAX_TOKEN_DAYS = 3650
 
@@ -30,11 +31,13 @@ class AuthService:
         state: state_pb2_grpc.StateStub,
         authenticator: Authenticator,
         limiter: LoginLimiter,
+        second_factor: SecondFactor,
         rpc_timeout: float,
     ) -> None:
         self._state = state
         self._authn = authenticator
         self._limiter = limiter
+        self._second_factor = second_factor
         self._timeout = rpc_timeout
 
     async def _call(self, method: Any, request: Any) -> Any:
@@ -71,6 +74,7 @@ class AuthService:
             with origin(()):  # not a change: the gateway records the failed login in the audit log
                 await self._event("login_failed", subject, subject, {"address": address})
             raise LoginRefused(subject)
+        await self._second_factor.for_login(creds.user, request, address=address)
         await self._limiter.succeeded(username=username, address=address)
         await self._event("login_succeeded", username, username, {"address": ctx.client_address})
         return auth_pb2.LoginReply(
@@ -220,3 +224,29 @@ class AuthService:
         )
         self._authn.forget(request.username)
         return auth_pb2.DeleteUserReply()
+
+    # two-factor authentication (second_factor.py)
+    async def BeginTotpSetup(
+        self, request: auth_pb2.BeginTotpSetupRequest, ctx: CallContext
+    ) -> auth_pb2.BeginTotpSetupReply:
+        return await self._second_factor.begin(ctx.require_caller())
+
+    async def ConfirmTotpSetup(
+        self, request: auth_pb2.ConfirmTotpSetupRequest, ctx: CallContext
+    ) -> auth_pb2.ConfirmTotpSetupReply:
+        caller = ctx.require_caller()
+        reply = await self._second_factor.confirm(caller, request.code)
+        self._authn.forget(caller.username)
+        return reply
+
+    async def DisableTotp(self, request: auth_pb2.DisableTotpRequest, ctx: CallContext) -> common_pb2.User:
+        caller = ctx.require_caller()
+        user = await self._second_factor.disable(caller, request)
+        self._authn.forget(caller.username)
+        return user
+
+    async def ResetTotp(self, request: auth_pb2.ResetTotpRequest, ctx: CallContext) -> common_pb2.User:
+        caller = ctx.require_caller()
+        user = await self._second_factor.reset(request.username, actor=caller.username)
+        self._authn.forget(request.username)
+        return user

@@ -57,4 +57,4 @@ def response_for(exc: AppOSError, request_id: str) -> JSONResponse:
     code = grpc_code_for(exc)
     status = HTTP_STATUS.get(code, 500)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return error_response(status, code.name.lower(), exc.message, request_id, headers)
+    return error_response(status, exc.reason or code.name.lower(), exc.message, request_id, headers)

@@ -21,6 +21,7 @@ from services.gateway.http_rules import Route
 from services.gateway.open_streams import OpenStreams
 from services.gateway.ratelimit import LoginLimiter
 from services.gateway.rest import Handler, resolve_handlers
+from services.gateway.second_factor import SecondFactor
 from services.gateway.sessions import RevokedSessions
 from services.gateway.settings import GatewaySettings
 from services.gateway.signing_key import SigningKey
@@ -39,6 +40,7 @@ class Runtime:
     streams: OpenStreams
     docker_logs: DockerLogs
     app_logs: AppLogs
+    second_factor: SecondFactor
 
     @classmethod
     def start(cls, settings: GatewaySettings, routes: list[Route]) -> Runtime:
@@ -65,11 +67,13 @@ class Runtime:
             max_address_failures=settings.address_failure_limit,
             window_seconds=settings.login_window_seconds,
         )
+        second_factor = SecondFactor(state=state, limiter=limiter, rpc_timeout=settings.rpc_timeout_seconds)
         implementations: dict[str, object] = {
             "appos.v1.Auth": AuthService(
                 state=state,
                 authenticator=authenticator,
                 limiter=limiter,
+                second_factor=second_factor,
                 rpc_timeout=settings.rpc_timeout_seconds,
             ),
             "appos.v1.System": SystemService(
@@ -101,6 +105,7 @@ class Runtime:
             ),
             docker_logs=docker_logs,
             app_logs=AppLogs(state=state, docker=docker_logs, rpc_timeout=settings.rpc_timeout_seconds),
+            second_factor=second_factor,
         )
 
     async def close(self) -> None:

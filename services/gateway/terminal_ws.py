@@ -18,6 +18,10 @@ The connection holds a stream lease (`open_streams.py`; one more than the per-us
 with 4429). When the access that opened it ends (a revoked token, a signed-out, disabled or changed
 user, a rotated signing key, a role below the target's), the client gets an `error` message and a
 close with 4401 or 4403, and the session itself ends (reason `access_ended`), every process in it.
+
+A login's session whose user has two-factor authentication also needs a current code: the
+subprotocol `totp.<code>`, or `"totp_code"` in the first message (`second_factor.py`). Without one
+the refusal's code is `totp_required` (close 4401); API tokens are never asked for one.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from services.gateway.context import Caller
 from services.gateway.errors import HTTP_STATUS
 from services.gateway.open_streams import Lease, OpenStreams
 from services.gateway.streams import WS_AUTH_SECONDS
-from services.gateway.ws import open_websocket
+from services.gateway.ws import offered, open_websocket
 from services.terminal.targets import check_role, parse_target
 
 TERMINAL_WS_PATH = "/api/v1/terminal/ws"
@@ -66,13 +70,16 @@ async def _refuse(websocket: WebSocket, exc: AppOSError) -> None:
     code = grpc_code_for(exc)
     status = HTTP_STATUS.get(code, 500)
     with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-        await websocket.send_json({"type": "error", "code": code.name.lower(), "message": exc.message})
+        await websocket.send_json(
+            {"type": "error", "code": exc.reason or code.name.lower(), "message": exc.message}
+        )
         await websocket.close(code=4000 + status, reason=_close_reason(exc.message))
 
 
-async def _token(websocket: WebSocket, header_token: str) -> str:
+async def _token(websocket: WebSocket, header_token: str) -> tuple[str, str]:
+    """The bearer token and the two-factor code offered (in the header, or in a first message)."""
     if header_token:
-        return header_token
+        return header_token, offered(websocket, "totp.")
     message = await asyncio.wait_for(websocket.receive(), WS_AUTH_SECONDS)
     if message["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(message.get("code", 1000))
@@ -80,7 +87,8 @@ async def _token(websocket: WebSocket, header_token: str) -> str:
     token = first.get("token") if isinstance(first, dict) else None
     if not isinstance(token, str) or not token:
         raise Unauthenticated('send {"token": …} first, or offer "bearer.<token>" as a subprotocol')
-    return token
+    code = first.get("totp_code")
+    return token, code if isinstance(code, str) else ""
 
 
 def _number(query: Mapping[str, str], name: str, limit: int) -> int:
@@ -255,8 +263,10 @@ def install_terminal(app: FastAPI, *, allowed_origins: list[str]) -> None:
         if header_token is None:
             return
         try:
-            token = await _token(websocket, header_token)
+            token, totp_code = await _token(websocket, header_token)
             caller: Caller = await runtime.authenticator.authenticate_token(token)
+            address = websocket.client.host if websocket.client else "unknown"
+            await runtime.second_factor.for_terminal(caller, totp_code, address=address)
             first = first_message(websocket.query_params, caller)
             channel = runtime.channels.get("terminal")
             if channel is None:

@@ -26,7 +26,7 @@ def close_code(exc: AppOSError) -> int:
 
 async def refuse(websocket: WebSocket, exc: AppOSError) -> None:
     """`{"type": "error", "code", "message"}`, then the close (the client may be gone already)."""
-    code = grpc_code_for(exc).name.lower()
+    code = exc.reason or grpc_code_for(exc).name.lower()  # e.g. totp_required
     with contextlib.suppress(RuntimeError, WebSocketDisconnect):
         await websocket.send_json({"type": "error", "code": code, "message": exc.message})
         await websocket.close(code=close_code(exc), reason=close_reason(exc.message))
@@ -50,3 +50,10 @@ async def open_websocket(websocket: WebSocket, allowed_origins: list[str]) -> st
     token = next((p.removeprefix("bearer.") for p in offered if p.startswith("bearer.")), "")
     await websocket.accept(subprotocol=WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered else None)
     return token
+
+
+def offered(websocket: WebSocket, prefix: str) -> str:
+    """The value of the first subprotocol offered as `<prefix><value>` ("" when none is)."""
+    header = websocket.headers.get("sec-websocket-protocol", "")
+    values = (p.strip().removeprefix(prefix) for p in header.split(",") if p.strip().startswith(prefix))
+    return next(values, "")

@@ -31,10 +31,14 @@ class UserRow(Protocol):
     created_at: int
     updated_at: int
 
+    @property
+    def totp_enabled(self) -> bool: ...
+
 
 def fill_user(pb: common_pb2.User, user: UserRow) -> common_pb2.User:
     """Write `user` into `pb` in place (for lists: `fill_user(reply.users.add(), row)` copies nothing)."""
     pb.id, pb.username, pb.role, pb.disabled = user.id, user.username, user.role, bool(user.disabled)
+    pb.totp_enabled = bool(user.totp_enabled)
     set_ts(pb.created_at, user.created_at)
     set_ts(pb.updated_at, user.updated_at)
     return pb
@@ -50,11 +54,33 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[int] = mapped_column(Micros)
     updated_at: Mapped[int] = mapped_column(Micros)
+    # Two-factor authentication (`state/totp.py`): the secret (base32) while it is on, one being set
+    # up, and the last time step a code was accepted for. The database file is 0600; these columns
+    # never reach an event, a log line or the audit log.
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(cascade="all, delete-orphan")
+
+    @property
+    def totp_enabled(self) -> bool:
+        return self.totp_secret is not None
 
     def to_pb(self) -> common_pb2.User:
         return fill_user(common_pb2.User(), self)
+
+
+class RecoveryCode(Base):
+    """A two-factor recovery code, as the SHA-256 of its text; used once."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[int | None] = mapped_column(Micros, nullable=True)
 
 
 class ApiToken(Base):
@@ -273,7 +299,15 @@ class ProxyDomain(Base):
 
 
 # The columns of a User that its message carries (never the password hash).
-USER_COLUMNS = (User.id, User.username, User.role, User.disabled, User.created_at, User.updated_at)
+USER_COLUMNS = (
+    User.id,
+    User.username,
+    User.role,
+    User.disabled,
+    User.created_at,
+    User.updated_at,
+    User.totp_secret.is_not(None).label("totp_enabled"),
+)
 
 
 class AuditEntry(Base):

@@ -21,6 +21,7 @@ from services.state import (
     settings_store,
     stats,
     tokens,
+    totp,
     users,
     versions,
 )
@@ -135,6 +136,47 @@ class StateServicer(state_pb2_grpc.StateServicer):
             with self.store.write() as s:
                 tokens.touch_token(session=s, token_id=reply.token.id)
         return reply
+
+    # two-factor authentication
+    def BeginTotp(
+        self, request: state_pb2.StateBeginTotpRequest, context: grpc.ServicerContext
+    ) -> common_pb2.User:
+        with self.store.write() as s:
+            return totp.begin(session=s, username=request.username, secret=request.secret).to_pb()
+
+    def ConfirmTotp(
+        self, request: state_pb2.StateConfirmTotpRequest, context: grpc.ServicerContext
+    ) -> common_pb2.User:
+        with self.store.write() as s:
+            return totp.confirm(
+                session=s,
+                username=request.username,
+                code=request.code,
+                recovery_hashes=list(request.recovery_code_hashes),
+                actor=request.actor,
+            ).to_pb()
+
+    def VerifySecondFactor(
+        self, request: state_pb2.StateVerifySecondFactorRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateVerifySecondFactorReply:
+        with self.store.write() as s:
+            enabled, factor, left = totp.verify(
+                session=s,
+                username=request.username,
+                totp_code=request.totp_code,
+                recovery_hash=request.recovery_code_hash,
+            )
+        return state_pb2.StateVerifySecondFactorReply(
+            enabled=enabled, factor=factor, recovery_codes_left=left
+        )
+
+    def DisableTotp(
+        self, request: state_pb2.StateDisableTotpRequest, context: grpc.ServicerContext
+    ) -> common_pb2.User:
+        with self.store.write() as s:
+            return totp.disable(
+                session=s, username=request.username, actor=request.actor, reason=request.reason
+            ).to_pb()
 
     # apps and deployments
     def CreateApp(

@@ -19,9 +19,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from ptyprocess import PtyProcessUnicode
 
+from services.common import totp
 from tests.harness import ROOT, Stack, free_port, start_stack, wait_for
 
 # one worker runs this module: its module-scoped stack (and app names) exist once
@@ -283,6 +285,38 @@ def test_tokens_and_users(cli: Run, stack: Stack, tmp_path: Path) -> None:
     }[user].items()
     assert cli("users", "update", user, "--disable").returncode == 0
     assert _json(cli("users", "show", user, "--json"))["disabled"] is True
+    assert cli("users", "delete", user, "--yes").returncode == 0
+
+
+def test_login_with_a_two_factor_code_and_reset_2fa(cli: Run, stack: Stack, tmp_path: Path) -> None:
+    user, password = _name("tfa"), "a-long-password-2"
+    made = cli("users", "create", user, "--role", "admin", "--password-stdin", input=password + "\n")
+    assert made.returncode == 0, made.stderr
+    with stack.client(stack.login(user, password)) as c:
+        secret = c.post("/api/v1/auth/totp:begin", json={}).json()["secret"]
+        step = totp.current_step()
+        confirmed = c.post("/api/v1/auth/totp:confirm", json={"code": pyotp.TOTP(secret).generate_otp(step)})
+    assert confirmed.status_code == 200, confirmed.text
+    assert _json(cli("users", "show", user, "--json"))["totp_enabled"] is True
+    run = _runner(stack, tmp_path)
+
+    no_code = run("login", "-u", user, "--password-stdin", input=password + "\n")
+    assert no_code.returncode == 1 and "two-factor" in no_code.stderr
+    assert not (tmp_path / "appos" / "config.toml").exists()
+    code = pyotp.TOTP(secret).generate_otp(step + 1)  # asked for, then read as the next line
+    logged_in = run("login", "-u", user, "--password-stdin", input=f"{password}\n{code}\n")
+    assert logged_in.returncode == 0, logged_in.stderr
+    assert _json(run("whoami", "--json"))["username"] == user
+    shell = run("shell")  # a terminal needs a fresh code too; not at a tty it says how to give one
+    assert shell.returncode == 1 and "--totp-code" in shell.stderr, shell.stderr
+
+    refused = cli("users", "reset-2fa", user)
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    reset = cli("users", "reset-2fa", user, "--yes")
+    assert reset.returncode == 0 and "off" in reset.stdout, reset.stderr
+    assert _json(cli("users", "show", user, "--json")).get("totp_enabled", False) is False
+    again = run("login", "-u", user, "--password-stdin", input=password + "\n")  # the password alone
+    assert again.returncode == 0, again.stderr
     assert cli("users", "delete", user, "--yes").returncode == 0
 
 

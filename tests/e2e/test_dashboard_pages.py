@@ -17,12 +17,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pyotp
 import pytest
 from playwright.sync_api import Locator, Page, expect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
+from services.common import totp
 from tests.e2e.browser import (
     PHONE,
     append_to_editor,
@@ -306,6 +308,45 @@ def test_change_the_password_on_the_account_page(
     expect(old.get_by_label("Password")).to_be_visible()
     fresh = new_page()
     sign_in(fresh, stack.url, user.username, new_password)
+    expect(nav_link(fresh, "Apps")).to_be_visible()
+
+
+def test_two_factor_set_up_on_the_account_page_then_a_sign_in_with_a_code(
+    stack: Stack, make_user: MakeUser, new_page: NewPage
+) -> None:
+    user = make_user("viewer")
+    page = new_page()
+    sign_in(page, stack.url, user.username, user.password)
+    page.get_by_role("link", name="Account", exact=True).first.click()
+    card = page.get_by_test_id("two-factor")
+    expect(card.get_by_test_id("two-factor-status")).to_have_text("off")
+    card.get_by_role("button", name="Set up", exact=True).click()
+    expect(card.get_by_test_id("totp-qr").locator("svg")).to_be_visible()  # the QR code, as the app scans it
+    secret = card.get_by_test_id("totp-secret").inner_text().strip()
+    step = totp.current_step()
+    card.get_by_label("Code from the app").fill(pyotp.TOTP(secret).generate_otp(step))
+    card.get_by_role("button", name="Turn on", exact=True).click()
+    expect(card.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)
+    card.get_by_role("button", name="I have saved them", exact=True).click()
+    expect(card.get_by_test_id("recovery-codes")).to_have_count(0)  # shown once
+    expect(card.get_by_test_id("two-factor-status")).to_have_text("on")
+    assert _status_of_login(stack, user.username, user.password) == 401  # the password alone no longer
+
+    fresh = new_page()
+    fresh.goto(stack.url + "/")
+    fresh.get_by_label("Username").fill(user.username)
+    fresh.get_by_label("Password").fill(user.password)
+    fresh.get_by_role("button", name="Sign in", exact=True).click()
+    code = fresh.get_by_label("Two-factor code")
+    expect(code).to_be_visible()
+    expect(fresh.get_by_role("alert")).to_have_count(0)  # asked, not refused
+    near = {pyotp.TOTP(secret).generate_otp(s) for s in range(step - 2, step + 4)}
+    code.fill(next(c for c in ("000000", "111111", "222222") if c not in near))
+    fresh.get_by_role("button", name="Sign in", exact=True).click()
+    expect(fresh.get_by_role("alert")).to_contain_text("two-factor code is wrong")
+    code.fill(pyotp.TOTP(secret).generate_otp(step + 1))
+    fresh.get_by_role("button", name="Sign in", exact=True).click()
+    expect(fresh.get_by_label("Password")).to_have_count(0)
     expect(nav_link(fresh, "Apps")).to_be_visible()
 
 

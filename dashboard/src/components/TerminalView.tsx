@@ -2,21 +2,25 @@ import { FitAddon } from "@xterm/addon-fit";
 import { Terminal } from "@xterm/xterm";
 import { useEffect, useRef } from "react";
 import { wsProtocols, wsUrl } from "@/api/client";
+import { TERMINAL_CODE_REFUSALS } from "@/lib/twoFactor";
 
-/** `error`: the session was refused or lost (shown as an alert), not ended normally. */
-export type TerminalState = { phase: "connecting" | "open" | "closed"; message?: string; error?: boolean };
+/** `error`: the session was refused or lost (shown as an alert), not ended normally.
+ * `totpRequired`: refused for want of a (new) two-factor code: ask for one and connect again. */
+export type TerminalState = { phase: "connecting" | "open" | "closed"; message?: string; error?: boolean; totpRequired?: boolean };
 
 interface TerminalViewProps {
   /** `host` or `app:<app>/<service>`. */
   target: string;
   onState: (state: TerminalState) => void;
+  /** A current two-factor code, for a user with 2FA (sent as the subprotocol `totp.<code>`). */
+  totpCode?: string;
 }
 
 /**
  * xterm.js (its default DOM renderer) over `WS /api/v1/terminal/ws`: binary frames are the
  * terminal's bytes both ways; JSON text frames carry resize in and opened/exit/error out.
  */
-export function TerminalView({ target, onState }: TerminalViewProps) {
+export function TerminalView({ target, onState, totpCode }: TerminalViewProps) {
   const host = useRef<HTMLDivElement>(null);
   const report = useRef(onState);
   report.current = onState;
@@ -40,7 +44,7 @@ export function TerminalView({ target, onState }: TerminalViewProps) {
     }
     report.current({ phase: "connecting" });
     const query = new URLSearchParams({ target, cols: String(term.cols), rows: String(term.rows) });
-    const socket = new WebSocket(wsUrl(`/api/v1/terminal/ws?${query}`), wsProtocols());
+    const socket = new WebSocket(wsUrl(`/api/v1/terminal/ws?${query}`), [...wsProtocols(), ...(totpCode ? [`totp.${totpCode}`] : [])]);
     socket.binaryType = "arraybuffer";
     const encoder = new TextEncoder();
     let ended = false;
@@ -53,7 +57,7 @@ export function TerminalView({ target, onState }: TerminalViewProps) {
         term.write(new Uint8Array(message.data));
         return;
       }
-      let data: { type?: string; message?: string; reason?: string; code?: number; signal?: number };
+      let data: { type?: string; message?: string; reason?: string; code?: number | string; signal?: number };
       try {
         data = JSON.parse(String(message.data));
       } catch {
@@ -65,11 +69,12 @@ export function TerminalView({ target, onState }: TerminalViewProps) {
         term.focus();
       } else if (data.type === "exit") {
         ended = true;
-        const how = data.code !== undefined && data.code >= 0 ? `, code ${data.code}` : data.signal ? `, signal ${data.signal}` : "";
+        const how = typeof data.code === "number" && data.code >= 0 ? `, code ${data.code}` : data.signal ? `, signal ${data.signal}` : "";
         report.current({ phase: "closed", message: `Session ended (${data.reason ?? "exited"}${how}).` });
       } else if (data.type === "error") {
         ended = true;
-        report.current({ phase: "closed", message: data.message ?? "The terminal was refused.", error: true });
+        const totpRequired = TERMINAL_CODE_REFUSALS.includes(String(data.code));
+        report.current({ phase: "closed", message: data.message ?? "The terminal was refused.", error: true, totpRequired });
       } else if (data.type === "detached") {
         ended = true;
         report.current({ phase: "closed", message: "Opened elsewhere: this view was detached." });
@@ -110,6 +115,7 @@ export function TerminalView({ target, onState }: TerminalViewProps) {
       socket.close(1000);
       term.dispose();
     };
+    // a new code means a new connection: the pages key this view by their session counter
   }, [target]);
 
   return <div ref={host} data-testid="terminal" className="h-[26rem] max-h-[60vh] w-full overflow-hidden rounded-lg bg-[#16171d] p-2" />;

@@ -10,6 +10,7 @@ import { Card, CardContent } from "@/components/ui/card";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import { safeRedirect } from "@/lib/redirect";
+import { needsCode, secondFactor } from "@/lib/twoFactor";
 
 export const Route = createFileRoute("/login")({
   validateSearch: (search: Record<string, unknown>): { redirect?: string } =>
@@ -26,6 +27,9 @@ function LoginPage() {
   const [notice] = useState(() => peekLoginNotice());
   const [username, setUsername] = useState("admin");
   const [password, setPassword] = useState("");
+  // shown once the server says this account has two-factor authentication
+  const [askCode, setAskCode] = useState(false);
+  const [code, setCode] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
 
@@ -34,12 +38,18 @@ function LoginPage() {
     setBusy(true);
     setError(null);
     try {
-      const reply = await unwrap(api.POST("/api/v1/auth/login", { body: { username, password } }));
+      const body = { username, password, ...(askCode && code.trim() ? secondFactor(code) : {}) };
+      const reply = await unwrap(api.POST("/api/v1/auth/login", { body }));
       takeLoginNotice();
       setToken(reply.access_token ?? "", reply.expires_in ?? 0);
       await navigate({ to: safeRedirect(search.redirect) });
     } catch (err) {
-      setError(err);
+      if (needsCode(err)) {
+        setAskCode(true);
+        setCode("");
+      }
+      // asking for the code the first time is not an error to show
+      setError(needsCode(err) && !askCode ? null : err);
     } finally {
       setBusy(false);
     }
@@ -73,6 +83,13 @@ function LoginPage() {
                 <Label htmlFor="password">Password</Label>
                 <Input id="password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} required autoFocus />
               </div>
+              {askCode && (
+                <div className="grid gap-2">
+                  <Label htmlFor="totp-code">Two-factor code</Label>
+                  <Input id="totp-code" inputMode="numeric" autoComplete="one-time-code" value={code} onChange={(e) => setCode(e.target.value)} required autoFocus />
+                  <p className="text-xs text-muted-foreground">From your authenticator app, or one of your recovery codes.</p>
+                </div>
+              )}
               <ErrorAlert error={error} />
               <Button type="submit" disabled={busy} className="w-full">
                 {busy ? "Signing in…" : "Sign in"}

@@ -22,6 +22,7 @@ def test_internal_services_are_not_public() -> None:
 
 def test_mutations_need_more_than_viewer_except_own_password_and_sign_out() -> None:
     own = {"appos.v1.Auth.ChangePassword", "appos.v1.Auth.Logout"}  # a viewer's own account and session
+    own |= {f"appos.v1.Auth.{m}" for m in ("BeginTotpSetup", "ConfirmTotpSetup", "DisableTotp")}  # own 2FA
     for route in public_routes():
         if route.verb != "get" and not route.public and route.full_name not in own:
             assert route.min_role in ("operator", "admin"), route.full_name
@@ -41,7 +42,7 @@ def test_openapi_matches_the_routes() -> None:
     login = document["paths"]["/api/v1/auth/login"]["post"]
     assert login["security"] == []
     body = login["requestBody"]["content"]["application/json"]["schema"]
-    assert set(body["properties"]) == {"username", "password"}
+    assert set(body["properties"]) == {"username", "password", "totp_code", "recovery_code"}
     assert body["additionalProperties"] is False
     update = document["paths"]["/api/v1/users/{username}"]["patch"]
     assert [p["name"] for p in update["parameters"]] == ["username"]

@@ -2,6 +2,7 @@ import { createFileRoute } from "@tanstack/react-router";
 import { KeyRound, Loader2 } from "lucide-react";
 import { useState, type ChangeEvent, type FormEvent } from "react";
 import { ErrorAlert, PageHeader, SuccessNote } from "@/components/common";
+import { TwoFactorCard } from "@/components/TwoFactorCard";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Input } from "@/components/ui/input";
@@ -20,7 +21,7 @@ function AccountPage() {
   const { user } = useAuth();
   return (
     <>
-      <PageHeader title="Account" description="Who you are signed in as, and your password." />
+      <PageHeader title="Account" description="Who you are signed in as, your password and two-factor authentication." />
       <div className="grid gap-6 lg:grid-cols-[1fr_1.4fr]">
         <Card>
           <CardHeader>
@@ -38,6 +39,7 @@ function AccountPage() {
           </CardContent>
         </Card>
         <ChangePassword username={user.username ?? ""} />
+        <TwoFactorCard enabled={user.totp_enabled ?? false} />
       </div>
     </>
   );

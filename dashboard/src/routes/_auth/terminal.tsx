@@ -3,6 +3,7 @@ import { Plug, Unplug } from "lucide-react";
 import { useState } from "react";
 import { ErrorAlert, PageHeader, Spinner } from "@/components/common";
 import { TerminalView, type TerminalState } from "@/components/TerminalView";
+import { TotpPrompt } from "@/components/TotpPrompt";
 import { Alert } from "@/components/ui/alert";
 import { Button } from "@/components/ui/button";
 import { useCan } from "@/lib/auth";
@@ -16,6 +17,7 @@ function HostTerminalPage() {
   const isAdmin = useCan("admin");
   const [session, setSession] = useState(0);
   const [state, setState] = useState<TerminalState>({ phase: "closed" });
+  const [totpCode, setTotpCode] = useState("");
   if (!isAdmin) return <ErrorAlert error={new Error("The host terminal needs the admin role.")} />;
   const live = session > 0 && state.phase !== "closed";
 
@@ -47,13 +49,32 @@ function HostTerminalPage() {
             {state.phase === "connecting" ? <Spinner label="Connecting…" /> : state.phase === "open" ? "Connected to the host" : ""}
           </span>
         </div>
-        {state.phase === "closed" && state.message && (
-          <Alert variant={state.error ? "destructive" : "default"}>
-            <span>{state.message}</span>
-          </Alert>
+        {state.phase === "closed" && state.totpRequired ? (
+          <TotpPrompt
+            message={state.message}
+            onCode={(code) => {
+              setTotpCode(code);
+              setSession((n) => n + 1);
+            }}
+          />
+        ) : (
+          state.phase === "closed" &&
+          state.message && (
+            <Alert variant={state.error ? "destructive" : "default"}>
+              <span>{state.message}</span>
+            </Alert>
+          )
         )}
         {session > 0 ? (
-          <TerminalView key={session} target="host" onState={setState} />
+          <TerminalView
+            key={session}
+            target="host"
+            totpCode={totpCode}
+            onState={(next) => {
+              if (next.phase === "open") setTotpCode(""); // used: the next session needs a new one
+              setState(next);
+            }}
+          />
         ) : (
           <div data-testid="terminal-placeholder" className="flex h-[26rem] max-h-[60vh] items-center justify-center rounded-lg bg-[#16171d] p-4 text-center text-sm text-white/60">
             Connect for a shell on the host.

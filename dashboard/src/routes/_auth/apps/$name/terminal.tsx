@@ -3,6 +3,7 @@ import { createFileRoute } from "@tanstack/react-router";
 import { Plug, Unplug } from "lucide-react";
 import { useState } from "react";
 import { TerminalView, type TerminalState } from "@/components/TerminalView";
+import { TotpPrompt } from "@/components/TotpPrompt";
 import { Alert } from "@/components/ui/alert";
 import { Button } from "@/components/ui/button";
 import { NativeSelect } from "@/components/ui/input";
@@ -22,6 +23,7 @@ function TerminalTab() {
   const [service, setService] = useState("");
   const [session, setSession] = useState<{ target: string; n: number } | null>(null);
   const [state, setState] = useState<TerminalState>({ phase: "closed" });
+  const [totpCode, setTotpCode] = useState("");
   const chosen = service || services[0] || "";
 
   if (!canUse) return <p className="text-sm text-muted-foreground">A shell in the app's containers needs the operator role.</p>;
@@ -54,13 +56,32 @@ function TerminalTab() {
           {state.phase === "connecting" ? "Connecting…" : state.phase === "open" ? `Connected to ${session?.target.slice(4)}` : ""}
         </span>
       </div>
-      {state.phase === "closed" && state.message && (
-        <Alert variant={state.error ? "destructive" : "default"}>
-          <span>{state.message}</span>
-        </Alert>
+      {state.phase === "closed" && state.totpRequired && session ? (
+        <TotpPrompt
+          message={state.message}
+          onCode={(code) => {
+            setTotpCode(code);
+            setSession({ target: session.target, n: session.n + 1 });
+          }}
+        />
+      ) : (
+        state.phase === "closed" &&
+        state.message && (
+          <Alert variant={state.error ? "destructive" : "default"}>
+            <span>{state.message}</span>
+          </Alert>
+        )
       )}
       {session ? (
-        <TerminalView key={`${session.target}#${session.n}`} target={session.target} onState={setState} />
+        <TerminalView
+          key={`${session.target}#${session.n}`}
+          target={session.target}
+          totpCode={totpCode}
+          onState={(next) => {
+            if (next.phase === "open") setTotpCode(""); // used: the next session needs a new one
+            setState(next);
+          }}
+        />
       ) : (
         <div data-testid="terminal-placeholder" className="flex h-[26rem] max-h-[60vh] items-center justify-center rounded-lg bg-[#16171d] text-sm text-white/60">
           Choose a service and Connect for a shell in its container.
