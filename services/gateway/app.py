@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +21,7 @@ from services.common.errors import AppOSError
 from services.common.forwarding import proxy_secret
 from services.common.logs import request_id_var
 from services.gateway.backup_routes import backup_operations, install_backup_routes
+from services.gateway.docs import install_docs
 from services.gateway.errors import HTTP_CODES, error_response, response_for
 from services.gateway.forwarded import TrustedProxyMiddleware
 from services.gateway.http_rules import public_routes
@@ -29,6 +30,7 @@ from services.gateway.openapi import build_openapi
 from services.gateway.public_grpc import build_public_server
 from services.gateway.rest import HeaderBinding, HTTPProblem, make_endpoint
 from services.gateway.runtime import Runtime
+from services.gateway.security_headers import GatewayApp
 from services.gateway.settings import GatewaySettings
 from services.gateway.streams import install_streams, stream_operations
 from services.gateway.system_service import VERSION, health_status
@@ -110,19 +112,6 @@ class DashboardFiles(StaticFiles):
             return await super().get_response("index.html", scope)
 
 
-_DOCS_HTML = """<!doctype html>
-<html><head><meta charset="utf-8"><title>AppOS API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>
-// The API document needs a token: the dashboard's login leaves one in localStorage.
-const token = localStorage.getItem("appos_token");
-SwaggerUIBundle({dom_id: "#ui", url: "/openapi.json",
-  requestInterceptor: (req) => { if (token) req.headers.Authorization = "Bearer " + token; return req; }});
-</script></body></html>"""
-
-
 def _request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", "-"))
 
@@ -175,7 +164,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 await public_grpc.stop(2)
             await app.state.runtime.close()
 
-    app = FastAPI(
+    app = GatewayApp(  # security headers on every response: services/gateway/security_headers.py
         title="AppOS", version=VERSION, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     metrics = Metrics(
@@ -197,15 +186,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         await request.app.state.runtime.authenticator.authenticate(request.headers.get("authorization"))
         return JSONResponse(document)
 
-    async def docs(request: Request) -> Response:
-        return HTMLResponse(_DOCS_HTML)
-
     install_streams(app, allowed_origins=settings.allowed_origins)
     install_terminal(app, allowed_origins=settings.allowed_origins)
     install_backup_routes(app, settings)
     app.router.add_route("/openapi.json", openapi_json, methods=["GET"], include_in_schema=False)
     app.router.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
-    app.router.add_route("/docs", docs, methods=["GET"], include_in_schema=False)
+    install_docs(app)  # /docs and Swagger UI's files, before the dashboard's catch-all mount
     if settings.dashboard_dir.is_dir():
         app.router.routes.append(
             DashboardMount(
