@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import Dialog, Page, expect
@@ -158,3 +159,47 @@ def test_save_and_deploy_twice_shows_no_hand_edits(
     page.reload()
     expect(page.get_by_text(re.compile(r"^Version 3\b"))).to_be_visible()
     expect(page.get_by_text("edited by hand")).to_have_count(0)
+
+
+# ---- deploy a saved version --------------------------------------------------------------------
+
+
+def test_a_saved_version_is_deployed_with_one_click(
+    stack: Stack, admin_token: str, app: str, page: Page
+) -> None:
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    open_app(page, stack.url, app)
+    open_tab(page, "Compose")
+    expect(page.get_by_test_id("compose-editor").locator(".cm-content")).to_contain_text("services:")
+    append_to_editor(page, "compose-editor", "# saved, not deployed\n")
+    page.get_by_role("button", name="Save", exact=True).click()
+    saved = page.get_by_text(re.compile(r"Saved version (\d+)"))
+    expect(saved).to_be_visible()
+    number = int(re.findall(r"Saved version (\d+)", saved.inner_text())[0])
+    running = _app(stack, admin_token, app)
+    assert running["current_version"] == number and running["last_good_version"] < number, running
+
+    notice = page.get_by_test_id("undeployed-version")
+    expect(notice).to_contain_text(f"Version {number} is saved, not deployed")
+    expect(notice).to_contain_text(f"Version {running['last_good_version']} is the last one deployed")
+    # nothing to save: the way to deploy it is the one button, not a refused "Save and deploy"
+    expect(page.get_by_role("button", name="Save and deploy", exact=True)).to_be_disabled()
+    notice.get_by_role("button", name=f"Deploy v{number}", exact=True).click()
+    follow = page.get_by_role("link", name="Follow the deployment")
+    expect(follow).to_be_visible()
+    deployment = stack.wait_deployment(admin_token, (follow.get_attribute("href") or "").rsplit("/", 1)[-1])
+    assert deployment["status"] == "succeeded" and deployment["version"] == number, deployment
+    assert _app(stack, admin_token, app)["last_good_version"] == number
+    page.reload()
+    expect(page.get_by_test_id("compose-editor").locator(".cm-content")).to_contain_text(
+        "saved, not deployed"
+    )
+    expect(page.get_by_test_id("undeployed-version")).to_have_count(0)
+
+
+def _app(stack: Stack, token: str, app: str) -> dict[str, Any]:
+    with stack.client(token) as c:
+        r = c.get(f"/api/v1/apps/{app}")
+    assert r.status_code == 200, r.text
+    found: dict[str, Any] = r.json()
+    return found

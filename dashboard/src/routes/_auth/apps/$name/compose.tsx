@@ -7,6 +7,7 @@ import { ApiError } from "@/api/errors";
 import { CodeEditor } from "@/components/CodeEditor";
 import { ComposeCheckPanel } from "@/components/ComposeCheck";
 import { ErrorAlert, Spinner } from "@/components/common";
+import { UndeployedVersion } from "@/components/UndeployedVersion";
 import { UnsavedChangesPrompt } from "@/components/UnsavedChanges";
 import { Alert } from "@/components/ui/alert";
 import { Button } from "@/components/ui/button";
@@ -14,6 +15,7 @@ import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import { useComposeCheck } from "@/hooks/useComposeCheck";
 import { useCan } from "@/lib/auth";
+import { appQuery } from "@/lib/queries";
 
 export const Route = createFileRoute("/_auth/apps/$name/compose")({
   component: ComposeTab,
@@ -24,6 +26,7 @@ function ComposeTab() {
   const canEdit = useCan("operator");
   const isAdmin = useCan("admin");
   const queryClient = useQueryClient();
+  const app = useQuery(appQuery(name));
   const files = useQuery({
     queryKey: ["compose", name],
     queryFn: () => unwrap(api.GET("/api/v1/apps/{app}/compose", { params: { path: { app: name } } })),
@@ -130,6 +133,7 @@ function ComposeTab() {
         {current.env_masked && <p className="text-xs text-muted-foreground">Secret values are masked for your role.</p>}
         <CodeEditor value={env} onChange={setEnv} readOnly={!canEdit || Boolean(current.env_masked)} label=".env" testId="env-editor" />
       </div>
+      {app.data && !dirty && !saved?.deployment && <UndeployedVersion key={current.version} app={app.data} canDeploy={canEdit} />}
       {error ? (
         <div className="grid gap-2">
           <ErrorAlert error={error} />
@@ -166,7 +170,7 @@ function ComposeTab() {
             <Button variant="outline" onClick={() => save(false)} disabled={busy !== null || (!dirty && !current.drift)}>
               {busy === "save" ? "Saving…" : "Save"}
             </Button>
-            <Button onClick={() => save(true)} disabled={busy !== null}>
+            <Button onClick={() => save(true)} disabled={busy !== null || (!dirty && !current.drift)}>
               {busy === "deploy" ? "Saving…" : "Save and deploy"}
             </Button>
           </div>
