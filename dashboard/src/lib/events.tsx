@@ -6,7 +6,7 @@
 import { useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from "react";
 import { wsProtocols, wsUrl } from "@/api/client";
-import { expireSession } from "@/api/session";
+import { expireSession, getToken } from "@/api/session";
 
 export interface AppOSEvent {
   seq: number;
@@ -70,6 +70,7 @@ export function EventsProvider({ children }: { children: ReactNode }) {
     const connect = () => {
       setStatus("connecting");
       const query = lastSeq === null ? "" : `?after=${lastSeq}`;
+      const openedWith = getToken();
       socket = new WebSocket(wsUrl(`/api/v1/events/ws${query}`), wsProtocols());
       socket.onmessage = (message) => {
         let data: Record<string, unknown>;
@@ -95,7 +96,14 @@ export function EventsProvider({ children }: { children: ReactNode }) {
         socket = null;
         if (stopped) return;
         if (close.code === 4401) {
-          expireSession();
+          // the server ended the session this socket was opened with; when the console already holds
+          // a newer one (a password change signs in again), reconnect with it instead
+          if (getToken() === openedWith || getToken() === null) {
+            expireSession();
+            return;
+          }
+          retry = 0;
+          timer = setTimeout(connect, 0);
           return;
         }
         setStatus("offline");
