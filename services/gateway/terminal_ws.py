@@ -158,6 +158,12 @@ class Bridge:
         self.lease = lease
         self.client_gone = False
         self.closed_normally = False
+        self.session_over = False  # it exited, or another connection took it, or the service went
+
+    @property
+    def left_detached(self) -> bool:
+        """The client went away without ending it: the session lives on for its grace period."""
+        return not (self.closed_normally or self.session_over or self.lease.ended)
 
     async def _send(self, payload: bytes | dict[str, Any], *, close: int = 0, reason: str = "") -> None:
         if self.client_gone:
@@ -180,17 +186,21 @@ class Bridge:
                 if kind == "data":
                     await self._send(reply.data)
                 elif kind == "exit":
+                    self.session_over = True
                     exit_ = {"type": "exit", "code": reply.exit.code, "signal": reply.exit.signal}
                     await self._send({**exit_, "reason": reply.exit.reason}, close=NORMAL_CLOSURE)
                     return
                 elif kind == "detached":
+                    self.session_over = True
                     detached = {"type": "detached", "reason": reply.detached.reason}
                     await self._send(detached, close=4409, reason="attached elsewhere")
                     return
         except grpc.aio.AioRpcError as exc:
+            self.session_over = True
             if not self.client_gone:
                 await _refuse(self.websocket, rpc_error(exc, service="terminal"))
             return
+        self.session_over = True
         gone = {"type": "error", "code": "unavailable", "message": "the terminal service ended the stream"}
         await self._send(gone, close=1012, reason="the terminal service restarted")
 
@@ -279,17 +289,22 @@ def install_terminal(app: FastAPI, *, allowed_origins: list[str]) -> None:
         except AppOSError as exc:
             await _refuse(websocket, exc)
             return
+        left: tuple[str, int] | None = None
         try:
-            await _bridge(websocket, channel, caller, first, lease)
+            left = await _bridge(websocket, channel, caller, first, lease)
         finally:
-            streams.release(lease)
+            if left is None:
+                streams.release(lease)
+            else:  # detached: still ended when the access that opened it ends
+                _watch_detached(websocket.app, streams, channel, caller, lease, *left)
 
     app.router.add_websocket_route(TERMINAL_WS_PATH, terminal_ws)
 
 
 async def _bridge(
     websocket: WebSocket, channel: Any, caller: Caller, first: terminal_pb2.TerminalInput, lease: Lease
-) -> None:
+) -> tuple[str, int] | None:
+    """The session's (id, grace seconds) when the client left it detached, else None."""
     client = websocket.client.host if websocket.client else "unknown"
     call = terminal_pb2_grpc.TerminalStub(channel).Session(
         metadata=call_metadata(user=caller.username, role=caller.role, client=client)
@@ -299,16 +314,77 @@ async def _bridge(
         reply = await call.read()
     except grpc.aio.AioRpcError as exc:
         await _refuse(websocket, rpc_error(exc, service="terminal"))
-        return
+        return None
     if reply is grpc.aio.EOF or reply.WhichOneof("kind") != "opened":
         call.cancel()
         await _refuse(websocket, Internal("the terminal service did not open the session"))
-        return
+        return None
     # what the session needs from now on: a host shell (one attached again by id too) needs admin
     lease.min_role = parse_target(reply.opened.target).min_role
+    opened = reply.opened
+    _stop_watching(websocket.app, opened.session_id)  # attached again: this connection's lease rules
     try:
-        await websocket.send_json(_opened_json(reply.opened))
+        await websocket.send_json(_opened_json(opened))
     except (RuntimeError, WebSocketDisconnect):
         call.cancel()  # the client left already: the session is detached
-        return
-    await Bridge(websocket, call, lease).run()
+        return opened.session_id, opened.grace_seconds
+    bridge = Bridge(websocket, call, lease)
+    await bridge.run()
+    return (opened.session_id, opened.grace_seconds) if bridge.left_detached else None
+
+
+def _watchers(app: Any) -> dict[str, asyncio.Task[None]]:
+    watchers: dict[str, asyncio.Task[None]] | None = getattr(app.state, "detached_terminals", None)
+    if watchers is None:
+        watchers = {}
+        app.state.detached_terminals = watchers
+    return watchers
+
+
+def _stop_watching(app: Any, session_id: str) -> None:
+    task = _watchers(app).pop(session_id, None)
+    if task is not None:
+        task.cancel()
+
+
+def _watch_detached(
+    app: Any, streams: OpenStreams, channel: Any, caller: Caller, lease: Lease, session_id: str, grace: int
+) -> None:
+    """A detached session keeps its lease (it still counts, and is still re-checked) until it is
+    attached again or its grace period is over; if the access behind it ends first, it is ended."""
+
+    async def watch() -> None:
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lease.wait_ended(), grace + 2 * streams.recheck_seconds)
+                await _end_detached(channel, caller, session_id)
+        finally:
+            streams.release(lease)
+            if _watchers(app).get(session_id) is task:
+                _watchers(app).pop(session_id, None)
+
+    _stop_watching(app, session_id)
+    task = asyncio.get_running_loop().create_task(watch())
+    _watchers(app)[session_id] = task
+
+
+async def _end_detached(channel: Any, caller: Caller, session_id: str) -> None:
+    """Attach to the session as its owner and close it, saying why (the audit shows access_ended)."""
+    call = terminal_pb2_grpc.TerminalStub(channel).Session(
+        metadata=call_metadata(user=caller.username, role=caller.role, client="appos")
+    )
+    try:
+        await call.write(
+            terminal_pb2.TerminalInput(attach=terminal_pb2.TerminalAttach(session_id=session_id))
+        )
+        close = terminal_pb2.TerminalClose(reason="access_ended")
+        await call.write(terminal_pb2.TerminalInput(close=close))
+        await call.done_writing()
+        async with asyncio.timeout(CLOSE_WAIT_SECONDS):
+            while (reply := await call.read()) is not grpc.aio.EOF:
+                if reply.WhichOneof("kind") == "exit":
+                    break
+    except (grpc.aio.AioRpcError, grpc.aio.UsageError, TimeoutError):
+        pass  # gone meanwhile, or the service is down: its grace period ends it anyway
+    finally:
+        call.cancel()

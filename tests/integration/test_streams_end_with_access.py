@@ -309,6 +309,31 @@ def test_an_api_token_whose_owner_is_demoted_loses_its_host_terminal_with_403(
         assert c.get("/api/v1/apps").status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("trigger", "why"), [(_logout, "signed out"), (_revoke, "revoked")], ids=["logout", "revoke"]
+)
+def test_a_detached_terminal_ends_when_its_access_ends(own_stack: Stack, trigger: Trigger, why: str) -> None:
+    """The connection dropped (not a normal close): the session waits for its grace period to be
+    attached again, but ends within seconds when the access that opened it ends."""
+    user = _user(own_stack, api_token=_revoke is trigger)
+    with _ws(own_stack, "/api/v1/terminal/ws?target=host", user.token) as ws:
+        opened = json.loads(ws.recv(timeout=BOUND))
+        assert opened["type"] == "opened" and opened["grace"] > 30
+        session = opened["session"]
+        ws.send(b"echo PID:$$:\r")
+        out = b""
+        while (match := re.search(rb"PID:(\d+):", out)) is None:
+            frame = ws.recv(timeout=BOUND)
+            out += frame if isinstance(frame, bytes) else b""
+        shell = int(match.group(1))
+        ws.close(code=4000)  # gone without ending it: detached
+    assert _alive(shell) and _session_end(own_stack, session) is None
+    trigger(own_stack, user)
+    ended = wait_for(lambda: _session_end(own_stack, session), timeout=BOUND, what=f"{session} ended ({why})")
+    assert ended["reason"] == "access_ended", ended
+    wait_for(lambda: not _alive(shell), timeout=BOUND, what="the shell ended")
+
+
 def test_a_terminal_ends_at_its_maximum_lifetime(tmp_path: Path, docker_engine: None) -> None:
     stack = start_stack(tmp_path, extra_env={"APPOS_TERMINAL_MAX_SECONDS": "2"})
     try:
