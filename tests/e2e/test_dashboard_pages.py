@@ -903,7 +903,9 @@ def test_a_stale_compose_edit_is_refused_and_offers_the_newest_version(
     expect(content).to_contain_text(marker.removeprefix("# "))
     expect(content).not_to_contain_text("the page's own edit")
     expect(alert).to_have_count(0)
-    expect(page.get_by_text(f"Version {theirs}")).to_be_visible()
+    # the editor's header names the version it holds (the "saved, not deployed" notice names it too)
+    expect(page.get_by_text(re.compile(rf"^Version {theirs} \(")).first).to_be_visible()
+    expect(page.get_by_text(f"Version {theirs} is saved, not deployed")).to_be_visible()
 
 
 # ---- the app's usage plot ----------------------------------------------------------------------
