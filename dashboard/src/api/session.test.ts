@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { clearToken, EXPIRED_NOTICE, getToken, onSessionChange, setToken, takeLoginNotice } from "./session";
+import { clearToken, expireSession, EXPIRED_NOTICE, getToken, isRenewingSession, onSessionChange, renewingSession, setToken, takeLoginNotice } from "./session";
 
 afterEach(() => vi.useRealTimers());
 
@@ -28,5 +28,19 @@ describe("session", () => {
     clearToken("You signed out.");
     expect(getToken()).toBeNull();
     expect(takeLoginNotice()).toBe("You signed out.");
+  });
+
+  it("keeps the console signed in while a password change replaces the session", async () => {
+    setToken("old");
+    await renewingSession(async () => {
+      expect(isRenewingSession()).toBe(true);
+      expireSession(); // the old token refused by a request or the events socket meanwhile
+      expect(getToken()).toBe("old");
+      setToken("new");
+    });
+    expect(isRenewingSession()).toBe(false);
+    expect(getToken()).toBe("new");
+    expireSession(); // afterwards a refusal signs out again
+    expect(getToken()).toBeNull();
   });
 });

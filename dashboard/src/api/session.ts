@@ -58,8 +58,26 @@ export function clearToken(notice?: string) {
   if (had) emit();
 }
 
+let renewals = 0;
+
+/** While `work` replaces the session (a password change ends the old one on the server, then the
+ * console signs in again), a refusal of the old token does not sign the console out. */
+export async function renewingSession<T>(work: () => Promise<T>): Promise<T> {
+  renewals += 1;
+  try {
+    return await work();
+  } finally {
+    renewals -= 1;
+  }
+}
+
+export function isRenewingSession(): boolean {
+  return renewals > 0;
+}
+
 /** The token was refused or ran out: back to the login page with a word on why. */
-export function expireSession(notice: string = EXPIRED_NOTICE) {
+export function expireSession(notice: string = EXPIRED_NOTICE, { force = false } = {}) {
+  if (renewals > 0 && !force) return;
   clearToken(notice);
 }
 

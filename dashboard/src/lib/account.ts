@@ -2,7 +2,7 @@
  * (services/common/passwords.py). The server ends every session of the account when its password
  * changes, so the console signs in again with the new one. */
 import { api, unwrap, type User } from "@/api/client";
-import { expireSession, setToken } from "@/api/session";
+import { expireSession, renewingSession, setToken } from "@/api/session";
 import { needsCode } from "@/lib/twoFactor";
 
 export const SIGN_IN_AGAIN_WITH_CODE = "Your password was changed. Sign in with the new one and a two-factor code.";
@@ -31,13 +31,15 @@ export function validatePasswordChange(form: PasswordForm): PasswordErrors {
 /** Changes the password, then signs in with it (the old session token stops working). An account
  * with two-factor authentication signs in again on the login page, with a code. */
 export async function changePassword(username: string, form: PasswordForm, client = api): Promise<User> {
-  const user = await unwrap(client.POST("/api/v1/auth/password", { body: { current_password: form.current, new_password: form.next } }));
-  try {
-    const login = await unwrap(client.POST("/api/v1/auth/login", { body: { username, password: form.next } }));
-    setToken(login.access_token ?? "", login.expires_in ?? 0);
-  } catch (err) {
-    if (!needsCode(err)) throw err;
-    expireSession(SIGN_IN_AGAIN_WITH_CODE);
-  }
-  return user;
+  return renewingSession(async () => {
+    const user = await unwrap(client.POST("/api/v1/auth/password", { body: { current_password: form.current, new_password: form.next } }));
+    try {
+      const login = await unwrap(client.POST("/api/v1/auth/login", { body: { username, password: form.next } }));
+      setToken(login.access_token ?? "", login.expires_in ?? 0);
+    } catch (err) {
+      if (!needsCode(err)) throw err;
+      expireSession(SIGN_IN_AGAIN_WITH_CODE, { force: true });
+    }
+    return user;
+  });
 }

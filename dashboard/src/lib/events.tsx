@@ -6,7 +6,7 @@
 import { useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from "react";
 import { wsProtocols, wsUrl } from "@/api/client";
-import { expireSession, getToken } from "@/api/session";
+import { expireSession, getToken, isRenewingSession } from "@/api/session";
 
 export interface AppOSEvent {
   seq: number;
@@ -98,12 +98,12 @@ export function EventsProvider({ children }: { children: ReactNode }) {
         if (close.code === 4401) {
           // the server ended the session this socket was opened with; when the console already holds
           // a newer one (a password change signs in again), reconnect with it instead
-          if (getToken() === openedWith || getToken() === null) {
+          if (!isRenewingSession() && (getToken() === openedWith || getToken() === null)) {
             expireSession();
             return;
           }
-          retry = 0;
-          timer = setTimeout(connect, 0);
+          retry = 0; // a newer session is (or is about to be) there: connect with it
+          timer = setTimeout(connect, isRenewingSession() ? 250 : 0);
           return;
         }
         setStatus("offline");
