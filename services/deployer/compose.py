@@ -43,11 +43,8 @@ class Project:
     name: str
     directory: Path
     docker_host: str
-    # Where compose.yaml and .env are, when not in `directory` (validation of files not yet stored).
-    files: Path | None = None
 
     def command(self, *args: str) -> list[str]:
-        files = self.files or self.directory
         return [
             compose_binary(),
             "--project-name",
@@ -55,9 +52,9 @@ class Project:
             "--project-directory",
             str(self.directory),
             "--file",
-            str(files / "compose.yaml"),
+            str(self.directory / "compose.yaml"),
             "--env-file",
-            str(files / ".env"),
+            str(self.directory / ".env"),
             "--ansi",
             "never",
             "--progress",
@@ -170,7 +167,7 @@ _WARNING = re.compile(r'level=warning msg="((?:[^"\\]|\\.)*)"')
 
 def _warnings(stderr: str) -> list[str]:
     found = [m.group(1).replace('\\"', '"') for m in _WARNING.finditer(stderr)]
-    return [w for w in dict.fromkeys(found) if "variable is not set" not in w]
+    return list(dict.fromkeys(found))
 
 
 def _first_error(stderr: str) -> str:

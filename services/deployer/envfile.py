@@ -52,6 +52,28 @@ def keys(text: str) -> list[str]:
 
 MAX_KEY_LENGTH = 128
 
+_ESCAPE = re.compile(r"\\(.)|\$\$")
+
+
+def values(text: str) -> dict[str, str]:
+    """KEY → value as Compose reads them: a double-quoted value with `quote()`'s escapes undone, a
+    single-quoted one as written, an unquoted one up to a ` #` comment."""
+    found = {}
+    for line in text.splitlines():
+        match = _LINE.match(line)
+        if match is None:
+            continue
+        value = match.group(2).strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = _ESCAPE.sub(lambda m: m.group(1) if m.group(1) is not None else "$", value[1:-1])
+        elif len(value) >= 2 and value[0] == value[-1] == "'":
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].rstrip()
+        found[match.group(1)] = value
+    return found
+
+
 _SECRET_KEY = re.compile(r"PASS|SECRET|TOKEN|KEY|SALT|CREDENTIAL|PRIVATE|AUTH", re.IGNORECASE)
 MASK = "********"
 

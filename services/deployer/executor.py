@@ -3,6 +3,7 @@ output as log lines, the outcome with a reason people can act on."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -226,7 +227,8 @@ class Executor:
         directory = self.settings.apps_dir / deployment.app
         compose.write_files(directory, compose_text, env_text)
         if deployment.action in STARTS_CONTAINERS:
-            self._check_policy(deployment.app, list(record.app.policy_exceptions), sink)
+            allowed = list(record.app.policy_exceptions)
+            self._check_policy(deployment.app, compose_text, env_text, allowed, sink)
         project = compose.Project(
             name=compose.project_name(deployment.app),
             directory=directory,
@@ -275,19 +277,19 @@ class Executor:
                 pass
         return Outcome("succeeded")
 
-    def _check_policy(self, app: str, allowed: list[str], sink: LogSink) -> None:
+    def _check_policy(
+        self, app: str, compose_text: str, env_text: str, allowed: list[str], sink: LogSink
+    ) -> None:
         """The compose policy again, against the file system as it is now, with the app's exceptions
         as they are now: containers can plant symlinks in what they mount, and an admin may have
         withdrawn an exception since the version was saved."""
-        client = self.docker_factory()
-        try:
+        with contextlib.closing(self.docker_factory()) as client:
             existing = runtime.bind_mounts(client, app)
-        finally:
-            client.close()
         try:
             validation.check_run(
-                name=app, apps_dir=self.settings.apps_dir, allowed=allowed, existing=existing
-            )
+                name=app, compose_text=compose_text, env_text=env_text, apps_dir=self.settings.apps_dir,
+                allowed=allowed, existing=existing,
+            )  # fmt: skip
         except InvalidArgument as exc:
             sink(f"refused: {exc.message}")
             raise InvalidArgument(f"refused before Compose ran: {exc.message}") from exc
@@ -337,11 +339,8 @@ class Executor:
         return f"rolled back to v{good} (as v{reply.version.number}, deployment {reply.deployment.id})"
 
     def _failure_reason(self, app: str, sink: LogSink) -> str:
-        client = self.docker_factory()
-        try:
+        with contextlib.closing(self.docker_factory()) as client:
             reason = runtime.failure_reason(runtime.app_containers(client, app))
-        finally:
-            client.close()
         if reason:
             return reason
         errors = [line for line in sink.tail if "error" in line.lower()] or sink.tail[-1:]
@@ -349,11 +348,8 @@ class Executor:
 
     def refresh_app(self, app: str) -> None:
         """Write the app's runtime status from Docker into state."""
-        client = self.docker_factory()
-        try:
+        with contextlib.closing(self.docker_factory()) as client:
             services = runtime.app_containers(client, app)
-        finally:
-            client.close()
         status, message = runtime.summarize(services)
         try:
             self.state.call(

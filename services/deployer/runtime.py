@@ -27,19 +27,23 @@ def describe(container: Any) -> dict[str, Any]:
     }
 
 
+def containers_of(client: Any, app: str) -> list[Any]:
+    """Every container of the app's Compose project, running or not."""
+    return list(client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project_name(app)}"}))
+
+
 def app_containers(client: Any, app: str) -> list[dict[str, Any]]:
-    found = client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project_name(app)}"})
+    found = containers_of(client, app)
     return [describe(c) for c in found if c.labels.get("com.docker.compose.oneoff") != "True"]
 
 
 def bind_mounts(client: Any, app: str) -> list[tuple[str, bool]]:
     """(host source, read-only) of every bind mount of the app's containers, running or not: Docker
     resolves them again each time such a container starts."""
-    found = client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project_name(app)}"})
     return sorted(
         {
             (str(m["Source"]), not m.get("RW", True))
-            for c in found
+            for c in containers_of(client, app)
             for m in c.attrs.get("Mounts") or []
             if m.get("Type") == "bind" and m.get("Source")
         }

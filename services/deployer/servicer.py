@@ -20,7 +20,7 @@ from services.common.errors import (
     PermissionDenied,
     Unavailable,
 )
-from services.common.grpc_server import actor
+from services.common.grpc_server import actor, caller_role
 from services.common.names import validate_app_name
 from services.common.state_client import StateClient
 from services.deployer import compose, envfile, policy, stats, validation
@@ -28,11 +28,6 @@ from services.deployer.backups import Backups
 from services.deployer.catalog import Catalog
 from services.deployer.executor import cancel_key
 from services.deployer.settings import DeployerSettings
-
-
-def caller_role(context: grpc.ServicerContext) -> str:
-    metadata = dict(context.invocation_metadata() or ())
-    return str(metadata.get("x-appos-role", "")) or "viewer"
 
 
 def env_for(role: str, text: str) -> str:
@@ -143,7 +138,6 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
             if request.settings:
                 raise InvalidArgument("settings apply to templates; with a compose file, use env")
             compose_text, env_text = request.compose, request.env
-            envfile.keys(env_text)
         else:
             raise InvalidArgument("give a template, or a compose file")
         allowed = self._requested_exceptions(request.allow, context)

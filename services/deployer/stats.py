@@ -18,8 +18,7 @@ from docker.errors import APIError, DockerException, NotFound
 
 from appos.v1 import apps_pb2
 from services.common.errors import Unavailable
-from services.deployer.compose import project_name
-from services.deployer.runtime import PROJECT_LABEL, describe
+from services.deployer.runtime import containers_of, describe
 
 SAMPLE_SECONDS = 0.5
 
@@ -98,10 +97,9 @@ def sample_app(
     try:
         client = docker_factory()
         try:
-            found = client.containers.list(
-                all=True, filters={"label": f"{PROJECT_LABEL}={project_name(app)}"}
-            )
-            containers = [c for c in found if c.labels.get("com.docker.compose.oneoff") != "True"]
+            containers = [
+                c for c in containers_of(client, app) if c.labels.get("com.docker.compose.oneoff") != "True"
+            ]
             running = [c for c in containers if describe(c)["state"] == "running"]
             first = {c.id: _one_shot(c) for c in running}
             if any(doc is not None for doc in first.values()):

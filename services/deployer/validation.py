@@ -15,7 +15,6 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +27,9 @@ from services.deployer.policy import reads
 _STAGE_DEPTH = 8
 
 
-@dataclass(frozen=True)
-class Validated:
-    config: dict[str, Any]
-    warnings: list[str]
-
-
 def check(
-    *, name: str, compose_text: str, env_text: str, allowed: Sequence[str], apps_dir: Path,
-    running: Sequence[str] = (),
-) -> Validated:  # fmt: skip
+    *, name: str, compose_text: str, env_text: str, allowed: Sequence[str], apps_dir: Path
+) -> compose.Loaded:
     """The checks of a create or an edit. Nothing is written outside a private temporary folder."""
     if len(compose_text.encode()) > compose.MAX_COMPOSE_BYTES:
         raise InvalidArgument(f"compose file is larger than {compose.MAX_COMPOSE_BYTES // 1024} KiB")
@@ -46,47 +38,49 @@ def check(
     envfile.keys(env_text)
     app_dir = apps_dir / name
     with _staging(name) as (root, stage):
-        project = compose.Project(
-            name=compose.project_name(name), directory=stage, docker_host="unix:///nonexistent"
-        )
+        project = _project(name, stage)
         read = _reads_allowed(compose_text, env_text, app_dir, project.env(), allowed)
         compose.write_files(stage, compose_text, env_text)
         try:
-            loaded = compose.load(project)
+            staged = compose.load(project)
         except InvalidArgument as exc:
             raise InvalidArgument(_unstaged(exc.message, root, stage)) from exc
-        config = _relocate(loaded.config, root, stage, app_dir)
-    policy.enforce(config, app_dir, allowed, running)
+        loaded = compose.Loaded(
+            config=_relocate(staged.config, root, stage, app_dir),
+            warnings=[_unstaged(w, root, stage) for w in staged.warnings],
+        )
+    paths = policy.enforce(loaded.config, app_dir, allowed)
     # an app that exists: its folder as it is now (the worker checks again before Compose runs)
-    _, paths = policy.project_paths(config, app_dir)
     policy.refuse(policy.check_on_disk([*paths, *read], app_dir, create=False), allowed)
-    return Validated(config=config, warnings=[_unstaged(w, root, stage) for w in loaded.warnings])
+    return loaded
 
 
 def check_run(
-    *, name: str, apps_dir: Path, allowed: Sequence[str], existing: Sequence[tuple[str, bool]]
-) -> Validated:
-    """Right before Compose creates or starts containers, on the files in the app's folder: the
-    policy with the exceptions as they are now, the layout against what the app's existing
-    containers mount (`existing`: source, read-only), and no symlink on any path of the project or
-    of those containers (bind sources inside the folder are made here as real folders)."""
+    *, name: str, compose_text: str, env_text: str, apps_dir: Path, allowed: Sequence[str],
+    existing: Sequence[tuple[str, bool]],
+) -> None:  # fmt: skip
+    """Right before Compose creates or starts containers, on the files just written to the app's
+    folder: the policy with the exceptions as they are now, the layout against what the app's
+    existing containers mount (`existing`: source, read-only), and no symlink on any path of the
+    project or of those containers (bind sources inside the folder are made here as real folders)."""
     app_dir = apps_dir / name
-    text = (app_dir / "compose.yaml").read_text()
-    env_text = (app_dir / ".env").read_text()
-    project = compose.Project(
-        name=compose.project_name(name), directory=app_dir, docker_host="unix:///nonexistent"
-    )
-    read = _reads_allowed(text, env_text, app_dir, project.env(), allowed)
+    project = _project(name, app_dir)
+    read = _reads_allowed(compose_text, env_text, app_dir, project.env(), allowed)
     policy.refuse(policy.check_on_disk(read, app_dir), allowed)  # before Compose reads them
     loaded = compose.load(project)
-    policy.enforce(loaded.config, app_dir, allowed, [source for source, _ in existing])
-    _, paths = policy.project_paths(loaded.config, app_dir)
+    paths = policy.enforce(loaded.config, app_dir, allowed, [source for source, _ in existing])
     mounted = [
         policy.HostPath("a container of the app: volume " + source, source, mounted=True, read_only=ro)
         for source, ro in existing
     ]
     policy.refuse(policy.check_on_disk([*paths, *mounted], app_dir), allowed)
-    return Validated(config=loaded.config, warnings=loaded.warnings)
+
+
+def _project(name: str, directory: Path) -> compose.Project:
+    """The app's project for `config` only: no engine is asked."""
+    return compose.Project(
+        name=compose.project_name(name), directory=directory, docker_host="unix:///nonexistent"
+    )
 
 
 def _reads_allowed(

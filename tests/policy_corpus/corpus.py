@@ -23,19 +23,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.deployer import policy
+
 ROOT = Path(__file__).resolve().parent
 APP = "corpus"
 NEVER = "never"
 COMPOSE_REFUSES = "compose-refuses"
 
-# The exceptions an admin can grant, as the issue names them.
-SIMPLE_RULES = frozenset(
-    {
-        "privileged", "network_mode:host", "pid:host", "ipc:host", "uts:host", "userns_mode:host",
-        "cgroup:host", "container", "devices", "docker_socket", "security_opt", "network_driver",
-        "volume_driver", "cgroup_parent", "runtime", "sysctls", "oom_kill_disable", "logging_driver",
-    }
-)  # fmt: skip
+# The exceptions an admin can grant by name: the policy's own list, so a rule added there needs a file here.
+SIMPLE_RULES = frozenset(rule for rule in policy.RULES if "<" not in rule)
 _PATTERN_RULES = re.compile(r"^(cap_add:[A-Z0-9_]+|key:[a-z0-9_.-]+|host_path:(/|\{apps_dir\}|\{home\})\S*)$")
 _RULE_IN_MESSAGE = re.compile(r"\(rule ([^)]+)\)")
 _HEADER = re.compile(r"^#\s*([a-z]+):\s*(.*?)\s*$")
@@ -109,12 +105,7 @@ def family(rule: str) -> str:
 
 def covers(granted: str, rule: str) -> bool:
     """Whether granting `granted` lets `rule` through (a host path covers the paths below it)."""
-    if granted == rule:
-        return True
-    if granted.startswith("host_path:") and rule.startswith("host_path:"):
-        root = granted.removeprefix("host_path:").rstrip("/")
-        return rule.removeprefix("host_path:").startswith(root + "/")
-    return False
+    return policy.granted(rule, [granted])
 
 
 def rules_named(message: str) -> set[str]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from services.common.errors import InvalidArgument
 from services.deployer.policy.paths import HostPath, check_on_disk, host_violations, layout_violations
-from services.deployer.policy.rules import ServiceRules, sources_of, top_level
+from services.deployer.policy.rules import ServiceRules, top_level
 from services.deployer.policy.violations import Violation, granted
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "granted",
     "host_violations",
     "project_paths",
-    "sources_of",
     "refuse",
     "validate_exceptions",
     "violations",
@@ -107,20 +106,29 @@ def project_paths(config: dict[str, Any], app_dir: Path) -> tuple[list[Violation
     return found, paths
 
 
-def violations(config: dict[str, Any], app_dir: Path, running: Sequence[str] = ()) -> list[Violation]:
-    """Everything the project breaks (lexically: nothing on disk is read)."""
+def _all(
+    config: dict[str, Any], app_dir: Path, running: Sequence[str]
+) -> tuple[list[Violation], list[HostPath]]:
     found, paths = project_paths(config, app_dir)
     for item in paths:
         found += host_violations(item, app_dir)
     found += layout_violations(paths, app_dir, running)
-    return found
+    return found, paths
+
+
+def violations(config: dict[str, Any], app_dir: Path, running: Sequence[str] = ()) -> list[Violation]:
+    """Everything the project breaks (lexically: nothing on disk is read)."""
+    return _all(config, app_dir, running)[0]
 
 
 def enforce(
     config: dict[str, Any], app_dir: Path, allowed: Sequence[str], running: Sequence[str] = ()
-) -> None:
-    """InvalidArgument naming every refused key and its rule, unless an admin granted that rule."""
-    refuse(violations(config, app_dir, running), allowed)
+) -> list[HostPath]:
+    """InvalidArgument naming every refused key and its rule, unless an admin granted that rule;
+    else the project's host paths (for the checks on disk)."""
+    found, paths = _all(config, app_dir, running)
+    refuse(found, allowed)
+    return paths
 
 
 def refuse(found: list[Violation], allowed: Sequence[str]) -> None:

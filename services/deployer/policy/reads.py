@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from services.common.errors import InvalidArgument
+from services.deployer import envfile
 from services.deployer.policy.paths import HostPath, normalize
 
 _VAR = re.compile(
@@ -69,22 +70,6 @@ def parse(compose_text: str) -> dict[str, Any]:
     return document
 
 
-def env_values(env_text: str) -> dict[str, str]:
-    """KEY=value pairs as Compose reads a .env (quotes removed); good enough to resolve paths."""
-    values = {}
-    for line in env_text.splitlines():
-        key, sep, value = line.strip().removeprefix("export ").partition("=")
-        if not sep or key.startswith("#"):
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[key.strip()] = value
-    return values
-
-
 def interpolate(text: str, values: Mapping[str, str]) -> str:
     def one(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(4)
@@ -110,7 +95,7 @@ def read_paths(
     """Every file Compose would read while loading the file as written, resolved against the app's
     folder."""
     document = parse(compose_text)
-    values = {**process_env, **env_values(env_text)}
+    values = {**process_env, **envfile.values(env_text)}
     out = []
     for where, path in _written(document):
         if not isinstance(path, str) or not path:

@@ -3,7 +3,6 @@ Every key is first looked up in the allow-lists of keys.py: what AppOS does not 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -314,13 +313,3 @@ def _shared(where: str, item: dict[str, Any], project: str) -> list[Violation]:
     if name and not owned(name, project):
         return [Violation("container", f"{where}: name {name} is outside this app (drop `name:`)")]
     return []
-
-
-def sources_of(config: dict[str, Any], app_dir: Path) -> list[str]:
-    """The absolute bind sources of a project (for the layout rule against running containers)."""
-    out = []
-    for service in (config.get("services") or {}).values():
-        for mount in (service or {}).get("volumes") or []:
-            if isinstance(mount, dict) and mount.get("type") == "bind" and mount.get("source"):
-                out.append(normalize(str(mount["source"]), app_dir))
-    return [os.path.normpath(p) for p in out]

@@ -195,3 +195,13 @@ def test_other_refusals_exit_1_with_the_servers_message(
     code, out, err = _run(["validate", str(_file(tmp_path / "blog"))], capsys)
     assert code == 1 and out == ""
     assert err.startswith(shown), err
+
+
+def test_the_cli_help_names_every_policy_rule() -> None:
+    """The CLI imports nothing from services/, so its help text keeps its own list of rules: it must
+    name every rule the policy has."""
+    from cli.refusals import RULES_HELP
+    from services.deployer.policy import RULES
+
+    for rule in RULES:
+        assert rule.split("<")[0] in RULES_HELP, rule

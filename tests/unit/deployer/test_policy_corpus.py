@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import InvalidArgument
-from services.deployer import validation
+from services.deployer import compose, validation
 from tests.policy_corpus import corpus
 
 HOSTILE = corpus.load("hostile")
@@ -37,7 +37,7 @@ def apps_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def _check(case: corpus.CorpusFile, apps_dir: Path, allowed: list[str]) -> validation.Validated:
+def _check(case: corpus.CorpusFile, apps_dir: Path, allowed: list[str]) -> compose.Loaded:
     return validation.check(
         name=corpus.APP, compose_text=case.compose, env_text=case.env, allowed=allowed, apps_dir=apps_dir
     )
