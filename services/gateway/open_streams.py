@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from starlette.responses import StreamingResponse
@@ -62,6 +62,7 @@ class Lease:
         self.role = caller.role
         self.token = token
         self.min_role = min_role
+        self.session = ""  # a terminal's session id, once it is open
         self.error: AppOSError | None = None
         self._ended = asyncio.Event()
 
@@ -127,10 +128,12 @@ class OpenStreams:
     def count(self, username: str) -> int:
         return len(self._held.get(username, ()))
 
-    def take(self, caller: Caller, token: str, *, min_role: str) -> Lease:
-        """A lease for one more stream of this caller, or RateLimited when it holds its limit."""
+    def take(self, caller: Caller, token: str, *, min_role: str, session: str = "") -> Lease:
+        """A lease for one more stream of this caller, or RateLimited when it holds its limit. A
+        terminal attached again (`session`) takes the place its earlier connection holds: that one
+        is detached by the attach and gives its lease back."""
         held = self._held.setdefault(caller.username, set())
-        if len(held) >= self.per_user:
+        if len(held) >= self.per_user and not (session and any(h.session == session for h in held)):
             raise RateLimited(
                 f"{caller.username} has {len(held)} streams open (log follows, event streams, "
                 f"terminals, downloads); the limit is {self.per_user} per user: close one first"
@@ -147,14 +150,6 @@ class OpenStreams:
             held.discard(lease)
             if not held:
                 del self._held[lease.username]
-
-    @contextlib.contextmanager
-    def hold(self, caller: Caller, token: str, *, min_role: str) -> Iterator[Lease]:
-        lease = self.take(caller, token, min_role=min_role)
-        try:
-            yield lease
-        finally:
-            self.release(lease)
 
     async def close(self) -> None:
         task, self._task = self._task, None

@@ -44,13 +44,11 @@ from services.common.errors import (
     InvalidArgument,
     Unauthenticated,
     Unavailable,
-    grpc_code_for,
 )
 from services.gateway.context import Caller
-from services.gateway.errors import HTTP_STATUS
 from services.gateway.open_streams import Lease, OpenStreams
 from services.gateway.streams import WS_AUTH_SECONDS
-from services.gateway.ws import offered, open_websocket
+from services.gateway.ws import offered, open_websocket, refuse
 from services.terminal.targets import check_role, parse_target
 
 TERMINAL_WS_PATH = "/api/v1/terminal/ws"
@@ -60,20 +58,6 @@ CLOSE_WAIT_SECONDS = 10.0
 NORMAL_CLOSURE = 1000
 # The lowest role any terminal needs (an app shell); a host shell needs admin (`Target.min_role`).
 TERMINAL_MIN_ROLE = "operator"
-
-
-def _close_reason(message: str) -> str:
-    return message.encode()[:120].decode(errors="ignore")
-
-
-async def _refuse(websocket: WebSocket, exc: AppOSError) -> None:
-    code = grpc_code_for(exc)
-    status = HTTP_STATUS.get(code, 500)
-    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-        await websocket.send_json(
-            {"type": "error", "code": exc.reason or code.name.lower(), "message": exc.message}
-        )
-        await websocket.close(code=4000 + status, reason=_close_reason(exc.message))
 
 
 async def _token(websocket: WebSocket, header_token: str) -> tuple[str, str]:
@@ -198,7 +182,7 @@ class Bridge:
         except grpc.aio.AioRpcError as exc:
             self.session_over = True
             if not self.client_gone:
-                await _refuse(self.websocket, rpc_error(exc, service="terminal"))
+                await refuse(self.websocket, rpc_error(exc, service="terminal"))
             return
         self.session_over = True
         gone = {"type": "error", "code": "unavailable", "message": "the terminal service ended the stream"}
@@ -238,7 +222,7 @@ class Bridge:
         error = await self.lease.wait_ended()
         up.cancel()
         if not self.client_gone:
-            await _refuse(self.websocket, error)
+            await refuse(self.websocket, error)
             self.client_gone = True
         with contextlib.suppress(grpc.aio.AioRpcError, grpc.aio.UsageError):
             close = terminal_pb2.TerminalClose(reason="access_ended")
@@ -282,12 +266,13 @@ def install_terminal(app: FastAPI, *, allowed_origins: list[str]) -> None:
             if channel is None:
                 raise Unavailable("the terminal service is not configured (APPOS_SERVICES)")
             streams: OpenStreams = runtime.streams
-            lease = streams.take(caller, token, min_role=TERMINAL_MIN_ROLE)
+            session = first.attach.session_id if first.HasField("attach") else ""
+            lease = streams.take(caller, token, min_role=TERMINAL_MIN_ROLE, session=session)
         except (TimeoutError, ValueError, WebSocketDisconnect):
-            await _refuse(websocket, Unauthenticated('send {"token": …} first'))
+            await refuse(websocket, Unauthenticated('send {"token": …} first'))
             return
         except AppOSError as exc:
-            await _refuse(websocket, exc)
+            await refuse(websocket, exc)
             return
         left: tuple[str, int] | None = None
         try:
@@ -313,16 +298,17 @@ async def _bridge(
         await call.write(first)
         reply = await call.read()
     except grpc.aio.AioRpcError as exc:
-        await _refuse(websocket, rpc_error(exc, service="terminal"))
+        await refuse(websocket, rpc_error(exc, service="terminal"))
         return None
     if reply is grpc.aio.EOF or reply.WhichOneof("kind") != "opened":
         call.cancel()
-        await _refuse(websocket, Internal("the terminal service did not open the session"))
+        await refuse(websocket, Internal("the terminal service did not open the session"))
         return None
     # what the session needs from now on: a host shell (one attached again by id too) needs admin
     lease.min_role = parse_target(reply.opened.target).min_role
     opened = reply.opened
-    _stop_watching(websocket.app, opened.session_id)  # attached again: this connection's lease rules
+    lease.session = opened.session_id
+    _stop_watching(websocket.app, opened.session_id, caller.username)  # attached again: this lease rules
     try:
         await websocket.send_json(_opened_json(opened))
     except (RuntimeError, WebSocketDisconnect):
@@ -333,18 +319,24 @@ async def _bridge(
     return (opened.session_id, opened.grace_seconds) if bridge.left_detached else None
 
 
-def _watchers(app: Any) -> dict[str, asyncio.Task[None]]:
-    watchers: dict[str, asyncio.Task[None]] | None = getattr(app.state, "detached_terminals", None)
+def _watchers(app: Any) -> dict[str, tuple[str, asyncio.Task[None]]]:
+    """session id → (its owner, the task watching it while it is detached)."""
+    watchers: dict[str, tuple[str, asyncio.Task[None]]] | None = getattr(
+        app.state, "detached_terminals", None
+    )
     if watchers is None:
         watchers = {}
         app.state.detached_terminals = watchers
     return watchers
 
 
-def _stop_watching(app: Any, session_id: str) -> None:
-    task = _watchers(app).pop(session_id, None)
-    if task is not None:
-        task.cancel()
+def _stop_watching(app: Any, session_id: str, owner: str) -> None:
+    """Its owner attached again: the watcher gives the detached session's lease back, and the new
+    connection's lease watches the session from now on."""
+    watched = _watchers(app).get(session_id)
+    if watched is not None and watched[0] == owner:
+        del _watchers(app)[session_id]
+        watched[1].cancel()
 
 
 def _watch_detached(
@@ -360,12 +352,13 @@ def _watch_detached(
                 await _end_detached(channel, caller, session_id)
         finally:
             streams.release(lease)
-            if _watchers(app).get(session_id) is task:
-                _watchers(app).pop(session_id, None)
+            watched = _watchers(app).get(session_id)
+            if watched is not None and watched[1] is task:
+                del _watchers(app)[session_id]
 
-    _stop_watching(app, session_id)
+    _stop_watching(app, session_id, caller.username)
     task = asyncio.get_running_loop().create_task(watch())
-    _watchers(app)[session_id] = task
+    _watchers(app)[session_id] = (caller.username, task)
 
 
 async def _end_detached(channel: Any, caller: Caller, session_id: str) -> None:

@@ -334,6 +334,25 @@ def test_a_detached_terminal_ends_when_its_access_ends(own_stack: Stack, trigger
     wait_for(lambda: not _alive(shell), timeout=BOUND, what="the shell ended")
 
 
+def test_the_owner_reattaches_a_detached_terminal_at_the_stream_limit(
+    tmp_path: Path, docker_engine: None
+) -> None:
+    """The detached session's lease goes back when its owner attaches again: one stream allowed,
+    one terminal, reattached (it was 4429 while the detached session still held the place)."""
+    stack = start_stack(tmp_path, extra_env={"APPOS_STREAMS_PER_USER": "1"})
+    try:
+        token = stack.login()
+        with _ws(stack, "/api/v1/terminal/ws?target=host", token) as ws:
+            session = json.loads(ws.recv(timeout=BOUND))["session"]
+            ws.close(code=4000)  # detached
+        with _ws(stack, f"/api/v1/terminal/ws?session={session}", token) as ws:
+            opened = json.loads(ws.recv(timeout=BOUND))
+            assert opened["type"] == "opened" and opened["reattached"], opened
+            ws.send(json.dumps({"type": "close"}))
+    finally:
+        stack.stop()
+
+
 def test_a_terminal_ends_at_its_maximum_lifetime(tmp_path: Path, docker_engine: None) -> None:
     stack = start_stack(tmp_path, extra_env={"APPOS_TERMINAL_MAX_SECONDS": "2"})
     try:
