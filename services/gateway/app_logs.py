@@ -20,6 +20,7 @@ from services.common.clients import aio_call
 from services.common.errors import InvalidArgument
 from services.common.names import validate_app_name, validate_service_name
 from services.gateway.docker_logs import DockerLogs, Line
+from services.gateway.errors import body_for
 from services.gateway.http_rules import Route
 from services.gateway.jsonify import message_to_json
 from services.gateway.open_streams import (
@@ -28,7 +29,6 @@ from services.gateway.open_streams import (
     LeasedStreamingResponse,
     OpenStreams,
     bearer,
-    error_json,
 )
 from services.gateway.rest import authorize
 from services.gateway.translate import build_request
@@ -89,7 +89,7 @@ async def _ndjson(lease: Lease, batches: Batches, request_id: str) -> AsyncItera
         async for batch in lease.guard(batches):
             yield "".join(json.dumps(message_to_json(line)) + "\n" for line in batch).encode()
     except AccessEnded as exc:
-        yield (json.dumps(error_json(exc.error, request_id)) + "\n").encode()
+        yield (json.dumps(body_for(exc.error, request_id)) + "\n").encode()
 
 
 async def logs_endpoint(request: Request) -> Response:

@@ -53,8 +53,16 @@ def error_response(
     return JSONResponse(error_body(code, message, request_id), status_code=status, headers=headers)
 
 
+def code_for(exc: AppOSError) -> str:
+    """The `code` clients read: the error's own reason (`totp_required`), else its status's name."""
+    return exc.reason or grpc_code_for(exc).name.lower()
+
+
+def body_for(exc: AppOSError, request_id: str) -> dict[str, str]:
+    return error_body(code_for(exc), exc.message, request_id)
+
+
 def response_for(exc: AppOSError, request_id: str) -> JSONResponse:
-    code = grpc_code_for(exc)
-    status = HTTP_STATUS.get(code, 500)
+    status = HTTP_STATUS.get(grpc_code_for(exc), 500)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return error_response(status, exc.reason or code.name.lower(), exc.message, request_id, headers)
+    return JSONResponse(body_for(exc, request_id), status_code=status, headers=headers)

@@ -36,11 +36,9 @@ from services.common.errors import (
     PermissionDenied,
     RateLimited,
     Unauthenticated,
-    grpc_code_for,
 )
 from services.common.roles import ROLES, role_allows
 from services.gateway.context import Caller
-from services.gateway.errors import error_body
 
 logger = logging.getLogger(__name__)
 
@@ -104,11 +102,6 @@ class Lease:
                 yield item
         finally:
             ended.cancel()
-
-
-def error_json(error: AppOSError, request_id: str) -> dict[str, str]:
-    """The API's error shape, for the last message of a stream that already answered 200."""
-    return error_body(grpc_code_for(error).name.lower(), error.message, request_id)
 
 
 def bearer(authorization: str | None) -> str:

@@ -26,6 +26,7 @@ from services.common.errors import (
 from services.common.roles import role_allows
 from services.gateway.app_logs import LOGS_ROUTE, logs_endpoint
 from services.gateway.context import Caller
+from services.gateway.errors import body_for
 from services.gateway.event_hub import EventHub
 from services.gateway.jsonify import message_to_json
 from services.gateway.open_streams import (
@@ -33,7 +34,6 @@ from services.gateway.open_streams import (
     LeasedStreamingResponse,
     OpenStreams,
     bearer,
-    error_json,
 )
 from services.gateway.rest import require_role
 from services.gateway.ws import close_code, close_reason, open_websocket, refuse
@@ -108,7 +108,7 @@ def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
                     data = json.dumps(event_json(event), separators=(",", ":"))
                     yield f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode()
             except AccessEnded as exc:  # the access ended: say why, once, and end
-                data = json.dumps(error_json(exc.error, ctx.request_id), separators=(",", ":"))
+                data = json.dumps(body_for(exc.error, ctx.request_id), separators=(",", ":"))
                 yield f"event: error\ndata: {data}\n\n".encode()
 
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -9,7 +9,7 @@ import contextlib
 from fastapi import WebSocket, WebSocketDisconnect
 
 from services.common.errors import AppOSError, grpc_code_for
-from services.gateway.errors import HTTP_STATUS
+from services.gateway.errors import HTTP_STATUS, code_for
 
 WS_SUBPROTOCOL = "appos.v1"
 
@@ -26,9 +26,8 @@ def close_code(exc: AppOSError) -> int:
 
 async def refuse(websocket: WebSocket, exc: AppOSError) -> None:
     """`{"type": "error", "code", "message"}`, then the close (the client may be gone already)."""
-    code = exc.reason or grpc_code_for(exc).name.lower()  # e.g. totp_required
     with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-        await websocket.send_json({"type": "error", "code": code, "message": exc.message})
+        await websocket.send_json({"type": "error", "code": code_for(exc), "message": exc.message})
         await websocket.close(code=close_code(exc), reason=close_reason(exc.message))
 
 
