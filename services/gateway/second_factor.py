@@ -15,8 +15,6 @@ import io
 import json
 from typing import Any
 
-import segno
-
 from appos.v1 import auth_pb2, common_pb2, state_pb2, state_pb2_grpc
 from services.common import totp
 from services.common.clients import aio_call, call_metadata, origin
@@ -61,6 +59,8 @@ TERMINAL_NEEDS_CODE = (
 
 def qr_svg(uri: str) -> str:
     """The URI as a QR code, an SVG document (black modules on a transparent background)."""
+    import segno  # only when someone sets up two-factor: not in the gateway's idle memory
+
     out = io.BytesIO()
     segno.make(uri, error="m").save(out, kind="svg", scale=4, border=2, xmldecl=False, nl=False)
     return out.getvalue().decode()
