@@ -234,14 +234,9 @@ class ConfigVersion(Base):
     created_at: Mapped[int] = mapped_column(Micros)
 
     def keyed_hash(self, key: bytes) -> str:
-        """HMAC-SHA256 of compose and .env under the install's secret `key`: equal files, equal
-        hashes, but nobody without the key can check a guess of a value against it."""
-        digest = hmac.new(key, digestmod=hashlib.sha256)
-        for part in (self.compose, self.env):
-            data = part.encode()
-            digest.update(len(data).to_bytes(8, "big"))
-            digest.update(data)
-        return digest.hexdigest()
+        """HMAC-SHA256, under the install's secret `key`, of the stored SHA-256 of the files: equal
+        files, equal hashes, but nobody without the key can check a guess of a value against it."""
+        return hmac.new(key, bytes.fromhex(self.hash), hashlib.sha256).hexdigest()
 
     def to_pb(self, *, hash_key: bytes, with_files: bool = True) -> apps_pb2.ConfigVersion:
         pb = apps_pb2.ConfigVersion(
