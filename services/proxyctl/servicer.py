@@ -41,12 +41,9 @@ class Proxy:
         self.issuance = IssuanceFollower(proxy=self, window=settings.cert_follow_seconds)
 
     def domains(self) -> list[proxy_pb2.Domain]:
+        # rows recorded before console domains were HTTPS-only, or app domains dialed the container:
+        # state's migration 0007 brought them to today's form
         reply: proxy_pb2.ListDomainsReply = self.state.call("ListDomains", proxy_pb2.ListDomainsRequest())
-        for d in reply.domains:
-            if d.console:  # a console row recorded over plain HTTP (before that was refused) gets HTTPS
-                d.https = d.force_https = True
-            else:  # rows recorded before app domains dialed the container held a host port
-                d.upstream = upstream.describe(app=d.app, service=d.service, port=d.port)
         return list(reply.domains)
 
     def apply(self, domains: list[proxy_pb2.Domain], *, stopped: str = "", force: bool = False) -> None:
