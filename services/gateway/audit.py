@@ -1,12 +1,12 @@
 """The gateway's half of the audit log: which calls are audited, who made them, and what failed.
 
-A call is audited when it may change something: a public method whose `google.api.http` rule is
-not GET (the same rule for REST and the public gRPC port; a method without a rule counts as
-mutating unless it is a stream). For such a call the gateway sets the origin
-(`clients.origin_var`): the caller and role, the client's address, the action (the method's full
-name), the target, the app and a nonce. Every service passes it on, and state records the change in
-the change's own transaction (`services/state/audit.py`). After the call the gateway adds, in the
-background (it never slows or fails the request):
+A call is audited when it may change something: a public method whose `google.api.http` rule is not
+GET and its `(appos.v1.access)` option does not say `read_only` (the same rule for REST and the
+public gRPC port; a method without a rule counts as mutating unless it is a stream). For such a call
+the gateway sets the origin (`clients.origin_var`): the caller and role, the client's address, the
+action (the method's full name), the target, the app and a nonce. Every service passes it on, and
+state records the change in the change's own transaction (`services/state/audit.py`). After the call
+the gateway adds, in the background (it never slows or fails the request):
 
 - for a failure, an entry with the error code: a refused or failed call changed nothing, so state
   has none (401/403, validation errors, a wrong password);
@@ -27,7 +27,7 @@ from typing import Any
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 
-from appos.v1 import audit_pb2, state_pb2, state_pb2_grpc
+from appos.v1 import audit_pb2, options_pb2, state_pb2, state_pb2_grpc
 from services.common.clients import aio_call, call_metadata
 from services.common.errors import AppOSError, InvalidArgument, Unauthenticated, grpc_code_for
 from services.common.timestamps import datetime_us
@@ -54,6 +54,8 @@ class LoginRefused(Unauthenticated):
 
 @cache
 def audited(method: MethodDescriptor) -> bool:
+    if method.GetOptions().Extensions[options_pb2.access].read_only:
+        return False  # a POST that stores nothing (POST /api/v1/apps:validate, as you type)
     route = route_for(method)
     if route is None:
         return not (method.server_streaming or method.client_streaming)

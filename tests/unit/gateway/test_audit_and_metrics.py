@@ -41,6 +41,7 @@ def test_changes_are_audited_and_reads_are_not() -> None:
     assert not audited(_method(system_pb2, "System", "GetHealth"))
     assert not audited(_method(audit_pb2, "Audit", "ListAudit"))
     assert not audited(_method(apps_pb2, "Apps", "GetAppLogs"))  # a stream without a rule: a read
+    assert not audited(_method(apps_pb2, "Apps", "ValidateApp"))  # a POST marked read_only: stores nothing
 
 
 def test_a_call_is_described_by_its_path_or_its_name() -> None:
