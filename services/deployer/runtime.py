@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from services.deployer.compose import project_name
@@ -37,12 +38,21 @@ def app_containers(client: Any, app: str) -> list[dict[str, Any]]:
     return [describe(c) for c in found if c.labels.get("com.docker.compose.oneoff") != "True"]
 
 
-def bind_mounts(client: Any, app: str) -> list[tuple[str, bool]]:
-    """(host source, read-only) of every bind mount of the app's containers, running or not: Docker
-    resolves them again each time such a container starts."""
+@dataclass(frozen=True, order=True)
+class BindMount:
+    """A bind of one of the app's containers: Docker resolves its source again each time that
+    container starts; a running container can write into it now."""
+
+    source: str
+    read_only: bool
+    running: bool
+
+
+def bind_mounts(client: Any, app: str) -> list[BindMount]:
+    """Every bind mount of the app's containers, running or not."""
     return sorted(
         {
-            (str(m["Source"]), not m.get("RW", True))
+            BindMount(str(m["Source"]), not m.get("RW", True), c.attrs.get("State", {}).get("Running", False))
             for c in containers_of(client, app)
             for m in c.attrs.get("Mounts") or []
             if m.get("Type") == "bind" and m.get("Source")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import grpc
+import requests
+from docker.errors import DockerException
 
 from appos.v1 import apps_pb2, apps_pb2_grpc, state_pb2
 from services.common.errors import (
@@ -23,7 +27,7 @@ from services.common.errors import (
 from services.common.grpc_server import actor, caller_role
 from services.common.names import validate_app_name
 from services.common.state_client import StateClient
-from services.deployer import compose, envfile, policy, stats, validation
+from services.deployer import compose, envfile, policy, runtime, stats, validation
 from services.deployer.backups import Backups
 from services.deployer.catalog import Catalog
 from services.deployer.executor import cancel_key
@@ -204,13 +208,29 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
             allowed = list(record.app.policy_exceptions)
         else:
             allowed = self._requested_exceptions(request.allow, context)
-        checked = validation.check(
-            name=request.name, compose_text=request.compose, env_text=request.env, allowed=allowed,
-            apps_dir=self.settings.apps_dir,
+        check = functools.partial(
+            validation.check, name=request.name, compose_text=request.compose, env_text=request.env,
+            allowed=allowed, apps_dir=self.settings.apps_dir,
         )  # fmt: skip
+        later = ""
+        try:
+            checked = check(running=self._running_binds(request.name) if record is not None else [])
+        except InvalidArgument as now:  # perhaps only while the app runs: then it can be saved
+            checked = check()
+            later = f"deploying this version while the app runs would be refused: {now.message}"
         return apps_pb2.ValidateAppReply(
-            warnings=checked.warnings, services=sorted(checked.config.get("services") or {})
+            warnings=[*checked.warnings, *([later] if later else [])],
+            services=sorted(checked.config.get("services") or {}),
         )
+
+    def _running_binds(self, app: str) -> list[str]:
+        """The bind sources of the app's running containers (a deploy is refused while one of them
+        holds a path of the new version)."""
+        try:
+            with contextlib.closing(self.docker_factory()) as client:
+                return [m.source for m in runtime.bind_mounts(client, app) if m.running]
+        except (DockerException, requests.RequestException) as exc:
+            raise Unavailable("the Docker engine is not answering; try again shortly") from exc
 
     def ListApps(
         self, request: apps_pb2.ListAppsRequest, context: grpc.ServicerContext
@@ -284,10 +304,12 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         except FileNotFoundError:
             return None
 
-    def _validate_files(self, app: str, compose_text: str, env_text: str, allowed: list[str]) -> None:
+    def _validate_files(
+        self, app: str, compose_text: str, env_text: str, allowed: list[str], *, deploy: bool
+    ) -> None:
         validation.check(
             name=app, compose_text=compose_text, env_text=env_text, allowed=allowed,
-            apps_dir=self.settings.apps_dir,
+            apps_dir=self.settings.apps_dir, running=self._running_binds(app) if deploy else (),
         )  # fmt: skip
 
     def _hand_edits(self, app: str, compose_text: str, env_text: str) -> tuple[str, str] | None:
@@ -370,7 +392,9 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
                 "compose to see them (disk_compose, disk_env); send them as your edit to keep them, "
                 "or set overwrite_drift=true"
             )
-        self._validate_files(request.app, files.compose, files.env, list(record.app.policy_exceptions))
+        self._validate_files(
+            request.app, files.compose, files.env, list(record.app.policy_exceptions), deploy=request.deploy
+        )
         return self._store(
             request.app, files.compose, files.env, author=actor(context), message=files.message or "edit",
             source="edit", expected=current, deploy=request.deploy,
@@ -427,7 +451,9 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
     ) -> apps_pb2.VersionReply:
         record = self._record(request.app)
         target = self._version(request.app, request.version)
-        self._validate_files(request.app, target.compose, target.env, list(record.app.policy_exceptions))
+        self._validate_files(
+            request.app, target.compose, target.env, list(record.app.policy_exceptions), deploy=True
+        )
         return self._store(
             request.app, target.compose, target.env, author=actor(context),
             message=request.message or f"rollback to v{target.number}", source="rollback",

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from services.common.errors import InvalidArgument
-from services.deployer import compose, envfile, policy
+from services.deployer import compose, envfile, policy, runtime
 from services.deployer.policy import reads
 
 # The staging folder sits this deep inside a private temporary folder, so a relative path that climbs
@@ -28,9 +28,12 @@ _STAGE_DEPTH = 8
 
 
 def check(
-    *, name: str, compose_text: str, env_text: str, allowed: Sequence[str], apps_dir: Path
-) -> compose.Loaded:
-    """The checks of a create or an edit. Nothing is written outside a private temporary folder."""
+    *, name: str, compose_text: str, env_text: str, allowed: Sequence[str], apps_dir: Path,
+    running: Sequence[str] = (),
+) -> compose.Loaded:  # fmt: skip
+    """The checks of a create or an edit (`running`: the bind sources of the app's running
+    containers, for an edit that deploys at once). Nothing is written outside a private temporary
+    folder."""
     if len(compose_text.encode()) > compose.MAX_COMPOSE_BYTES:
         raise InvalidArgument(f"compose file is larger than {compose.MAX_COMPOSE_BYTES // 1024} KiB")
     if not compose_text.strip():
@@ -49,7 +52,7 @@ def check(
             config=_relocate(staged.config, root, stage, app_dir),
             warnings=[_unstaged(w, root, stage) for w in staged.warnings],
         )
-    paths = policy.enforce(loaded.config, app_dir, allowed)
+    paths = policy.enforce(loaded.config, app_dir, allowed, running)
     # an app that exists: its folder as it is now (the worker checks again before Compose runs)
     policy.refuse(policy.check_on_disk([*paths, *read], app_dir, create=False), allowed)
     return loaded
@@ -57,21 +60,24 @@ def check(
 
 def check_run(
     *, name: str, compose_text: str, env_text: str, apps_dir: Path, allowed: Sequence[str],
-    existing: Sequence[tuple[str, bool]],
+    existing: Sequence[runtime.BindMount],
 ) -> None:  # fmt: skip
     """Right before Compose creates or starts containers, on the files just written to the app's
     folder: the policy with the exceptions as they are now, the layout against what the app's
-    existing containers mount (`existing`: source, read-only), and no symlink on any path of the
+    running containers mount (`existing`: every container's binds), and no symlink on any path of the
     project or of those containers (bind sources inside the folder are made here as real folders)."""
     app_dir = apps_dir / name
     project = _project(name, app_dir)
     read = _reads_allowed(compose_text, env_text, app_dir, project.env(), allowed)
     policy.refuse(policy.check_on_disk(read, app_dir), allowed)  # before Compose reads them
     loaded = compose.load(project)
-    paths = policy.enforce(loaded.config, app_dir, allowed, [source for source, _ in existing])
+    running = [mount.source for mount in existing if mount.running]  # what a container can write now
+    paths = policy.enforce(loaded.config, app_dir, allowed, running)
     mounted = [
-        policy.HostPath("a container of the app: volume " + source, source, mounted=True, read_only=ro)
-        for source, ro in existing
+        policy.HostPath(
+            f"a container of the app: volume {m.source}", m.source, mounted=True, read_only=m.read_only
+        )
+        for m in existing
     ]
     policy.refuse(policy.check_on_disk([*paths, *mounted], app_dir), allowed)
 

@@ -51,9 +51,10 @@ LOGIN_NEEDS_CODE = (
     "this account has two-factor authentication: send totp_code (the 6-digit code from the "
     "authenticator app) or recovery_code with the password"
 )
+# Shown in the console's code prompt: plain words (how clients send it is in docs/architecture.md)
 TERMINAL_NEEDS_CODE = (
-    'a terminal needs a current two-factor code: offer "totp.<code>" as a subprotocol or send '
-    '{"token": …, "totp_code": …} first'
+    "two-factor authentication is on for your account: enter the current 6-digit code from your "
+    "authenticator app to open a terminal"
 )
 
 

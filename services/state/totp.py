@@ -13,7 +13,10 @@ from services.state import events
 from services.state.models import RecoveryCode, User
 from services.state.users import get_user
 
-WRONG_CODE = "the two-factor code is wrong, expired or already used"
+WRONG_CODE = (
+    "the two-factor code is wrong, expired or already used: wait for the next code from your "
+    "authenticator app and enter it"
+)
 WRONG_RECOVERY_CODE = "the recovery code is wrong or already used"
 
 

@@ -141,6 +141,41 @@ def test_a_symlink_planted_by_a_running_container_is_never_followed(
     assert [c.labels["com.docker.compose.service"] for c in _containers(app)] == ["keeper"]
 
 
+def test_a_version_mounting_inside_a_running_mount_is_refused_while_it_runs_and_deploys_once_stopped(
+    stack: Stack, operator_token: str, data_app: str
+) -> None:
+    """The check answers what the deploy will: while the keeper mounts ./data, a version mounting
+    ./data/sub is refused for deploying (the keeper could swap ./data/sub first) but can be saved,
+    and deploys once the app is stopped (a stopped container writes nothing)."""
+    app = data_app
+    narrower = (
+        "services:\n  keeper:\n"
+        + IMAGE
+        + '    command: ["sleep", "3600"]\n'
+        + "    volumes: ['./data/sub:/data']\n"
+    )
+    with stack.client(operator_token) as c:
+        checked = c.post("/api/v1/apps:validate", json={"name": app, "compose": narrower})
+        assert checked.status_code == 200, checked.text
+        assert any("while the app runs would be refused" in w for w in checked.json()["warnings"]), (
+            checked.json()
+        )
+        etag = c.get(f"/api/v1/apps/{app}/compose").headers["etag"]
+        files = {"compose": narrower, "env": ""}
+        now = c.put(
+            f"/api/v1/apps/{app}/compose", json=files, headers={"If-Match": etag}, params={"deploy": "true"}
+        )
+        assert now.status_code == 400 and "stop the app, then deploy this version" in now.json()["message"], (
+            now.text
+        )
+        assert "An admin can allow none of these: change the file." in now.json()["message"]
+        saved = c.put(f"/api/v1/apps/{app}/compose", json=files, headers={"If-Match": etag})
+        assert saved.status_code == 200, saved.text
+    assert stack.act(operator_token, app, "stop")["status"] == "succeeded"
+    deployed = stack.act(operator_token, app, "redeploy")
+    assert deployed["status"] == "succeeded", deployed
+
+
 @pytest.mark.parametrize("action", ["start", "restart"])
 def test_a_symlink_made_later_refuses_start_and_restart(
     stack: Stack, operator_token: str, data_app: str, tmp_path: Path, action: str

@@ -265,7 +265,7 @@ def test_terminal_needs_a_fresh_code_from_a_login_but_not_from_an_api_token(
     src = source_address()
     with _terminal(stack, user.token) as ws:
         message, close = _first(ws)
-    assert (message["code"], close) == ("totp_required", 4401) and "totp." in message["message"]
+    assert (message["code"], close) == ("totp_required", 4401) and "6-digit code" in message["message"]
     with _terminal(stack, user.token, code=user.wrong_code(), source=src) as ws:
         message, close = _first(ws)
     assert (message["code"], close) == ("totp_invalid", 4401)

@@ -132,10 +132,15 @@ def enforce(
 
 
 def refuse(found: list[Violation], allowed: Sequence[str]) -> None:
-    refused = list(dict.fromkeys(v.text() for v in found if not granted(v.rule, list(allowed))))
-    if refused:
-        raise InvalidArgument(
-            "compose policy: "
-            + "; ".join(refused)
-            + ". An admin can allow a rule for this app (docs/architecture.md lists them)."
-        )
+    """InvalidArgument naming each refusal not granted, and what can be done about them (clients
+    split the advice off at ". An admin can allow")."""
+    refused = [v for v in found if not granted(v.rule, list(allowed))]
+    if not refused:
+        return
+    advice = (
+        "An admin can allow a rule for this app on its Options page (policy exceptions), or change the file"
+        if any(v.rule for v in refused)
+        else "An admin can allow none of these: change the file"
+    )
+    items = dict.fromkeys(v.text() for v in refused)
+    raise InvalidArgument(f"compose policy: {'; '.join(items)}. {advice}.")

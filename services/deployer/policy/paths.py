@@ -115,7 +115,7 @@ def layout_violations(items: list[HostPath], app_dir: Path, running: Sequence[st
                     Violation(
                         "",
                         f"{item.where} is inside {shown(folder, app_dir)}, which a running container of "
-                        "the app mounts and could change",
+                        "the app mounts and could change: stop the app, then deploy this version",
                     )
                 )
                 break

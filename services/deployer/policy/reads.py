@@ -63,8 +63,13 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping
 def parse(compose_text: str) -> dict[str, Any]:
     try:
         document = yaml.load(compose_text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = str(exc.problem or exc.context or "").replace("'<stream end>'", "the end of the file")
+        raise InvalidArgument(f"compose file is not valid YAML{where}: {problem}") from exc
     except yaml.YAMLError as exc:
-        raise InvalidArgument(f"compose file is not valid YAML: {exc}") from exc
+        raise InvalidArgument("compose file is not valid YAML") from exc
     if not isinstance(document, dict):
         raise InvalidArgument("compose file must be a mapping with a services key")
     return document

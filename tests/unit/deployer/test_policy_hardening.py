@@ -58,3 +58,9 @@ def test_very_long_env_names_are_refused() -> None:
     assert envfile.keys("A" * 128 + "=1\n") == ["A" * 128]
     with pytest.raises(InvalidArgument, match="at most 128"):
         envfile.keys("A" * 129 + "=1\n")
+
+
+def test_invalid_yaml_says_where_in_plain_words(tmp_path: Path) -> None:
+    message = _refused("services: [unclosed", tmp_path / "app")
+    where = "compose file is not valid YAML (line 1, column 20): "
+    assert message == where + "expected ',' or ']', but got the end of the file"
