@@ -188,7 +188,7 @@ class Executor:
             except AppOSError:
                 logger.warning("could not write the last log lines of %s", deployment_id)
         if outcome.status == "failed" and deployment.action in ("deploy", "redeploy"):
-            note = self._auto_rollback(deployment)
+            note = self._auto_rollback(deployment, outcome.reason)
             if note:
                 outcome.reason = f"{outcome.reason}; {note}"
         self._finish(deployment_id, ["running"], outcome)
@@ -295,7 +295,7 @@ class Executor:
             raise InvalidArgument(f"refused before Compose ran: {exc.message}") from exc
         sink("compose policy: checked against the files on disk")
 
-    def _auto_rollback(self, deployment: apps_pb2.Deployment) -> str:
+    def _auto_rollback(self, deployment: apps_pb2.Deployment, cause: str) -> str:
         """After a failed deploy of a new version: a new version equal to the last good one, queued.
         Never after an automatic rollback itself (no loops), nor when someone changed the app since."""
         try:
@@ -316,9 +316,7 @@ class Executor:
             target: apps_pb2.ConfigVersion = self.state.call(
                 "GetVersion", apps_pb2.GetVersionRequest(app=app.name, number=good)
             )
-            message = (
-                f"automatic rollback to v{good}: deployment {deployment.id} of v{deployment.version} failed"
-            )
+            message = f"automatic rollback to v{good}: v{deployment.version} failed to deploy"
             reply: apps_pb2.VersionReply = self.state.call(
                 "CreateVersion",
                 state_pb2.StateCreateVersionRequest(
@@ -336,7 +334,7 @@ class Executor:
             return ""
         self.enqueue(reply.deployment.id)
         logger.warning("app %s: v%d failed, rolling back to v%d", app.name, deployment.version, good)
-        return f"rolled back to v{good} (as v{reply.version.number}, deployment {reply.deployment.id})"
+        return f"rolled back automatically to v{good} (as v{reply.version.number})"
 
     def _failure_reason(self, app: str, sink: LogSink) -> str:
         with contextlib.closing(self.docker_factory()) as client:
@@ -345,6 +343,8 @@ class Executor:
             return reason
         errors = [line for line in sink.tail if "error" in line.lower()] or sink.tail[-1:]
         return errors[-1] if errors else "docker compose failed"
+                    rollback_to=good,
+                    rollback_cause=cause,
 
     def refresh_app(self, app: str) -> None:
         """Write the app's runtime status from Docker into state."""

@@ -327,7 +327,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
 
     def _store(
         self, app: str, compose_text: str, env_text: str, *, author: str, message: str, source: str,
-        expected: int, deploy: bool,
+        expected: int, deploy: bool, rollback_to: int = 0,
     ) -> apps_pb2.VersionReply:  # fmt: skip
         self._not_while_restoring()
         reply: apps_pb2.VersionReply = self.state.call(
@@ -341,6 +341,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
                 source=source,
                 expected_version=expected,
                 deploy=deploy,
+                rollback_to=rollback_to,
             ),  # fmt: skip
         )
         if deploy:
@@ -457,7 +458,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         return self._store(
             request.app, target.compose, target.env, author=actor(context),
             message=request.message or f"rollback to v{target.number}", source="rollback",
-            expected=record.app.current_version, deploy=True,
+            expected=record.app.current_version, deploy=True, rollback_to=target.number,
         )  # fmt: skip
 
     def UpdateAppOptions(

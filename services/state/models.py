@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -201,10 +201,22 @@ class Deployment(Base):
             actor=self.actor,
             attempt=self.attempt,
         )
+        origin = self.origin()
+        pb.source = str(origin.get("source", ""))
+        pb.rollback_from = int(origin.get("rollback_from", 0))
+        pb.rollback_to = int(origin.get("rollback_to", 0))
+        pb.rollback_cause = str(origin.get("rollback_cause", ""))
         set_ts(pb.created_at, self.created_at)
         set_ts(pb.started_at, self.started_at)
         set_ts(pb.finished_at, self.finished_at)
         return pb
+
+    def origin(self) -> dict[str, Any]:
+        """What made a deployment that applies a version (state keeps it beside the worker's
+        options): its source and, for a rollback, the versions it went from and to."""
+        options = json.loads(self.options_json or "{}")
+        origin = options.get("origin") if isinstance(options, dict) else None
+        return origin if isinstance(origin, dict) else {}
 
 
 class DeploymentLog(Base):
@@ -238,10 +250,15 @@ class ConfigVersion(Base):
         files, equal hashes, but nobody without the key can check a guess of a value against it."""
         return hmac.new(key, bytes.fromhex(self.hash), hashlib.sha256).hexdigest()
 
-    def to_pb(self, *, hash_key: bytes, with_files: bool = True) -> apps_pb2.ConfigVersion:
+    def to_pb(
+        self, *, hash_key: bytes, with_files: bool = True, origin: dict[str, Any] | None = None
+    ) -> apps_pb2.ConfigVersion:
+        """`origin`: its deployment's (Deployment.origin), which says what a rollback went from and to."""
         pb = apps_pb2.ConfigVersion(
             app=self.app, number=self.number, hash=self.keyed_hash(hash_key), author=self.author,
             message=self.message, deployment_id=self.deployment_id, source=self.source,
+            rollback_from=int((origin or {}).get("rollback_from", 0)),
+            rollback_to=int((origin or {}).get("rollback_to", 0)),
         )  # fmt: skip
         if with_files:
             pb.compose, pb.env = self.compose, self.env

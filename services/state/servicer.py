@@ -206,8 +206,9 @@ class StateServicer(state_pb2_grpc.StateServicer):
                 source="create",
             )
             deployment = deployments.create_deployment(
-                session=s, app=app, action="deploy", actor=request.actor, options_json="{}"
-            )
+                session=s, app=app, action="deploy", actor=request.actor,
+                options_json=json.dumps({"origin": {"source": "create"}}),
+            )  # fmt: skip
             version.deployment_id = deployment.id
             return state_pb2.StateAppDeployment(app=app.to_pb(), deployment=deployment.to_pb())
 
@@ -216,13 +217,15 @@ class StateServicer(state_pb2_grpc.StateServicer):
     ) -> state_pb2.AppRecord:
         with self.store.read() as s:
             app = apps.get_app(session=s, name=request.name)
-            return state_pb2.AppRecord(app=app.to_pb(), compose=app.compose, env=app.env)
+            return state_pb2.AppRecord(app=apps.app_pb(session=s, app=app), compose=app.compose, env=app.env)
 
     def ListApps(
         self, request: state_pb2.StateListAppsRequest, context: grpc.ServicerContext
     ) -> state_pb2.StateListAppsReply:
         with self.store.read() as s:
-            return state_pb2.StateListAppsReply(apps=[a.to_pb() for a in apps.list_apps(session=s)])
+            return state_pb2.StateListAppsReply(
+                apps=[apps.app_pb(session=s, app=a) for a in apps.list_apps(session=s)]
+            )
 
     def UpdateAppRuntime(
         self, request: state_pb2.StateUpdateAppRuntimeRequest, context: grpc.ServicerContext
@@ -331,8 +334,13 @@ class StateServicer(state_pb2_grpc.StateServicer):
                 source=request.source,
                 expected_version=request.expected_version,
                 deploy=request.deploy,
+                rollback_to=request.rollback_to,
+                rollback_cause=request.rollback_cause,
             )
-            reply = apps_pb2.VersionReply(version=version.to_pb(hash_key=self.hash_key), app=app.to_pb())
+            origin = deployment.origin() if deployment is not None else None
+            reply = apps_pb2.VersionReply(
+                version=version.to_pb(hash_key=self.hash_key, origin=origin), app=app.to_pb()
+            )
             if deployment is not None:
                 reply.deployment.CopyFrom(deployment.to_pb())
             return reply
@@ -342,7 +350,8 @@ class StateServicer(state_pb2_grpc.StateServicer):
     ) -> apps_pb2.ConfigVersion:
         with self.store.read() as s:
             version = versions.get_version(session=s, app=request.app, number=request.number)
-            return version.to_pb(hash_key=self.hash_key)
+            origin = versions.origins(session=s, found=[version]).get(version.deployment_id)
+            return version.to_pb(hash_key=self.hash_key, origin=origin)
 
     def ListVersions(
         self, request: apps_pb2.ListVersionsRequest, context: grpc.ServicerContext
@@ -351,8 +360,12 @@ class StateServicer(state_pb2_grpc.StateServicer):
             found, next_token = versions.list_versions(
                 session=s, app=request.app, page_size=request.page_size, page_token=request.page_token
             )
+            origin = versions.origins(session=s, found=found)
             return apps_pb2.ListVersionsReply(
-                versions=[v.to_pb(hash_key=self.hash_key, with_files=False) for v in found],
+                versions=[
+                    v.to_pb(hash_key=self.hash_key, with_files=False, origin=origin.get(v.deployment_id))
+                    for v in found
+                ],
                 next_page_token=next_token,
             )
 

@@ -66,23 +66,43 @@ def create_version(
     source: str,
     expected_version: int,
     deploy: bool,
+    rollback_to: int = 0,
+    rollback_cause: str = "",
 ) -> tuple[ConfigVersion, App, Deployment | None]:
+    """A new version; with `deploy`, its deployment, which keeps what made it (`origin`): the source
+    and, for a rollback, the version the app was at and the earlier one it goes back to."""
     app = get_app(session=session, name=app_name)
     if expected_version and app.current_version != expected_version:
         raise Conflict(
             f"app {app_name} is at version {app.current_version}, not {expected_version}: "
             "reload it and apply your change again"
         )
+    origin: dict[str, object] = {"source": source}
+    if source in ("rollback", "auto_rollback"):
+        if rollback_to < 1 or rollback_to > app.current_version:
+            raise InvalidArgument("a rollback names the earlier version it goes back to (rollback_to)")
+        origin.update(rollback_from=app.current_version, rollback_to=rollback_to)
+        if rollback_cause:
+            origin["rollback_cause"] = rollback_cause[:1000]
     version = add_version(
         session=session, app=app, compose=compose, env=env, author=author, message=message, source=source
     )
     deployment = None
     if deploy:
         deployment = create_deployment(
-            session=session, app=app, action="deploy", actor=author, options_json="{}"
-        )
+            session=session, app=app, action="deploy", actor=author,
+            options_json=json.dumps({"origin": origin}),
+        )  # fmt: skip
         version.deployment_id = deployment.id
     return version, app, deployment
+
+
+def origins(*, session: Session, found: list[ConfigVersion]) -> dict[str, dict[str, object]]:
+    """The origin (Deployment.origin) of each of these versions' deployments, by deployment id."""
+    ids = [v.deployment_id for v in found if v.deployment_id and v.source in ("rollback", "auto_rollback")]
+    if not ids:
+        return {}
+    return {d.id: d.origin() for d in session.scalars(select(Deployment).where(Deployment.id.in_(ids)))}
 
 
 def get_version(*, session: Session, app: str, number: int) -> ConfigVersion:

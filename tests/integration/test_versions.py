@@ -123,7 +123,7 @@ def test_a_failing_edit_is_rolled_back_automatically(
     assert r.status_code == 200, r.text
     failed = stack.wait_deployment(admin_token, r.json()["deployment"]["id"])
     assert failed["status"] == "failed"
-    assert failed["reason"].startswith("service web exited with code 3; rolled back to v1 (as v3")
+    assert failed["reason"] == "service web exited with code 3; rolled back automatically to v1 (as v3)"
     versions = _versions(stack, admin_token, app)
     assert [(v["number"], v["source"]) for v in versions[:2]] == [(3, "auto_rollback"), (2, "edit")]
     rollback_deployment = versions[0]["deployment_id"]

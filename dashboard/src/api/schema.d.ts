@@ -1120,8 +1120,10 @@ export interface components {
             created_at?: string;
             /** Format: int32 */
             current_version?: number;
+            last_deployment?: components["schemas"]["Deployment"];
             /** Format: int32 */
             last_good_version?: number;
+            last_version_deployment?: components["schemas"]["Deployment"];
             name?: string;
             policy_exceptions?: string[];
             services?: components["schemas"]["AppService"][];
@@ -1249,6 +1251,10 @@ export interface components {
             message?: string;
             /** Format: int32 */
             number?: number;
+            /** Format: int32 */
+            rollback_from?: number;
+            /** Format: int32 */
+            rollback_to?: number;
             source?: string;
         };
         ConfirmTotpSetupReply: {
@@ -1290,6 +1296,12 @@ export interface components {
             finished_at?: string;
             id?: string;
             reason?: string;
+            rollback_cause?: string;
+            /** Format: int32 */
+            rollback_from?: number;
+            /** Format: int32 */
+            rollback_to?: number;
+            source?: string;
             /** Format: date-time */
             started_at?: string;
             status?: string;
