@@ -19,7 +19,7 @@ from appos.v1 import apps_pb2, state_pb2, state_pb2_grpc
 from services.common.clients import aio_call
 from services.common.errors import InvalidArgument
 from services.common.names import validate_app_name, validate_service_name
-from services.gateway.docker_logs import DockerLogs, Line
+from services.gateway.docker_logs import DockerLogs, Line, stamp_ns
 from services.gateway.errors import body_for
 from services.gateway.http_rules import Route
 from services.gateway.jsonify import message_to_json
@@ -50,7 +50,13 @@ LOGS_ROUTE = Route(
 
 
 def _pb(lines: list[Line]) -> list[apps_pb2.LogLine]:
-    return [apps_pb2.LogLine(service=line.service, line=line.text) for line in lines]
+    out = []
+    for line in lines:
+        pb = apps_pb2.LogLine(service=line.service, line=line.text)
+        if line.stamp and (ns := stamp_ns(line.stamp)) is not None:
+            pb.time.FromNanoseconds(ns)
+        out.append(pb)
+    return out
 
 
 class AppLogs:

@@ -109,6 +109,10 @@ class AuditCall:
         params = path_params if path_params is not None else {n: _field(message, n) for n in names}
         values = [str(params.get(n, "")) for n in names]
         self.target = "/".join(v for v in values if v)
+        # a version named in the body (a rollback's) belongs to what was acted on: "blog/2"
+        version = "" if "version" in names else _field(message, "version")
+        if self.target and version not in ("", "0"):
+            self.target += f"/{version}"
         if not self.target:
             self.target = next((v for f in _TARGET_FIELDS if (v := _field(message, f))), "")
         self.app = str(params.get("app", "")) or _field(message, "app")

@@ -48,6 +48,8 @@ Stamped = tuple[bytes, str]  # (RFC 3339 timestamp, text)
 class Line:
     service: str
     text: str
+    # Docker's RFC 3339 timestamp of the line (b"" when it gave none)
+    stamp: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,16 @@ def sort_key(stamp: bytes) -> tuple[bytes, bytes]:
     """An RFC 3339 timestamp, comparable whatever number of fraction digits it has."""
     whole, _, fraction = stamp.rstrip(b"Z").partition(b".")
     return whole, fraction.ljust(9, b"0")
+
+
+def stamp_ns(stamp: bytes) -> int | None:
+    """A log timestamp as Unix nanoseconds; None when it is not one."""
+    try:
+        whole, fraction = sort_key(stamp)
+        seconds = calendar.timegm(time.strptime(whole.decode(), "%Y-%m-%dT%H:%M:%S"))
+        return seconds * 1_000_000_000 + int(fraction[:9] or b"0")
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def since_after(stamp: bytes) -> str:
@@ -149,7 +161,7 @@ class DockerLogs:
             response = await self._client.get("/containers/json", params=params)
             response.raise_for_status()
         except httpx.HTTPError as exc:
-            raise Unavailable(f"Docker did not answer ({type(exc).__name__})") from exc
+            raise Unavailable("Docker did not answer; try again shortly") from exc
         found: list[tuple[str, int, dict[str, Any]]] = []
         for item in response.json():
             labels = item.get("Labels") or {}
@@ -227,7 +239,7 @@ class DockerLogs:
 
         per_container = await asyncio.gather(*(read(c) for c in await self.containers(app, service)))
         merged = sorted((line for lines in per_container for line in lines), key=lambda e: sort_key(e[0]))
-        return [Line(service=service_, text=text) for _, service_, text in merged]
+        return [Line(service=service_, text=text, stamp=stamp) for stamp, service_, text in merged]
 
     async def follow(self, *, app: str, service: str, tail: int) -> AsyncIterator[list[Line]]:
         """Each container's last `tail` lines, then new ones as they come, in batches; ends when no
@@ -272,7 +284,8 @@ class _Follow:
             async for batch in self._logs.stream(container, follow=True, tail=tail, since=since):
                 if batch[-1][0]:
                     self._last[container.id] = batch[-1][0]
-                await self._queue.put([Line(service=container.service, text=text) for _, text in batch])
+                lines = [Line(service=container.service, text=text, stamp=stamp) for stamp, text in batch]
+                await self._queue.put(lines)
         except Exception:  # noqa: BLE001 - this container's log ends; the follow goes on
             logger.exception("reading the log of container %s failed", container.id[:12])
         await self._queue.put(_Ended(container.id))

@@ -1,6 +1,7 @@
 import { KeyRound, Loader2, Save } from "lucide-react";
 import { useId, useState, type FormEvent, type ReactNode } from "react";
 import { api, unwrap } from "@/api/client";
+import { CopyButton } from "@/components/CopyButton";
 import { ErrorAlert } from "@/components/common";
 import { Button } from "@/components/ui/button";
 import { Input, NativeSelect, Textarea } from "@/components/ui/input";
@@ -124,7 +125,12 @@ export function NotificationTargetForm({ eventKinds, existing, onSaved, onCancel
                 Generate
               </Button>
             </div>
-            {showSecret && form.secret && <p className="text-xs text-muted-foreground">Copy it to the receiver now: AppOS never shows it again.</p>}
+            {showSecret && form.secret && (
+              <div className="flex items-center gap-2">
+                <p className="text-xs text-muted-foreground">Copy it to the receiver now: AppOS never shows it again.</p>
+                <CopyButton text={form.secret} what="webhook secret" />
+              </div>
+            )}
           </Field>
         </div>
       ) : (

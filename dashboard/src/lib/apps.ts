@@ -17,3 +17,12 @@ export function webUrl(app: App, location: Pick<Location, "protocol" | "hostname
   const binding = webBinding(app);
   return binding ? `http://${location.hostname}:${binding.host}/` : null;
 }
+
+/** The URL a published TCP port answers at on this host ("0.0.0.0:8080->80/tcp" → http://host:8080/),
+ *  or null for a port that is not published on the host (or is UDP). */
+export function portUrl(port: string, location: Pick<Location, "hostname"> = window.location): string | null {
+  const match = /:(\d+)->\d+\/tcp$/.exec(port);
+  if (!match) return null;
+  const host = location.hostname.includes(":") ? `[${location.hostname}]` : location.hostname;
+  return `http://${host}:${match[1]}/`;
+}

@@ -49,7 +49,8 @@ def test_a_call_is_described_by_its_path_or_its_name() -> None:
     call = AuditCall(recorder, _method(apps_pb2, "Apps", "Rollback"), client="::1", request_id="r1")
     call.identify(Caller(username="olga", role="operator"))
     call.describe(apps_pb2.RollbackRequest(app="web", version=1), {"app": "web"})
-    assert (call.actor, call.role, call.target, call.app) == ("olga", "operator", "web", "web")
+    # the version of a rollback (in its body) is part of the target: "Rolled back web to version 1"
+    assert (call.actor, call.role, call.target, call.app) == ("olga", "operator", "web/1", "web")
     create = AuditCall(recorder, _method(apps_pb2, "Apps", "CreateApp"), client="::1", request_id="r2")
     create.describe(apps_pb2.CreateAppRequest(name="blog", template="wordpress"))
     assert (create.actor, create.target, create.app) == ("-", "blog", "blog")

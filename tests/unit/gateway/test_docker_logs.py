@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import struct
 
-from services.gateway.docker_logs import Decoder, since_after, sort_key
+from services.gateway.app_logs import _pb
+from services.gateway.docker_logs import Decoder, Line, since_after, sort_key, stamp_ns
 
 
 def _frame(stream: int, payload: bytes) -> bytes:
@@ -42,3 +43,12 @@ def test_timestamps_order_whatever_their_fraction_digits() -> None:
 def test_since_is_one_nanosecond_after_the_last_line() -> None:
     assert since_after(b"1970-01-01T00:00:01.999999999Z") == "2.000000000"
     assert since_after(b"2026-01-02T03:04:05.5Z") == "1767323045.500000001"
+
+
+def test_a_line_carries_its_time_to_the_console() -> None:
+    assert stamp_ns(b"2026-01-02T03:04:05.5Z") == 1767323045_500000000
+    assert stamp_ns(b"not a time") is None
+    (line,) = _pb([Line(service="web", text="hi", stamp=b"2026-01-02T03:04:05.5Z")])
+    assert (line.service, line.line, line.time.ToJsonString()) == ("web", "hi", "2026-01-02T03:04:05.500Z")
+    (bare,) = _pb([Line(service="web", text="no stamp")])
+    assert not bare.HasField("time")

@@ -6,6 +6,7 @@ import { AuditFilters, shownAction, type AuditFilter } from "@/components/AuditF
 import { EmptyState, ErrorAlert, LoadMore, PageHeader, Spinner } from "@/components/common";
 import { Badge } from "@/components/ui/badge";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
+import { auditSentence, codeInWords } from "@/lib/auditWords";
 import { useCan } from "@/lib/auth";
 import { formatTime } from "@/lib/format";
 
@@ -74,13 +75,16 @@ function AuditPage() {
                     {e.actor}
                     {e.role && <div className="text-xs text-muted-foreground">{e.role}</div>}
                   </TD>
-                  <TD className="font-mono text-xs">
-                    {shownAction(e.action)}
-                    {e.message && <div className="max-w-80 truncate font-sans text-muted-foreground" title={e.message}>{e.message}</div>}
+                  <TD className="text-sm">
+                    <span data-testid="audit-sentence">{auditSentence(e)}</span>
+                    <div className="font-mono text-xs text-muted-foreground">{shownAction(e.action)}</div>
+                    {e.message && e.result !== "ok" && <div className="max-w-80 truncate text-xs text-muted-foreground" title={e.message}>{e.message}</div>}
                   </TD>
                   <TD className="hidden text-sm md:table-cell">{e.target || e.app || "—"}</TD>
                   <TD>
-                    <Badge variant={e.result === "ok" ? "success" : "destructive"}>{e.result}</Badge>
+                    <Badge variant={e.result === "ok" ? "success" : "destructive"} title={e.result}>
+                      {codeInWords(e.result)}
+                    </Badge>
                   </TD>
                   <TD className="hidden font-mono text-xs text-muted-foreground lg:table-cell">{e.client}</TD>
                 </TR>

@@ -56,7 +56,7 @@ function SystemPage() {
             <CardTitle className="flex items-center gap-3">
               Health {overall && <StatusBadge status={overall} testId="health-status" />}
             </CardTitle>
-            <CardDescription>From /health, every 10 seconds.</CardDescription>
+            <CardDescription>Each part of AppOS, checked every 10 seconds.</CardDescription>
           </CardHeader>
           <CardContent className="px-2 sm:px-5">
             <ErrorAlert error={health.error} className="mb-3" />

@@ -3,6 +3,7 @@ import { createFileRoute } from "@tanstack/react-router";
 import { KeyRound, Plus } from "lucide-react";
 import { useState, type FormEvent } from "react";
 import { api, unwrap } from "@/api/client";
+import { CopyButton } from "@/components/CopyButton";
 import { ConfirmDialog } from "@/components/ConfirmDialog";
 import { EmptyState, ErrorAlert, PageHeader, Spinner } from "@/components/common";
 import { Alert } from "@/components/ui/alert";
@@ -165,9 +166,12 @@ function CreateToken() {
             <KeyRound className="mt-0.5" />
             <div className="min-w-0">
               <p className="font-medium">Copy the secret now; it is not shown again.</p>
-              <code data-testid="token-secret" className="mt-1 block break-all select-all rounded bg-card px-2 py-1 font-mono text-xs text-foreground">
-                {secret}
-              </code>
+              <div className="mt-1 flex items-center gap-2">
+                <code data-testid="token-secret" className="block min-w-0 flex-1 break-all select-all rounded bg-card px-2 py-1 font-mono text-xs text-foreground">
+                  {secret}
+                </code>
+                <CopyButton text={secret} what="token" />
+              </div>
             </div>
           </Alert>
         )}

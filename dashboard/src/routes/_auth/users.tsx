@@ -1,24 +1,20 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { createFileRoute } from "@tanstack/react-router";
-import { Trash2, UserPlus } from "lucide-react";
+import { UserPlus } from "lucide-react";
 import { useState, type FormEvent } from "react";
-import { api, unwrap, type User } from "@/api/client";
-import { ConfirmDialog } from "@/components/ConfirmDialog";
+import { api, unwrap } from "@/api/client";
 import { ErrorAlert, PageHeader, Spinner } from "@/components/common";
-import { Badge } from "@/components/ui/badge";
+import { ROLES, UserRow } from "@/components/UserRow";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
 import { Input, NativeSelect } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
-import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
-import { useAuth, useCan } from "@/lib/auth";
-import { formatTime } from "@/lib/format";
+import { Table, TBody, TH, THead, TR } from "@/components/ui/table";
+import { useCan } from "@/lib/auth";
 
 export const Route = createFileRoute("/_auth/users")({
   component: UsersPage,
 });
-
-const ROLES = ["viewer", "operator", "admin"];
 
 function UsersPage() {
   const isAdmin = useCan("admin");
@@ -51,62 +47,6 @@ function UsersPage() {
         </div>
       )}
     </>
-  );
-}
-
-function UserRow({ user }: { user: User }) {
-  const me = useAuth().user;
-  const queryClient = useQueryClient();
-  const [error, setError] = useState<unknown>(null);
-  const username = user.username ?? "";
-  const update = async (body: { role?: string; disabled?: boolean; password?: string }) => {
-    setError(null);
-    try {
-      await unwrap(api.PATCH("/api/v1/users/{username}", { params: { path: { username } }, body }));
-      queryClient.invalidateQueries({ queryKey: ["users"] });
-    } catch (err) {
-      setError(err);
-    }
-  };
-  const remove = async () => {
-    await unwrap(api.DELETE("/api/v1/users/{username}", { params: { path: { username } } }));
-    queryClient.invalidateQueries({ queryKey: ["users"] });
-  };
-  return (
-    <TR>
-      <TD>
-        <span className="font-medium">{username}</span>
-        {username === me.username && <Badge className="ml-2">you</Badge>}
-        {user.disabled && <Badge variant="muted" className="ml-2">disabled</Badge>}
-        {error ? <ErrorAlert error={error} className="mt-2" /> : null}
-      </TD>
-      <TD>
-        <NativeSelect aria-label={`Role of ${username}`} className="w-32" value={user.role} onChange={(e) => update({ role: e.target.value })}>
-          {ROLES.map((r) => (
-            <option key={r}>{r}</option>
-          ))}
-        </NativeSelect>
-      </TD>
-      <TD className="hidden text-sm text-muted-foreground sm:table-cell">{formatTime(user.created_at)}</TD>
-      <TD>
-        <div className="flex justify-end gap-2">
-          <Button variant="outline" size="sm" onClick={() => update({ disabled: !user.disabled })}>
-            {user.disabled ? "Enable" : "Disable"}
-          </Button>
-          <ConfirmDialog
-            trigger={
-              <Button variant="outline" size="sm" aria-label={`Delete ${username}`}>
-                <Trash2 />
-              </Button>
-            }
-            title={`Delete ${username}?`}
-            description="Their API tokens stop working at once."
-            confirmVariant="destructive"
-            onConfirm={remove}
-          />
-        </div>
-      </TD>
-    </TR>
   );
 }
 

@@ -1,6 +1,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { createFileRoute, Link, Outlet, useNavigate, useRouterState } from "@tanstack/react-router";
 import { ArrowLeft, ExternalLink } from "lucide-react";
+import { useCallback } from "react";
 import { ErrorAlert, Spinner, StatusBadge } from "@/components/common";
 import { Tabs, TabsList, TabsTrigger } from "@/components/ui/tabs";
 import { webUrl } from "@/lib/apps";
@@ -26,6 +27,7 @@ function AppLayout() {
   const tab = pathname.split("/")[3] ?? "";
   const app = useQuery(appQuery(name));
   const url = app.data ? webUrl(app.data) : null;
+  const keepInView = useCallback((el: HTMLButtonElement | null) => el?.scrollIntoView?.({ block: "nearest", inline: "nearest" }), []);
 
   return (
     <>
@@ -45,9 +47,10 @@ function AppLayout() {
         )}
       </div>
       <Tabs value={tab} onValueChange={(value) => navigate({ to: (value ? `/apps/$name/${value}` : "/apps/$name") as "/apps/$name", params: { name } })} activationMode="manual">
-        <TabsList className="mb-6">
+        {/* on a phone the tabs scroll sideways (every one reachable) and the current one is kept in view */}
+        <TabsList className="mb-6 flex w-full justify-start overscroll-x-contain sm:inline-flex sm:w-auto" data-testid="app-tabs">
           {TABS.map((t) => (
-            <TabsTrigger key={t.value} value={t.value}>
+            <TabsTrigger key={t.value} value={t.value} className="shrink-0" ref={t.value === tab ? keepInView : undefined}>
               {t.label}
             </TabsTrigger>
           ))}

@@ -88,7 +88,7 @@ function ComposeTab() {
     <div className="grid gap-5">
       <UnsavedChangesPrompt dirty={canEdit && dirty && busy === null} what="your compose edits" />
       <p className="text-sm text-muted-foreground">
-        Version {current.version} <span className="font-mono text-xs">({current.etag})</span>. Saving stores a new version; nothing is overwritten.
+        Version {current.version}. Saving stores a new version; nothing is overwritten.
       </p>
       {current.drift && (
         <Alert variant="info" role="status">

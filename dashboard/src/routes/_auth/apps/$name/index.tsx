@@ -1,6 +1,6 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { createFileRoute, Link, useNavigate } from "@tanstack/react-router";
-import { Play, RefreshCw, RotateCw, Square, Trash2 } from "lucide-react";
+import { ExternalLink, Play, RefreshCw, RotateCw, Square, Trash2 } from "lucide-react";
 import { useState, type ReactNode } from "react";
 import { api, unwrap, type Deployment } from "@/api/client";
 import { AppOptionsCard } from "@/components/AppOptions";
@@ -11,6 +11,7 @@ import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
 import { STATS_WINDOW_MS, useStats } from "@/hooks/useStats";
+import { portUrl } from "@/lib/apps";
 import { useCan } from "@/lib/auth";
 import { formatBytes, formatTime } from "@/lib/format";
 import { appQuery, domainsQuery } from "@/lib/queries";
@@ -124,7 +125,9 @@ function Overview() {
                           <StatusBadge status={s.health || s.state} />
                           {s.state === "exited" && s.exit_code ? <div className="text-xs text-muted-foreground">exit code {s.exit_code}</div> : null}
                         </TD>
-                        <TD className="font-mono text-xs">{(s.ports ?? []).join(", ") || "—"}</TD>
+                        <TD className="font-mono text-xs">
+                          <PublishedPorts ports={s.ports ?? []} />
+                        </TD>
                         <TD className="hidden font-mono text-xs sm:table-cell">{usage ? `${usage.cpu.toFixed(1)} % · ${formatBytes(usage.memory)}` : "—"}</TD>
                       </TR>
                     );
@@ -161,8 +164,8 @@ function Overview() {
               <ul className="grid gap-1.5 text-sm">
                 {appDomains.map((d) => (
                   <li key={d.domain} className="flex flex-wrap items-center gap-2">
-                    <a className="text-primary hover:underline" href={`${d.https ? "https" : "http"}://${d.domain}/`} target="_blank" rel="noreferrer">
-                      {d.domain}
+                    <a className="inline-flex items-center gap-1 text-primary hover:underline" href={`${d.https ? "https" : "http"}://${d.domain}/`} target="_blank" rel="noreferrer" aria-label={`Open ${d.domain}`}>
+                      {d.domain} <ExternalLink className="size-3.5" />
                     </a>
                     {d.https && <StatusBadge status={d.certificate?.status || "pending"} />}
                   </li>
@@ -208,5 +211,27 @@ function LastAction({ deployment, app }: { deployment: Deployment; app: string }
         View log
       </Link>
     </div>
+  );
+}
+
+/** A container's ports; each one published on the host over TCP is a link that opens it. */
+function PublishedPorts({ ports }: { ports: string[] }) {
+  if (ports.length === 0) return <>—</>;
+  return (
+    <ul className="grid gap-1">
+      {ports.map((port) => {
+        const url = portUrl(port);
+        return (
+          <li key={port} className="flex flex-wrap items-center gap-2">
+            <span>{port}</span>
+            {url && (
+              <a href={url} target="_blank" rel="noreferrer" className="inline-flex items-center gap-1 font-sans text-primary hover:underline" aria-label={`Open port ${new URL(url).port}`}>
+                Open <ExternalLink className="size-3" />
+              </a>
+            )}
+          </li>
+        );
+      })}
+    </ul>
   );
 }

@@ -1,17 +1,20 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { createFileRoute, Link } from "@tanstack/react-router";
-import { ArrowLeft, KeyRound } from "lucide-react";
+import { ArrowLeft, ExternalLink, KeyRound } from "lucide-react";
 import { useState } from "react";
 import { api, unwrap } from "@/api/client";
+import { CopyButton } from "@/components/CopyButton";
 import { ConfirmDialog } from "@/components/ConfirmDialog";
 import { ErrorAlert, Spinner, StatusBadge } from "@/components/common";
 import { LogView } from "@/components/LogView";
 import { Alert } from "@/components/ui/alert";
 import { Button } from "@/components/ui/button";
 import { useDeploymentLogs } from "@/hooks/useDeploymentLogs";
+import { webUrl } from "@/lib/apps";
 import { useCan } from "@/lib/auth";
 import { duration, formatTime } from "@/lib/format";
 import { takeGenerated } from "@/lib/oneTime";
+import { appQuery } from "@/lib/queries";
 
 export const Route = createFileRoute("/_auth/apps/$name/deployments/$id")({
   component: DeploymentPage,
@@ -32,6 +35,8 @@ function DeploymentPage() {
   const status = deployment.data?.status ?? "pending";
   const active = ACTIVE.includes(status);
   const logs = useDeploymentLogs(id, active);
+  const app = useQuery({ ...appQuery(name), enabled: status === "succeeded" });
+  const appUrl = app.data ? webUrl(app.data) : null;
 
   const cancel = async () => {
     await unwrap(api.POST("/api/v1/deployments/{id}/cancel", { params: { path: { id } }, body: {} }));
@@ -54,8 +59,11 @@ function DeploymentPage() {
               {Object.entries(generated).map(([key, value]) => (
                 <div key={key} className="contents">
                   <dt className="text-muted-foreground">{key}</dt>
-                  <dd className="break-all select-all" data-testid={`generated-${key}`}>
-                    {value}
+                  <dd className="flex items-center gap-2">
+                    <span className="min-w-0 break-all select-all" data-testid={`generated-${key}`}>
+                      {value}
+                    </span>
+                    <CopyButton text={value} what={key} />
                   </dd>
                 </div>
               ))}
@@ -89,6 +97,16 @@ function DeploymentPage() {
           />
         )}
       </div>
+      {status === "succeeded" && appUrl && (
+        <div className="flex flex-wrap items-center gap-3 rounded-lg border bg-card px-4 py-3 text-sm" data-testid="deploy-open">
+          <span>{name} is deployed.</span>
+          <Button asChild size="sm">
+            <a href={appUrl} target="_blank" rel="noreferrer">
+              Open {name} <ExternalLink />
+            </a>
+          </Button>
+        </div>
+      )}
       {d?.reason && (
         <Alert variant={status === "failed" ? "destructive" : "default"} role={status === "failed" ? "alert" : "status"}>
           <span>{d.reason}</span>
