@@ -11,8 +11,21 @@ import typer
 from rich.markup import escape
 
 from cli import actions
+from cli.appstate import auto_rollback_note, deployment_label, status_words, version_words
 from cli.client import Api, CliError, connect, seg
-from cli.output import JSON_OPTION, err, fields, note, out, plain, print_json, status, table, when
+from cli.output import (
+    JSON_OPTION,
+    STATUS_STYLES,
+    err,
+    fields,
+    note,
+    out,
+    plain,
+    print_json,
+    status,
+    table,
+    when,
+)
 from cli.refusals import RULES_HELP
 
 
@@ -148,7 +161,7 @@ def list_apps(as_json: bool = JSON_OPTION) -> None:
         rows.append(
             [
                 app.get("name"),
-                status(app.get("status", "")),
+                status_cell(app),
                 app.get("template", "") or "(compose)",
                 f"v{app.get('current_version', 0)}",
                 f"{up}/{len(services)}",
@@ -167,12 +180,14 @@ def app_status(app: str = typer.Argument(...), as_json: bool = JSON_OPTION) -> N
         print_json({**info, "recent_deployments": deployments})
         return
     message = f" — {escape(info['status_message'])}" if info.get("status_message") else ""
+    rollback = auto_rollback_note(info)
     fields(
         [
             ("app", info.get("name")),
-            ("status", status(info.get("status", "")) + message),
+            ("status", status_cell(info) + message),
+            *([("rollback", escape(rollback))] if rollback else []),
             ("template", info.get("template") or "(compose)"),
-            ("version", f"v{info.get('current_version', 0)} (last good v{info.get('last_good_version', 0)})"),
+            ("version", escape(version_words(info))),
             ("auto rollback", "on" if info.get("auto_rollback") else "off"),
             ("policy exceptions", ", ".join(info.get("policy_exceptions", [])) or "none"),
             ("created", when(info.get("created_at"))),
@@ -197,13 +212,20 @@ def app_status(app: str = typer.Argument(...), as_json: bool = JSON_OPTION) -> N
     deployment_table(deployments, title="recent deployments")
 
 
+def status_cell(app: dict[str, Any]) -> str:
+    """The app's status in words ("2 of 3 running"), coloured by its status."""
+    style = STATUS_STYLES.get(str(app.get("status", "")))
+    words = escape(status_words(app))
+    return f"[{style}]{words}[/{style}]" if style else words
+
+
 def deployment_table(deployments: list[dict[str, Any]], *, title: str | None = None) -> None:
     table(
         ["ID", "ACTION", "STATUS", "VERSION", "BY", "CREATED", "REASON"],
         (
             [
                 d.get("id", "")[:12],
-                d.get("action"),
+                deployment_label(d),
                 status(d.get("status", "")),
                 f"v{d['version']}" if d.get("version") else "",
                 d.get("actor", ""),

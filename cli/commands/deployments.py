@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
+from cli.appstate import deployment_label
 from cli.client import connect, seg
 from cli.commands.apps import deployment_table
 from cli.groups import group
@@ -42,7 +43,7 @@ def show(deployment_id: str = typer.Argument(...), as_json: bool = JSON_OPTION) 
         [
             ("deployment", deployment.get("id")),
             ("app", deployment.get("app")),
-            ("action", deployment.get("action")),
+            ("action", deployment_label(deployment)),
             ("status", status(deployment.get("status", ""))),
             ("reason", escape(deployment.get("reason", ""))),
             ("version", deployment.get("version") or ""),

@@ -16,6 +16,7 @@ import typer
 from rich.markup import escape
 
 from cli import actions
+from cli.appstate import version_source
 from cli.client import Api, ApiError, CliError, connect, seg
 from cli.output import JSON_OPTION, err, fields, note, out, plain, print_json, table, when
 from cli.refusals import refusal_items
@@ -190,7 +191,7 @@ def history(
                 f"v{v.get('number')}" + (" *" if v.get("number") == current else ""),
                 when(v.get("created_at")),
                 v.get("author", ""),
-                v.get("source", ""),
+                version_source(v),
                 v.get("deployment_id", "")[:12],
                 escape(v.get("message", "")),
             ]
@@ -214,7 +215,7 @@ def _versions(api: Api, app: str, limit: int) -> list[dict[str, Any]]:
 def _version_files(version: dict[str, Any]) -> None:
     fields(
         [
-            ("version", f"v{version.get('number')} ({version.get('source', '')})"),
+            ("version", f"v{version.get('number')} ({version_source(version)})"),
             ("created", f"{when(version.get('created_at'))} by {version.get('author', '')}"),
             ("message", escape(version.get("message", ""))),
             ("hash", version.get("hash", "")),

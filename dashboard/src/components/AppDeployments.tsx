@@ -2,6 +2,7 @@ import { useInfiniteQuery } from "@tanstack/react-query";
 import { Link } from "@tanstack/react-router";
 import { EmptyState, ErrorAlert, LoadMore, Spinner, StatusBadge } from "@/components/common";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
+import { deploymentLabel, plainMessage } from "@/lib/appState";
 import { duration, formatTime } from "@/lib/format";
 import { deploymentsQuery } from "@/lib/queries";
 
@@ -31,10 +32,10 @@ export function AppDeployments({ name }: { name: string }) {
             {list.map((d) => (
               <TR key={d.id} data-testid={`deployment-${d.id}`}>
                 <TD>
-                  <Link to="/apps/$name/deployments/$id" params={{ name, id: d.id ?? "" }} className="font-medium text-primary capitalize hover:underline">
-                    {d.action || "deploy"}
+                  <Link to="/apps/$name/deployments/$id" params={{ name, id: d.id ?? "" }} className="font-medium text-primary hover:underline">
+                    {deploymentLabel(d)}
                   </Link>
-                  {d.reason && <div className="max-w-80 truncate text-xs text-muted-foreground" title={d.reason}>{d.reason}</div>}
+                  {d.reason && <div className="max-w-80 truncate text-xs text-muted-foreground" title={plainMessage(d.reason)}>{plainMessage(d.reason)}</div>}
                 </TD>
                 <TD>
                   <StatusBadge status={d.status} />

@@ -6,12 +6,13 @@ import { Rocket } from "lucide-react";
 import { useState } from "react";
 import { api, unwrap, type App, type Deployment } from "@/api/client";
 import { ErrorAlert } from "@/components/common";
+import { savedNotDeployed } from "@/lib/appState";
 import { Alert } from "@/components/ui/alert";
 import { Button } from "@/components/ui/button";
 
 /** Whether the app's current version is saved but not deployed (and no deployment is running). */
-export function undeployed(app: Pick<App, "current_version" | "last_good_version" | "status">): boolean {
-  return Boolean(app.current_version) && app.current_version !== app.last_good_version && app.status !== "deploying";
+export function undeployed(app: Pick<App, "current_version" | "last_good_version" | "status" | "last_version_deployment">): boolean {
+  return savedNotDeployed(app);
 }
 
 export function UndeployedVersion({ app, canDeploy }: { app: App; canDeploy: boolean }) {

@@ -10,6 +10,7 @@ import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { NativeSelect } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
+import { plainMessage, versionSource } from "@/lib/appState";
 import { useCan } from "@/lib/auth";
 import { formatTime } from "@/lib/format";
 import { appQuery, versionsQuery } from "@/lib/queries";
@@ -49,10 +50,10 @@ export function VersionHistory({ name }: { name: string }) {
                 <span className="mt-0.5 rounded-md bg-muted px-2 py-0.5 font-mono text-sm font-semibold">v{n}</span>
                 <div className="min-w-0">
                   <div className="flex flex-wrap items-center gap-2">
-                    <span className="truncate font-medium">{v.message || <span className="text-muted-foreground italic">no message</span>}</span>
+                    <span className="truncate font-medium">{plainMessage(v.message) || <span className="text-muted-foreground italic">no message</span>}</span>
                     {isCurrent && <Badge>current</Badge>}
-                    {n === app.last_good_version && <Badge variant="success">last good</Badge>}
-                    {v.source && v.source !== "edit" && <Badge variant="muted">{v.source.replace("_", " ")}</Badge>}
+                    {n === app.last_good_version && <Badge variant="success">last working version</Badge>}
+                    {v.source && v.source !== "edit" && <Badge variant="muted">{versionSource(v)}</Badge>}
                   </div>
                   <div className="mt-0.5 text-xs text-muted-foreground">
                     {v.author || "system"} · {formatTime(v.created_at)} · <span className="font-mono">{v.hash?.slice(0, 12)}</span>

@@ -53,8 +53,9 @@ const STATUS_VARIANT: Record<string, "success" | "warning" | "destructive" | "mu
   dead: "destructive",
 };
 
-/** A status word (running, failed, …) with its colour; the word itself is the text. */
-export function StatusBadge({ status, testId, className }: { status?: string; testId?: string; className?: string }) {
+/** A status word (running, failed, …) with its colour; the word itself is the text, unless a
+ * `label` puts it in plainer words ("2 of 3 running"). */
+export function StatusBadge({ status, label, testId, className }: { status?: string; label?: string; testId?: string; className?: string }) {
   const word = status || "unknown";
   const live = word === "deploying" || word === "pending" || word === "running";
   return (
@@ -63,7 +64,7 @@ export function StatusBadge({ status, testId, className }: { status?: string; te
         aria-hidden
         className={cn("size-1.5 rounded-full bg-current", live && word !== "running" && "animate-pulse")}
       />
-      <span data-testid={testId}>{word}</span>
+      <span data-testid={testId}>{label || word}</span>
     </Badge>
   );
 }

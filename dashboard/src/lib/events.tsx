@@ -41,6 +41,7 @@ export function invalidateFor(queryClient: QueryClient, event: AppOSEvent) {
     queryClient.invalidateQueries({ queryKey: ["deployments"] });
     queryClient.invalidateQueries({ queryKey: ["deployment", subject] });
     if (app) queryClient.invalidateQueries({ queryKey: ["app", app] });
+    if (app) queryClient.invalidateQueries({ queryKey: ["apps"] }); // an app's status follows its deployments
   }
   if (type.startsWith("domain_") || type.startsWith("certificate_")) queryClient.invalidateQueries({ queryKey: ["domains"] });
   if (type.startsWith("user_")) queryClient.invalidateQueries({ queryKey: ["users"] });

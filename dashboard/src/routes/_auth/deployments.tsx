@@ -6,6 +6,7 @@ import { EmptyState, ErrorAlert, LoadMore, PageHeader, Spinner, StatusBadge } fr
 import { NativeSelect } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
+import { deploymentLabel } from "@/lib/appState";
 import { duration, formatTime } from "@/lib/format";
 import { appsQuery } from "@/lib/queries";
 
@@ -98,10 +99,10 @@ function DeploymentsPage() {
                   </TD>
                   <TD>
                     {gone(d.app) ? (
-                      <span className="font-medium capitalize">{d.action || "deploy"}</span>
+                      <span className="font-medium">{deploymentLabel(d)}</span>
                     ) : (
-                      <Link to="/apps/$name/deployments/$id" params={{ name: d.app ?? "", id: d.id ?? "" }} className="font-medium text-primary capitalize hover:underline">
-                        {d.action || "deploy"}
+                      <Link to="/apps/$name/deployments/$id" params={{ name: d.app ?? "", id: d.id ?? "" }} className="font-medium text-primary hover:underline">
+                        {deploymentLabel(d)}
                       </Link>
                     )}
                     {d.reason && (

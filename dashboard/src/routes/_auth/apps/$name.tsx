@@ -4,6 +4,7 @@ import { ArrowLeft, ExternalLink } from "lucide-react";
 import { useCallback } from "react";
 import { ErrorAlert, Spinner, StatusBadge } from "@/components/common";
 import { Tabs, TabsList, TabsTrigger } from "@/components/ui/tabs";
+import { statusWords } from "@/lib/appState";
 import { webUrl } from "@/lib/apps";
 import { appQuery } from "@/lib/queries";
 
@@ -37,7 +38,7 @@ function AppLayout() {
       <div className="mb-5 flex flex-col gap-2 sm:flex-row sm:items-center sm:justify-between">
         <div className="flex min-w-0 flex-wrap items-center gap-3">
           <h1 className="truncate text-2xl font-semibold tracking-tight">{name}</h1>
-          {app.data && <StatusBadge status={app.data.status} testId="app-status" />}
+          {app.data && <StatusBadge status={app.data.status} label={statusWords(app.data)} testId="app-status" />}
           {app.data?.template && <span className="text-sm text-muted-foreground">from {app.data.template}</span>}
         </div>
         {url && (

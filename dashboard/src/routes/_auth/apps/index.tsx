@@ -5,6 +5,7 @@ import type { App } from "@/api/client";
 import { EmptyState, ErrorAlert, PageHeader, Spinner, StatusBadge } from "@/components/common";
 import { Button } from "@/components/ui/button";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
+import { autoRollbackNote, savedNotDeployed, statusWords } from "@/lib/appState";
 import { useCan } from "@/lib/auth";
 import { timeAgo } from "@/lib/format";
 import { appsQuery } from "@/lib/queries";
@@ -15,6 +16,23 @@ export const Route = createFileRoute("/_auth/apps/")({
 
 function ports(app: App): string[] {
   return [...new Set((app.services ?? []).flatMap((s) => s.ports ?? []))];
+}
+
+/** The same notes as the app's page, shortly: an automatic rollback, a saved version not deployed. */
+function AppNotes({ app }: { app: App }) {
+  const rollback = autoRollbackNote(app);
+  const saved = savedNotDeployed(app);
+  if (!rollback && !saved) return null;
+  return (
+    <div className="mt-1 grid max-w-64 gap-0.5 text-xs text-muted-foreground" data-testid={`app-notes-${app.name}`}>
+      {rollback && (
+        <span className="truncate" title={rollback}>
+          rolled back automatically to v{app.last_version_deployment?.rollback_to}
+        </span>
+      )}
+      {saved && <span>version {app.current_version} saved, not deployed</span>}
+    </div>
+  );
 }
 
 function AppsPage() {
@@ -79,8 +97,9 @@ function AppsPage() {
                     {app.template && <div className="text-xs text-muted-foreground">{app.template}</div>}
                   </TD>
                   <TD>
-                    <StatusBadge status={app.status} testId={`app-status-${app.name}`} />
+                    <StatusBadge status={app.status} label={statusWords(app)} testId={`app-status-${app.name}`} />
                     {app.status_message && <div className="mt-1 max-w-64 truncate text-xs text-muted-foreground" title={app.status_message}>{app.status_message}</div>}
+                    <AppNotes app={app} />
                   </TD>
                   <TD className="hidden sm:table-cell">
                     <div className="flex flex-wrap gap-1">

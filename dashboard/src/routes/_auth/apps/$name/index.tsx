@@ -4,6 +4,7 @@ import { ExternalLink, Play, RefreshCw, RotateCw, Square, Trash2 } from "lucide-
 import { useState, type ReactNode } from "react";
 import { api, unwrap, type Deployment } from "@/api/client";
 import { AppOptionsCard } from "@/components/AppOptions";
+import { AppState } from "@/components/AppState";
 import { ConfirmDialog } from "@/components/ConfirmDialog";
 import { EmptyState, StatusBadge } from "@/components/common";
 import { StatsChart } from "@/components/StatsChart";
@@ -12,6 +13,7 @@ import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
 import { STATS_WINDOW_MS, useStats } from "@/hooks/useStats";
 import { portUrl } from "@/lib/apps";
+import { actionState, deploymentLabel, type AppAction } from "@/lib/appState";
 import { useCan } from "@/lib/auth";
 import { formatBytes, formatTime } from "@/lib/format";
 import { appQuery, domainsQuery } from "@/lib/queries";
@@ -20,7 +22,7 @@ export const Route = createFileRoute("/_auth/apps/$name/")({
   component: Overview,
 });
 
-type Action = "start" | "stop" | "restart" | "redeploy";
+type Action = AppAction;
 
 const ACTIONS: { action: Action; label: string; icon: ReactNode; what: string }[] = [
   { action: "start", label: "Start", icon: <Play />, what: "Start the app's stopped containers." },
@@ -40,6 +42,7 @@ function Overview() {
   const domains = useQuery(domainsQuery);
   const stats = useStats(name);
   const appDomains = (domains.data?.domains ?? []).filter((d) => d.app === name);
+  const why = actionState(app);
 
   const act = async (action: Action) => {
     const path = `/api/v1/apps/{app}/${action}` as "/api/v1/apps/{app}/start";
@@ -62,7 +65,7 @@ function Overview() {
             <ConfirmDialog
               key={action}
               trigger={
-                <Button variant="outline">
+                <Button variant="outline" disabled={why[action] !== null} title={why[action] ? `${label} cannot work now: ${why[action]}` : undefined}>
                   {icon}
                   {label}
                 </Button>
@@ -91,6 +94,7 @@ function Overview() {
           </ConfirmDialog>
         </div>
       )}
+      <AppState app={app} canAct={canAct} />
       {last && <LastAction deployment={last} app={name} />}
 
       <div className="grid gap-6 lg:grid-cols-3">
@@ -146,7 +150,9 @@ function Overview() {
               <dt className="text-muted-foreground">Version</dt>
               <dd>
                 v{app.current_version}
-                {app.last_good_version ? <span className="text-muted-foreground"> (last good v{app.last_good_version})</span> : null}
+                {app.last_good_version && app.last_good_version !== app.current_version ? (
+                  <span className="text-muted-foreground"> (last working version: {app.last_good_version})</span>
+                ) : null}
               </dd>
               <dt className="text-muted-foreground">Template</dt>
               <dd>{app.template || "raw compose"}</dd>
@@ -204,7 +210,7 @@ function LastAction({ deployment, app }: { deployment: Deployment; app: string }
   const d = live.data;
   return (
     <div className="flex flex-wrap items-center gap-3 rounded-lg border bg-card px-4 py-3 text-sm" role="status">
-      <span className="capitalize">{d.action}</span>
+      <span>{deploymentLabel(d)}</span>
       <StatusBadge status={d.status} />
       {d.reason && <span className="text-muted-foreground">{d.reason}</span>}
       <Link to="/apps/$name/deployments/$id" params={{ name: app, id: d.id ?? "" }} className="ml-auto text-primary hover:underline">

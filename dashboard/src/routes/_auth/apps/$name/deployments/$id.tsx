@@ -10,6 +10,7 @@ import { LogView } from "@/components/LogView";
 import { Alert } from "@/components/ui/alert";
 import { Button } from "@/components/ui/button";
 import { useDeploymentLogs } from "@/hooks/useDeploymentLogs";
+import { deploymentLabel } from "@/lib/appState";
 import { webUrl } from "@/lib/apps";
 import { useCan } from "@/lib/auth";
 import { duration, formatTime } from "@/lib/format";
@@ -73,7 +74,7 @@ function DeploymentPage() {
       )}
       <ErrorAlert error={deployment.error} />
       <div className="flex flex-wrap items-center gap-3 rounded-lg border bg-card px-4 py-3">
-        <span className="font-medium capitalize">{d?.action ?? "deployment"}</span>
+        <span className="font-medium" data-testid="deployment-kind">{d ? deploymentLabel(d) : "Deployment"}</span>
         <StatusBadge status={status} testId="deployment-status" />
         {d && (
           <span className="text-sm text-muted-foreground">
