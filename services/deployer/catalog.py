@@ -95,6 +95,16 @@ class Template:
         text = f"{self.name} {self.title} {self.description} {self.category}".lower()
         return all(word in text for word in search.lower().split())
 
+    def rank(self, search: str) -> int:
+        """0 when the name or title starts with the search, 1 when it contains it, 2 otherwise."""
+        words = search.lower().split()
+        if not words:
+            return 0
+        names = (self.name.lower(), self.title.lower())
+        if any(n.startswith(words[0]) for n in names) and all(any(w in n for n in names) for w in words):
+            return 0
+        return 1 if all(any(w in n for n in names) for w in words) else 2
+
     def render_env(self, given: dict[str, str]) -> tuple[str, dict[str, str]]:
         """The .env for `given` settings, and the secrets generated for passwords left empty."""
         known = {s.key for s in self.settings}
@@ -211,9 +221,10 @@ class Catalog:
         return template
 
     def search(self, *, search: str, category: str) -> list[Template]:
-        return [
-            t for t in sorted(self._templates.values(), key=lambda t: t.name) if t.matches(search, category)
-        ]
+        """The templates that match, the best first: those whose name (or title) matches, then those
+        whose words merely mention it (a description naming "postgres" comes after PostgreSQL)."""
+        found = [t for t in self._templates.values() if t.matches(search, category)]
+        return sorted(found, key=lambda t: (t.rank(search), t.name))
 
     def categories(self) -> list[str]:
         return sorted({t.category for t in self._templates.values()})

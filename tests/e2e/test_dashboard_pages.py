@@ -127,6 +127,13 @@ def test_an_admin_runs_a_command_in_the_host_terminal(stack: Stack, page: Page) 
     expect(page.get_by_role("heading", name="Host terminal")).to_be_visible()
     expect(page.get_by_test_id("terminal-placeholder")).to_be_visible()  # nothing runs before Connect
     page.get_by_role("button", name="Connect", exact=True).click()
+    # the first time in a session, the console asks: this is a root shell on the server
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("a root shell on the server")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_test_id("terminal-placeholder")).to_be_visible()  # nothing opened
+    page.get_by_role("button", name="Connect", exact=True).click()
+    page.get_by_role("dialog").get_by_role("button", name="Open the shell").click()
     expect(page.get_by_text("Connected to the host")).to_be_visible(timeout=30_000)
     terminal = page.get_by_test_id("terminal")
     rows = terminal.locator(".xterm-rows")
@@ -151,6 +158,11 @@ def test_an_admin_runs_a_command_in_the_host_terminal(stack: Stack, page: Page) 
     expect(page.get_by_text("Disconnected.")).to_be_visible()
     expect(page.get_by_role("button", name="Connect", exact=True)).to_be_visible()
     expect(page.get_by_test_id("terminal-placeholder")).to_be_visible()
+    # confirmed once in this session: connecting again asks nothing
+    page.get_by_role("button", name="Connect", exact=True).click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(page.get_by_text("Connected to the host")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Disconnect", exact=True).click()
 
 
 def _host_terminal_refusal(stack: Stack, token: str) -> tuple[dict[str, Any], int]:

@@ -10,7 +10,13 @@ interface SettingsFormProps {
   disabled?: boolean;
 }
 
-/** The inputs of a template's settings, one per field, labelled by the setting's label or key. */
+/** The variable a setting sets, next to its label in words (what the compose file and .env say). */
+function KeyHint({ field }: { field: SettingField }) {
+  if (field.label === field.key) return null;
+  return <code className="ml-auto rounded bg-muted px-1 py-0.5 font-mono text-[0.7rem] font-normal text-muted-foreground">{field.key}</code>;
+}
+
+/** The inputs of a template's settings, one per field, labelled in words with the variable as a hint. */
 export function SettingsFields({ fields, values, errors, onChange, disabled }: SettingsFormProps) {
   return (
     <div className="grid gap-4 sm:grid-cols-2">
@@ -31,12 +37,14 @@ export function SettingsFields({ fields, values, errors, onChange, disabled }: S
                   onChange={(e) => onChange(field.key, e.target.checked ? "true" : "false")}
                 />
                 {field.label}
+                <KeyHint field={field} />
               </label>
             ) : (
               <>
                 <Label htmlFor={id}>
                   {field.label}
                   {field.required && field.kind !== "password" && <span className="text-destructive" aria-hidden>*</span>}
+                  <KeyHint field={field} />
                 </Label>
                 {field.kind === "choice" ? (
                   <NativeSelect {...common} value={values[field.key] ?? ""} onChange={(e) => onChange(field.key, e.target.value)}>

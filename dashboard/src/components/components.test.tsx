@@ -42,21 +42,21 @@ function Form({ onValues }: { onValues: (v: SettingValues) => void }) {
 }
 
 describe("SettingsFields", () => {
-  it("renders an input per setting, labelled by its key, with inline validation", async () => {
+  it("renders an input per setting, labelled in words with its key as a hint, with inline validation", async () => {
     const user = userEvent.setup();
     let latest: SettingValues = {};
     render(<Form onValues={(v) => (latest = v)} />);
     const port = screen.getByLabelText("HTTP_PORT", { exact: false });
     expect(port).toHaveValue(8081);
-    expect(screen.getByLabelText("ADMIN_PASSWORD")).toHaveAttribute("type", "password");
-    expect(screen.getByLabelText("EDITION")).toHaveDisplayValue("ce");
-    await user.click(screen.getByLabelText("DEBUG"));
+    expect(screen.getByLabelText(/^Admin password.*ADMIN_PASSWORD$/)).toHaveAttribute("type", "password");
+    expect(screen.getByLabelText(/^Edition.*EDITION$/)).toHaveDisplayValue("ce");
+    await user.click(screen.getByLabelText(/^Debug.*DEBUG$/));
     expect(latest.DEBUG).toBe("true");
-    await user.selectOptions(screen.getByLabelText("EDITION"), "ee");
+    await user.selectOptions(screen.getByLabelText(/^Edition.*EDITION$/), "ee");
     expect(latest.EDITION).toBe("ee");
     await user.clear(port);
     expect(port).toHaveAttribute("aria-invalid", "true");
-    expect(screen.getByText("HTTP_PORT is required.")).toBeInTheDocument();
+    expect(screen.getByText("Web port is required.")).toBeInTheDocument();
     await user.type(port, "9000");
     expect(port).not.toHaveAttribute("aria-invalid");
     expect(latest.HTTP_PORT).toBe("9000");

@@ -14,14 +14,14 @@ const SPECS: SettingSpec[] = [
 describe("settings form generator", () => {
   const fields = settingFields(SPECS);
 
-  it("makes one field per setting, labelled by its key, with its kind", () => {
+  it("makes one field per setting, labelled in words, with its kind", () => {
     expect(fields.map((f) => [f.key, f.label, f.kind])).toEqual([
-      ["HTTP_PORT", "HTTP_PORT", "int"],
-      ["DB_PASSWORD", "DB_PASSWORD", "password"],
-      ["SITE_TITLE", "SITE_TITLE", "string"],
-      ["DEBUG", "DEBUG", "bool"],
-      ["EDITION", "EDITION", "choice"],
-      ["ODD", "ODD", "string"],
+      ["HTTP_PORT", "Web port", "int"],
+      ["DB_PASSWORD", "Database password", "password"],
+      ["SITE_TITLE", "Site title", "string"],
+      ["DEBUG", "Debug", "bool"],
+      ["EDITION", "Edition", "choice"],
+      ["ODD", "Odd", "string"],
     ]);
     expect(settingFields([{ key: "A", type: "string", label: "Nice name" } as SettingSpec])[0].label).toBe("Nice name");
   });
@@ -39,7 +39,7 @@ describe("settings form generator", () => {
     expect(errors.HTTP_PORT).toBe("Enter a whole number.");
     expect(errors.EDITION).toBe("Choose one of: ce, ee.");
     expect(validateSettings(fields, { ...initialValues(fields), HTTP_PORT: "70000" }).HTTP_PORT).toMatch(/port/);
-    expect(validateSettings(fields, { ...initialValues(fields), HTTP_PORT: " " }).HTTP_PORT).toBe("HTTP_PORT is required.");
+    expect(validateSettings(fields, { ...initialValues(fields), HTTP_PORT: " " }).HTTP_PORT).toBe("Web port is required.");
   });
 
   it("sends strings, leaving out empty optional values", () => {

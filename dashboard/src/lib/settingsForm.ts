@@ -4,6 +4,7 @@
  * values, validation, and the `settings` map sent to `POST /api/v1/apps`.
  */
 import type { SettingSpec } from "@/api/client";
+import { settingLabel } from "@/lib/catalog";
 
 export type FieldKind = "string" | "int" | "bool" | "password" | "choice";
 
@@ -26,7 +27,7 @@ export function settingFields(specs: SettingSpec[] | undefined): SettingField[] 
   return (specs ?? []).map((spec) => {
     const key = spec.key ?? "";
     const kind = (KINDS as string[]).includes(spec.type ?? "") ? (spec.type as FieldKind) : "string";
-    const label = (spec as { label?: string }).label?.trim() || key;
+    const label = (spec as { label?: string }).label?.trim() || settingLabel(key);
     return {
       key,
       label,

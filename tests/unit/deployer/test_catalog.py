@@ -127,3 +127,13 @@ def test_bad_templates_are_left_out(tmp_path: Path) -> None:
     (bad / "template.json").write_text('{"name": "bad", "category": "web", "settings": []}')
     catalog = Catalog.load([tmp_path])
     assert [t.name for t in catalog.search(search="", category="")] == ["good"]
+
+
+def test_search_ranks_name_matches_first() -> None:
+    catalog = Catalog.load([CATALOG])
+    found = [t.name for t in catalog.search(search="postgres", category="")]
+    # alphabetically adminer, directus, mattermost … mention it first; the name match leads
+    assert found[0] == "postgresql"
+    assert {"adminer", "directus", "umami"} <= set(found[1:])
+    assert [t.name for t in catalog.search(search="red", category="")][0] == "redis"
+    assert found[1:] == sorted(found[1:])  # the rest in name order

@@ -1,6 +1,7 @@
 import { createFileRoute } from "@tanstack/react-router";
 import { Plug, Unplug } from "lucide-react";
 import { useState } from "react";
+import { ConfirmDialog } from "@/components/ConfirmDialog";
 import { ErrorAlert, PageHeader, Spinner } from "@/components/common";
 import { TerminalView, type TerminalState } from "@/components/TerminalView";
 import { TotpPrompt } from "@/components/TotpPrompt";
@@ -12,12 +13,16 @@ export const Route = createFileRoute("/_auth/terminal")({
   component: HostTerminalPage,
 });
 
+/** Set in sessionStorage once the admin has confirmed a host shell in this browser session. */
+const HOST_SHELL_CONFIRMED = "appos_host_shell_confirmed";
+
 /** A login shell on the machine AppOS runs on (`WS /api/v1/terminal/ws?target=host`), admins only. */
 function HostTerminalPage() {
   const isAdmin = useCan("admin");
   const [session, setSession] = useState(0);
   const [state, setState] = useState<TerminalState>({ phase: "closed" });
   const [totpCode, setTotpCode] = useState("");
+  const [confirmed, setConfirmed] = useState(() => sessionStorage.getItem(HOST_SHELL_CONFIRMED) === "1");
   if (!isAdmin) return <ErrorAlert error={new Error("The host terminal needs the admin role.")} />;
   const live = session > 0 && state.phase !== "closed";
 
@@ -29,10 +34,30 @@ function HostTerminalPage() {
       />
       <div className="grid gap-3">
         <div className="flex flex-wrap items-center gap-3">
-          <Button onClick={() => setSession((n) => n + 1)} disabled={state.phase === "connecting"}>
-            <Plug />
-            {session > 0 && !live ? "Reconnect" : live ? "New session" : "Connect"}
-          </Button>
+          {confirmed ? (
+            <Button onClick={() => setSession((n) => n + 1)} disabled={state.phase === "connecting"}>
+              <Plug />
+              {session > 0 && !live ? "Reconnect" : live ? "New session" : "Connect"}
+            </Button>
+          ) : (
+            <ConfirmDialog
+              trigger={
+                <Button>
+                  <Plug />
+                  Connect
+                </Button>
+              }
+              title="Open a root shell on the server?"
+              description="This is a root shell on the server AppOS runs on (as the user AppOS runs as, root in its image): a command typed here can change or delete anything, apps and AppOS included. You are asked once per browser session."
+              confirmLabel="Open the shell"
+              confirmVariant="destructive"
+              onConfirm={() => {
+                sessionStorage.setItem(HOST_SHELL_CONFIRMED, "1");
+                setConfirmed(true);
+                setSession((n) => n + 1);
+              }}
+            />
+          )}
           {live && (
             <Button
               variant="outline"

@@ -6,6 +6,7 @@ import { api, unwrap } from "@/api/client";
 import { CodeEditor } from "@/components/CodeEditor";
 import { ErrorAlert, Spinner } from "@/components/common";
 import { TemplateLogo } from "@/components/TemplateLogo";
+import { categoryName } from "@/lib/catalog";
 import { SettingsFields } from "@/components/SettingsForm";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
@@ -81,7 +82,7 @@ function TemplatePage() {
           <h1 className="text-2xl font-semibold tracking-tight">{t.title || t.name}</h1>
           <p className="mt-1 text-sm text-muted-foreground">{t.description}</p>
           <div className="mt-2 flex flex-wrap items-center gap-2 text-xs">
-            {t.category && <Badge variant="muted" className="capitalize">{t.category}</Badge>}
+            {t.category && <Badge variant="muted">{categoryName(t.category)}</Badge>}
             {t.web_port ? <Badge variant="outline">web UI: {t.web_service}:{t.web_port}</Badge> : null}
             {t.website && (
               <a href={t.website} target="_blank" rel="noreferrer" className="inline-flex items-center gap-1 text-primary hover:underline">

@@ -7,6 +7,7 @@ import { EmptyState, ErrorAlert, PageHeader, Spinner } from "@/components/common
 import { Badge } from "@/components/ui/badge";
 import { Input } from "@/components/ui/input";
 import { TemplateLogo } from "@/components/TemplateLogo";
+import { categoryName } from "@/lib/catalog";
 import { cn } from "@/lib/utils";
 
 type CatalogSearch = { q?: string; category?: string };
@@ -55,11 +56,11 @@ function CatalogPage() {
               aria-pressed={category === c}
               onClick={() => navigate({ search: (prev) => ({ ...prev, category: c || undefined }), replace: true })}
               className={cn(
-                "rounded-full border px-3 py-1 text-xs font-medium capitalize transition-colors cursor-pointer",
+                "rounded-full border px-3 py-1 text-xs font-medium transition-colors cursor-pointer",
                 category === c ? "border-primary bg-primary text-primary-foreground" : "bg-card hover:bg-accent",
               )}
             >
-              {c || "All"}
+              {c ? categoryName(c) : "All"}
             </button>
           ))}
         </div>
@@ -82,7 +83,7 @@ function CatalogPage() {
                 <div className="min-w-0">
                   <div className="flex flex-wrap items-center gap-2">
                     <span className="font-medium">{t.title || t.name}</span>
-                    {t.category && <Badge variant="muted" className="capitalize">{t.category}</Badge>}
+                    {t.category && <Badge variant="muted">{categoryName(t.category)}</Badge>}
                   </div>
                   <p className="mt-1 line-clamp-2 text-sm text-muted-foreground">{t.description}</p>
                 </div>
