@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import itertools
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from croniter import croniter
 from redis import Redis
 from redis.exceptions import RedisError
 
@@ -71,16 +73,46 @@ def new_id(now: datetime) -> str:
 # --- the schedule -------------------------------------------------------------------------------
 
 
+# A cron line may not run backups more often than this (as "every:N" cannot).
+CRON_MIN_GAP = timedelta(hours=1)
+_CRON_CHECKED_RUNS = 48
+
+
+def is_cron(schedule: str) -> bool:
+    """A five-field cron line ("0 3 * * *", in UTC), as opposed to "daily@…" or "every:…"."""
+    return len(schedule.split()) == 5
+
+
 def validate_schedule(schedule: str) -> str:
+    if is_cron(schedule):
+        schedule = " ".join(schedule.split())
+        if not croniter.is_valid(schedule):
+            raise InvalidArgument(f"{schedule!r} is not a valid cron line (minute hour day month weekday)")
+        runs = croniter(schedule, datetime(2026, 1, 1, tzinfo=UTC))
+        times = [runs.get_next(datetime) for _ in range(_CRON_CHECKED_RUNS)]
+        if any(b - a < CRON_MIN_GAP for a, b in itertools.pairwise(times)):
+            raise InvalidArgument(
+                f"{schedule!r} runs more often than once an hour; backups need at least an hour"
+            )
+        return schedule
     match = _SCHEDULE.fullmatch(schedule)
     if schedule and (match is None or (match["hours"] is not None and not 1 <= int(match["hours"]) <= 168)):
-        raise InvalidArgument('schedule must be "", "daily@HH:MM" (UTC) or "every:N" (hours, 1-168)')
+        raise InvalidArgument(
+            'schedule must be "", "daily@HH:MM" (UTC), "every:N" (hours, 1-168) '
+            'or a cron line such as "0 3 * * *" (UTC)'
+        )
     return schedule
 
 
 def next_run(schedule: str, *, last: datetime | None, now: datetime) -> datetime | None:
     """When the next scheduled backup is due (None without a schedule), counted from the previous
     scheduled run, or from `now` when there was none."""
+    if is_cron(schedule):
+        try:
+            due: datetime = croniter(schedule, last or now).get_next(datetime)
+        except (ValueError, KeyError):  # a line stored before it was checked: no run
+            return None
+        return due
     match = _SCHEDULE.fullmatch(schedule)
     if not schedule or match is None:
         return None

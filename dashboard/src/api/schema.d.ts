@@ -1462,6 +1462,8 @@ export interface components {
             help?: string;
             key?: string;
             required?: boolean;
+            suggested?: string;
+            suggested_reason?: string;
             type?: string;
         };
         Template: {
@@ -7507,6 +7509,7 @@ export interface operations {
                     expires_in_days?: number;
                     name?: string;
                     role?: string;
+                    totp_code?: string;
                 };
             };
         };

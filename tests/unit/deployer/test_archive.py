@@ -240,3 +240,14 @@ def test_ids_and_schedules() -> None:
     last = datetime(2026, 11, 25, 3, 0, 5, tzinfo=UTC)
     assert next_run("daily@03:00", last=last, now=now) == datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
     assert next_run("every:6", last=last, now=now) == datetime(2026, 11, 25, 9, 0, 5, tzinfo=UTC)
+
+
+def test_a_schedule_may_be_a_cron_line() -> None:
+    now = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)  # a Wednesday
+    assert validate_schedule("0  3 * * 1") == "0 3 * * 1"  # spaces tidied
+    assert next_run("0 3 * * 1", last=None, now=now) == datetime(2026, 11, 30, 3, 0, tzinfo=UTC)  # Monday
+    assert next_run("30 */6 * * *", last=now, now=now) == datetime(2026, 11, 25, 12, 30, tzinfo=UTC)
+    for bad in ("61 3 * * *", "0 3 * * * *", "* * * * *", "*/30 3 * * *", "0 3 * foo *"):
+        with pytest.raises(InvalidArgument):
+            validate_schedule(bad)
+    assert next_run("not a valid cron line", last=None, now=now) is None  # stored by mistake: no run

@@ -245,7 +245,7 @@ function BackupSettings() {
       <CardHeader>
         <CardTitle>Schedule</CardTitle>
         <CardDescription>
-          {settings.data?.next_run ? `Next backup ${formatTime(settings.data.next_run)}.` : "No scheduled backup."}
+          <span data-testid="backup-next-run">{settings.data?.next_run ? `Next backup ${formatTime(settings.data.next_run)}.` : "No scheduled backup."}</span>
         </CardDescription>
       </CardHeader>
       <CardContent>
@@ -260,8 +260,13 @@ function BackupSettings() {
                   setSaved(false);
                   setSchedule(e.target.value);
                 }}
-                placeholder="daily@03:00 or every:6"
+                placeholder="daily@03:00, every:6 or 0 3 * * 1"
+                aria-describedby="backup-schedule-help"
               />
+              <p id="backup-schedule-help" className="text-xs text-muted-foreground">
+                <code>daily@HH:MM</code>, <code>every:N</code> (hours) or a cron line (minute hour day month weekday, e.g. <code>0 3 * * 1</code> for Mondays at 03:00); times
+                in UTC, at most once an hour. Empty: no scheduled backup.
+              </p>
             </div>
             <div className="grid content-start gap-1.5">
               <Label htmlFor="backup-retention">Keep (0: all)</Label>
