@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from cli.client import CliError, connect, seg
+from cli.client import ApiError, CliError, connect, seg
 from cli.commands.auth import read_secret
 from cli.groups import group
 from cli.output import JSON_OPTION, fields, note, out, plain, print_json, table, when
@@ -162,13 +162,27 @@ def create_token(
     role: str = typer.Option("", "--role", "-r", help=f"{ROLES}; at most yours (default: yours)."),
     expires_in_days: int = typer.Option(0, "--expires-in-days", help="0: never expires."),
     as_json: bool = typer.Option(False, "--json", help="Print the reply, secret included, as JSON."),
+    totp_code: str = typer.Option(
+        "", "--totp-code", help="A current two-factor code (a login with 2FA needs one; asked at a tty)."
+    ),
 ) -> None:
     """Create an API token. Its secret is printed once: store it now."""
     body: dict[str, Any] = {"name": name, "expires_in_days": expires_in_days}
     if role:
         body["role"] = role
+    if totp_code:
+        body["totp_code"] = "".join(totp_code.split())
     with connect() as api:
-        reply = api.post("/api/v1/tokens", body)
+        try:
+            reply = api.post("/api/v1/tokens", body)
+        except ApiError as exc:
+            # a login's session of a 2FA account: a token is never asked for a code, so it needs one now
+            if exc.code != "totp_required" or totp_code:
+                raise
+            if not sys.stdin.isatty():
+                raise CliError(f"{exc} (add --totp-code CODE)") from exc
+            body["totp_code"] = "".join(str(typer.prompt("Two-factor code")).split())
+            reply = api.post("/api/v1/tokens", body)
     if as_json:
         print_json(reply)
         return

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
+
+from docker.errors import NotFound
 
 from services.deployer.compose import project_name
 
@@ -49,15 +52,37 @@ class BindMount:
 
 
 def bind_mounts(client: Any, app: str) -> list[BindMount]:
-    """Every bind mount of the app's containers, running or not."""
-    return sorted(
-        {
-            BindMount(str(m["Source"]), not m.get("RW", True), c.attrs.get("State", {}).get("Running", False))
-            for c in containers_of(client, app)
-            for m in c.attrs.get("Mounts") or []
-            if m.get("Type") == "bind" and m.get("Source")
-        }
-    )
+    """Every host folder the app's containers mount, running or not: bind mounts, and local volumes
+    made with a bind `device` (Docker mounts that folder again at each start, as for a bind)."""
+    found = set()
+    devices: dict[str, str] = {}
+    for container in containers_of(client, app):
+        running = bool(container.attrs.get("State", {}).get("Running", False))
+        for mount in container.attrs.get("Mounts") or []:
+            read_only = not mount.get("RW", True)
+            if mount.get("Type") == "bind" and mount.get("Source"):
+                found.add(BindMount(str(mount["Source"]), read_only, running))
+            elif mount.get("Type") == "volume" and mount.get("Name"):
+                name = str(mount["Name"])
+                if name not in devices:
+                    devices[name] = _bind_device(client, name)
+                if devices[name]:
+                    found.add(BindMount(devices[name], read_only, running))
+    return sorted(found)
+
+
+def _bind_device(client: Any, volume: str) -> str:
+    """The host folder a local volume binds ("" for an ordinary volume)."""
+    try:
+        attrs = client.volumes.get(volume).attrs
+    except NotFound:  # removed meanwhile: it mounts nothing
+        return ""
+    options = attrs.get("Options") or {}
+    if attrs.get("Driver") != "local" or "bind" not in str(options.get("o", "")).split(","):
+        return ""
+    device = str(options.get("device") or "")
+    # a relative device is read from dockerd's working folder: `/` as far as a check can tell
+    return os.path.normpath(os.path.join("/", device)) if device else ""
 
 
 # Exit codes of a container that was stopped (SIGTERM, or SIGKILL after the stop timeout), not crashed.

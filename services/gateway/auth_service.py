@@ -132,6 +132,7 @@ class AuthService:
             raise PermissionDenied(f"a {caller.role} cannot create a token with role {role}")
         if not 0 <= request.expires_in_days <= MAX_TOKEN_DAYS:
             raise InvalidArgument(f"expires_in_days must be between 0 (never) and {MAX_TOKEN_DAYS}")
+        await self._second_factor.for_new_token(caller, request.totp_code, address=ctx.client_address)
         secret, token_hash, prefix = new_api_token()
         create = state_pb2.StateCreateTokenRequest(
             username=caller.username,

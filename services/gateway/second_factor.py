@@ -47,15 +47,29 @@ class CodeRefused(LoginRefused):
         self.args = (message,)
 
 
+class StepUpRequired(PermissionDenied):
+    """A signed-in call that needs a current code too (not a failed sign-in: the session stays)."""
+
+    reason = "totp_required"
+
+
+class StepUpRefused(PermissionDenied):
+    reason = "totp_invalid"
+
+
 LOGIN_NEEDS_CODE = (
     "this account has two-factor authentication: send totp_code (the 6-digit code from the "
     "authenticator app) or recovery_code with the password"
 )
-# Shown in the console's code prompt: plain words (how clients send it is in docs/architecture.md)
-TERMINAL_NEEDS_CODE = (
-    "two-factor authentication is on for your account: enter the current 6-digit code from your "
-    "authenticator app to open a terminal"
-)
+
+
+def needs_code(action: str) -> str:
+    """Shown in the console's code prompt: plain words (how clients send it is in
+    docs/architecture.md)."""
+    return (
+        "two-factor authentication is on for your account: enter the current 6-digit code from your "
+        f"authenticator app to {action}"
+    )
 
 
 def qr_svg(uri: str) -> str:
@@ -119,15 +133,30 @@ class SecondFactor:
 
     async def for_terminal(self, caller: Caller, code: str, *, address: str) -> None:
         """A login's session opening a terminal needs a fresh code when its user has 2FA."""
+        await self._step_up(caller, code, address=address, where="terminal", action="open a terminal")
+
+    async def for_new_token(self, caller: Caller, code: str, *, address: str) -> None:
+        """A login's session creating an API token needs a fresh code when its user has 2FA: a token
+        is never asked for one, so a stolen session alone would otherwise mint its way around it."""
+        try:
+            await self._step_up(
+                caller, code, address=address, where="new API token", action="create an API token"
+            )
+        except TotpRequired as exc:
+            raise StepUpRequired(exc.message) from exc
+        except CodeRefused as exc:
+            raise StepUpRefused(exc.message) from exc
+
+    async def _step_up(self, caller: Caller, code: str, *, address: str, where: str, action: str) -> None:
         if caller.token_id:
             return  # an API token: for scripts, never asked for a code
         await self._limiter.check(username=caller.username, address=address)
         try:
             reply = await self._verify(caller.username, totp_code=code)
         except Unauthenticated as exc:
-            raise await self._refused(caller.username, address, exc, "terminal") from exc
+            raise await self._refused(caller.username, address, exc, where) from exc
         if reply.enabled and not reply.factor:
-            raise TotpRequired(caller.username, TERMINAL_NEEDS_CODE)
+            raise TotpRequired(caller.username, needs_code(action))
 
     async def begin(self, caller: Caller) -> auth_pb2.BeginTotpSetupReply:
         secret = totp.new_secret()

@@ -309,6 +309,12 @@ def test_login_with_a_two_factor_code_and_reset_2fa(cli: Run, stack: Stack, tmp_
     assert _json(run("whoami", "--json"))["username"] == user
     shell = run("shell")  # a terminal needs a fresh code too; not at a tty it says how to give one
     assert shell.returncode == 1 and "--totp-code" in shell.stderr, shell.stderr
+    no_token = run("tokens", "create", "ci")  # so does a new API token, which is never asked later
+    assert no_token.returncode == 1 and "--totp-code" in no_token.stderr, no_token.stderr
+    # the code after the login's: accepted once the clock has reached the login's step
+    wait_for(lambda: totp.current_step() >= step + 1, timeout=2 * totp.STEP_SECONDS, what="the next code")
+    token = run("tokens", "create", "ci", "--totp-code", pyotp.TOTP(secret).generate_otp(step + 2))
+    assert token.returncode == 0 and "appos_" in token.stdout, token.stderr
 
     refused = cli("users", "reset-2fa", user)
     assert refused.returncode == 1 and "--yes" in refused.stderr

@@ -282,10 +282,35 @@ def test_terminal_needs_a_fresh_code_from_a_login_but_not_from_an_api_token(
         assert _first(ws)[0]["type"] == "opened"
         _echo(ws)
     with stack.client(user.token) as c:
-        api_token = c.post("/api/v1/tokens", json={"name": "script"}).json()["secret"]
+        api_token = c.post("/api/v1/tokens", json={"name": "script", "totp_code": user.code()}).json()[
+            "secret"
+        ]
     with _terminal(stack, api_token) as ws:  # scripts: never asked for a code
         assert _first(ws)[0]["type"] == "opened"
         _echo(ws)
+
+
+def test_a_session_needs_a_code_to_create_an_api_token_and_stays_signed_in(
+    stack: Stack, admin_token: str
+) -> None:
+    """A token is never asked for a code, so a stolen session alone must not be able to mint one."""
+    user = user_with_2fa(stack, admin_token, role="operator")
+    src = source_address()
+    with client(stack, user.token, source=src) as c:
+        asked = c.post("/api/v1/tokens", json={"name": "stolen"})
+        assert asked.status_code == 403, asked.text
+        assert asked.json()["code"] == "totp_required" and "create an API token" in asked.json()["message"]
+        wrong = c.post("/api/v1/tokens", json={"name": "stolen", "totp_code": user.wrong_code()})
+        assert (wrong.status_code, wrong.json()["code"]) == (403, "totp_invalid"), wrong.text
+        assert c.get("/api/v1/auth/me").status_code == 200  # a refused code does not end the session
+        made = c.post("/api/v1/tokens", json={"name": "script", "totp_code": user.code()})
+        assert made.status_code == 200, made.text
+        listed = c.get("/api/v1/tokens").json()["tokens"]
+    assert [t["name"] for t in listed] == ["script"]
+    with stack.client(made.json()["secret"]) as c:  # a script's token needs no code for another one
+        assert c.post("/api/v1/tokens", json={"name": "child"}).status_code == 200
+    failed = [e for e in state_events(stack) if e.type == "login_failed" and e.subject == user.name]
+    assert any("new API token" in e.payload_json for e in failed)
 
 
 def test_admin_reset_lets_the_user_in_with_the_password_and_only_admins_may(

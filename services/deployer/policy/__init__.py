@@ -49,8 +49,14 @@ RULES: dict[str, str] = {
     "devices": "host devices (devices, device_cgroup_rules, gpus, device reservations)",
     "docker_socket": "the Docker socket (full control of the host)",
     "host_path:<path>": "a host path outside the app's folder and below it, e.g. host_path:/srv/media",
-    "security_opt": "security options beyond no-new-privileges and labels (seccomp, apparmor unconfined)",
-    "network_driver": "network drivers other than bridge (macvlan, ipvlan, host) and bridge options",
+    "security_opt": (
+        "security options beyond no-new-privileges and an SELinux level "
+        "(seccomp, apparmor or SELinux unconfined)"
+    ),
+    "network_driver": (
+        "network drivers other than bridge (macvlan, ipvlan, host), bridge options, and subnets outside "
+        "private ranges or on the host's routes"
+    ),
     "volume_driver": "volume drivers other than local, and local driver options other than a bind or tmpfs",
     "cgroup_parent": "a cgroup parent of the host's",
     "runtime": "another container runtime",

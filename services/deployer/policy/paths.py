@@ -119,6 +119,16 @@ def layout_violations(items: list[HostPath], app_dir: Path, running: Sequence[st
                     )
                 )
                 break
+            if item.mounted and folder != item.path and folder.startswith(item.path.rstrip("/") + "/"):
+                found.append(
+                    Violation(
+                        "",
+                        f"{item.where} holds {shown(folder, app_dir)}, which a running container of the "
+                        "app mounts: a container could replace it with a symlink; mount folders side by "
+                        "side, not one inside another",
+                    )
+                )
+                break
     return found
 
 

@@ -75,23 +75,42 @@ def parse(compose_text: str) -> dict[str, Any]:
     return document
 
 
-def interpolate(text: str, values: Mapping[str, str]) -> str:
-    def one(match: re.Match[str]) -> str:
+_MAX_BRANCHES = 64
+
+
+def interpolations(text: str, values: Mapping[str, str]) -> set[str]:
+    """Every path the text can become: Compose's own reading, and for each `${V-x}`, `${V:-x}`,
+    `${V+x}` and `${V:+x}` both branches, whichever Compose takes (a check that agrees with Compose
+    on which branch is taken is one bug away from checking the wrong path). An unset variable
+    without a default refuses the path."""
+
+    def options(match: re.Match[str]) -> list[str]:
         name = match.group(1) or match.group(4)
-        operator, default = match.group(2) or "", match.group(3) or ""
+        operator, branch = match.group(2) or "", match.group(3) or ""
         value = values.get(name)
-        if operator in (":-", "-") and (value is None or (operator == ":-" and value == "")):
-            return interpolate(default, values)
+        if operator in (":-", "-"):
+            return [*([value] if value is not None else []), *sorted(interpolations(branch, values))]
         if operator in (":+", "+"):
-            return interpolate(default, values) if value else ""
+            return ["", *sorted(interpolations(branch, values))]
         if value is None:
             raise InvalidArgument(f"compose file: the variable {name} in a file path is not set")
-        return value
+        return [value]
 
-    resolved = _VAR.sub(one, text.replace("$$", "\x00"))
-    if "$" in resolved:
+    escaped = text.replace("$$", "\x00")
+    pieces: list[list[str]] = []
+    last = 0
+    for match in _VAR.finditer(escaped):
+        pieces += [[escaped[last : match.start()]], options(match)]
+        last = match.end()
+    pieces.append([escaped[last:]])
+    results = {""}
+    for choices in pieces:
+        results = {done + choice for done in results for choice in choices}
+        if len(results) > _MAX_BRANCHES:
+            raise InvalidArgument(f"compose file: the path {text!r} has too many variable branches to check")
+    if any("$" in result for result in results):
         raise InvalidArgument(f"compose file: the path {text!r} cannot be resolved")
-    return resolved.replace("\x00", "$")
+    return {result.replace("\x00", "$") for result in results}
 
 
 def read_paths(
@@ -100,12 +119,13 @@ def read_paths(
     """Every file Compose would read while loading the file as written, resolved against the app's
     folder."""
     document = parse(compose_text)
-    values = {**process_env, **envfile.values(env_text)}
+    values = {**envfile.values(env_text), **process_env}  # Compose's own environment wins over .env
     out = []
     for where, path in _written(document):
         if not isinstance(path, str) or not path:
             raise InvalidArgument(f"compose file: {where} must be a path")
-        out.append(HostPath(f"{where} {path}", normalize(interpolate(path, values), app_dir), mounted=False))
+        for each in sorted(interpolations(path, values)):
+            out.append(HostPath(f"{where} {path}", normalize(each, app_dir), mounted=False))
     return out
 
 

@@ -3,12 +3,13 @@ Every key is first looked up in the allow-lists of keys.py: what AppOS does not 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from services.deployer.policy import keys
+from services.deployer.policy import keys, subnets
 from services.deployer.policy.paths import HostPath, inside, normalize, shown
 from services.deployer.policy.violations import Violation
 
@@ -127,8 +128,10 @@ class ServiceRules:
     def _security_opt(self) -> Iterator[Violation]:
         for option in self.service.get("security_opt") or []:
             spelled = re.sub(r"\s+", "", str(option)).lower().replace("=", ":")
+            # SELinux: only an MCS level (to share files between containers); a type such as spc_t or
+            # unconfined_t, a user or a role can lift the confinement, and label:disable does
             if spelled in ("no-new-privileges", "no-new-privileges:true", "apparmor:docker-default") or (
-                re.fullmatch(r"label:(user|role|type|level):[a-z0-9_.:-]+", spelled) is not None
+                re.fullmatch(r"label:level:s0(?::c[0-9]{1,4}(?:[.,]c[0-9]{1,4})*)?", spelled) is not None
             ):
                 continue
             yield Violation("security_opt", f"{self.where}: security_opt {option} is not allowed")
@@ -252,7 +255,7 @@ def top_level(config: dict[str, Any], project: str, app_dir: Path) -> tuple[list
         volume = volume or {}
         where = f"volume {name}"
         found += unknown_keys(where, volume, keys.VOLUME)
-        found += _shared(where, volume, project)
+        found += _shared(where, volume, project, "volume")
         driver = volume.get("driver") or "local"
         options = {str(k): str(v) for k, v in (volume.get("driver_opts") or {}).items()}
         if driver != "local":
@@ -262,7 +265,16 @@ def top_level(config: dict[str, Any], project: str, app_dir: Path) -> tuple[list
             if kind == "tmpfs" and set(options) <= {"type", "device", "o"}:
                 continue
             bind = kind in ("", "none") and "bind" in options.get("o", "").split(",")
-            if bind and options.get("device") and set(options) <= {"type", "device", "o"}:
+            if bind and options.get("device") and not os.path.isabs(options["device"]):
+                found.append(
+                    Violation(
+                        "",
+                        f"{where}: driver_opts device {options['device']} is read by Docker from its own "
+                        "folder, not the app's: bind the folder in the service instead "
+                        f"({options['device']}:/path)",
+                    )
+                )
+            elif bind and options.get("device") and set(options) <= {"type", "device", "o"}:
                 device = normalize(options["device"], app_dir)
                 paths.append(
                     HostPath(f"{where}: driver_opts device {options['device']}", device, mounted=True)
@@ -277,7 +289,7 @@ def top_level(config: dict[str, Any], project: str, app_dir: Path) -> tuple[list
         network = network or {}
         where = f"network {name}"
         found += unknown_keys(where, network, keys.NETWORK)
-        found += _shared(where, network, project)
+        found += _shared(where, network, project, "network")
         driver = network.get("driver") or "bridge"
         if driver not in keys.NETWORK_DRIVERS:
             found.append(
@@ -290,6 +302,7 @@ def top_level(config: dict[str, Any], project: str, app_dir: Path) -> tuple[list
         found += unknown_keys(f"{where}: ipam", ipam, keys.IPAM)
         if ipam.get("driver") not in (None, "", "default"):
             found.append(Violation("network_driver", f"{where}: ipam driver {ipam['driver']} is not allowed"))
+        found += subnets.violations(f"{where}: ipam", ipam.get("config"))
     for level, allowed_keys in (("secrets", keys.SECRET), ("configs", keys.CONFIG)):
         for name, item in sorted((config.get(level) or {}).items()):
             item = item or {}
@@ -306,10 +319,19 @@ def top_level(config: dict[str, Any], project: str, app_dir: Path) -> tuple[list
     return found, paths
 
 
-def _shared(where: str, item: dict[str, Any], project: str) -> list[Violation]:
+def _shared(where: str, item: dict[str, Any], project: str, kind: str) -> list[Violation]:
     name = str(item.get("name") or "")
     if _truthy(item.get("external")) and not owned(name, project):
         return [Violation("container", f"{where}: external {name or 'object'} belongs to something else")]
+    if _truthy(item.get("external")) and kind == "volume":
+        # what an existing volume mounts (a bind made by an earlier version) is not in this file
+        return [
+            Violation(
+                "",
+                f"{where}: external: true hides what the volume mounts; the app's own volumes need "
+                "no external: drop it",
+            )
+        ]
     if name and not owned(name, project):
         return [Violation("container", f"{where}: name {name} is outside this app (drop `name:`)")]
     return []

@@ -64,3 +64,58 @@ def test_invalid_yaml_says_where_in_plain_words(tmp_path: Path) -> None:
     message = _refused("services: [unclosed", tmp_path / "app")
     where = "compose file is not valid YAML (line 1, column 20): "
     assert message == where + "expected ',' or ']', but got the end of the file"
+
+
+# ------------------------------------------------------------ round 2 (tests/security/test_round2_attacks.py)
+
+
+@pytest.mark.parametrize(
+    "option", ["label=type:spc_t", "label:type:unconfined_t", "label=disable", "label:user:x"]
+)
+def test_selinux_labels_that_lift_confinement_are_refused(option: str, tmp_path: Path) -> None:
+    assert "rule security_opt" in _refused(_compose(extra=f'    security_opt: ["{option}"]\n'), tmp_path)
+
+
+def test_an_selinux_level_is_allowed(tmp_path: Path) -> None:
+    options = '["label=level:s0:c100,c200", "no-new-privileges:true"]'
+    _check(_compose(extra=f"    security_opt: {options}\n"), tmp_path)
+
+
+def test_a_relative_local_volume_device_is_refused_whatever_is_granted(tmp_path: Path) -> None:
+    text = (
+        _compose(extra="    volumes: ['vol:/v']\n")
+        + "volumes:\n  vol:\n    driver_opts: {type: none, o: bind, device: ./etc}\n"
+    )
+    message = _refused(text, tmp_path / "app")
+    assert "read by Docker from its own folder" in message and "never allowed" in message
+
+
+def test_an_external_volume_of_the_app_itself_is_refused(tmp_path: Path) -> None:
+    text = (
+        _compose(extra="    volumes: ['vol:/v']\n")
+        + "volumes:\n  vol:\n    external: true\n    name: appos-app_vol\n"
+    )
+    assert "external: true hides what the volume mounts" in _refused(text, tmp_path / "app")
+
+
+@pytest.mark.parametrize("written", ["${V+/etc/passwd}", "${V:-.env}${W:+/../../../../etc/passwd}"])
+def test_every_branch_of_a_variable_in_an_env_file_path_is_checked(written: str, tmp_path: Path) -> None:
+    message = _refused(_compose(extra=f'    env_file: ["{written}"]\n'), tmp_path / "app", env="V=\n")
+    assert "/etc/passwd" in message
+
+
+def test_compose_s_own_environment_wins_over_the_env_file_in_a_path(tmp_path: Path) -> None:
+    """`HOME=./inside` in .env: Compose still reads ${HOME} from its own environment."""
+    text = _compose(extra='    env_file: ["${HOME}/creds.env"]\n')
+    message = _refused(text, tmp_path / "app", "HOME=./in\n")
+    assert "creds.env" in message and "outside the app's folder" in message
+
+
+def test_a_bind_that_holds_a_folder_a_running_container_mounts_is_refused(tmp_path: Path) -> None:
+    app = tmp_path / "apps" / "app"
+    text = _compose(extra="    volumes: ['./data:/p']\n")
+    with pytest.raises(InvalidArgument, match="holds ./data/sub, which a running container"):
+        validation.check(
+            name="app", compose_text=text, env_text="", allowed=[], apps_dir=app.parent,
+            running=[str(app / "data" / "sub")],
+        )  # fmt: skip

@@ -112,6 +112,7 @@ function CreateToken() {
   const [name, setName] = useState("");
   const [role, setRole] = useState<string>("viewer");
   const [days, setDays] = useState("90");
+  const [code, setCode] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [secret, setSecret] = useState<string | null>(null);
@@ -121,9 +122,12 @@ function CreateToken() {
     setError(null);
     setSecret(null);
     try {
-      const reply = await unwrap(api.POST("/api/v1/tokens", { body: { name, role, expires_in_days: Number(days) || 0 } }));
+      // a token is never asked for a code later, so a session of a 2FA account sends one to create it
+      const totp_code = me.totp_enabled ? code.replace(/\s+/g, "") : undefined;
+      const reply = await unwrap(api.POST("/api/v1/tokens", { body: { name, role, expires_in_days: Number(days) || 0, totp_code } }));
       setSecret(reply.secret ?? "");
       setName("");
+      setCode("");
       queryClient.invalidateQueries({ queryKey: ["tokens"] });
     } catch (err) {
       setError(err);
@@ -138,7 +142,10 @@ function CreateToken() {
         <CardDescription>The secret is shown once.</CardDescription>
       </CardHeader>
       <CardContent className="grid gap-4">
-        <form onSubmit={submit} className="grid gap-4 sm:grid-cols-[1fr_10rem_10rem_auto] sm:items-end">
+        <form
+          onSubmit={submit}
+          className={`grid gap-4 sm:items-end ${me.totp_enabled ? "sm:grid-cols-[1fr_9rem_9rem_9rem_auto]" : "sm:grid-cols-[1fr_10rem_10rem_auto]"}`}
+        >
           <div className="grid gap-1.5">
             <Label htmlFor="token-name">Token name</Label>
             <Input id="token-name" placeholder="ci" value={name} onChange={(e) => setName(e.target.value)} required />
@@ -155,6 +162,20 @@ function CreateToken() {
             <Label htmlFor="token-days">Expires in (days)</Label>
             <Input id="token-days" type="number" min={0} value={days} onChange={(e) => setDays(e.target.value)} />
           </div>
+          {me.totp_enabled && (
+            <div className="grid gap-1.5">
+              <Label htmlFor="token-code">Two-factor code</Label>
+              <Input
+                id="token-code"
+                inputMode="numeric"
+                autoComplete="one-time-code"
+                placeholder="123456"
+                value={code}
+                onChange={(e) => setCode(e.target.value)}
+                required
+              />
+            </div>
+          )}
           <Button type="submit" disabled={busy}>
             <Plus />
             {busy ? "Creating…" : "Create token"}
