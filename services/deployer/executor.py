@@ -17,9 +17,9 @@ from redis import Redis
 from redis.exceptions import LockError, RedisError
 
 from appos.v1 import apps_pb2, state_pb2
-from services.common.errors import AppOSError, Conflict, InvalidArgument, NotFound
+from services.common.errors import AppOSError, Conflict, FailedPrecondition, InvalidArgument, NotFound
 from services.common.state_client import StateClient
-from services.deployer import compose, runtime, validation
+from services.deployer import compose, ports, runtime, validation
 from services.deployer.settings import DeployerSettings
 
 logger = logging.getLogger(__name__)
@@ -179,9 +179,9 @@ class Executor:
             outcome = self._perform(deployment, options, sink)
         except AppOSError as exc:
             outcome = Outcome("failed", exc.message)
-        except Exception as exc:  # noqa: BLE001 - a deployment must end, whatever happened
+        except Exception:  # noqa: BLE001 - a deployment must end, whatever happened
             logger.exception("deployment %s crashed", deployment_id)
-            outcome = Outcome("failed", f"internal error: {type(exc).__name__}")
+            outcome = Outcome("failed", "internal error in the worker (its log has the details)")
         finally:
             try:
                 sink.flush()
@@ -228,7 +228,8 @@ class Executor:
         compose.write_files(directory, compose_text, env_text)
         if deployment.action in STARTS_CONTAINERS:
             allowed = list(record.app.policy_exceptions)
-            self._check_policy(deployment.app, compose_text, env_text, allowed, sink)
+            config = self._check_policy(deployment.app, compose_text, env_text, allowed, sink)
+            self._check_ports(deployment.app, config, sink)
         project = compose.Project(
             name=compose.project_name(deployment.app),
             directory=directory,
@@ -279,14 +280,14 @@ class Executor:
 
     def _check_policy(
         self, app: str, compose_text: str, env_text: str, allowed: list[str], sink: LogSink
-    ) -> None:
+    ) -> dict[str, Any]:
         """The compose policy again, against the file system as it is now, with the app's exceptions
         as they are now: containers can plant symlinks in what they mount, and an admin may have
         withdrawn an exception since the version was saved."""
         with contextlib.closing(self.docker_factory()) as client:
             existing = runtime.bind_mounts(client, app)
         try:
-            validation.check_run(
+            config = validation.check_run(
                 name=app, compose_text=compose_text, env_text=env_text, apps_dir=self.settings.apps_dir,
                 allowed=allowed, existing=existing,
             )  # fmt: skip
@@ -294,6 +295,20 @@ class Executor:
             sink(f"refused: {exc.message}")
             raise InvalidArgument(f"refused before Compose ran: {exc.message}") from exc
         sink("compose policy: checked against the files on disk")
+        return config
+
+    def _check_ports(self, app: str, config: dict[str, Any], sink: LogSink) -> None:
+        """Every host port the version publishes is free (or the app's own) right before Compose
+        runs: Compose stops the old container before it finds the port taken."""
+        with contextlib.closing(self.docker_factory()) as client:
+            holders = ports.Holders(own_ports=self.settings.own_ports(), client=client)
+        try:
+            ports.refuse_taken(config, holders, app=app)
+        except FailedPrecondition as exc:
+            sink(f"refused: {exc.message}")
+            raise FailedPrecondition(
+                f"refused before Compose ran (nothing was stopped): {exc.message}"
+            ) from exc
 
     def _auto_rollback(self, deployment: apps_pb2.Deployment, cause: str) -> str:
         """After a failed deploy of a new version: a new version equal to the last good one, queued.
