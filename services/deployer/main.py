@@ -3,6 +3,7 @@ reconciler, the notification dispatcher, and the worker's health (a Celery ping 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -31,7 +32,7 @@ from services.deployer.catalog import Catalog
 from services.deployer.celery_app import QUEUE, RUN_DEPLOYMENT, make_celery
 from services.deployer.executor import Executor
 from services.deployer.reconciler import Reconciler
-from services.deployer.servicer import AppsServicer, CatalogServicer, DeploymentsServicer
+from services.deployer.servicer import AppsServicer, CatalogServicer, DeploymentsServicer, port_holders
 from services.deployer.settings import DeployerSettings
 from services.deployer.watcher import DockerWatcher
 from services.notify import tasks as notify_tasks
@@ -74,7 +75,7 @@ def main() -> None:
         services=[
             (
                 apps_pb2_grpc.add_CatalogServicer_to_server,
-                CatalogServicer(catalog),
+                CatalogServicer(catalog, functools.partial(port_holders, settings, docker_factory)),
                 _SERVICES["Catalog"].full_name,
             ),
             (

@@ -6,6 +6,7 @@ import contextlib
 import difflib
 import functools
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -27,11 +28,13 @@ from services.common.errors import (
 from services.common.grpc_server import actor, caller_role
 from services.common.names import validate_app_name
 from services.common.state_client import StateClient
-from services.deployer import compose, envfile, policy, runtime, stats, validation
+from services.deployer import compose, envfile, policy, ports, runtime, stats, validation
 from services.deployer.backups import Backups
 from services.deployer.catalog import Catalog
 from services.deployer.executor import cancel_key
 from services.deployer.settings import DeployerSettings
+
+logger = logging.getLogger(__name__)
 
 
 def env_for(role: str, text: str) -> str:
@@ -56,9 +59,19 @@ def unified(old: str, new: str, old_name: str, new_name: str) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
+def port_holders(settings: DeployerSettings, docker_factory: Callable[[], Any]) -> ports.Holders:
+    """Who holds host ports now (AppOS's own, containers, listeners); Unavailable without Docker."""
+    try:
+        with contextlib.closing(docker_factory()) as client:
+            return ports.Holders(own_ports=settings.own_ports(), client=client)
+    except (DockerException, requests.RequestException) as exc:
+        raise Unavailable("the Docker engine is not answering; try again shortly") from exc
+
+
 class CatalogServicer(apps_pb2_grpc.CatalogServicer):
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, port_holders: Callable[[], ports.Holders] | None = None) -> None:
         self.catalog = catalog
+        self.port_holders = port_holders
 
     def ListTemplates(
         self, request: apps_pb2.ListTemplatesRequest, context: grpc.ServicerContext
@@ -71,7 +84,28 @@ class CatalogServicer(apps_pb2_grpc.CatalogServicer):
     def GetTemplate(
         self, request: apps_pb2.GetTemplateRequest, context: grpc.ServicerContext
     ) -> apps_pb2.Template:
-        return self.catalog.get(request.template).to_pb(with_compose=True)
+        template = self.catalog.get(request.template).to_pb(with_compose=True)
+        self._suggest_ports(template)
+        return template
+
+    def _suggest_ports(self, template: apps_pb2.Template) -> None:
+        """A host-port setting whose default is taken right now gets a free port to offer instead."""
+        defaults = {
+            s.key: int(s.default) for s in template.settings
+            if s.type == "int" and s.key.endswith("PORT") and s.default.isdigit()
+        }  # fmt: skip
+        if not defaults or self.port_holders is None:
+            return
+        try:
+            holders = self.port_holders()
+        except Unavailable:
+            logger.warning("no port suggestions for %s: Docker is not answering", template.name)
+            return
+        found = ports.suggestions(defaults, holders)
+        for setting in template.settings:
+            if setting.key in found:
+                setting.suggested = str(found[setting.key][0])
+                setting.suggested_reason = found[setting.key][1]
 
 
 class AppsServicer(apps_pb2_grpc.AppsServicer):
@@ -149,6 +183,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
             name=request.name, compose_text=compose_text, env_text=env_text, allowed=allowed,
             apps_dir=self.settings.apps_dir,
         ).config  # fmt: skip
+        self._refuse_taken_ports(request.name, config)
         if web_service:
             web_port = compose.published_port(config, web_service, template.web_port)
         try:
@@ -218,10 +253,23 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         except InvalidArgument as now:  # perhaps only while the app runs: then it can be saved
             checked = check()
             later = f"deploying this version while the app runs would be refused: {now.message}"
+        busy = ports.taken(ports.published(checked.config), self._port_holders(), app=request.name)
         return apps_pb2.ValidateAppReply(
-            warnings=[*checked.warnings, *([later] if later else [])],
+            warnings=[
+                *checked.warnings,
+                *([later] if later else []),
+                *[f"deploying this version now would be refused: {problem}" for problem in busy],
+            ],
             services=sorted(checked.config.get("services") or {}),
         )
+
+    def _port_holders(self) -> ports.Holders:
+        return port_holders(self.settings, self.docker_factory)
+
+    def _refuse_taken_ports(self, app: str, config: dict[str, Any]) -> None:
+        """A version whose host port is taken is refused now (the worker checks again right before
+        Compose runs, which would stop the running version before finding the port taken)."""
+        ports.refuse_taken(config, self._port_holders(), app=app)
 
     def _running_binds(self, app: str) -> list[str]:
         """The bind sources of the app's running containers (a deploy is refused while one of them
@@ -284,6 +332,15 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
     def RedeployApp(
         self, request: apps_pb2.AppActionRequest, context: grpc.ServicerContext
     ) -> apps_pb2.AppActionReply:
+        record = self._record(request.app)
+        try:
+            config = validation.check(
+                name=request.app, compose_text=record.compose, env_text=record.env,
+                allowed=list(record.app.policy_exceptions), apps_dir=self.settings.apps_dir,
+            ).config  # fmt: skip
+        except InvalidArgument:
+            config = {}  # the worker refuses it with the reason, before Compose runs
+        self._refuse_taken_ports(request.app, config)
         return self._action(request.app, "redeploy", context)
 
     def DeleteApp(
@@ -307,10 +364,12 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
     def _validate_files(
         self, app: str, compose_text: str, env_text: str, allowed: list[str], *, deploy: bool
     ) -> None:
-        validation.check(
+        config = validation.check(
             name=app, compose_text=compose_text, env_text=env_text, allowed=allowed,
             apps_dir=self.settings.apps_dir, running=self._running_binds(app) if deploy else (),
-        )  # fmt: skip
+        ).config  # fmt: skip
+        if deploy:
+            self._refuse_taken_ports(app, config)
 
     def _hand_edits(self, app: str, compose_text: str, env_text: str) -> tuple[str, str] | None:
         """The files on disk when someone edited them by hand: they differ from the current version

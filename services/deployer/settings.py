@@ -36,6 +36,12 @@ class DeployerSettings(CommonSettings):
     notify_retry_max_seconds: float = 300.0
     notify_timeout_seconds: float = 5.0
     notify_quiet_seconds: int = 600
+    # AppOS's own ports (the same APPOS_* variables the gateway and proxyctl read): an app may not
+    # publish them.
+    port: int = 8080
+    grpc_port: int = 8081
+    proxy_http_port: int = 80
+    proxy_https_port: int = 443
 
     @property
     def apps_dir(self) -> Path:
@@ -44,6 +50,16 @@ class DeployerSettings(CommonSettings):
     @property
     def celery_broker(self) -> str:
         return f"redis+socket://{self.socket_path('redis')}"
+
+    def own_ports(self) -> dict[int, str]:
+        """AppOS's own host ports, each with what it is."""
+        named = {
+            self.proxy_https_port: "its HTTPS proxy port",
+            self.proxy_http_port: "its HTTP proxy port",
+            self.grpc_port: "its public gRPC port",
+            self.port: "its web console and API port",
+        }
+        return {port: what for port, what in named.items() if port}
 
     def template_dirs(self) -> list[Path]:
         return [self.builtin_catalog, *self.catalog_dirs]

@@ -61,11 +61,12 @@ def check(
 def check_run(
     *, name: str, compose_text: str, env_text: str, apps_dir: Path, allowed: Sequence[str],
     existing: Sequence[runtime.BindMount],
-) -> None:  # fmt: skip
+) -> dict[str, Any]:  # fmt: skip
     """Right before Compose creates or starts containers, on the files just written to the app's
     folder: the policy with the exceptions as they are now, the layout against what the app's
     running containers mount (`existing`: every container's binds), and no symlink on any path of the
-    project or of those containers (bind sources inside the folder are made here as real folders)."""
+    project or of those containers (bind sources inside the folder are made here as real folders).
+    The normalized config, for the checks that need the engine (ports)."""
     app_dir = apps_dir / name
     project = _project(name, app_dir)
     read = _reads_allowed(compose_text, env_text, app_dir, project.env(), allowed)
@@ -80,6 +81,7 @@ def check_run(
         for m in existing
     ]
     policy.refuse(policy.check_on_disk([*paths, *mounted], app_dir), allowed)
+    return loaded.config
 
 
 def _project(name: str, directory: Path) -> compose.Project:

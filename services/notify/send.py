@@ -3,11 +3,13 @@ the caller decides about retries from `Result.retryable`. Errors never carry a s
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import ipaddress
 import logging
 import smtplib
+import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -78,12 +80,38 @@ def send_webhook(config: dict[str, Any], note: Notification, *, delivery_id: str
     except httpx.TimeoutException:
         return Result(False, f"no answer within {timeout:g} s", retryable=True)
     except httpx.HTTPError as exc:
-        return Result(False, f"could not connect: {type(exc).__name__}", retryable=True)
+        return Result(False, f"could not connect: {_connect_words(exc)}", retryable=True)
     status = response.status_code
     if 200 <= status < 300:
         return Result(True, http_status=status)
     retryable = status >= 500 or status in (408, 425, 429)
     return Result(False, f"the receiver answered HTTP {status}", http_status=status, retryable=retryable)
+
+
+def _os_words(exc: BaseException) -> str:
+    """A connection failure in words, never an exception's class name."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return "its host name does not resolve"
+        if isinstance(seen, ConnectionRefusedError):
+            return "the connection was refused (nothing listens there)"
+        if isinstance(seen, (socket.timeout, TimeoutError)):
+            return "no answer in time"
+        if isinstance(seen, ssl.SSLError):
+            return "the TLS handshake failed"
+        if isinstance(seen, OSError) and seen.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "the network or host is unreachable"
+        seen = seen.__cause__ or seen.__context__
+    return "the connection failed"
+
+
+def _connect_words(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return "the URL's scheme is not http or https"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the receiver did not answer with HTTP"
+    return _os_words(exc)
 
 
 def is_loopback(host: str) -> bool:
@@ -143,7 +171,9 @@ def send_email(config: dict[str, Any], note: Notification, *, timeout: float) ->
     except smtplib.SMTPNotSupportedError:
         return Result(False, "the SMTP server does not support STARTTLS or login")
     except (smtplib.SMTPException, OSError) as exc:
-        return Result(False, f"SMTP failed: {type(exc).__name__}", retryable=True)
+        return Result(
+            False, f"could not talk to the SMTP server {host}:{port}: {_os_words(exc)}", retryable=True
+        )
     return Result(True)
 
 

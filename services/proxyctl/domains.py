@@ -42,9 +42,25 @@ def resolve(name: str, dns_server: str) -> list[str]:
         return sorted({str(info[4][0]) for info in infos})
     except (dns.exception.DNSException, socket.gaierror, OSError) as exc:
         raise InvalidArgument(
-            f"{name} does not resolve ({type(exc).__name__}): point its DNS A/AAAA record at this server, "
-            "then try again"
+            f"{name} does not resolve to an address ({_dns_words(exc)}): point its DNS A/AAAA record at "
+            "this server, then try again"
         ) from exc
+
+
+def _dns_words(exc: Exception) -> str:
+    """Why a lookup failed, in words rather than the exception's class name."""
+    if isinstance(exc, dns.resolver.NXDOMAIN) or (
+        isinstance(exc, socket.gaierror)
+        and exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5))
+    ):
+        return "no such name in DNS"
+    if isinstance(exc, dns.resolver.NoAnswer):
+        return "the name has no address record"
+    if isinstance(exc, (dns.exception.Timeout, dns.resolver.NoNameservers)) or (
+        isinstance(exc, socket.gaierror) and exc.errno == socket.EAI_AGAIN
+    ):
+        return "the DNS server did not answer"
+    return "the lookup failed"
 
 
 def check_reachable(name: str, addresses: list[str], port: int) -> None:
