@@ -17,6 +17,7 @@ from services.gateway.authn import Authenticator
 from services.gateway.backup_routes import with_long_calls
 from services.gateway.docker_logs import DockerLogs
 from services.gateway.event_hub import EventHub
+from services.gateway.host_stats import HostSampler
 from services.gateway.http_rules import Route
 from services.gateway.open_streams import OpenStreams
 from services.gateway.ratelimit import LoginLimiter
@@ -68,6 +69,8 @@ class Runtime:
             window_seconds=settings.login_window_seconds,
         )
         second_factor = SecondFactor(state=state, limiter=limiter, rpc_timeout=settings.rpc_timeout_seconds)
+        host = HostSampler(settings.data)
+        host.start()
         implementations: dict[str, object] = {
             "appos.v1.Auth": AuthService(
                 state=state,
@@ -83,6 +86,7 @@ class Runtime:
                 state=state,
                 signing_key=signing_key,
                 rpc_timeout=settings.rpc_timeout_seconds,
+                host=host,
             ),
             "appos.v1.Audit": AuditService(state=state, rpc_timeout=settings.rpc_timeout_seconds),
         }

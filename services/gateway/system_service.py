@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import platform
 import socket
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from services.common.clients import aio_call, call_metadata
 from services.common.dockerd import docker_client
 from services.common.timestamps import now_us, set_ts
 from services.gateway.context import CallContext
+from services.gateway.host_stats import HostSampler
 from services.gateway.signing_key import SigningKey
 
 VERSION = "0.1.0"
@@ -36,7 +38,9 @@ class SystemService:
         state: state_pb2_grpc.StateStub,
         signing_key: SigningKey,
         rpc_timeout: float,
+        host: HostSampler | None = None,
     ) -> None:
+        self._host = host
         self._channels = channels
         self._signing_key = signing_key
         self._redis = redis
@@ -126,6 +130,18 @@ class SystemService:
         )
         set_ts(info.started_at, self.started_at)
         return info
+
+    async def GetHostStats(
+        self, request: system_pb2.GetHostStatsRequest, ctx: CallContext
+    ) -> system_pb2.HostStats:
+        reply = system_pb2.HostStats(cpu_count=os.cpu_count() or 1)
+        for s in self._host.samples() if self._host else []:
+            sample = reply.samples.add(
+                cpu_percent=s.cpu_percent, memory_used_bytes=s.memory_used, memory_total_bytes=s.memory_total,
+                disk_used_bytes=s.disk_used, disk_total_bytes=s.disk_total,
+            )  # fmt: skip
+            set_ts(sample.time, s.time_us)
+        return reply
 
     async def RotateSigningKey(
         self, request: system_pb2.RotateSigningKeyRequest, ctx: CallContext

@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { createFileRoute, Link, Outlet, redirect, useRouterState } from "@tanstack/react-router";
-import { Activity, Bell, Boxes, ClipboardList, Globe, HardDriveDownload, History, KeyRound, LayoutGrid, LogOut, Menu, SquareTerminal, Store, UserCog, Users, X } from "lucide-react";
+import { Activity, Bell, Gauge, Boxes, ClipboardList, Globe, HardDriveDownload, History, KeyRound, LayoutGrid, LogOut, Menu, SquareTerminal, Store, UserCog, Users, X } from "lucide-react";
 import { useState, type ComponentType } from "react";
 import { api, unwrap } from "@/api/client";
 import { clearToken, getToken } from "@/api/session";
@@ -26,6 +26,7 @@ interface NavItem {
 }
 
 const NAV: NavItem[] = [
+  { to: "/", label: "Overview", icon: Gauge, min: "viewer" },
   { to: "/catalog", label: "Catalog", icon: Store, min: "viewer" },
   { to: "/apps", label: "Apps", icon: LayoutGrid, min: "viewer" },
   { to: "/deployments", label: "Deployments", icon: History, min: "viewer" },
@@ -96,6 +97,7 @@ function NavLinks({ role, onNavigate }: { role: string; onNavigate?: () => void 
           key={to}
           to={to}
           onClick={onNavigate}
+          activeOptions={{ exact: to === "/" }}
           className="flex items-center gap-3 rounded-md px-3 py-2 text-sm text-sidebar-foreground/75 transition-colors hover:bg-white/8 hover:text-sidebar-foreground"
           activeProps={{ className: "bg-white/12 !text-white font-medium" }}
         >
@@ -135,7 +137,7 @@ function Shell({ role, username }: { role: string; username: string }) {
     </div>
   );
   const brand = (
-    <Link to="/apps" className="flex items-center gap-2 px-1 text-lg font-semibold text-white">
+    <Link to="/" className="flex items-center gap-2 px-1 text-lg font-semibold text-white">
       <span className="flex size-8 items-center justify-center rounded-lg bg-primary">
         <Boxes className="size-4" />
       </span>
