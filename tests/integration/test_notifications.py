@@ -446,7 +446,7 @@ def test_an_automatic_rollback_is_notified(notify_stack: Stack, token: str, rece
         )
         assert r.status_code == 200, r.text
     failed = notify_stack.wait_deployment(token, r.json()["deployment"]["id"])
-    assert "rolled back to v1" in failed["reason"], failed
+    assert "rolled back automatically to v1" in failed["reason"], failed
     [request] = wait_for(lambda: receiver.received(path, app=app), timeout=30, what="auto_rollback")
     _verify(request)
     body = request.json()
