@@ -195,7 +195,8 @@ def test_the_console_works_under_its_csp_with_no_console_error(
 
     nav_link(page, "Terminal").click()
     page.get_by_role("button", name="Connect", exact=True).click()
-    page.get_by_role("dialog").get_by_role("button", name="Open the shell").click()  # a root shell: asked once
+    # a root shell on the server: asked for once a session
+    page.get_by_role("dialog").get_by_role("button", name="Open the shell").click()
     expect(page.get_by_text("Connected to the host")).to_be_visible(timeout=30_000)
     _run_in_terminal(page, "echo host-$((6*7))", "host-42")
     page.get_by_role("button", name="Disconnect", exact=True).click()
