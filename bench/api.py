@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from appos.v1 import state_pb2, state_pb2_grpc  # noqa: E402
 from services.common.clients import sync_channel  # noqa: E402
 from services.common.passwords import hash_password  # noqa: E402
-from tests.harness import free_port, start_stack, wait_for  # noqa: E402
+from tests.harness import docker_engine, free_port, start_stack, wait_for  # noqa: E402
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -90,4 +90,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with docker_engine():  # started here when none answers, and stopped after
+        main()

@@ -21,7 +21,14 @@ sys.path.insert(0, str(ROOT))
 
 from services.deployer.catalog import load_template  # noqa: E402
 from services.deployer.compose import Project, write_files  # noqa: E402
-from tests.harness import TEST_TEMPLATES, build_busybox_image, docker_client, free_port, start_stack  # noqa: E402
+from tests.harness import (  # noqa: E402
+    TEST_TEMPLATES,
+    build_busybox_image,
+    docker_client,
+    docker_engine,
+    free_port,
+    start_stack,
+)
 
 
 def raw_compose(tmp: Path, name: str) -> float:
@@ -97,4 +104,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with docker_engine():  # started here when none answers, and stopped after
+        main()

@@ -34,7 +34,7 @@ import websockets  # noqa: E402
 
 from appos.v1 import state_pb2  # noqa: E402
 from services.common.state_client import StateClient  # noqa: E402
-from tests.harness import Stack, start_stack  # noqa: E402
+from tests.harness import Stack, docker_engine, start_stack  # noqa: E402
 
 PROGRAMS = ("gateway", "state", "deployer", "deployer-worker", "proxyctl", "terminal", "redis", "caddy")
 COMPOSE = (
@@ -294,4 +294,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with docker_engine():  # started here when none answers, and stopped after
+        main()

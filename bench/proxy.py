@@ -23,7 +23,15 @@ sys.path.insert(0, str(ROOT))
 from appos.v1 import proxy_pb2  # noqa: E402
 from services.proxyctl.caddy import CaddyAdmin, build_config  # noqa: E402
 from services.proxyctl.settings import ProxySettings  # noqa: E402
-from tests.harness import build_busybox_image, docker_client, free_port, start_pebble, start_stack, wait_for  # noqa: E402
+from tests.harness import (  # noqa: E402
+    build_busybox_image,
+    docker_client,
+    docker_engine,
+    free_port,
+    start_pebble,
+    start_stack,
+    wait_for,
+)
 from tests.integration.test_proxy import https_get  # noqa: E402
 
 
@@ -153,4 +161,5 @@ def _ok_direct(port: int, host: str, root: str) -> bool:
 
 
 if __name__ == "__main__":
-    main()
+    with docker_engine():  # started here when none answers, and stopped after
+        main()

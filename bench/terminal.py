@@ -32,7 +32,7 @@ from websockets.typing import Subprotocol
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.harness import start_stack  # noqa: E402
+from tests.harness import docker_engine, start_stack  # noqa: E402
 
 END = b"END-2"  # what `echo END-$((1+1))` prints; base64 never holds a '-'
 
@@ -174,4 +174,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with docker_engine():  # started here when none answers, and stopped after
+        main()

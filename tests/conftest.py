@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.common.dockerd import docker_answers, ensure_docker
-from tests.harness import RedisServer, Stack, start_redis, start_stack, stop_pid_process
+from tests.harness import ADDRESS_POOLS, RedisServer, Stack, start_redis, start_stack, stop_pid_process
 
 _started_dockerd: subprocess.Popen[bytes] | None = None
 
@@ -20,10 +20,7 @@ def pytest_configure(config: pytest.Config) -> None:
     global _started_dockerd
     if hasattr(config, "workerinput"):
         return  # xdist worker: the controller did it
-    # Room for many app networks at once (Docker's default pools hold about 30), in a private range
-    # that nothing else here uses; only for a dockerd the tests start themselves.
-    pools = ("--default-address-pool", "base=10.213.0.0/16,size=24")
-    _started_dockerd = ensure_docker(Path("/tmp/appos-test-dockerd.log"), args=pools)
+    _started_dockerd = ensure_docker(Path("/tmp/appos-test-dockerd.log"), args=ADDRESS_POOLS)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -18,6 +18,7 @@ import sys
 import tarfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,6 +269,23 @@ def start_redis(folder: Path) -> RedisServer:
 
     wait_for(answers, timeout=20, what="redis-server")
     return RedisServer(port=port, proc=proc)
+
+
+# Room for many app networks at once (Docker's default pools hold about 30), in a private range that
+# nothing else here uses; only for a dockerd that the tests or a benchmark start themselves.
+ADDRESS_POOLS = ("--default-address-pool", "base=10.213.0.0/16,size=24")
+
+
+@contextlib.contextmanager
+def docker_engine(log: Path = Path("/tmp/appos-bench-dockerd.log")) -> Iterator[None]:
+    """The Docker engine that answers, else a dockerd started here and stopped afterwards (also on
+    Ctrl-C): benchmarks leave running only what was running before them."""
+    started = dockerd.ensure_docker(log, args=ADDRESS_POOLS)
+    try:
+        yield
+    finally:
+        if started is not None:
+            stop_pid_process(started)
 
 
 def stop_pid_process(proc: subprocess.Popen[bytes]) -> None:
