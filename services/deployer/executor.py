@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import shutil
 import threading
 import time
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import docker.errors
 from redis import Redis
 from redis.exceptions import LockError, RedisError
 
@@ -226,6 +228,7 @@ class Executor:
             compose_text, env_text = version.compose, version.env
         directory = self.settings.apps_dir / deployment.app
         compose.write_files(directory, compose_text, env_text)
+        config: dict[str, Any] = {}
         if deployment.action in STARTS_CONTAINERS:
             allowed = list(record.app.policy_exceptions)
             config = self._check_policy(deployment.app, compose_text, env_text, allowed, sink)
@@ -267,7 +270,7 @@ class Executor:
         if result.timed_out:
             return Outcome("failed", f"timed out after {timeout} s; the compose process was stopped")
         if result.returncode != 0:
-            return Outcome("failed", self._failure_reason(deployment.app, sink))
+            return Outcome("failed", self._failure_reason(deployment.app, sink, config))
         if deployment.action == "remove":
             shutil.rmtree(directory, ignore_errors=True)
             try:
@@ -351,8 +354,11 @@ class Executor:
         logger.warning("app %s: v%d failed, rolling back to v%d", app.name, deployment.version, good)
         return f"rolled back automatically to v{good} (as v{reply.version.number})"
 
-    def _failure_reason(self, app: str, sink: LogSink) -> str:
+    def _failure_reason(self, app: str, sink: LogSink, config: dict[str, Any]) -> str:
         with contextlib.closing(self.docker_factory()) as client:
+            pull = _pull_failure(client, config, sink.tail)
+            if pull:
+                return pull
             reason = runtime.failure_reason(runtime.app_containers(client, app))
         if reason:
             return reason
@@ -378,3 +384,29 @@ class Executor:
             )
         except NotFound:
             pass
+
+
+_PULL_WORDS = re.compile(
+    r"pull|manifest|/v2/|registry|resolve reference|repository does not exist", re.IGNORECASE
+)
+
+
+def _pull_failure(client: Any, config: dict[str, Any], tail: list[str]) -> str:
+    """When Compose failed pulling: which images are missing, in words, then what Docker said."""
+    said = [line for line in tail if _PULL_WORDS.search(line) and "error" in line.lower()]
+    if not said:
+        return ""
+    missing: list[str] = []
+    for spec in (config.get("services") or {}).values():
+        image = str((spec or {}).get("image") or "")
+        if image and image not in missing:
+            try:
+                client.images.get(image)
+            except docker.errors.ImageNotFound:
+                missing.append(image)
+            except docker.errors.DockerException:
+                continue
+    if not missing:
+        return ""
+    which = f"image {missing[0]} was" if len(missing) == 1 else f"images {', '.join(missing)} were"
+    return f"{which} not found or the registry cannot be reached (Docker said: {said[-1].strip()})"

@@ -21,7 +21,7 @@ PORT_COMPOSE = """services:
     image: appos-test/busybox:latest
     pull_policy: never
     init: true
-    command: ["sh", "-c", "mkdir -p /www && echo ${{MESSAGE}} > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    command: ["sh", "-c", "mkdir -p /www && echo ${{MESSAGE}} > /www/index.html && httpd -f -p 8080 -h /www"]
     ports:
       - "127.0.0.1:{port}:8080"
 """
@@ -118,7 +118,10 @@ def test_edit_onto_another_apps_port_is_refused_and_the_running_version_keeps_se
             json={"name": second, "compose": PORT_COMPOSE.format(port=first_port), "env": "MESSAGE=x\n"},
         )
     assert checked.status_code == 200, checked.text
-    assert any(f"host port {first_port} is already in use by the app {first}" in w for w in checked.json()["warnings"])
+    assert any(
+        f"host port {first_port} is already in use by the app {first}" in w
+        for w in checked.json()["warnings"]
+    )
 
     # the app's own running container holding its port does not count: a new version on it deploys
     r = _edit(stack, admin_token, second, second_port, "two", deploy="true")
@@ -161,7 +164,9 @@ def test_rollback_and_redeploy_onto_a_taken_port_are_refused(
         with stack.client(admin_token) as c:
             r = c.post(f"/api/v1/apps/{app}/rollback", json={"version": 1})
         assert r.status_code == 400, r.text
-        assert f"host port {old_port} is already in use by another program on the server" in r.json()["message"]
+        assert (
+            f"host port {old_port} is already in use by another program on the server" in r.json()["message"]
+        )
     assert _page(new_port) == "two"
 
     # a saved (not deployed) version onto a taken port: its redeploy is refused the same way

@@ -60,3 +60,58 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** What kind of trouble a message describes, when it is one a person can act on in a known way. */
+export type ProblemKind = "image_pull" | "port_in_use" | "name_unresolved" | "webhook_unreachable" | "other";
+
+export interface Explained {
+  kind: ProblemKind;
+  /** One plain sentence: what went wrong, without internal words. */
+  summary: string;
+  /** The full text as the server gave it, the error code and request id: shown on demand. */
+  detail: string;
+  requestId: string;
+  image?: string;
+  port?: string;
+  holder?: string;
+}
+
+// Internal words that never belong in the sentence a person reads first.
+const INTERNAL = /\s*\((?:gaierror|ConnectError|ConnectTimeout|ReadTimeout|OSError|[A-Za-z]+(?:Error|Exception))\)|\b(?:gaierror|ConnectError)\b:?\s*/g;
+
+function sentence(text: string): string {
+  const trimmed = text.trim().replace(/\s+/g, " ");
+  if (!trimmed) return trimmed;
+  const first = trimmed[0].toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(first) ? first : `${first}.`;
+}
+
+/** A message (an API error, or a deployment's reason) as a plain summary and its detail. */
+export function explainError(error: unknown): Explained {
+  const message = typeof error === "string" ? error : errorMessage(error);
+  const requestId = error instanceof ApiError ? error.requestId : "";
+  const code = error instanceof ApiError ? error.code : "";
+  const detail = [message, code && `code: ${code}`, requestId && `request id ${requestId}`].filter(Boolean).join("\n");
+  const base = { detail, requestId };
+
+  const pull = /images? (\S+?)(?:, \S+)* (?:was|were) not found or the registry cannot be reached/.exec(message);
+  if (pull) {
+    return { ...base, kind: "image_pull", image: pull[1], summary: `The image ${pull[1]} was not found, or its registry cannot be reached.` };
+  }
+  const port = /host port (\d+)(?:\/udp)? is already in use by (.+?)(?:;|\. Choose|$)/.exec(message);
+  if (port) {
+    const holder = port[2].replace(/ \(Docker container [^)]*\)/, "");
+    return { ...base, kind: "port_in_use", port: port[1], holder, summary: `Port ${port[1]} is already in use by ${holder}. Choose another host port.` };
+  }
+  const dns = /^(\S+) does not resolve/.exec(message);
+  if (dns) {
+    return { ...base, kind: "name_unresolved", summary: `${dns[1]} does not point to an address yet. Add a DNS A/AAAA record for it pointing at this server, then try again.` };
+  }
+  const hook = /^could not connect: (.+)$/.exec(message);
+  if (hook) {
+    // older deliveries recorded only the exception's class name ("ConnectError")
+    const why = /^[A-Z]\w*(?:Error|Exception|Timeout)$/.test(hook[1].trim()) ? "the connection failed" : hook[1];
+    return { ...base, kind: "webhook_unreachable", summary: sentence(`The webhook cannot be reached: ${why}`) };
+  }
+  return { ...base, kind: "other", summary: message.replace(INTERNAL, " ").replace(/\s+/g, " ").trim() || "Something went wrong." };
+}

@@ -68,6 +68,11 @@ export function SettingsFields({ fields, values, errors, onChange, disabled }: S
                 )}
               </>
             )}
+            {field.note && (
+              <p className="text-xs text-[oklch(0.5_0.13_70)]" data-testid={`setting-note-${field.key}`}>
+                {field.note[0].toUpperCase() + field.note.slice(1)}.
+              </p>
+            )}
             {field.help && (
               <p id={`${id}-help`} className="text-xs text-muted-foreground">
                 {field.help}

@@ -1,21 +1,34 @@
 import { AlertCircle, Loader2 } from "lucide-react";
 import type { ReactNode } from "react";
-import { ApiError, errorMessage } from "@/api/errors";
+import { explainError } from "@/api/errors";
 import { Alert } from "@/components/ui/alert";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { cn } from "@/lib/utils";
 
-/** An API error as a person reads it: the server's message, and the request id for the logs. */
-export function ErrorAlert({ error, className }: { error: unknown; className?: string }) {
+/**
+ * Every error as a person reads it: a plain summary first (`explainError`: which image, which port
+ * and who holds it, …), the server's full text, code and request id on demand in a <details>, and
+ * the next steps as buttons (`actions`) under it. Takes an ApiError, any thrown value, or a message
+ * (a deployment's reason).
+ */
+export function ErrorAlert({ error, className, actions, title }: { error: unknown; className?: string; actions?: ReactNode; title?: string }) {
   if (!error) return null;
-  const requestId = error instanceof ApiError ? error.requestId : "";
+  const explained = explainError(error);
+  const more = explained.detail.trim() !== explained.summary.trim();
   return (
-    <Alert variant="destructive" className={className}>
+    <Alert variant="destructive" className={className} data-problem={explained.kind}>
       <AlertCircle className="mt-0.5" />
       <div className="min-w-0">
-        <p className="break-words whitespace-pre-wrap">{errorMessage(error)}</p>
-        {requestId && <p className="mt-1 text-xs opacity-70">request id {requestId}</p>}
+        {title && <p className="font-medium">{title}</p>}
+        <p className="break-words whitespace-pre-wrap" data-testid="error-summary">{explained.summary}</p>
+        {more && (
+          <details className="mt-1 text-xs">
+            <summary className="cursor-pointer opacity-80 select-none">Details</summary>
+            <pre className="mt-1 break-words whitespace-pre-wrap font-mono opacity-80" data-testid="error-detail">{explained.detail}</pre>
+          </details>
+        )}
+        {actions && <div className="mt-2 flex flex-wrap gap-2">{actions}</div>}
       </div>
     </Alert>
   );

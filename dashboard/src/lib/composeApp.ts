@@ -12,7 +12,7 @@ export const STARTER_COMPOSE = `services:
   web:
     image: nginx:alpine
     ports:
-      - "127.0.0.1:8080:80"
+      - "127.0.0.1:8180:80"
 `;
 
 export interface ComposeAppValues {

@@ -16,6 +16,9 @@ export interface SettingField {
   help: string;
   defaultValue: string;
   choices: string[];
+  /** Why the first value is not the template's default: its host port is taken, so a free one
+   * was picked by the server ("port 8081 is already in use by AppOS itself, so 8082 was picked"). */
+  note: string;
 }
 
 export type SettingValues = Record<string, string>;
@@ -34,8 +37,9 @@ export function settingFields(specs: SettingSpec[] | undefined): SettingField[] 
       kind,
       required: Boolean(spec.required),
       help: spec.help ?? "",
-      defaultValue: spec.default ?? (kind === "bool" ? "false" : ""),
+      defaultValue: spec.suggested || (spec.default ?? (kind === "bool" ? "false" : "")),
       choices: spec.choices ?? [],
+      note: spec.suggested ? (spec.suggested_reason ?? "") : "",
     };
   });
 }

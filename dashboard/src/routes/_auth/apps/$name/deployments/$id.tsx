@@ -5,6 +5,7 @@ import { useState } from "react";
 import { api, unwrap } from "@/api/client";
 import { CopyButton } from "@/components/CopyButton";
 import { ConfirmDialog } from "@/components/ConfirmDialog";
+import { DeploymentFailure } from "@/components/DeploymentFailure";
 import { ErrorAlert, Spinner, StatusBadge } from "@/components/common";
 import { LogView } from "@/components/LogView";
 import { Alert } from "@/components/ui/alert";
@@ -108,8 +109,9 @@ function DeploymentPage() {
           </Button>
         </div>
       )}
-      {d?.reason && (
-        <Alert variant={status === "failed" ? "destructive" : "default"} role={status === "failed" ? "alert" : "status"}>
+      {d?.reason && status === "failed" && <DeploymentFailure app={name} reason={d.reason} />}
+      {d?.reason && status !== "failed" && (
+        <Alert variant="default" role="status">
           <span>{d.reason}</span>
         </Alert>
       )}
