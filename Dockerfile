@@ -87,12 +87,11 @@ ENV PATH=/opt/appos/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     APPOS_DATA=/appos/data \
     APPOS_HOST=0.0.0.0 \
-    APPOS_PORT=8080 \
-    APPOS_EXEC_SUPERVISOR=true
+    APPOS_PORT=8080
 VOLUME /appos/data
 EXPOSE 8080 8081 80 443
 HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \
   CMD python -c "import os, urllib.request as u; h = os.environ.get('APPOS_HOST', '127.0.0.1'); h = '127.0.0.1' if h in ('0.0.0.0', '::', '') else h; u.urlopen('http://%s:%s/health' % (h, os.environ.get('APPOS_PORT', '8080')), timeout=4)"
-# tini reaps what the programs leave behind; the launcher prints the URL and password, then waits
+# tini reaps what the programs leave behind; the launcher becomes supervisord (a helper prints the URL and password)
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/appos-entrypoint"]
 CMD ["python", "-m", "services.launcher"]

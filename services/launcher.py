@@ -1,5 +1,7 @@
-"""`make run`: prepare APPOS_DATA, make sure Docker answers, run every process under supervisord,
-wait for /health, print the URL and the admin login. Ctrl-C stops everything this started.
+"""`make run` (and the image's command): check the ports, prepare APPOS_DATA, then become
+supervisord (exec, same pid: nothing waits beside it). A forked helper prints the URL and the admin
+login once /health answers. When no Docker engine answers, supervisord also runs `dockerd` (program
+`dockerd`), so Ctrl-C, which stops supervisord, stops everything this started.
 
 The test harness uses the same functions to start real stacks in temporary folders.
 """
@@ -7,6 +9,7 @@ The test harness uses the same functions to start real stacks in temporary folde
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +22,7 @@ from typing import NoReturn
 
 from pydantic import SecretStr
 
-from services.common.dockerd import ensure_docker
+from services.common.dockerd import docker_answers
 from services.common.settings import CommonSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,9 +36,6 @@ class LaunchSettings(CommonSettings):
     proxy_http_port: int = 80
     proxy_https_port: int = 443
     admin_password: SecretStr | None = None
-    # In the image (tini's child) the launcher becomes supervisord once it has started it, instead of
-    # waiting beside it: a forked helper prints the URL and the password when /health answers.
-    exec_supervisor: bool = False
 
 
 def prepare_data_dir(data: Path, run_dir: Path) -> None:
@@ -58,6 +58,7 @@ def supervisor_env(*, data: Path, run_dir: Path, extra: dict[str, str] | None = 
     # Caddy's bootstrap Caddyfile reads these; proxyctl reads the same settings
     env.setdefault("APPOS_PROXY_HTTP_PORT", "80")
     env.setdefault("APPOS_PROXY_HTTPS_PORT", "443")
+    env.setdefault("APPOS_DOCKERD_AUTOSTART", "false")
     env.update(extra or {})
     # a Caddy of its own (deploy/docker-compose.yml) is reached at APPOS_CADDY_ADMIN: do not start ours
     env["APPOS_CADDY_AUTOSTART"] = "false" if env.get("APPOS_CADDY_ADMIN") else "true"
@@ -127,19 +128,40 @@ def admin_login_line(data: Path, settings: LaunchSettings) -> str:
     return "user admin (password already changed; the first one is no longer stored)"
 
 
+def announce_when_healthy(url: str, *, data: Path, settings: LaunchSettings) -> None:
+    """In a detached grandchild (not a child supervisord would have to reap): print the URL and the
+    login once /health answers; give up when supervisord ends or after two minutes."""
+    supervisord = os.getpid()
+    child = os.fork()
+    if child != 0:
+        os.waitpid(child, 0)
+        return
+    if os.fork() != 0:
+        os._exit(0)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            os.kill(supervisord, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        if health_status(url) == 200:
+            print(f"AppOS is running at {url} — {admin_login_line(data, settings)}", flush=True)
+            print("Press Ctrl-C to stop.", flush=True)
+            os._exit(0)
+        time.sleep(0.5)
+    print(f"error: AppOS did not become healthy; see the logs in {data / 'log'}", file=sys.stderr, flush=True)
+    os._exit(1)
+
+
 def exec_supervisord(env: dict[str, str], *, url: str, data: Path, settings: LaunchSettings) -> NoReturn:
-    """Become supervisord (this pid); a forked child announces the URL once /health answers."""
+    """Become supervisord (this pid: Ctrl-C and `docker stop` reach it directly). Its own log goes to
+    APPOS_DATA/log/supervisord.log only (--silent), so the terminal shows just our lines."""
     sys.stdout.flush()
-    if os.fork() == 0:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if health_status(url) == 200:
-                print(f"AppOS is running at {url} — {admin_login_line(data, settings)}", flush=True)
-                os._exit(0)
-            time.sleep(0.5)
-        print(f"error: AppOS did not become healthy; see the logs in {data / 'log'}", file=sys.stderr)
-        os._exit(1)
-    os.execve(sys.executable, [sys.executable, "-m", "services.supervise", "-c", str(SUPERVISORD_CONF)], env)
+    sys.stderr.flush()
+    announce_when_healthy(url, data=data, settings=settings)
+    env = {**env, "APPOS_SAY_STOPPED": "1"}  # services.supervise prints "Stopped." when it ends
+    command = [sys.executable, "-m", "services.supervise", "--silent", "-c", str(SUPERVISORD_CONF)]
+    os.execve(sys.executable, command, env)
 
 
 def main() -> int:
@@ -167,44 +189,22 @@ def main() -> int:
             return 1
         except (ProcessLookupError, ValueError):
             supervisor_pid.unlink()
+    extra = {}
     print("Checking the Docker engine…", flush=True)
-    try:
-        dockerd = ensure_docker(data / "log" / "dockerd.log")
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if dockerd is not None:
-        print(f"Started dockerd (pid {dockerd.pid}); it stops with AppOS.", flush=True)
-    env = supervisor_env(data=data, run_dir=run_dir)
+    if not docker_answers():
+        if shutil.which("dockerd") is None:
+            print(
+                "error: no Docker engine answers and dockerd is not installed (apt-get install docker.io)",
+                file=sys.stderr,
+            )
+            return 1
+        extra["APPOS_DOCKERD_AUTOSTART"] = "true"
+        print("No Docker engine answers: supervisord starts dockerd; it stops with AppOS.", flush=True)
+    env = supervisor_env(data=data, run_dir=run_dir, extra=extra)
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     url = f"http://{host}:{settings.port}"
-    if settings.exec_supervisor and dockerd is None:
-        exec_supervisord(env, url=url, data=data, settings=settings)
-    proc = start_supervisord(env, output=data / "log" / "supervisord.out")
-    stopping = False
-
-    def handle(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
-    try:
-        print(f"Starting AppOS (data in {data}, logs in {data / 'log'})…", flush=True)
-        if not wait_healthy(url, proc):
-            print(f"error: AppOS did not become healthy; see the logs in {data / 'log'}", file=sys.stderr)
-            return 1
-        print(f"AppOS is running at {url} — {admin_login_line(data, settings)}", flush=True)
-        print("Press Ctrl-C to stop.", flush=True)
-        while not stopping and proc.poll() is None:
-            time.sleep(0.5)
-        return 0 if stopping else 1
-    finally:
-        print("Stopping AppOS…", flush=True)
-        stop_process(proc)
-        if dockerd is not None:
-            stop_process(dockerd)
-        print("Stopped.", flush=True)
+    print(f"Starting AppOS (data in {data}, logs in {data / 'log'})…", flush=True)
+    exec_supervisord(env, url=url, data=data, settings=settings)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ that module in the forked interpreter, so the preloaded modules stay in pages sh
 with supervisord and its other children. Everything else (redis, caddy, any other command) is exec'd
 as before. supervisord still owns every child: start, stop, restart, kill -9 and logs are unchanged.
 
-Run: python -m services.supervise -c supervisord.conf   (the launcher and the test harness do)
+Run: python -m services.supervise -c supervisord.conf   (the launcher execs it; the test harness runs it)
 """
 
 from __future__ import annotations
@@ -153,9 +153,13 @@ def main() -> None:
     # The services' own forks (PTYs, compose) exec at once, so gRPC's fork handlers must stay off:
     # with them on, a fork while gRPC threads are busy can crash the child before it execs.
     os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
+    # set by the launcher (`make run`, the image): say so on the terminal once every program has stopped
+    say_stopped = os.environ.pop("APPOS_SAY_STOPPED", "") == "1"
     preload()
     options.ServerOptions.execve = execve
     supervisord.main()
+    if say_stopped:
+        print("Stopped.", flush=True)  # noqa: T201
 
 
 if __name__ == "__main__":
