@@ -346,6 +346,8 @@ class Executor:
                     source="auto_rollback",
                     expected_version=deployment.version,
                     deploy=True,
+                    rollback_to=good,
+                    rollback_cause=cause,
                 ),  # fmt: skip
             )
         except (Conflict, NotFound):
@@ -364,8 +366,6 @@ class Executor:
             return reason
         errors = [line for line in sink.tail if "error" in line.lower()] or sink.tail[-1:]
         return errors[-1] if errors else "docker compose failed"
-                    rollback_to=good,
-                    rollback_cause=cause,
 
     def refresh_app(self, app: str) -> None:
         """Write the app's runtime status from Docker into state."""
