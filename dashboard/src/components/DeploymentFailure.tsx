@@ -10,10 +10,23 @@ import { useCan } from "@/lib/auth";
 
 /**
  * A failed deployment, said plainly (the shared ErrorAlert: summary first, Docker's words on demand),
- * with the next steps as buttons: Edit compose, Retry (a redeploy of the current version) and Remove.
- * Viewers see the words without the buttons.
+ * with the next steps as buttons: View the log (when `deploymentId` is given, e.g. on the app's
+ * page), Edit compose, Retry (a redeploy of the current version, then its live progress) and Remove.
+ * Viewers see the words and the log link without the other buttons.
  */
-export function DeploymentFailure({ app, reason }: { app: string; reason: string }) {
+export function DeploymentFailure({
+  app,
+  reason,
+  title = "The deployment failed",
+  deploymentId,
+  testId = "deployment-failure",
+}: {
+  app: string;
+  reason: string;
+  title?: string;
+  deploymentId?: string;
+  testId?: string;
+}) {
   const canAct = useCan("operator");
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -41,8 +54,16 @@ export function DeploymentFailure({ app, reason }: { app: string; reason: string
     await navigate({ to: "/apps" });
   };
 
+  const log = deploymentId ? (
+    <Button asChild size="sm" variant="outline">
+      <Link to="/apps/$name/deployments/$id" params={{ name: app, id: deploymentId }}>
+        View the log
+      </Link>
+    </Button>
+  ) : null;
   const actions = canAct ? (
     <>
+      {log}
       <Button asChild size="sm" variant={kind === "other" ? "outline" : "default"}>
         <Link to="/apps/$name/compose" params={{ name: app }}>
           Edit compose
@@ -64,11 +85,13 @@ export function DeploymentFailure({ app, reason }: { app: string; reason: string
         onConfirm={remove}
       />
     </>
-  ) : undefined;
+  ) : (
+    log ?? undefined
+  );
 
   return (
-    <div className="grid gap-2" data-testid="deployment-failure">
-      <ErrorAlert error={reason} title="The deployment failed" actions={actions} />
+    <div className="grid gap-2" data-testid={testId}>
+      <ErrorAlert error={reason} title={title} actions={actions} />
       <ErrorAlert error={actionError} />
     </div>
   );

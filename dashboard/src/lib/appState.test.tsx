@@ -77,16 +77,19 @@ describe("AppState", () => {
   it("shows a failed app's reason with the next steps", async () => {
     renderState(FAILED, "operator");
     const card = await screen.findByTestId("app-failed");
-    expect(card).toHaveTextContent("This app failed to deploy and never ran: image nope:1 was not found");
+    expect(card).toHaveTextContent("This app failed to deploy and never ran");
+    expect(card).toHaveTextContent("image nope:1 was not found");
     expect(screen.getByRole("link", { name: "View the log" })).toHaveAttribute("href", "/apps/broken/deployments/d1");
     expect(screen.getByRole("link", { name: /Edit compose/ })).toHaveAttribute("href", "/apps/broken/compose");
     expect(screen.getByRole("button", { name: /Retry/ })).toBeEnabled();
+    expect(screen.getByRole("button", { name: "Remove" })).toBeEnabled();
     expect(screen.queryByTestId("undeployed-version")).not.toBeInTheDocument();
   });
 
   it("offers a viewer the log only", async () => {
     renderState(FAILED, "viewer");
     await screen.findByTestId("app-failed");
+    expect(screen.getByRole("link", { name: "View the log" })).toBeInTheDocument();
     expect(screen.queryByRole("button")).not.toBeInTheDocument();
   });
 });
