@@ -264,6 +264,35 @@ def test_a_failing_deploy_exits_non_zero_with_the_reason(cli: Run, app_name: str
     assert (failed[0]["action"], failed[0]["status"]) == ("deploy", "failed")
 
 
+def test_status_of_an_app_that_never_ran_says_failed_and_why(
+    cli: Run, stack: Stack, admin_token: str, app_name: str, tmp_path: Path
+) -> None:
+    """An image that is not here and may not be pulled: no container ever exists, so Docker alone
+    would say "stopped". `appos status` says what the console says (tests/e2e/test_app_state.py):
+    "failed" and the reason, from the server."""
+    app = app_name
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  web:\n    image: appos-test/missing:nope\n    pull_policy: never\n")
+    deployed = cli("deploy", "--compose", str(compose), "--name", app, "--wait")
+    assert deployed.returncode == 1, deployed.stdout
+    with stack.client(admin_token) as c:
+        shown = c.get(f"/api/v1/apps/{app}").json()  # what the console shows
+    assert shown["status"] == "failed" and shown["status_message"], shown
+    assert "missing" in shown["status_message"], shown  # it names the image
+
+    result = cli("status", app)
+    assert result.returncode == 0, result.stderr
+    words = " ".join(result.stdout.split())  # the table may wrap a long reason
+    status_line = next(line for line in result.stdout.splitlines() if line.strip().startswith("status"))
+    assert "failed" in status_line and "stopped" not in status_line, result.stdout
+    assert " ".join(shown["status_message"].split()) in words, result.stdout
+    assert "no containers" not in words, result.stdout
+
+    listed = cli("list")
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(app))
+    assert "failed" in row.split(), listed.stdout
+
+
 def test_tokens_and_users(cli: Run, stack: Stack, tmp_path: Path) -> None:
     created = _json(cli("tokens", "create", "cli-test", "--role", "viewer", "--json"))
     secret = created["secret"]
