@@ -248,6 +248,35 @@ def test_add_a_webhook_target_and_send_a_signed_test(
             c.delete(f"/api/v1/notifications/targets/{name}")
 
 
+def test_an_unreachable_webhook_says_so_in_words_with_the_next_steps(
+    stack: Stack, admin_token: str, page: Page
+) -> None:
+    """Nothing listens at the URL (a closed loopback port): the test's failure is said plainly,
+    with the server's words on demand and Send again / Edit the target as buttons."""
+    name = _name("down")
+    dialog = _open_new_target_form(page, stack)
+    try:
+        dialog.get_by_label("Target name").fill(name)
+        dialog.get_by_label("URL", exact=True).fill(f"http://127.0.0.1:{free_port()}/hook")
+        dialog.get_by_label("Secret", exact=True).fill(WEBHOOK_SECRET)
+        dialog.get_by_role("button", name="Add target", exact=True).click()
+        expect(dialog).to_be_hidden()
+        card = page.get_by_test_id(f"target-{name}")
+        card.get_by_role("button", name="Send test", exact=True).click()
+        result = card.get_by_test_id("test-result")
+        expect(result).to_contain_text("The test notification was not delivered", timeout=30_000)
+        expect(result.get_by_test_id("error-summary")).to_contain_text("The webhook cannot be reached")
+        expect(result.get_by_test_id("error-summary")).not_to_contain_text("Error")  # no class names
+        expect(result.get_by_test_id("error-detail")).to_be_hidden()
+        result.get_by_text("Details").click()
+        expect(result.get_by_test_id("error-detail")).to_contain_text("could not connect")
+        result.get_by_role("button", name="Edit the target").click()
+        expect(page.get_by_role("dialog")).to_be_visible()
+    finally:
+        with stack.client(admin_token) as c:
+            c.delete(f"/api/v1/notifications/targets/{name}")
+
+
 def test_a_bad_webhook_url_is_refused_and_nothing_is_created(
     stack: Stack, admin_token: str, page: Page
 ) -> None:

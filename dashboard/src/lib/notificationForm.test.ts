@@ -1,6 +1,8 @@
+import { explainError } from "@/api/errors";
 import { describe, expect, it } from "vitest";
 import {
   deliverySummary,
+  failureText,
   destination,
   emptyTargetForm,
   formFromTarget,
@@ -133,6 +135,15 @@ describe("deliveries", () => {
     expect(deliverySummary({ status: "failed", error: "could not connect: ConnectError" })).toEqual({ ok: false, text: "Failed: could not connect: ConnectError." });
     expect(deliverySummary({ status: "failed", error: "server answered", http_status: 500 }).text).toBe("Failed: server answered; HTTP 500.");
     expect(deliverySummary({ status: "retrying", attempts: 2, error: "timeout" }).text).toBe("Failed, retrying (attempt 2): timeout.");
+  });
+
+  it("gives a failure's reason to the shared error display", () => {
+    expect(failureText({ status: "failed", error: "could not connect: connection refused" })).toBe("could not connect: connection refused");
+    expect(failureText({ status: "failed", error: "server answered", http_status: 500 })).toBe("server answered; HTTP 500");
+    expect(failureText({ status: "retrying", attempts: 2, error: "timeout" })).toBe("timeout (retrying, attempt 2)");
+    expect(explainError(failureText({ status: "failed", error: "could not connect: connection refused" })).summary).toBe(
+      "The webhook cannot be reached: connection refused.",
+    );
   });
 
   it("says where a target sends to", () => {

@@ -208,6 +208,14 @@ export function deliverySummary(d: NotificationDelivery): { ok: boolean; text: s
   return { ok: false, text: `${what}${detail ? `: ${detail}` : ""}.` };
 }
 
+/** A failed delivery's reason as the server said it (with the HTTP status when it adds one), for the
+ * shared error display (api/errors.ts explainError says it in plain words). */
+export function failureText(d: NotificationDelivery): string {
+  const http = d.http_status ? `HTTP ${d.http_status}` : "";
+  const attempt = d.status === "retrying" ? ` (retrying, attempt ${d.attempts ?? 1})` : "";
+  return `${[d.error, http && !(d.error ?? "").includes(http) ? http : ""].filter(Boolean).join("; ") || "not delivered"}${attempt}`;
+}
+
 /** Where a target sends to, in a few words. */
 export function destination(target: NotificationTarget): string {
   if (target.kind === "webhook") return target.webhook?.url ?? "";

@@ -3,6 +3,7 @@ import { createFileRoute } from "@tanstack/react-router";
 import { Bell, Loader2, Mail, Pencil, Plus, Send, Trash2, Webhook } from "lucide-react";
 import { useState } from "react";
 import { api, unwrap } from "@/api/client";
+import { explainError } from "@/api/errors";
 import { ConfirmDialog } from "@/components/ConfirmDialog";
 import { EmptyState, ErrorAlert, PageHeader, Spinner, StatusBadge } from "@/components/common";
 import { NotificationTargetForm } from "@/components/NotificationTargetForm";
@@ -13,7 +14,7 @@ import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
 import { Dialog, DialogContent, DialogDescription, DialogHeader, DialogTitle } from "@/components/ui/dialog";
 import { useCan } from "@/lib/auth";
 import { formatTime } from "@/lib/format";
-import { deliverySummary, destination, EVENT_LABELS, type NotificationDelivery, type NotificationTarget } from "@/lib/notificationForm";
+import { deliverySummary, destination, failureText, EVENT_LABELS, type NotificationDelivery, type NotificationTarget } from "@/lib/notificationForm";
 
 export const Route = createFileRoute("/_auth/notifications")({
   component: NotificationsPage,
@@ -150,7 +151,11 @@ function TargetCard({ target, onEdit }: { target: NotificationTarget; onEdit: ()
                 <span className="text-muted-foreground">
                   {last.event} · {formatTime(last.at)}
                 </span>
-                {last.status !== "delivered" && <span className="break-words text-destructive">{deliverySummary(last).text}</span>}
+                {last.status !== "delivered" && (
+                  <span className="break-words text-destructive" title={deliverySummary(last).text}>
+                    {explainError(failureText(last)).summary}
+                  </span>
+                )}
               </span>
             ) : (
               <span className="text-muted-foreground">never</span>
@@ -179,10 +184,30 @@ function TargetCard({ target, onEdit }: { target: NotificationTarget; onEdit: ()
             onConfirm={remove}
           />
         </div>
-        {summary && (
-          <Alert variant={summary.ok ? "success" : "destructive"} data-testid="test-result">
+        {summary?.ok && (
+          <Alert variant="success" data-testid="test-result">
             <span className="break-words">Test notification: {summary.text}</span>
           </Alert>
+        )}
+        {result && summary && !summary.ok && (
+          <div data-testid="test-result">
+            <ErrorAlert
+              error={failureText(result)}
+              title="The test notification was not delivered"
+              actions={
+                <>
+                  <Button size="sm" onClick={test} disabled={testing}>
+                    <Send />
+                    Send again
+                  </Button>
+                  <Button size="sm" variant="outline" onClick={onEdit}>
+                    <Pencil />
+                    Edit the target
+                  </Button>
+                </>
+              }
+            />
+          </div>
         )}
         <ErrorAlert error={error} />
       </CardContent>
