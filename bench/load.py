@@ -36,7 +36,7 @@ from appos.v1 import state_pb2  # noqa: E402
 from services.common.state_client import StateClient  # noqa: E402
 from tests.harness import Stack, docker_engine, start_stack  # noqa: E402
 
-PROGRAMS = ("gateway", "state", "deployer", "deployer-worker", "proxyctl", "terminal", "redis", "caddy")
+PROGRAMS = ("gateway", "state", "deployer", "proxyctl", "terminal", "redis", "caddy")
 COMPOSE = (
     "services:\n  main:\n    image: appos-test/busybox:latest\n    pull_policy: never\n"
     '    network_mode: none\n    command: ["sleep", "3600"]\n'

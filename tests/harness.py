@@ -102,6 +102,24 @@ class Stack:
         )
         return result.stdout
 
+    @contextlib.contextmanager
+    def worker_paused(self) -> Iterator[None]:
+        """The Celery worker (threads of the deployer) stops taking tasks from its queue, as Celery's
+        remote control `cancel_consumer` does, so queued tasks wait; it takes them again after."""
+        from celery import Celery
+
+        from services.deployer.celery_app import QUEUE
+
+        app = Celery("appos", broker=f"redis+socket://{self.run_dir / 'redis.sock'}")
+        with app.connection_for_write() as conn:
+            control = {"reply": True, "timeout": 5, "connection": conn}
+            assert app.control.cancel_consumer(QUEUE, **control), "no worker answered"
+            try:
+                yield
+            finally:
+                assert app.control.add_consumer(QUEUE, **control), "no worker answered"
+        app.close()
+
     def pid_of(self, program: str) -> int:
         out = self.supervisorctl("pid", program).strip()
         assert out.isdigit() and int(out) > 0, f"{program} is not running: {out!r}"

@@ -1,4 +1,5 @@
-"""The deployer process: Catalog/Apps/Deployments/Notifications over gRPC, the Docker watcher, the
+"""The deployer process: Catalog/Apps/Deployments/Notifications over gRPC, the Celery worker that runs
+deployments, backups and deliveries (`worker.py`, on threads of this process), the Docker watcher, the
 reconciler, the notification dispatcher, and the worker's health (a Celery ping every few seconds)."""
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from services.deployer.reconciler import Reconciler
 from services.deployer.servicer import AppsServicer, CatalogServicer, DeploymentsServicer, port_holders
 from services.deployer.settings import DeployerSettings
 from services.deployer.watcher import DockerWatcher
+from services.deployer.worker import Worker, register_tasks
 from services.notify import tasks as notify_tasks
 from services.notify.dispatcher import Dispatcher
 from services.notify.servicer import NotificationsServicer
@@ -43,6 +45,9 @@ from services.notify.unhealthy import UnhealthyReporter
 logger = logging.getLogger(__name__)
 
 WORKER_HEALTH = "appos.worker"
+# Running deployments get this long to finish on SIGTERM (supervisord's stopwaitsecs is above it);
+# past it, the reconciler takes them back after the restart.
+WORKER_STOP_SECONDS = 12.0
 _SERVICES = apps_pb2.DESCRIPTOR.services_by_name
 
 
@@ -69,6 +74,10 @@ def main() -> None:
     backups = make_backups(
         settings=settings, state=state, redis=redis, docker_factory=docker_factory, celery=celery
     )
+    register_tasks(
+        celery, executor=executor, backups=backups, deliver=notify_tasks.deliverer(settings, state, redis)
+    )
+    worker = Worker(celery, settings)
     socket_path = settings.socket_path("deployer")
     server, health = build_server(
         socket_path=socket_path,
@@ -135,11 +144,13 @@ def main() -> None:
     every(settings.backup_schedule_check_seconds, stop, backups.scheduled_tick, "backup-schedule")
     watcher.start()
     dispatcher.start()
+    worker.start()
 
     def on_stop() -> None:
         stop.set()
         watcher.stop()
         dispatcher.stop()
+        worker.stop(timeout=WORKER_STOP_SECONDS)
 
     serve_until_signalled(server, socket_path=socket_path, on_stop=on_stop)
     state.close()

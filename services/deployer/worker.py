@@ -1,69 +1,65 @@
-"""The deployer-worker process: Celery with a thread pool (one process, APPOS_WORKER_CONCURRENCY
-threads), running deployments through `Executor` and notifications through `notify.tasks`."""
+"""The Celery worker, inside the deployer process (DESIGN's "the deployer (Celery)"): a thread pool of
+APPOS_WORKER_CONCURRENCY threads running deployments (`Executor`), backups and notification
+deliveries (`notify.tasks`). It shares the deployer's interpreter and modules instead of paying for a
+process of its own; a kill -9 of the deployer ends both, and the reconciler takes back a deployment
+whose worker vanished (its alive key expires), as it did for a separate worker."""
 
 from __future__ import annotations
 
-import os
+import logging
 import socket
+import threading
+from typing import Any
 
-from redis import Redis
+from celery import Celery
 
-from services.common.dockerd import docker_client
-from services.common.logs import configure_logging
-from services.common.state_client import StateClient
-from services.deployer.backups import make_backups
-from services.deployer.celery_app import CREATE_BACKUP, QUEUE, RUN_DEPLOYMENT, make_celery
+from services.deployer.backups import Backups
+from services.deployer.celery_app import CREATE_BACKUP, QUEUE, RUN_DEPLOYMENT
 from services.deployer.executor import Executor
 from services.deployer.settings import DeployerSettings
 from services.notify import tasks as notify_tasks
+from services.notify.delivery import Deliverer
+
+logger = logging.getLogger(__name__)
 
 
-def main() -> None:
-    os.umask(0o077)
-    settings = DeployerSettings()
-    configure_logging("worker", settings.log_level)
-    app = make_celery(settings)
-    state = StateClient(settings.socket_path("state"), timeout=settings.rpc_timeout_seconds)
-    redis = Redis(unix_socket_path=str(settings.socket_path("redis")), socket_timeout=5)
-    executor = Executor(
-        settings=settings,
-        state=state,
-        redis=redis,
-        docker_factory=lambda: docker_client(settings.docker_host),
-        enqueue=lambda deployment_id: app.send_task(RUN_DEPLOYMENT, args=[deployment_id], queue=QUEUE),
-    )
-
+def register_tasks(app: Celery, *, executor: Executor, backups: Backups, deliver: Deliverer) -> None:
     @app.task(name=RUN_DEPLOYMENT, acks_late=True)  # type: ignore[untyped-decorator]
     def run_deployment(deployment_id: str) -> None:
         executor.run(deployment_id)
-
-    backups = make_backups(
-        settings=settings,
-        state=executor.state,
-        redis=executor.redis,
-        docker_factory=lambda: docker_client(settings.docker_host),
-        celery=app,
-    )
 
     @app.task(name=CREATE_BACKUP, acks_late=True)  # type: ignore[untyped-decorator]
     def create_backup(backup_id: str) -> None:
         backups.make(backup_id)
 
-    notify_tasks.register(app, notify_tasks.deliverer(settings, state, redis))
-
-    app.worker_main(
-        [
-            "worker",
-            "--pool=threads",
-            f"--concurrency={settings.worker_concurrency}",
-            f"--queues={QUEUE}",
-            f"--hostname=worker@{socket.gethostname()}",
-            f"--loglevel={settings.log_level}",
-            "--without-gossip",
-            "--without-mingle",
-        ]
-    )
+    notify_tasks.register(app, deliver)
 
 
-if __name__ == "__main__":
-    main()
+class Worker:
+    """Celery's WorkController (what `celery worker` runs, without its process-wide signal handlers
+    and banner) on a thread of the deployer; the deployer's SIGTERM handler stops it warmly."""
+
+    def __init__(self, app: Celery, settings: DeployerSettings) -> None:
+        self.controller: Any = app.WorkController(
+            hostname=f"worker@{socket.gethostname()}",
+            pool_cls="threads",
+            concurrency=settings.worker_concurrency,
+            queues=[QUEUE],
+            without_gossip=True,
+            without_mingle=True,
+        )
+        self.thread = threading.Thread(target=self._run, name="celery-worker", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.controller.start()
+        except Exception:
+            logger.exception("the Celery worker stopped")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout: float) -> None:
+        """Warm shutdown: stop taking tasks, let the running ones finish (up to `timeout`)."""
+        self.controller.stop(in_sighandler=False)
+        self.thread.join(timeout)

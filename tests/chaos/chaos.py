@@ -21,7 +21,8 @@ from tests import consistency
 from tests.fuzz.runner import BUSYBOX_COMPOSE
 from tests.harness import Stack, app_containers, app_of, wait_for
 
-PROGRAMS = ("gateway", "state", "deployer", "deployer-worker", "proxyctl", "terminal", "redis", "caddy")
+# the Celery worker runs inside the deployer: killing the deployer kills it too
+PROGRAMS = ("gateway", "state", "deployer", "proxyctl", "terminal", "redis", "caddy")
 # A killed worker's deployment is noticed when its alive key expires, then retried once.
 QUICK_RECONCILE = {
     "APPOS_HEARTBEAT_SECONDS": "1",

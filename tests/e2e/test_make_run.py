@@ -72,8 +72,10 @@ def test_launcher_prints_url_and_password_and_ctrl_c_stops_everything(
                 ["pgrep", "-P", str(supervisord_pid)], capture_output=True, text=True, check=False
             ).stdout.split()
         ]
-        # redis, caddy, state, deployer, deployer-worker, proxyctl, terminal, gateway
-        assert len(children) == 8
+        # redis, caddy, state, deployer (with the Celery worker in it), proxyctl, terminal, gateway;
+        # the launcher became supervisord and the helper that printed the URL is no child of it
+        assert len(children) == 7
+        assert supervisord_pid == proc.pid
 
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         assert proc.wait(60) == 0

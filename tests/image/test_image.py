@@ -150,7 +150,7 @@ def test_image_serves_health_and_deploys_a_busybox_app_on_the_host_engine(
         top = container.top(ps_args="-o pid,uid,comm")
         uid_col, comm_col = top["Titles"].index("UID"), top["Titles"].index("COMMAND")
         users = {row[comm_col]: row[uid_col] for row in top["Processes"]}
-        assert {"redis-server", "caddy", "state", "gateway", "deployer", "deployer-worker"} <= set(users)
+        assert {"redis-server", "caddy", "state", "gateway", "deployer"} <= set(users)
         assert {uid for comm, uid in users.items() if comm != "tini"} == {APPOS_UID}, users
         # the launcher became supervisord (no Python process waits beside it)
         assert sum(1 for row in top["Processes"] if row[comm_col].startswith("python")) == 1, top

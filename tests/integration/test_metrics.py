@@ -25,7 +25,6 @@ PROGRAMS = {
     "state",
     "gateway",
     "deployer",
-    "deployer-worker",
     "proxyctl",
     "terminal",
     "caddy",

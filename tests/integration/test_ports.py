@@ -9,7 +9,7 @@ import socket
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -187,16 +187,13 @@ def test_the_worker_checks_again_right_before_compose_runs(
     it before Compose runs, so the running version keeps serving."""
     old_port, new_port = free_port(), free_port()
     app = _running_app(stack, admin_token, apps, "pf", old_port)
-    stack.supervisorctl("stop", "deployer-worker")
-    try:
-        r = _edit(stack, admin_token, app, new_port, "two", deploy="true")
-        assert r.status_code == 200, r.text
-        deployment_id = r.json()["deployment"]["id"]
-        with _listening(new_port):
-            stack.supervisorctl("start", "deployer-worker")
-            done = stack.wait_deployment(admin_token, deployment_id)
-    finally:
-        stack.supervisorctl("start", "deployer-worker")
+    with ExitStack() as held:
+        with stack.worker_paused():  # the deployment waits in the queue
+            r = _edit(stack, admin_token, app, new_port, "two", deploy="true")
+            assert r.status_code == 200, r.text
+            deployment_id = r.json()["deployment"]["id"]
+            held.enter_context(_listening(new_port))  # the port is taken meanwhile
+        done = stack.wait_deployment(admin_token, deployment_id)
     assert done["status"] == "failed", done
     assert "refused before Compose ran (nothing was stopped)" in done["reason"]
     assert f"host port {new_port} is already in use by another program on the server" in done["reason"]

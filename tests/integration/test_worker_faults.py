@@ -43,15 +43,16 @@ def test_kill_9_of_the_worker_during_compose_up_never_leaves_the_deployment_runn
             timeout=30,
             what="compose up to start",
         )
-    worker = stack.pid_of("deployer-worker")
+    # the Celery worker runs on threads of the deployer: kill -9 of the deployer kills it mid-compose
+    worker = stack.pid_of("deployer")
     os.kill(worker, signal.SIGKILL)
     ended = stack.wait_deployment(token, deployment_id, timeout=120)
     assert ended["status"] in ("succeeded", "failed"), ended
     assert ended["attempt"] == 2, "the reconciler noticed the lost worker and ran it again"
     wait_for(
-        lambda: stack.pid_of("deployer-worker") != worker,
+        lambda: stack.pid_of("deployer") != worker,
         timeout=30,
-        what="supervisord to restart the worker",
+        what="supervisord to restart the deployer and its worker",
     )
     with stack.client(token) as c:
         unfinished = [
