@@ -865,6 +865,32 @@ def test_an_invalid_domain_shows_the_servers_error(
     assert after == before
 
 
+def test_a_name_that_does_not_resolve_offers_to_check_again_or_go_without_https(
+    stack: Stack, admin_token: str, app: str, page: Page
+) -> None:
+    name = f"nowhere-{uuid.uuid4().hex[:6]}.invalid"  # never resolves (RFC 6761)
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    nav_link(page, "Domains").click()
+    page.get_by_label("App", exact=True).select_option(app)
+    expect(page.get_by_label("Service", exact=True)).to_have_value("web")
+    page.get_by_label("Domain", exact=True).fill(name)
+    page.get_by_role("button", name="Add domain", exact=True).click()
+    alert = page.get_by_role("alert")
+    expect(alert.get_by_test_id("error-summary")).to_contain_text(f"{name} does not point to an address yet")
+    expect(alert.get_by_test_id("error-summary")).not_to_contain_text("gaierror")
+    expect(alert.get_by_role("button", name="Check again")).to_be_enabled()
+    try:
+        alert.get_by_role("button", name="Add it without HTTPS for now").click()
+        expect(page.get_by_role("row").filter(has_text=name)).to_be_visible()
+        listed = _get(stack, admin_token, "/api/v1/proxy/domains").get("domains", [])
+        stored = {d["domain"]: d for d in listed}
+        assert stored[name].get("https", False) is False, stored[name]
+        expect(page.get_by_role("alert")).to_have_count(0)  # the error is gone once it worked
+    finally:
+        with stack.client(admin_token) as c:
+            c.delete(f"/api/v1/proxy/domains/{name}")
+
+
 # ---- the compose editor's refusals -------------------------------------------------------------
 
 

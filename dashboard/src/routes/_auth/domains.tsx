@@ -3,6 +3,7 @@ import { createFileRoute } from "@tanstack/react-router";
 import { Plus } from "lucide-react";
 import { useState, type FormEvent } from "react";
 import { api, unwrap } from "@/api/client";
+import { explainError } from "@/api/errors";
 import { DomainActions } from "@/components/DomainActions";
 import { EmptyState, ErrorAlert, PageHeader, Spinner, StatusBadge } from "@/components/common";
 import { Button } from "@/components/ui/button";
@@ -133,14 +134,13 @@ function AddDomain() {
     setPort(binding ? String(binding.container) : "");
   };
 
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
+  const add = async (withHttps: boolean) => {
     setBusy(true);
     setError(null);
     try {
       await unwrap(
         api.POST("/api/v1/proxy/domains", {
-          body: { domain: domain.trim().toLowerCase(), app, service, port: Number(port), https, force_https: https && forceHttps },
+          body: { domain: domain.trim().toLowerCase(), app, service, port: Number(port), https: withHttps, force_https: withHttps && forceHttps },
         }),
       );
       setDomain("");
@@ -151,6 +151,34 @@ function AddDomain() {
       setBusy(false);
     }
   };
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    void add(https);
+  };
+  // a name that does not resolve (yet): check again once DNS is set, or serve it without HTTPS now
+  const unresolved = error !== null && explainError(error).kind === "name_unresolved";
+  const nextSteps = unresolved ? (
+    <>
+      <Button type="button" size="sm" onClick={() => void add(https)} disabled={busy}>
+        Check again
+      </Button>
+      {https && (
+        <Button
+          type="button"
+          size="sm"
+          variant="outline"
+          disabled={busy}
+          onClick={() => {
+            setHttps(false);
+            void add(false);
+          }}
+        >
+          Add it without HTTPS for now
+        </Button>
+      )}
+    </>
+  ) : undefined;
 
   return (
     <Card className="mb-6">
@@ -201,7 +229,7 @@ function AddDomain() {
               Redirect HTTP to HTTPS
             </label>
           </div>
-          <ErrorAlert error={error} />
+          <ErrorAlert error={error} actions={nextSteps} />
           <div className="flex items-center gap-3">
             <Button type="submit" disabled={busy}>
               <Plus />
