@@ -24,14 +24,15 @@ import struct
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from services.common.errors import Unavailable
 from services.deployer.compose import clean_line, project_name
 
 logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import httpx
+
 logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request to the engine: noise
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -125,6 +126,8 @@ class Decoder:
 
 
 def _transport(docker_host: str) -> tuple[httpx.AsyncHTTPTransport, str]:
+    import httpx
+
     if docker_host.startswith("unix://"):
         return httpx.AsyncHTTPTransport(uds=docker_host.removeprefix("unix://")), "http://docker"
     if docker_host.startswith("tcp://"):
@@ -134,18 +137,36 @@ def _transport(docker_host: str) -> tuple[httpx.AsyncHTTPTransport, str]:
 
 class DockerLogs:
     def __init__(self, docker_host: str, *, timeout: float = 10.0) -> None:
-        transport, base_url = _transport(docker_host)
+        if not docker_host.startswith(("unix://", "tcp://")):
+            raise ValueError(f"unsupported Docker host {docker_host!r} (unix:// or tcp://)")
+        self.docker_host = docker_host
         self.timeout = timeout
-        # How many streams there are is bounded per user by the gateway (open_streams.py).
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=10)
-        self._client = httpx.AsyncClient(
-            transport=transport, base_url=base_url, timeout=timeout, limits=limits
-        )
-        # a followed log may stay quiet for hours
-        self._streaming = httpx.Timeout(timeout, read=None)
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        """Made on the first log request: httpx (which also loads its CLI's rich and pygments when
+        they are installed) costs the idle gateway ~5 MiB it does not need until someone reads logs."""
+        if self._http is None:
+            import httpx
+
+            transport, base_url = _transport(self.docker_host)
+            # How many streams there are is bounded per user by the gateway (open_streams.py).
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=10)
+            self._http = httpx.AsyncClient(
+                transport=transport, base_url=base_url, timeout=self.timeout, limits=limits
+            )
+        return self._http
+
+    @property
+    def _streaming(self) -> httpx.Timeout:
+        import httpx
+
+        return httpx.Timeout(self.timeout, read=None)  # a followed log may stay quiet for hours
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     @staticmethod
     def _filters(app: str, service: str) -> dict[str, list[str]]:
@@ -156,6 +177,8 @@ class DockerLogs:
 
     async def containers(self, app: str, service: str = "") -> list[Container]:
         """The app's containers (or one service's), stopped ones too, in Compose's order."""
+        import httpx
+
         params = {"all": "1", "filters": json.dumps(self._filters(app, service))}
         try:
             response = await self._client.get("/containers/json", params=params)
@@ -180,6 +203,8 @@ class DockerLogs:
             params["follow"] = "1"
         if since:
             params["since"] = since
+        import httpx
+
         decoder = Decoder()
         path = f"/containers/{container.id}/logs"
         try:
@@ -205,6 +230,8 @@ class DockerLogs:
     ) -> AsyncIterator[tuple[str, str, int]]:
         """(container id, service, start time in ns) of each container of the selection that
         starts from now on. `opened` is set once the engine listens (or could not be asked)."""
+        import httpx
+
         filters = {"type": ["container"], "event": ["start"], **self._filters(app, service)}
         params = {"filters": json.dumps(filters)}
         try:
