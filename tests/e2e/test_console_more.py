@@ -1,8 +1,8 @@
 """Issue 17, the parts that had only unit or Vitest tests, in real Chromium against the real stack:
 "2 of 3 running" for an app with one of three services stopped, the notice of a deploy under way,
 the apps list's "version N saved, not deployed", a cron line as the backup schedule with its next
-run, copy buttons (a new API token, a generated secret) and "Open" links for an app's published
-ports and after a successful deploy.
+run, copy buttons (a new API token, a generated secret, a webhook secret) and "Open" links for an
+app's published ports and after a successful deploy.
 
 The REST API and Docker set up (apps, a stopped container, a deploy held until the test lets it
 finish) and check what the UI did."""
@@ -298,6 +298,28 @@ def test_the_copy_button_puts_a_new_token_on_the_clipboard(stack: Stack, page: P
     row.get_by_role("button", name="Revoke", exact=True).click()
     confirm_dialog(page)
     expect(row.get_by_role("button", name="Revoke", exact=True)).to_have_count(0)
+
+
+def test_a_generated_webhook_secret_has_a_copy_button(stack: Stack, admin_token: str, page: Page) -> None:
+    _grant_clipboard(page, stack)
+    before = _get(stack, admin_token, "/api/v1/notifications/targets").get("targets", [])
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    nav_link(page, "Notifications").click()
+    page.get_by_role("button", name="Add target", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Generate", exact=True).click()
+    secret = dialog.get_by_label("Secret", exact=True)
+    expect(secret).to_have_attribute("type", "text")  # shown, to be copied to the receiver
+    generated = secret.input_value()
+    assert len(generated) >= 16, generated
+    copy = dialog.get_by_role("button", name="Copy webhook secret", exact=True)
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    assert _clipboard(page) == generated
+    page.keyboard.press("Escape")  # nothing saved
+    expect(dialog).to_be_hidden()
+    assert _get(stack, admin_token, "/api/v1/notifications/targets").get("targets", []) == before
 
 
 # ---- "Open" links --------------------------------------------------------------------------------
