@@ -38,8 +38,6 @@ PRELOAD = (
     "pydantic_settings",
     "docker",
     "redis",
-    "celery",
-    "kombu",
     "cryptography.x509",
     "argon2",
     "services.common.clients",
@@ -55,12 +53,10 @@ PRELOAD = (
     "services.common.settings",
     "services.common.state_client",
     "services.common.timestamps",
-    # the deployer and its worker
-    "services.deployer.celery_app",
+    # the deployer, the terminal and the gateway (Celery and the executor: the deployer's alone, since
+    # the worker runs inside it)
     "services.deployer.compose",
-    "services.deployer.executor",
     "services.deployer.runtime",
-    "services.deployer.settings",
     # the terminal and the gateway
     "services.terminal.targets",
 )

@@ -15,11 +15,12 @@ import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from services.notify.events import Notification
+
+if TYPE_CHECKING:
+    import httpx
 
 # httpx logs every request with its URL at INFO; a webhook URL can be a secret (Slack's are).
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -74,6 +75,10 @@ def send_webhook(config: dict[str, Any], note: Notification, *, delivery_id: str
         secret=str(config.get("secret", "")), body=body, event=note.event, delivery_id=delivery_id,
         now=time.time(),
     )  # fmt: skip
+    # imported here: httpx also loads rich and pygments (its CLI's) when they are installed, ~5 MiB
+    # the idle deployer does not need until a webhook is sent
+    import httpx
+
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
             response = client.post(str(config["url"]), content=body, headers=headers)
@@ -107,6 +112,8 @@ def _os_words(exc: BaseException) -> str:
 
 
 def _connect_words(exc: httpx.HTTPError) -> str:
+    import httpx
+
     if isinstance(exc, httpx.UnsupportedProtocol):
         return "the URL's scheme is not http or https"
     if isinstance(exc, httpx.RemoteProtocolError):
