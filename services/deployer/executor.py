@@ -387,7 +387,9 @@ class Executor:
 
 
 _PULL_WORDS = re.compile(
-    r"pull|manifest|/v2/|registry|resolve reference|repository does not exist", re.IGNORECASE
+    # "No such image": a service with pull_policy: never whose image is not on this server
+    r"pull|manifest|/v2/|registry|resolve reference|repository does not exist|no such image",
+    re.IGNORECASE,
 )
 
 

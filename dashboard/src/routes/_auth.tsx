@@ -146,13 +146,16 @@ function Shell({ role, username }: { role: string; username: string }) {
   );
   return (
     <div className="min-h-screen lg:grid lg:grid-cols-[15rem_1fr]">
-      <aside className="sticky top-0 hidden h-screen flex-col justify-between gap-4 overflow-y-auto bg-sidebar p-4 lg:flex">
-        <div className="flex flex-col gap-6">
-          {brand}
-          <NavLinks role={role} />
-        </div>
-        {account}
-      </aside>
+      {/* the column's colour runs the page's whole height; the sidebar itself stays in view */}
+      <div className="hidden bg-sidebar lg:block">
+        <aside className="sticky top-0 flex h-screen flex-col justify-between gap-4 overflow-y-auto p-4">
+          <div className="flex flex-col gap-6">
+            {brand}
+            <NavLinks role={role} />
+          </div>
+          {account}
+        </aside>
+      </div>
       <header className="sticky top-0 z-40 flex items-center justify-between bg-sidebar px-4 py-3 lg:hidden">
         {brand}
         <Button variant="ghost" size="icon" className="text-white hover:bg-white/10 hover:text-white" aria-label={open ? "Close menu" : "Open menu"} aria-expanded={open} onClick={() => setOpen(!open)}>

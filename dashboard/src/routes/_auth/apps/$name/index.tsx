@@ -13,7 +13,7 @@ import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
 import { STATS_WINDOW_MS, useStats } from "@/hooks/useStats";
 import { portUrl } from "@/lib/apps";
-import { actionState, deploymentLabel, type AppAction } from "@/lib/appState";
+import { actionState, deploymentLabel, failure, type AppAction } from "@/lib/appState";
 import { useCan } from "@/lib/auth";
 import { formatBytes, formatTime } from "@/lib/format";
 import { appQuery, domainsQuery } from "@/lib/queries";
@@ -103,7 +103,8 @@ function Overview() {
             <CardTitle>Containers</CardTitle>
           </CardHeader>
           <CardContent className="px-2 sm:px-5">
-            {app.status_message && <p className="mb-3 px-3 text-sm text-muted-foreground sm:px-0">{app.status_message}</p>}
+            {/* a failure's reason is in the card above (AppState): not said twice */}
+            {app.status_message && !failure(app) && <p className="mb-3 px-3 text-sm text-muted-foreground sm:px-0">{app.status_message}</p>}
             {(app.services ?? []).length === 0 ? (
               <EmptyState>No containers.</EmptyState>
             ) : (
