@@ -98,7 +98,9 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0
     return False
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 45.0) -> None:
+    """SIGTERM, then SIGKILL to its process group after `timeout`: for supervisord, above the
+    deployer's stopwaitsecs (20) plus the others', or its programs would be left running."""
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)

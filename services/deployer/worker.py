@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from typing import Any
 
 from celery import Celery
@@ -60,6 +61,15 @@ class Worker:
         self.thread.start()
 
     def stop(self, timeout: float) -> None:
-        """Warm shutdown: stop taking tasks, let the running ones finish (up to `timeout`)."""
-        self.controller.stop(in_sighandler=False)
-        self.thread.join(timeout)
+        """Warm shutdown: stop taking tasks and let the running ones finish, waiting up to `timeout`
+        (Celery's own stop waits for them without a limit); past it, supervisord's stopwaitsecs ends
+        the process and the reconciler takes the deployments back after the restart."""
+        stopper = threading.Thread(
+            target=self.controller.stop, kwargs={"in_sighandler": False}, name="celery-stop", daemon=True
+        )
+        deadline = time.monotonic() + timeout
+        stopper.start()
+        stopper.join(timeout)
+        self.thread.join(max(0.0, deadline - time.monotonic()))
+        if stopper.is_alive() or self.thread.is_alive():
+            logger.warning("the Celery worker still runs tasks after %.0f s of its warm shutdown", timeout)

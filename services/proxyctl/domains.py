@@ -6,9 +6,6 @@ from __future__ import annotations
 import re
 import socket
 
-import dns.exception
-import dns.resolver
-
 from appos.v1 import proxy_pb2
 from services.common.errors import InvalidArgument, PermissionDenied
 from services.common.roles import role_allows
@@ -30,6 +27,10 @@ def validate_domain(name: str) -> str:
 
 def resolve(name: str, dns_server: str) -> list[str]:
     """The addresses `name` resolves to (through `dns_server` when set), or InvalidArgument."""
+    # dnspython is imported when a domain is checked, not at start: ~4.5 MiB an idle proxyctl keeps
+    import dns.exception
+    import dns.resolver
+
     try:
         if dns_server:
             host, _, port = dns_server.rpartition(":")
@@ -49,6 +50,9 @@ def resolve(name: str, dns_server: str) -> list[str]:
 
 def _dns_words(exc: Exception) -> str:
     """Why a lookup failed, in words rather than the exception's class name."""
+    import dns.exception
+    import dns.resolver
+
     if isinstance(exc, dns.resolver.NXDOMAIN) or (
         isinstance(exc, socket.gaierror)
         and exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5))
