@@ -959,8 +959,11 @@ def test_a_stale_compose_edit_is_refused_and_offers_the_newest_version(
 
     page.get_by_role("button", name="Save", exact=True).click()
     alert = page.get_by_role("alert")
-    expect(alert).to_contain_text("stale edit")
-    expect(alert).to_contain_text(f"is at v{theirs}")
+    expect(alert.get_by_test_id("error-summary")).to_contain_text(
+        f"Version {theirs} of {app} was saved while you were editing"
+    )
+    expect(alert.get_by_test_id("error-summary")).not_to_contain_text("ETag")
+    expect(alert).to_contain_text(f"is at v{theirs}")  # the server's words, on demand
     assert _versions(stack, admin_token, app) == before, "nothing was overwritten"
     stored = _get(stack, admin_token, f"/api/v1/apps/{app}/versions/{theirs}")
     assert marker in stored["compose"] and "the page's own edit" not in stored["compose"]
@@ -971,8 +974,35 @@ def test_a_stale_compose_edit_is_refused_and_offers_the_newest_version(
     expect(content).not_to_contain_text("the page's own edit")
     expect(alert).to_have_count(0)
     # the editor's header names the version it holds (the "saved, not deployed" notice names it too)
-    expect(page.get_by_text(re.compile(rf"^Version {theirs} \(")).first).to_be_visible()
+    expect(page.get_by_text(re.compile(rf"^Version {theirs}\. Saving")).first).to_be_visible()
     expect(page.get_by_text(f"Version {theirs} is saved, not deployed")).to_be_visible()
+
+
+def test_after_a_stale_edit_the_page_can_keep_its_edits_and_save_them(
+    stack: Stack, admin_token: str, compose_app: str, page: Page
+) -> None:
+    app = compose_app
+    mine = f"# the page's own edit {uuid.uuid4().hex[:6]}"
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    _open_compose(page, stack, app)
+    append_to_editor(page, "compose-editor", f"\n{mine}\n")
+    with stack.client(admin_token) as c:  # someone else saves first
+        current = c.get(f"/api/v1/apps/{app}/compose")
+        r = c.put(
+            f"/api/v1/apps/{app}/compose",
+            json={"compose": current.json()["compose"] + "# theirs\n", "env": current.json()["env"]},
+            headers={"If-Match": current.headers["etag"]},
+        )
+    assert r.status_code == 200, r.text
+    theirs = r.json()["version"]["number"]
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_role("button", name=re.compile("Keep my edits")).click()
+    content = page.get_by_test_id("compose-editor").locator(".cm-content")
+    expect(content).to_contain_text(mine.removeprefix("# "))  # the edit survived the reload
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text(f"Saved version {theirs + 1}")).to_be_visible()
+    stored = _get(stack, admin_token, f"/api/v1/apps/{app}/versions/{theirs + 1}")
+    assert mine in stored["compose"], stored["compose"]
 
 
 # ---- the app's usage plot ----------------------------------------------------------------------

@@ -62,7 +62,7 @@ export function errorMessage(error: unknown): string {
 }
 
 /** What kind of trouble a message describes, when it is one a person can act on in a known way. */
-export type ProblemKind = "image_pull" | "port_in_use" | "name_unresolved" | "webhook_unreachable" | "other";
+export type ProblemKind = "image_pull" | "port_in_use" | "name_unresolved" | "webhook_unreachable" | "stale_edit" | "other";
 
 export interface Explained {
   kind: ProblemKind;
@@ -106,6 +106,14 @@ export function explainError(error: unknown): Explained {
   const dns = /^(\S+) does not resolve/.exec(message);
   if (dns) {
     return { ...base, kind: "name_unresolved", summary: `${dns[1]} does not point to an address yet. Add a DNS A/AAAA record for it pointing at this server, then try again.` };
+  }
+  const stale = /^stale edit: (\S+) is at v(\d+)/.exec(message);
+  if (stale) {
+    return {
+      ...base,
+      kind: "stale_edit",
+      summary: `Version ${stale[2]} of ${stale[1]} was saved while you were editing. Keep your edits to save them on top of it, or load version ${stale[2]}.`,
+    };
   }
   const hook = /^could not connect: (.+)$/.exec(message);
   if (hook) {

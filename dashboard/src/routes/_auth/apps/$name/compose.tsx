@@ -1,7 +1,7 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { createFileRoute, Link } from "@tanstack/react-router";
 import { CheckCircle2, TriangleAlert } from "lucide-react";
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { api, unwrap, type Deployment } from "@/api/client";
 import { ApiError } from "@/api/errors";
 import { CodeEditor } from "@/components/CodeEditor";
@@ -41,10 +41,14 @@ function ComposeTab() {
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState<{ number: number; deployment?: Deployment } | null>(null);
 
+  // "Keep my edits" after someone else saved: the newest version is loaded (its ETag) under the
+  // editors' own text, which is then saved on top of it
+  const keep = useRef<{ compose: string; env: string } | null>(null);
   useEffect(() => {
     if (files.data) {
-      setCompose(files.data.compose ?? "");
-      setEnv(files.data.env ?? "");
+      setCompose(keep.current?.compose ?? files.data.compose ?? "");
+      setEnv(keep.current?.env ?? files.data.env ?? "");
+      keep.current = null;
     }
   }, [files.data]);
 
@@ -138,9 +142,22 @@ function ComposeTab() {
         <div className="grid gap-2">
           <ErrorAlert error={error} />
           {stale && (
-            <Button variant="outline" size="sm" className="w-fit" onClick={() => { setError(null); files.refetch(); }}>
-              Load the newest version (your edits are lost)
-            </Button>
+            <div className="flex flex-wrap gap-2">
+              <Button
+                size="sm"
+                className="w-fit"
+                onClick={() => {
+                  keep.current = { compose, env };
+                  setError(null);
+                  void files.refetch();
+                }}
+              >
+                Keep my edits (saving replaces the newest version's files)
+              </Button>
+              <Button variant="outline" size="sm" className="w-fit" onClick={() => { setError(null); void files.refetch(); }}>
+                Load the newest version (your edits are lost)
+              </Button>
+            </div>
           )}
         </div>
       ) : null}
