@@ -45,9 +45,9 @@ from services.notify.unhealthy import UnhealthyReporter
 logger = logging.getLogger(__name__)
 
 WORKER_HEALTH = "appos.worker"
-# Running deployments get this long to finish on SIGTERM (supervisord's stopwaitsecs is above it);
-# past it, the reconciler takes them back after the restart.
-WORKER_STOP_SECONDS = 12.0
+# Running deployments get this long to finish on SIGTERM; past it the process ends at once (well
+# within supervisord's stopwaitsecs, 20) and the reconciler takes them back after the restart.
+WORKER_STOP_SECONDS = 10.0
 _SERVICES = apps_pb2.DESCRIPTOR.services_by_name
 
 
@@ -146,14 +146,21 @@ def main() -> None:
     dispatcher.start()
     worker.start()
 
+    worker_done = threading.Event()
+
     def on_stop() -> None:
         stop.set()
         watcher.stop()
         dispatcher.stop()
-        worker.stop(timeout=WORKER_STOP_SECONDS)
+        if worker.stop(timeout=WORKER_STOP_SECONDS):
+            worker_done.set()
 
     serve_until_signalled(server, socket_path=socket_path, on_stop=on_stop)
     state.close()
+    if not worker_done.is_set():
+        # the pool's threads are not daemons: the interpreter would wait for their tasks at exit
+        logging.shutdown()
+        os._exit(0)
 
 
 if __name__ == "__main__":

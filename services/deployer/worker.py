@@ -60,10 +60,10 @@ class Worker:
     def start(self) -> None:
         self.thread.start()
 
-    def stop(self, timeout: float) -> None:
+    def stop(self, timeout: float) -> bool:
         """Warm shutdown: stop taking tasks and let the running ones finish, waiting up to `timeout`
-        (Celery's own stop waits for them without a limit); past it, supervisord's stopwaitsecs ends
-        the process and the reconciler takes the deployments back after the restart."""
+        (Celery's own stop waits for them without a limit). False when tasks still run then: the
+        caller ends the process, and the reconciler takes those deployments back after the restart."""
         stopper = threading.Thread(
             target=self.controller.stop, kwargs={"in_sighandler": False}, name="celery-stop", daemon=True
         )
@@ -73,3 +73,5 @@ class Worker:
         self.thread.join(max(0.0, deadline - time.monotonic()))
         if stopper.is_alive() or self.thread.is_alive():
             logger.warning("the Celery worker still runs tasks after %.0f s of its warm shutdown", timeout)
+            return False
+        return True

@@ -97,3 +97,33 @@ def test_redis_down_at_create_time_is_503_and_leaves_no_app_behind(quick_reconci
         assert retry.status_code == 202, retry.text
     assert stack.wait_deployment(token, retry.json()["deployment"]["id"])["status"] == "succeeded"
     assert stack.act(token, "noqueue", "remove", remove_volumes="true")["status"] == "succeeded"
+
+
+@pytest.mark.usefixtures("busybox_image")
+def test_stopping_the_deployer_during_compose_up_ends_it_and_the_deployment_still_ends(
+    quick_reconcile_stack: Stack,
+) -> None:
+    """The Celery worker runs inside the deployer: a SIGTERM while a deployment runs gives it a
+    bounded warm shutdown and then ends the process itself (exit 0, not supervisord's SIGKILL); the
+    deployment is taken back after the restart."""
+    stack = quick_reconcile_stack
+    token = stack.login()
+    with stack.client(token) as c:
+        r = c.post(
+            "/api/v1/apps", json={"name": "stopped", "template": "busybox-slow", "settings": {"DELAY": "30"}}
+        )
+        assert r.status_code == 202
+        deployment_id = r.json()["deployment"]["id"]
+        wait_for(
+            lambda: c.get(f"/api/v1/deployments/{deployment_id}").json()["status"] == "running",
+            timeout=30,
+            what="compose up to start",
+        )
+    assert "stopped" in stack.supervisorctl("stop", "deployer")
+    log = (stack.data / "log" / "supervisord.log").read_text()
+    assert "stopped: deployer (exit status 0)" in log, log[-2000:]
+    assert "still runs tasks" in (stack.data / "log" / "deployer.log").read_text()
+    stack.supervisorctl("start", "deployer")
+    ended = stack.wait_deployment(token, deployment_id, timeout=180)
+    assert ended["status"] in ("succeeded", "failed"), ended
+    assert stack.act(token, "stopped", "remove", remove_volumes="true")["status"] == "succeeded"
