@@ -87,6 +87,25 @@ def test_the_audit_filter_finds_the_action_as_the_table_shows_it(
 # ---- unsaved compose edits ---------------------------------------------------------------------
 
 
+def test_leaving_the_new_app_form_with_a_name_typed_asks_first(stack: Stack, page: Page) -> None:
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    page.goto(stack.url + "/new-app")
+    nav_link(page, "Apps").click()  # nothing typed: no question
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Apps")).to_be_visible()
+    page.goto(stack.url + "/new-app")
+    page.get_by_label("App name").fill("half-typed")
+    nav_link(page, "Apps").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Leave without saving?")
+    expect(dialog).to_contain_text("the new app's files are lost")
+    dialog.get_by_role("button", name="Stay", exact=True).click()
+    expect(page.get_by_label("App name")).to_have_value("half-typed")
+    nav_link(page, "Apps").click()
+    dialog.get_by_role("button", name="Leave and lose the new app's files", exact=True).click()
+    expect(page.get_by_role("heading", name="Apps")).to_be_visible()
+
+
 def test_leaving_the_compose_tab_with_unsaved_edits_asks_first(stack: Stack, app: str, page: Page) -> None:
     sign_in(page, stack.url, "admin", stack.admin_password())
     open_app(page, stack.url, app)

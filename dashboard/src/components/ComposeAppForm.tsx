@@ -5,6 +5,7 @@ import { PolicyRuleChecks } from "@/components/AppOptions";
 import { CodeEditor } from "@/components/CodeEditor";
 import { ComposeCheckPanel } from "@/components/ComposeCheck";
 import { ErrorAlert, Spinner } from "@/components/common";
+import { UnsavedChangesPrompt } from "@/components/UnsavedChanges";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Input } from "@/components/ui/input";
@@ -78,9 +79,13 @@ export function ComposeAppForm({ onCreated }: { onCreated: (created: CreatedApp)
   };
 
   const invalid = (field: ComposeField) => (shown[field] ? true : undefined);
+  const start = initialComposeValues();
+  const edited = (["name", "compose", "env", "message"] as const).some((key) => values[key] !== start[key]);
 
   return (
     <form onSubmit={submit} noValidate aria-label="New app from compose" className="grid gap-6">
+      {/* while it is being created (busy) the page moves on to the deployment: not a loss */}
+      <UnsavedChangesPrompt dirty={edited && !busy} what="the new app's files" />
       <Card>
         <CardHeader>
           <CardTitle>App</CardTitle>

@@ -95,6 +95,8 @@ export function fieldOfServerError(error: unknown): ComposeField | null {
   if (!(error instanceof ApiError)) return null;
   const message = error.message.toLowerCase();
   if (error.code === "already_exists" || message.startsWith("app name") || message.includes("app name")) return "name";
+  // a refusal of the file names the exceptions an admin could grant: still the file's error
+  if (message.startsWith("compose")) return "compose";
   if (message.includes("policy exception") || error.code === "permission_denied") return "allow";
   if (message.startsWith(".env") || message.includes("setting values") || message.includes("not a valid variable name") || message.startsWith("the value of")) return "env";
   if (message.includes("compose")) return "compose";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "@/api/errors";
 import { NO_EXCEPTIONS } from "./appOptions";
-import { initialComposeValues, liveCheckOf } from "./composeApp";
+import { fieldOfServerError, initialComposeValues, liveCheckOf } from "./composeApp";
 import { outcomeOfError, parsePolicyRefusal, servicesLabel } from "./composeCheck";
 
 const ADVICE = ". An admin can allow a rule for this app (docs/architecture.md lists them).";
@@ -65,5 +65,14 @@ describe("what the new-app form checks as you type", () => {
     expect(liveCheckOf({ ...values, name: "blog", exceptions }, false).input?.allow).toEqual([]); // an operator's are never sent
     expect(liveCheckOf({ ...values, name: "blog", exceptions }, true).input?.allow).toEqual(["host_path:/srv/media", "privileged"]);
     expect(liveCheckOf({ ...values, name: "blog", exceptions: { ...exceptions, paths: "srv" } }, true)).toMatchObject({ input: null, waiting: expect.stringMatching(/exceptions/) });
+  });
+});
+
+describe("which field a server refusal belongs to", () => {
+  it("puts a refusal of the file on the file, even when it says how an admin could allow it", () => {
+    const refusal = "compose policy: service main: volume /etc:/x: /etc is outside the app's folder (rule host_path:/etc). An admin can allow a rule for this app on its Options page (policy exceptions), or change the file.";
+    expect(fieldOfServerError(new ApiError(400, "invalid_argument", refusal))).toBe("compose");
+    expect(fieldOfServerError(new ApiError(400, "invalid_argument", "policy exception 'x' is not a rule"))).toBe("allow");
+    expect(fieldOfServerError(new ApiError(409, "already_exists", "app 'blog' already exists"))).toBe("name");
   });
 });
