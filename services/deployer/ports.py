@@ -84,7 +84,7 @@ class Holders:
     def __init__(self, *, own_ports: Mapping[int, str], client: Any) -> None:
         self.own_ports = dict(own_ports)
         self.held: list[_Held] = []
-        for container in client.containers.list():
+        for container in client.containers.list(ignore_removed=True):
             attrs = container.attrs
             labels = (attrs.get("Config") or {}).get("Labels") or {}
             name = str(attrs.get("Name", "")).lstrip("/")

@@ -33,7 +33,12 @@ def describe(container: Any) -> dict[str, Any]:
 
 def containers_of(client: Any, app: str) -> list[Any]:
     """Every container of the app's Compose project, running or not."""
-    return list(client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project_name(app)}"}))
+    # ignore_removed: a container removed between the list and its inspect is simply not listed
+    return list(
+        client.containers.list(
+            all=True, filters={"label": f"{PROJECT_LABEL}={project_name(app)}"}, ignore_removed=True
+        )
+    )
 
 
 def app_containers(client: Any, app: str) -> list[dict[str, Any]]:

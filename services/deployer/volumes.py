@@ -97,7 +97,9 @@ def helper(client: Any, image: str, volumes: list[str], *, read_only: bool) -> I
 @contextlib.contextmanager
 def paused(client: Any, app: str) -> Iterator[None]:
     """The app's running containers paused while its volumes are copied (a consistent copy)."""
-    containers = client.containers.list(filters={"label": f"{PROJECT_LABEL}={project_name(app)}"})
+    containers = client.containers.list(
+        ignore_removed=True, filters={"label": f"{PROJECT_LABEL}={project_name(app)}"}
+    )
     done = []
     try:
         for container in containers:
@@ -170,7 +172,7 @@ def preflight(client: Any, entries: list[VolumeEntry], *, force: bool, going_dow
             raise FailedPrecondition(
                 f"volume {entry.docker_name} already exists: remove it, or restore with force to replace it"
             )
-        users = client.containers.list(all=True, filters={"volume": entry.docker_name})
+        users = client.containers.list(ignore_removed=True, all=True, filters={"volume": entry.docker_name})
         others = [c for c in users if c.labels.get(PROJECT_LABEL) not in projects]
         if others:
             raise FailedPrecondition(f"volume {entry.docker_name} is used by container {others[0].name}")

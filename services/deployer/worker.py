@@ -41,6 +41,11 @@ class Worker:
     and banner) on a thread of the deployer; the deployer's SIGTERM handler stops it warmly."""
 
     def __init__(self, app: Celery, settings: DeployerSettings) -> None:
+        # What `celery worker` does for its app: a task's own messages (self.retry's next attempt)
+        # are sent through the current app, which would otherwise be Celery's default (amqp on
+        # localhost) in the pool's threads
+        app.set_current()
+        app.set_default()
         self.controller: Any = app.WorkController(
             hostname=f"worker@{socket.gethostname()}",
             pool_cls="threads",

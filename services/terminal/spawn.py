@@ -127,11 +127,13 @@ class Spawner:
             client = self._docker_factory()
             try:
                 found = client.containers.list(
-                    all=True, filters={"label": [project, f"{SERVICE_LABEL}={target.service}"]}
+                    ignore_removed=True,
+                    all=True,
+                    filters={"label": [project, f"{SERVICE_LABEL}={target.service}"]},
                 )
                 services = set()
                 if not found:
-                    every = client.containers.list(all=True, filters={"label": project})
+                    every = client.containers.list(ignore_removed=True, all=True, filters={"label": project})
                     services = {c.labels.get(SERVICE_LABEL, "") for c in every}
             finally:
                 client.close()

@@ -90,7 +90,8 @@ def test_deploy_edit_rollback_and_remove_are_recorded(stack: Stack, admin_token:
     assert create["message"].split() == ["app_created", "version_created", "deployment_created"]
     assert (edit_entry["app"], edit_entry["request_id"]) == (app, edit_request_id)
     assert "version_created" in edit_entry["message"]
-    assert rollback_entry["target"] == app and "deployment_created" in rollback_entry["message"]
+    # a rollback's target names the version it went back to ("blog/1": "Rolled back blog to version 1")
+    assert rollback_entry["target"] == f"{app}/1" and "deployment_created" in rollback_entry["message"]
     assert delete["app"] == app
     assert login["target"] == operator
 
