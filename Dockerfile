@@ -82,12 +82,15 @@ COPY --from=dashboard /src/dist/ dashboard/dist/
 COPY deploy/image/entrypoint.sh /usr/local/bin/appos-entrypoint
 RUN /opt/appos/venv/bin/python -m compileall -q services cli appos >/dev/null
 
+# APPOS_PYTHON_OPTIMIZE=0: this venv is read-only to the programs and holds no -OO bytecode, so
+# `make run`'s -OO (services/launcher.py) would compile every module at each start here
 ENV PATH=/opt/appos/venv/bin:$PATH \
     LANG=C.UTF-8 \
     PYTHONDONTWRITEBYTECODE=1 \
     APPOS_DATA=/appos/data \
     APPOS_HOST=0.0.0.0 \
-    APPOS_PORT=8080
+    APPOS_PORT=8080 \
+    APPOS_PYTHON_OPTIMIZE=0
 VOLUME /appos/data
 EXPOSE 8080 8081 80 443
 HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \

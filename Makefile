@@ -124,7 +124,8 @@ bench: install-dev
 	$(VPY) bench/backup.py
 	$(VPY) bench/load.py --minutes $${APPOS_LOAD_MINUTES:-10}
 
-## footprint-guard: fails when the idle native stack is above the 200 MiB target (it is today)
+## footprint-guard: fails when everything `make run` leaves running (PSS, 25 s after the URL line;
+## the Docker engine left out) is above 200 MiB
 footprint-guard: install-dev
 	$(VPY) bench/footprint.py --no-image --guard
 
