@@ -411,26 +411,38 @@ class Backups:
         work = self.folder.work_dir("work")
         part = self.folder.root / f".{backup_id}.tar.gz.part"
         try:
+            # the outcome is saved while the guard is held: a reader between the guard's release and
+            # the save would take the record still "running" for an interrupted job
             with Busy(self.redis, backup_id):
-                manifest = self._write(record, work, part)
-                os.replace(part, self.folder.archive(backup_id))
-            record.status, record.finished_at = "succeeded", now_us()
-            record.size_bytes = self.folder.archive(backup_id).stat().st_size
-            record.revision = manifest.revision
-            record.apps = Record.from_manifest(manifest, size=0, origin="").apps
-            self.folder.save(record)
+                try:
+                    manifest = self._write(record, work, part)
+                    os.replace(part, self.folder.archive(backup_id))
+                    record.status, record.finished_at = "succeeded", now_us()
+                    record.size_bytes = self.folder.archive(backup_id).stat().st_size
+                    record.revision = manifest.revision
+                    record.apps = Record.from_manifest(manifest, size=0, origin="").apps
+                    self.folder.save(record)
+                except Exception as exc:
+                    self._failed(record, exc)
+                    return record
             event(self.state, "backup_succeeded", backup_id, record.actor, size_bytes=record.size_bytes)
             self.apply_retention()
-        except Exception as exc:
-            reason = getattr(exc, "message", "") or f"{type(exc).__name__}: {exc}"
-            logger.warning("backup %s failed: %s", backup_id, reason, exc_info=not hasattr(exc, "message"))
-            record.status, record.reason, record.finished_at = "failed", reason[:500], now_us()
-            self.folder.save(record)
-            event(self.state, "backup_failed", backup_id, record.actor, reason=record.reason)
+        except Exception as exc:  # the guard could not be taken, or the event or retention failed
+            if record.status == "running":
+                self._failed(record, exc)
+            else:
+                logger.warning("backup %s: after the archive was made: %s", backup_id, exc, exc_info=True)
         finally:
             part.unlink(missing_ok=True)
             shutil.rmtree(work, ignore_errors=True)
         return record
+
+    def _failed(self, record: Record, exc: Exception) -> None:
+        reason = getattr(exc, "message", "") or f"{type(exc).__name__}: {exc}"
+        logger.warning("backup %s failed: %s", record.id, reason, exc_info=not hasattr(exc, "message"))
+        record.status, record.reason, record.finished_at = "failed", reason[:500], now_us()
+        self.folder.save(record)
+        event(self.state, "backup_failed", record.id, record.actor, reason=record.reason)
 
     def _write(self, record: Record, work: Path, part: Path) -> archive.Manifest:
         def progress(step: str, **extra: Any) -> None:
