@@ -84,9 +84,21 @@ class Holders:
     def __init__(self, *, own_ports: Mapping[int, str], client: Any) -> None:
         self.own_ports = dict(own_ports)
         self.held: list[_Held] = []
-        for container in client.containers.list(ignore_removed=True):
+        # Host ports each app's containers are set to publish, whatever their state: while a deploy
+        # replaces a container, the new one holds its port before Docker lists it as running
+        self.configured: dict[str, set[tuple[int, str]]] = {}
+        for container in client.containers.list(all=True, ignore_removed=True):
             attrs = container.attrs
             labels = (attrs.get("Config") or {}).get("Labels") or {}
+            app = _project_app(labels)
+            for private, bindings in ((attrs.get("HostConfig") or {}).get("PortBindings") or {}).items():
+                for binding in bindings or []:
+                    with contextlib.suppress(TypeError, ValueError):
+                        self.configured.setdefault(app, set()).add(
+                            (int(binding.get("HostPort")), private.partition("/")[2] or "tcp")
+                        )
+            if not (attrs.get("State") or {}).get("Running"):
+                continue
             name = str(attrs.get("Name", "")).lstrip("/")
             for private, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
                 protocol = private.partition("/")[2] or "tcp"
@@ -115,8 +127,8 @@ class Holders:
                 if held.app
                 else f"{ANOTHER_PROGRAM} (Docker container {held.container})"
             )
-        if mine:
-            return ""
+        if mine or (app and (wanted.port, wanted.protocol) in self.configured.get(app, set())):
+            return ""  # the app's own containers: the new version replaces them
         return "" if bindable(wanted.host_ip, wanted.port, wanted.protocol) else ANOTHER_PROGRAM
 
 
