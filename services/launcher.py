@@ -31,7 +31,7 @@ SUPERVISORD_CONF = ROOT / "supervisord.conf"
 
 def supervise_command(*args: str) -> list[str]:
     """`python -OO -m services.supervise …`: supervisord and the services it forks run without
-    docstrings and asserts (the services' asserts only narrow types), ~15 MiB less in all.
+    docstrings and asserts (the services' asserts only narrow types), ~12 MiB less in all.
     APPOS_PYTHON_OPTIMIZE=0 (the image, whose read-only venv holds no -OO bytecode) or 1 lowers it."""
     level = os.environ.get("APPOS_PYTHON_OPTIMIZE", "2")
     flags = {"0": [], "1": ["-O"]}.get(level, ["-OO"])
