@@ -85,7 +85,9 @@ class FakeClient:
         self.filters: dict[str, str] = {}
         self.closed = False
 
-    def list(self, *, all: bool, filters: dict[str, str]) -> list[FakeContainer]:
+    def list(
+        self, *, all: bool, filters: dict[str, str], ignore_removed: bool = False
+    ) -> list[FakeContainer]:
         assert all
         self.filters = filters
         return self.found

@@ -33,7 +33,7 @@ class FakeClient:
         self.containers = self
         self.log = log
 
-    def list(self, *, filters: dict[str, str]) -> list[FakeAppContainer]:
+    def list(self, *, filters: dict[str, str], ignore_removed: bool = False) -> list[FakeAppContainer]:
         return [
             FakeAppContainer(filters["label"].removeprefix("com.docker.compose.project=appos-"), self.log)
         ]
@@ -141,7 +141,9 @@ class FakeVolumeClient:
     def get(self, name: str) -> object:
         return object()  # every volume exists
 
-    def list(self, *, all: bool, filters: dict[str, str]) -> list[FakeVolumeUser]:
+    def list(
+        self, *, all: bool, filters: dict[str, str], ignore_removed: bool = False
+    ) -> list[FakeVolumeUser]:
         return self.users
 
 
