@@ -1,6 +1,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { createFileRoute, Link } from "@tanstack/react-router";
 import { api, unwrap } from "@/api/client";
+import { explainError } from "@/api/errors";
 import { EmptyState, ErrorAlert, PageHeader, StatusBadge } from "@/components/common";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { formatBytes, timeAgo } from "@/lib/format";
@@ -134,7 +135,11 @@ function OverviewPage() {
                       {d.app}
                     </Link>{" "}
                     <span className="text-muted-foreground">· {timeAgo(d.created_at)}</span>
-                    {d.reason && <p className="line-clamp-2 text-xs text-muted-foreground">{d.reason}</p>}
+                    {d.reason && (
+                      <p className="line-clamp-2 text-xs text-muted-foreground" title={d.reason}>
+                        {explainError(d.reason).summary}
+                      </p>
+                    )}
                   </li>
                 ))}
               </ul>

@@ -2,6 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { createFileRoute, Link } from "@tanstack/react-router";
 import { FileCode2, Plus } from "lucide-react";
 import type { App } from "@/api/client";
+import { explainError } from "@/api/errors";
 import { EmptyState, ErrorAlert, PageHeader, Spinner, StatusBadge } from "@/components/common";
 import { Button } from "@/components/ui/button";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
@@ -98,7 +99,7 @@ function AppsPage() {
                   </TD>
                   <TD>
                     <StatusBadge status={app.status} label={statusWords(app)} testId={`app-status-${app.name}`} />
-                    {app.status_message && <div className="mt-1 max-w-64 truncate text-xs text-muted-foreground" title={app.status_message}>{app.status_message}</div>}
+                    {app.status_message && <div className="mt-1 max-w-64 truncate text-xs text-muted-foreground" title={app.status_message}>{explainError(app.status_message).summary}</div>}
                     <AppNotes app={app} />
                   </TD>
                   <TD className="hidden sm:table-cell">
