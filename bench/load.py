@@ -50,8 +50,7 @@ def seed_apps(stack: Stack, count: int, prefix: str = "ld") -> list[str]:
     try:
         for i in range(count):
             name = f"{prefix}{i:04d}"
-            created = state.call(
-                "CreateApp",
+            created = state.stub.CreateApp(
                 state_pb2.StateCreateAppRequest(
                     name=name,
                     compose=COMPOSE,
@@ -61,8 +60,7 @@ def seed_apps(stack: Stack, count: int, prefix: str = "ld") -> list[str]:
                     auto_rollback=True,
                 ),
             )
-            state.call(
-                "TransitionDeployment",
+            state.stub.TransitionDeployment(
                 state_pb2.StateTransitionDeploymentRequest(
                     id=created.deployment.id,
                     from_statuses=["pending"],

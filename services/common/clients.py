@@ -133,6 +133,43 @@ async def aio_call(
         _observer[0](name.decode() if isinstance(name, bytes) else str(name), code, elapsed)
 
 
+class _CallDetails(grpc.ClientCallDetails):
+    def __init__(self, method: str, timeout: float, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.method = method
+        self.timeout = timeout
+        self.metadata = metadata
+        self.credentials = None
+        self.wait_for_ready = None
+        self.compression = None
+
+
+class CallDefaults(grpc.UnaryUnaryClientInterceptor):
+    """What every synchronous unary call to an internal service gets, so a call site is just the typed
+    stub call: a timeout (`timeout=` at the call site wins), the request id and origin as metadata
+    (`metadata=` at the call site replaces them), and a failure raised as the matching AppOSError."""
+
+    def __init__(self, *, service: str, timeout: float) -> None:
+        self._service = service
+        self._timeout = timeout
+
+    def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        details = _CallDetails(
+            client_call_details.method,
+            client_call_details.timeout or self._timeout,
+            tuple(client_call_details.metadata or ()) or call_metadata(),
+        )
+        outcome = continuation(details, request)
+        failure = outcome.exception()  # waits for the reply; grpc re-raises what we raise here
+        if isinstance(failure, grpc.RpcError):
+            raise rpc_error(failure, service=self._service) from failure
+        return outcome
+
+
+def typed_channel(socket_path: Path, *, service: str, timeout: float = DEFAULT_TIMEOUT) -> grpc.Channel:
+    """A channel for the generated (typed) stubs, with `CallDefaults` on every unary call."""
+    return grpc.intercept_channel(sync_channel(socket_path), CallDefaults(service=service, timeout=timeout))
+
+
 def sync_call(
     method: Any, request: Any, *, service: str, timeout: float, metadata: tuple[tuple[str, str], ...] = ()
 ) -> Any:

@@ -36,7 +36,7 @@ def caller_role(context: grpc.ServicerContext) -> str:
     return str(metadata.get("x-appos-role", "")) or "viewer"
 
 
-class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+class ErrorInterceptor(grpc.ServerInterceptor):
     """Maps AppOSError to its status code; anything else becomes INTERNAL, logged once with the
     traceback and answered with a generic message. Also takes the caller's request id and origin
     (`clients.origin_var`), so calls this handler makes carry them on."""
@@ -66,7 +66,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 try:
                     return inner(request, context)
                 except Exception as exc:  # noqa: BLE001 - mapped to a status, never swallowed
-                    if context.code() is not None:  # the servicer aborted on purpose
+                    if context.code() is not None:  # type: ignore[attr-defined]  # grpc has it; the stubs lack it  # the servicer aborted on purpose
                         raise
                     fail(context, exc)
                 finally:
@@ -86,7 +86,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 try:
                     yield from inner_stream(request, context)
                 except Exception as exc:  # noqa: BLE001
-                    if context.code() is not None:
+                    if context.code() is not None:  # type: ignore[attr-defined]  # grpc has it; the stubs lack it
                         raise
                     fail(context, exc)
                 finally:
@@ -101,7 +101,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         return handler
 
 
-class StreamBudget(grpc.ServerInterceptor):  # type: ignore[misc]
+class StreamBudget(grpc.ServerInterceptor):
     """Streams (server and bidirectional) run on threads of their own: at most `limit` at once, on
     top of the `max_workers` the other calls have, so open streams can never take the threads
     every other call needs. One more is refused at once with RESOURCE_EXHAUSTED."""

@@ -1,37 +1,20 @@
-"""Synchronous calls to the internal State service (deployer, worker): one channel, every call with
-a timeout, failures as AppOSError."""
+"""Synchronous calls to the internal State service (deployer, notify, proxyctl, terminal): one channel
+and the generated typed stub, so `mypy --strict` checks every call (`state.stub.ListDomains(request)`).
+Every call gets a timeout, the request id and origin as metadata, and a failure raised as
+AppOSError (`clients.CallDefaults`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from appos.v1 import state_pb2_grpc
-from services.common.clients import call_metadata, sync_call, sync_channel
+from services.common.clients import typed_channel
 
 
 class StateClient:
     def __init__(self, socket_path: Path, *, timeout: float = 10.0) -> None:
-        self._channel = sync_channel(socket_path)
-        self._stub = state_pb2_grpc.StateStub(self._channel)
-        self._timeout = timeout
-
-    def call(
-        self,
-        method: str,
-        request: Any,
-        *,
-        timeout: float | None = None,
-        metadata: tuple[tuple[str, str], ...] = (),
-    ) -> Any:
-        """`metadata` replaces the usual (`call_metadata()`: the request id and origin)."""
-        return sync_call(
-            getattr(self._stub, method),
-            request,
-            service="state",
-            timeout=timeout or self._timeout,
-            metadata=metadata or call_metadata(),
-        )
+        self._channel = typed_channel(socket_path, service="state", timeout=timeout)
+        self.stub = state_pb2_grpc.StateStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()

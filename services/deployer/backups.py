@@ -312,8 +312,7 @@ class Internal:
 
 def event(state: StateClient, type: str, subject: str, actor: str, **payload: Any) -> None:
     with contextlib.suppress(Exception):  # progress events must never fail the job
-        state.call(
-            "AppendEvent",
+        state.stub.AppendEvent(
             state_pb2.StateAppendEventRequest(
                 type=type, subject=subject, actor=actor or "system", payload_json=json.dumps(payload)
             ),
@@ -448,7 +447,7 @@ class Backups:
         def progress(step: str, **extra: Any) -> None:
             event(self.state, "backup_progress", record.id, record.actor, step=step, **extra)
 
-        apps = {a.name: a for a in self.state.call("ListApps", state_pb2.StateListAppsRequest()).apps}
+        apps = {a.name: a for a in self.state.stub.ListApps(state_pb2.StateListAppsRequest()).apps}
         opted = {
             k.removeprefix(VOLUMES_PREFIX) for k, v in self.internal.settings(VOLUMES_PREFIX).items() if v
         }
@@ -686,14 +685,12 @@ class Backups:
             shutil.copytree(caddy, self.settings.data / "caddy", dirs_exist_ok=True)
 
     def _redeploy(self, actor: str) -> list[str]:
-        unfinished = self.state.call(
-            "ListDeployments",
+        unfinished = self.state.stub.ListDeployments(
             state_pb2.StateListDeploymentsRequest(statuses=["pending", "running"], page_size=1000),
         )
         for deployment in unfinished.deployments:
             with contextlib.suppress(Conflict, NotFound):
-                self.state.call(
-                    "TransitionDeployment",
+                self.state.stub.TransitionDeployment(
                     state_pb2.StateTransitionDeploymentRequest(
                         id=deployment.id,
                         from_statuses=["pending", "running"],
@@ -702,12 +699,11 @@ class Backups:
                     ),
                 )
         ids = []
-        apps: list[apps_pb2.App] = list(self.state.call("ListApps", state_pb2.StateListAppsRequest()).apps)
+        apps: list[apps_pb2.App] = list(self.state.stub.ListApps(state_pb2.StateListAppsRequest()).apps)
         for app in apps:
             if self._stopped_by_a_user(app.name):
                 continue  # it was stopped when the backup was taken: it stays stopped
-            created = self.state.call(
-                "CreateDeployment",
+            created = self.state.stub.CreateDeployment(
                 state_pb2.StateCreateDeploymentRequest(
                     app=app.name, action="redeploy", actor=actor, options_json="{}"
                 ),
@@ -718,8 +714,7 @@ class Backups:
 
     def _stopped_by_a_user(self, app: str) -> bool:
         """Whether the app's last successful deployment was a stop."""
-        last = self.state.call(
-            "ListDeployments",
+        last = self.state.stub.ListDeployments(
             state_pb2.StateListDeploymentsRequest(app=app, statuses=["succeeded"], page_size=1),
         ).deployments
         return bool(last) and last[0].action == "stop"

@@ -103,8 +103,8 @@ class LogSink:
     def flush(self) -> None:
         if self._lines:
             lines, self._lines = self._lines, []
-            self._state.call(
-                "AppendDeploymentLog", state_pb2.StateAppendDeploymentLogRequest(id=self._id, lines=lines)
+            self._state.stub.AppendDeploymentLog(
+                state_pb2.StateAppendDeploymentLogRequest(id=self._id, lines=lines)
             )
         self._last_flush = time.monotonic()
 
@@ -133,8 +133,8 @@ class Executor:
 
     # the task body
     def run(self, deployment_id: str) -> None:
-        record: state_pb2.DeploymentRecord = self.state.call(
-            "GetDeployment", apps_pb2.GetDeploymentRequest(id=deployment_id)
+        record: state_pb2.DeploymentRecord = self.state.stub.GetDeployment(
+            apps_pb2.GetDeploymentRequest(id=deployment_id)
         )
         deployment = record.deployment
         if deployment.status != "pending":
@@ -167,8 +167,7 @@ class Executor:
 
     def _run_locked(self, deployment_id: str, options: dict[str, Any]) -> None:
         try:
-            deployment: apps_pb2.Deployment = self.state.call(
-                "TransitionDeployment",
+            deployment: apps_pb2.Deployment = self.state.stub.TransitionDeployment(
                 state_pb2.StateTransitionDeploymentRequest(
                     id=deployment_id, from_statuses=["pending"], to_status="running", new_attempt=True
                 ),
@@ -200,8 +199,7 @@ class Executor:
 
     def _finish(self, deployment_id: str, from_statuses: list[str], outcome: Outcome) -> None:
         try:
-            self.state.call(
-                "TransitionDeployment",
+            self.state.stub.TransitionDeployment(
                 state_pb2.StateTransitionDeploymentRequest(
                     id=deployment_id,
                     from_statuses=from_statuses,
@@ -216,14 +214,14 @@ class Executor:
         self.redis.delete(cancel_key(deployment_id))
 
     def _perform(self, deployment: apps_pb2.Deployment, options: dict[str, Any], sink: LogSink) -> Outcome:
-        record: state_pb2.AppRecord = self.state.call(
-            "GetApp", state_pb2.StateGetAppRequest(name=deployment.app)
+        record: state_pb2.AppRecord = self.state.stub.GetApp(
+            state_pb2.StateGetAppRequest(name=deployment.app)
         )
         compose_text, env_text = record.compose, record.env
         if deployment.action in ("deploy", "redeploy") and deployment.version:
             # the version this deployment applies, even if a newer one was stored meanwhile
-            version: apps_pb2.ConfigVersion = self.state.call(
-                "GetVersion", apps_pb2.GetVersionRequest(app=deployment.app, number=deployment.version)
+            version: apps_pb2.ConfigVersion = self.state.stub.GetVersion(
+                apps_pb2.GetVersionRequest(app=deployment.app, number=deployment.version)
             )
             compose_text, env_text = version.compose, version.env
         directory = self.settings.apps_dir / deployment.app
@@ -274,8 +272,8 @@ class Executor:
         if deployment.action == "remove":
             shutil.rmtree(directory, ignore_errors=True)
             try:
-                self.state.call(
-                    "DeleteApp", state_pb2.StateDeleteAppRequest(name=deployment.app, actor=deployment.actor)
+                self.state.stub.DeleteApp(
+                    state_pb2.StateDeleteAppRequest(name=deployment.app, actor=deployment.actor)
                 )
             except NotFound:
                 pass
@@ -317,8 +315,8 @@ class Executor:
         """After a failed deploy of a new version: a new version equal to the last good one, queued.
         Never after an automatic rollback itself (no loops), nor when someone changed the app since."""
         try:
-            record: state_pb2.AppRecord = self.state.call(
-                "GetApp", state_pb2.StateGetAppRequest(name=deployment.app)
+            record: state_pb2.AppRecord = self.state.stub.GetApp(
+                state_pb2.StateGetAppRequest(name=deployment.app)
             )
             app = record.app
             good = app.last_good_version
@@ -326,17 +324,16 @@ class Executor:
                 return ""
             if app.current_version != deployment.version:
                 return ""
-            failed: apps_pb2.ConfigVersion = self.state.call(
-                "GetVersion", apps_pb2.GetVersionRequest(app=app.name, number=deployment.version)
+            failed: apps_pb2.ConfigVersion = self.state.stub.GetVersion(
+                apps_pb2.GetVersionRequest(app=app.name, number=deployment.version)
             )
             if failed.source == "auto_rollback":
                 return ""
-            target: apps_pb2.ConfigVersion = self.state.call(
-                "GetVersion", apps_pb2.GetVersionRequest(app=app.name, number=good)
+            target: apps_pb2.ConfigVersion = self.state.stub.GetVersion(
+                apps_pb2.GetVersionRequest(app=app.name, number=good)
             )
             message = f"automatic rollback to v{good}: v{deployment.version} failed to deploy"
-            reply: apps_pb2.VersionReply = self.state.call(
-                "CreateVersion",
+            reply: apps_pb2.VersionReply = self.state.stub.CreateVersion(
                 state_pb2.StateCreateVersionRequest(
                     app=app.name,
                     compose=target.compose,
@@ -373,8 +370,7 @@ class Executor:
             services = runtime.app_containers(client, app)
         status, message = runtime.summarize(services)
         try:
-            self.state.call(
-                "UpdateAppRuntime",
+            self.state.stub.UpdateAppRuntime(
                 state_pb2.StateUpdateAppRuntimeRequest(
                     name=app,
                     status=status,

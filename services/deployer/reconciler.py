@@ -37,15 +37,14 @@ class Reconciler:
         self.enqueue = enqueue
 
     def _unfinished(self, status: str) -> list[apps_pb2.Deployment]:
-        reply: apps_pb2.ListDeploymentsReply = self.state.call(
-            "ListDeployments", state_pb2.StateListDeploymentsRequest(statuses=[status], page_size=500)
+        reply: apps_pb2.ListDeploymentsReply = self.state.stub.ListDeployments(
+            state_pb2.StateListDeploymentsRequest(statuses=[status], page_size=500)
         )
         return list(reply.deployments)
 
     def _move(self, deployment: apps_pb2.Deployment, to: str, reason: str) -> bool:
         try:
-            self.state.call(
-                "TransitionDeployment",
+            self.state.stub.TransitionDeployment(
                 state_pb2.StateTransitionDeploymentRequest(
                     id=deployment.id, from_statuses=[deployment.status], to_status=to, reason=reason
                 ),

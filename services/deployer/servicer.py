@@ -143,8 +143,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         try:
             self.enqueue(reply.deployment.id)
         except Exception as exc:  # noqa: BLE001 - the broker's errors vary; the deployment must end
-            self.state.call(
-                "TransitionDeployment",
+            self.state.stub.TransitionDeployment(
                 state_pb2.StateTransitionDeploymentRequest(
                     id=reply.deployment.id,
                     from_statuses=["pending"],
@@ -187,12 +186,11 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         if web_service:
             web_port = compose.published_port(config, web_service, template.web_port)
         try:
-            self.state.call("GetApp", state_pb2.StateGetAppRequest(name=request.name))
+            self.state.stub.GetApp(state_pb2.StateGetAppRequest(name=request.name))
             raise AlreadyExists(f"app {request.name!r} already exists")
         except NotFound:
             pass
-        created: state_pb2.StateAppDeployment = self.state.call(
-            "CreateApp",
+        created: state_pb2.StateAppDeployment = self.state.stub.CreateApp(
             state_pb2.StateCreateAppRequest(
                 name=request.name,
                 template=request.template,
@@ -211,8 +209,8 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         except Unavailable as exc:
             # nothing may be left of a create that failed: the app goes, its failed deployment stays
             # as the record of what happened, and the same request works once the queue is back
-            self.state.call(
-                "DeleteApp", state_pb2.StateDeleteAppRequest(name=request.name, actor=actor(context))
+            self.state.stub.DeleteApp(
+                state_pb2.StateDeleteAppRequest(name=request.name, actor=actor(context))
             )
             raise Unavailable(f"{exc.message}; the app was not created") from exc
         return apps_pb2.CreateAppReply(app=queued.app, deployment=queued.deployment, generated=generated)
@@ -230,8 +228,8 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
     ) -> apps_pb2.ValidateAppReply:
         validate_app_name(request.name)
         try:
-            record: state_pb2.AppRecord | None = self.state.call(
-                "GetApp", state_pb2.StateGetAppRequest(name=request.name)
+            record: state_pb2.AppRecord | None = self.state.stub.GetApp(
+                state_pb2.StateGetAppRequest(name=request.name)
             )
         except NotFound:
             record = None
@@ -283,14 +281,12 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
     def ListApps(
         self, request: apps_pb2.ListAppsRequest, context: grpc.ServicerContext
     ) -> apps_pb2.ListAppsReply:
-        reply = self.state.call("ListApps", state_pb2.StateListAppsRequest())
+        reply = self.state.stub.ListApps(state_pb2.StateListAppsRequest())
         self._with_options(*reply.apps)
         return apps_pb2.ListAppsReply(apps=reply.apps)
 
     def GetApp(self, request: apps_pb2.GetAppRequest, context: grpc.ServicerContext) -> apps_pb2.App:
-        record: state_pb2.AppRecord = self.state.call(
-            "GetApp", state_pb2.StateGetAppRequest(name=request.app)
-        )
+        record: state_pb2.AppRecord = self.state.stub.GetApp(state_pb2.StateGetAppRequest(name=request.app))
         self._with_options(record.app)
         return record.app
 
@@ -298,7 +294,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         self, request: apps_pb2.GetAppStatsRequest, context: grpc.ServicerContext
     ) -> apps_pb2.AppStats:
         validate_app_name(request.app)
-        self.state.call("GetApp", state_pb2.StateGetAppRequest(name=request.app))  # NotFound for unknown apps
+        self.state.stub.GetApp(state_pb2.StateGetAppRequest(name=request.app))  # NotFound for unknown apps
         return stats.sample_app(self.docker_factory, request.app).to_pb()
 
     def _action(
@@ -306,8 +302,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
     ) -> apps_pb2.AppActionReply:
         validate_app_name(app)
         self._not_while_restoring()
-        created = self.state.call(
-            "CreateDeployment",
+        created = self.state.stub.CreateDeployment(
             state_pb2.StateCreateDeploymentRequest(
                 app=app, action=action, actor=actor(context), options_json=json.dumps(options)
             ),
@@ -351,7 +346,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
     # versions
     def _record(self, app: str) -> state_pb2.AppRecord:
         validate_app_name(app)
-        record: state_pb2.AppRecord = self.state.call("GetApp", state_pb2.StateGetAppRequest(name=app))
+        record: state_pb2.AppRecord = self.state.stub.GetApp(state_pb2.StateGetAppRequest(name=app))
         return record
 
     def _disk(self, app: str) -> tuple[str, str] | None:
@@ -378,8 +373,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         disk = self._disk(app)
         if disk is None or disk == (compose_text, env_text):
             return None
-        unfinished: apps_pb2.ListDeploymentsReply = self.state.call(
-            "ListDeployments",
+        unfinished: apps_pb2.ListDeploymentsReply = self.state.stub.ListDeployments(
             state_pb2.StateListDeploymentsRequest(app=app, statuses=["pending", "running"], page_size=1),
         )
         return None if unfinished.deployments else disk
@@ -389,8 +383,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         expected: int, deploy: bool, rollback_to: int = 0,
     ) -> apps_pb2.VersionReply:  # fmt: skip
         self._not_while_restoring()
-        reply: apps_pb2.VersionReply = self.state.call(
-            "CreateVersion",
+        reply: apps_pb2.VersionReply = self.state.stub.CreateVersion(
             state_pb2.StateCreateVersionRequest(
                 app=app,
                 compose=compose_text,
@@ -413,8 +406,8 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         self, request: apps_pb2.GetComposeRequest, context: grpc.ServicerContext
     ) -> apps_pb2.ComposeFiles:
         record = self._record(request.app)
-        current: apps_pb2.ConfigVersion = self.state.call(
-            "GetVersion", apps_pb2.GetVersionRequest(app=request.app, number=record.app.current_version)
+        current: apps_pb2.ConfigVersion = self.state.stub.GetVersion(
+            apps_pb2.GetVersionRequest(app=request.app, number=record.app.current_version)
         )
         role = caller_role(context)
         reply = apps_pb2.ComposeFiles(
@@ -464,15 +457,15 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         self, request: apps_pb2.ListVersionsRequest, context: grpc.ServicerContext
     ) -> apps_pb2.ListVersionsReply:
         validate_app_name(request.app)
-        reply: apps_pb2.ListVersionsReply = self.state.call("ListVersions", request)
+        reply: apps_pb2.ListVersionsReply = self.state.stub.ListVersions(request)
         return reply
 
     def _version(self, app: str, number: int) -> apps_pb2.ConfigVersion:
         validate_app_name(app)
         if number <= 0:
             raise InvalidArgument("version numbers start at 1")
-        version: apps_pb2.ConfigVersion = self.state.call(
-            "GetVersion", apps_pb2.GetVersionRequest(app=app, number=number)
+        version: apps_pb2.ConfigVersion = self.state.stub.GetVersion(
+            apps_pb2.GetVersionRequest(app=app, number=number)
         )
         return version
 
@@ -527,7 +520,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         update = state_pb2.StateUpdateAppOptionsRequest(app=request.app, actor=actor(context))
         if request.HasField("auto_rollback"):
             update.auto_rollback = request.auto_rollback
-        app: apps_pb2.App = self.state.call("UpdateAppOptions", update)  # NotFound for unknown apps
+        app: apps_pb2.App = self.state.stub.UpdateAppOptions(update)  # NotFound for unknown apps
         if request.HasField("backup_volumes"):
             if self.backups is None:
                 raise FailedPrecondition("backups are not available in this process")
@@ -542,8 +535,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         names = policy.validate_exceptions(list(request.exceptions))
         if names and not request.reason.strip():
             raise InvalidArgument("say why (reason): policy exceptions are audited")
-        app: apps_pb2.App = self.state.call(
-            "UpdateAppOptions",
+        app: apps_pb2.App = self.state.stub.UpdateAppOptions(
             state_pb2.StateUpdateAppOptionsRequest(
                 app=request.app,
                 set_policy_exceptions=True,
@@ -570,8 +562,7 @@ class DeploymentsServicer(apps_pb2_grpc.DeploymentsServicer):
     def ListDeployments(
         self, request: apps_pb2.ListDeploymentsRequest, context: grpc.ServicerContext
     ) -> apps_pb2.ListDeploymentsReply:
-        reply: apps_pb2.ListDeploymentsReply = self.state.call(
-            "ListDeployments",
+        reply: apps_pb2.ListDeploymentsReply = self.state.stub.ListDeployments(
             state_pb2.StateListDeploymentsRequest(
                 app=request.app, page_size=request.page_size, page_token=request.page_token
             ),
@@ -581,26 +572,25 @@ class DeploymentsServicer(apps_pb2_grpc.DeploymentsServicer):
     def GetDeployment(
         self, request: apps_pb2.GetDeploymentRequest, context: grpc.ServicerContext
     ) -> apps_pb2.Deployment:
-        record: state_pb2.DeploymentRecord = self.state.call("GetDeployment", request)
+        record: state_pb2.DeploymentRecord = self.state.stub.GetDeployment(request)
         return record.deployment
 
     def GetDeploymentLogs(
         self, request: apps_pb2.GetDeploymentLogsRequest, context: grpc.ServicerContext
     ) -> apps_pb2.DeploymentLogs:
-        logs: apps_pb2.DeploymentLogs = self.state.call("GetDeploymentLogs", request)
+        logs: apps_pb2.DeploymentLogs = self.state.stub.GetDeploymentLogs(request)
         return logs
 
     def CancelDeployment(
         self, request: apps_pb2.CancelDeploymentRequest, context: grpc.ServicerContext
     ) -> apps_pb2.Deployment:
-        record: state_pb2.DeploymentRecord = self.state.call(
-            "GetDeployment", apps_pb2.GetDeploymentRequest(id=request.id)
+        record: state_pb2.DeploymentRecord = self.state.stub.GetDeployment(
+            apps_pb2.GetDeploymentRequest(id=request.id)
         )
         deployment = record.deployment
         if deployment.status == "pending":
             try:
-                moved: apps_pb2.Deployment = self.state.call(
-                    "TransitionDeployment",
+                moved: apps_pb2.Deployment = self.state.stub.TransitionDeployment(
                     state_pb2.StateTransitionDeploymentRequest(
                         id=deployment.id,
                         from_statuses=["pending"],
@@ -610,8 +600,8 @@ class DeploymentsServicer(apps_pb2_grpc.DeploymentsServicer):
                 )
                 return moved
             except Conflict:  # it started meanwhile: cancel the running one below
-                deployment = self.state.call(
-                    "GetDeployment", apps_pb2.GetDeploymentRequest(id=request.id)
+                deployment = self.state.stub.GetDeployment(
+                    apps_pb2.GetDeploymentRequest(id=request.id)
                 ).deployment
         if deployment.status == "running":
             self.redis_set(cancel_key(deployment.id))

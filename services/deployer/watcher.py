@@ -45,7 +45,7 @@ class DockerWatcher:
             self._client.close()
 
     def sync_all(self) -> None:
-        reply = self.state.call("ListApps", state_pb2.StateListAppsRequest())
+        reply = self.state.stub.ListApps(state_pb2.StateListAppsRequest())
         for app in reply.apps:
             self._refresh(app.name)
 

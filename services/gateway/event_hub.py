@@ -38,7 +38,7 @@ Item = common_pb2.Event | _Overflow
 
 
 class EventHub:
-    def __init__(self, state: state_pb2_grpc.StateStub) -> None:
+    def __init__(self, state: state_pb2_grpc.StateAsyncStub) -> None:
         self._state = state
         self._clients: set[asyncio.Queue[Item]] = set()
         self._task: asyncio.Task[None] | None = None

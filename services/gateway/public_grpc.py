@@ -34,7 +34,7 @@ Runtime = Any  # services.gateway.runtime.Runtime (imported lazily to keep this 
 APP_LOGS = "appos.v1.Apps.GetAppLogs"
 
 
-def _peer_address(context: grpc.aio.ServicerContext) -> str:
+def _peer_address(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     peer = context.peer() or ""
     kind, _, rest = peer.partition(":")
     if kind in ("ipv4", "ipv6"):
@@ -45,7 +45,7 @@ def _peer_address(context: grpc.aio.ServicerContext) -> str:
 async def _context(
     runtime: Runtime,
     method: MethodDescriptor,
-    context: grpc.aio.ServicerContext,
+    context: grpc.aio.ServicerContext[Any, Any],
     audit: AuditCall | None = None,
 ) -> CallContext:
     metadata = dict(context.invocation_metadata() or ())
@@ -68,7 +68,7 @@ def _unary(runtime: Runtime, method: MethodDescriptor, metrics: RequestMetrics |
     name = f"{method.containing_service.full_name}.{method.name}"
     path = f"/{method.containing_service.full_name}/{method.name}"  # the metrics' method label
 
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         start, code = time.perf_counter(), "OK"
         audit = runtime.audit.start(method, client=_peer_address(context), request_id="")
         if audit is not None:
@@ -126,11 +126,11 @@ def _stream(runtime: Runtime, method: MethodDescriptor) -> Callable[..., Any]:
     name = f"{method.containing_service.full_name}.{method.name}"
     min_role = access_of(method)[1]
 
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         streams: OpenStreams = runtime.streams
         try:
             ctx = await _context(runtime, method, context)
-            token = bearer(dict(context.invocation_metadata() or ()).get("authorization"))
+            token = bearer(str(dict(context.invocation_metadata() or ()).get("authorization") or "") or None)
             lease = streams.take(ctx.require_caller(), token, min_role=min_role)
         except AppOSError as exc:
             await context.abort(grpc_code_for(exc), exc.message)

@@ -95,7 +95,7 @@ def remote_handler(
 ) -> Handler:
     """Forward one unary method to `service` over gRPC, with the caller in metadata."""
     reply_class = GetMessageClass(method.output_type)
-    call = channel.unary_unary(
+    call: grpc.aio.UnaryUnaryMultiCallable[Message, Message] = channel.unary_unary(
         f"/{method.containing_service.full_name}/{method.name}",
         request_serializer=lambda message: message.SerializeToString(),
         response_deserializer=reply_class.FromString,

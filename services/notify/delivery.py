@@ -83,8 +83,8 @@ class Deliverer:
             logger.info("notification of event %d to %s was already sent; dropped", note.seq, target)
             return None
         try:
-            record: state_pb2.StateNotificationTarget = self.state.call(
-                "GetNotificationTarget", state_pb2.StateGetNotificationTargetRequest(name=target)
+            record: state_pb2.StateNotificationTarget = self.state.stub.GetNotificationTarget(
+                state_pb2.StateGetNotificationTargetRequest(name=target)
             )
         except NotFound:
             logger.info("notification target %s was removed; event %d not sent", target, note.seq)
@@ -122,8 +122,7 @@ def record_delivery(
 ) -> None:
     """Keep it as the target's last delivery; `final_failure` also appends `notification_failed`."""
     try:
-        state.call(
-            "RecordNotificationDelivery",
+        state.stub.RecordNotificationDelivery(
             state_pb2.StateRecordNotificationDeliveryRequest(delivery=delivery, final_failure=final_failure),
         )
     except NotFound:

@@ -59,16 +59,15 @@ class Dispatcher:
         table is new), so replaying the older history notifies nobody, and nothing that happens
         while the deployer first comes up is missed."""
         try:
-            setting: state_pb2.StateSetting = self.state.call(
-                "GetSetting", state_pb2.StateGetSettingRequest(key=CURSOR_KEY)
+            setting: state_pb2.StateSetting = self.state.stub.GetSetting(
+                state_pb2.StateGetSettingRequest(key=CURSOR_KEY)
             )
         except NotFound:
             return 0
         return int(json.loads(setting.value_json)["seq"])
 
     def save_cursor(self, seq: int) -> None:
-        self.state.call(
-            "PutSetting",
+        self.state.stub.PutSetting(
             state_pb2.StatePutSettingRequest(key=CURSOR_KEY, value_json=json.dumps({"seq": seq})),
         )
         self._saved, self._saved_at = seq, time.monotonic()
@@ -81,8 +80,8 @@ class Dispatcher:
             if self.last > self._saved and time.monotonic() - self._saved_at > SAVE_EVERY_SECONDS:
                 self.save_cursor(self.last)
             return
-        reply: state_pb2.StateListNotificationTargetsReply = self.state.call(
-            "ListNotificationTargets", state_pb2.StateListNotificationTargetsRequest()
+        reply: state_pb2.StateListNotificationTargetsReply = self.state.stub.ListNotificationTargets(
+            state_pb2.StateListNotificationTargetsRequest()
         )
         for target in reply.targets:
             if target.enabled and note.event in target.events:

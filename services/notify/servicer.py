@@ -23,8 +23,8 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServicer):
 
     def _get(self, name: str) -> state_pb2.StateNotificationTarget:
         validate_dns_label(name, what="target name")
-        target: state_pb2.StateNotificationTarget = self.state.call(
-            "GetNotificationTarget", state_pb2.StateGetNotificationTargetRequest(name=name)
+        target: state_pb2.StateNotificationTarget = self.state.stub.GetNotificationTarget(
+            state_pb2.StateGetNotificationTargetRequest(name=name)
         )
         return target
 
@@ -32,8 +32,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServicer):
         self, request: notifications_pb2.NotificationTargetSpec, context: grpc.ServicerContext
     ) -> notifications_pb2.NotificationTarget:
         spec = targets.from_spec(request)
-        created = self.state.call(
-            "CreateNotificationTarget",
+        created = self.state.stub.CreateNotificationTarget(
             state_pb2.StateNotificationTargetRequest(target=spec.to_state(), actor=actor(context)),
         )
         return targets.to_public(created)
@@ -41,8 +40,8 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServicer):
     def ListTargets(
         self, request: notifications_pb2.ListNotificationTargetsRequest, context: grpc.ServicerContext
     ) -> notifications_pb2.ListNotificationTargetsReply:
-        reply: state_pb2.StateListNotificationTargetsReply = self.state.call(
-            "ListNotificationTargets", state_pb2.StateListNotificationTargetsRequest()
+        reply: state_pb2.StateListNotificationTargetsReply = self.state.stub.ListNotificationTargets(
+            state_pb2.StateListNotificationTargetsRequest()
         )
         return notifications_pb2.ListNotificationTargetsReply(
             targets=[targets.to_public(t) for t in reply.targets], event_kinds=KINDS
@@ -57,8 +56,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServicer):
         self, request: notifications_pb2.NotificationTargetSpec, context: grpc.ServicerContext
     ) -> notifications_pb2.NotificationTarget:
         spec = targets.from_spec(request, self._get(request.name))
-        updated = self.state.call(
-            "UpdateNotificationTarget",
+        updated = self.state.stub.UpdateNotificationTarget(
             state_pb2.StateNotificationTargetRequest(target=spec.to_state(), actor=actor(context)),
         )
         return targets.to_public(updated)
@@ -67,8 +65,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServicer):
         self, request: notifications_pb2.DeleteNotificationTargetRequest, context: grpc.ServicerContext
     ) -> notifications_pb2.NotificationTarget:
         validate_dns_label(request.name, what="target name")
-        deleted = self.state.call(
-            "DeleteNotificationTarget",
+        deleted = self.state.stub.DeleteNotificationTarget(
             state_pb2.StateDeleteNotificationTargetRequest(name=request.name, actor=actor(context)),
         )
         return targets.to_public(deleted)

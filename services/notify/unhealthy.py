@@ -101,8 +101,8 @@ class UnhealthyReporter:
             logger.warning("could not report that %s of %s: %s", trouble.reason, trouble.app, exc)
 
     def _report(self, trouble: Trouble) -> None:
-        reply: apps_pb2.ListDeploymentsReply = self.state.call(
-            "ListDeployments", state_pb2.StateListDeploymentsRequest(app=trouble.app, page_size=1)
+        reply: apps_pb2.ListDeploymentsReply = self.state.stub.ListDeployments(
+            state_pb2.StateListDeploymentsRequest(app=trouble.app, page_size=1)
         )
         newest = reply.deployments[0] if reply.deployments else None
         if during_deployment(newest, trouble.at_us):
@@ -110,8 +110,7 @@ class UnhealthyReporter:
         key = f"appos:notify:unhealthy:{trouble.app}:{trouble.service}"
         if not self.redis.set(key, "1", nx=True, ex=self.quiet_seconds):
             return  # said already (a crash loop is one notification per quiet period)
-        self.state.call(
-            "AppendEvent",
+        self.state.stub.AppendEvent(
             state_pb2.StateAppendEventRequest(
                 type=APP_UNHEALTHY,
                 subject=trouble.app,

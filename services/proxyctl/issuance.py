@@ -88,8 +88,8 @@ class IssuanceFollower:
             )
             if changed(domain.certificate, cert):
                 try:
-                    self.proxy.state.call(
-                        "UpdateCertificate", state_pb2.StateUpdateCertificateRequest(certificate=cert)
+                    self.proxy.state.stub.UpdateCertificate(
+                        state_pb2.StateUpdateCertificateRequest(certificate=cert)
                     )
                 except NotFound:
                     continue  # removed meanwhile

@@ -43,7 +43,7 @@ class Proxy:
     def domains(self) -> list[proxy_pb2.Domain]:
         # rows recorded before console domains were HTTPS-only, or app domains dialed the container:
         # state's migration 0007 brought them to today's form
-        reply: proxy_pb2.ListDomainsReply = self.state.call("ListDomains", proxy_pb2.ListDomainsRequest())
+        reply: proxy_pb2.ListDomainsReply = self.state.stub.ListDomains(proxy_pb2.ListDomainsRequest())
         return list(reply.domains)
 
     def apply(self, domains: list[proxy_pb2.Domain], *, stopped: str = "", force: bool = False) -> None:
@@ -75,8 +75,8 @@ class Proxy:
         cert = certs.status(
             domain, stored, error, now=certs.utcnow(), warning_days=self.settings.expiry_warning_days
         )
-        updated: proxy_pb2.Domain = self.state.call(
-            "UpdateCertificate", state_pb2.StateUpdateCertificateRequest(certificate=cert)
+        updated: proxy_pb2.Domain = self.state.stub.UpdateCertificate(
+            state_pb2.StateUpdateCertificateRequest(certificate=cert)
         )
         if cert.status == "expiring":
             logger.warning("certificate of %s expires in %d days", domain.domain, cert.days_left)
@@ -114,7 +114,7 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServicer):
                 raise InvalidArgument("service is required: the compose service that serves the site")
             if not 1 <= request.port <= 65535:
                 raise InvalidArgument("port must be the container port the service listens on (1-65535)")
-            self.proxy.state.call("GetApp", state_pb2.StateGetAppRequest(name=request.app))  # NotFound
+            self.proxy.state.stub.GetApp(state_pb2.StateGetAppRequest(name=request.app))  # NotFound
             upstream.check_service_port(
                 self.proxy.engine, app=request.app, service=request.service, port=request.port
             )
@@ -129,8 +129,8 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServicer):
                 domains.check_reachable(name, addresses, settings.proxy_http_port)
             self.proxy.apply([*current, spec])  # Caddy's refusal raises here: nothing stored
             try:
-                stored: proxy_pb2.Domain = self.proxy.state.call(
-                    "PutDomain", state_pb2.StatePutDomainRequest(domain=spec, actor=actor(context))
+                stored: proxy_pb2.Domain = self.proxy.state.stub.PutDomain(
+                    state_pb2.StatePutDomainRequest(domain=spec, actor=actor(context))
                 )
             except Exception:
                 self.proxy.apply(current)  # state said no: back to what is recorded
@@ -154,8 +154,8 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServicer):
             if found.console:
                 domains.check_console_role(caller_role(context))
             self.proxy.apply([d for d in current if d.domain != name])
-            removed: proxy_pb2.Domain = self.proxy.state.call(
-                "DeleteDomain", state_pb2.StateDeleteDomainRequest(domain=name, actor=actor(context))
+            removed: proxy_pb2.Domain = self.proxy.state.stub.DeleteDomain(
+                state_pb2.StateDeleteDomainRequest(domain=name, actor=actor(context))
             )
         return removed
 

@@ -45,8 +45,7 @@ def build_registry(settings: TerminalSettings, state: StateClient) -> Registry:
             type=kind, subject=subject, actor=actor, payload_json=json.dumps(payload)
         )
         try:
-            state.call(
-                "AppendEvent",
+            state.stub.AppendEvent(
                 request,
                 metadata=(*(pair for pair in caller if pair[0] not in extra), *extra.items()),
             )
@@ -56,7 +55,7 @@ def build_registry(settings: TerminalSettings, state: StateClient) -> Registry:
             raise
 
     def check_app(app: str) -> None:
-        state.call("GetApp", state_pb2.StateGetAppRequest(name=app))  # NotFound for unknown apps
+        state.stub.GetApp(state_pb2.StateGetAppRequest(name=app))  # NotFound for unknown apps
 
     spawner = Spawner(
         docker_factory=lambda: docker_client(settings.docker_host),

@@ -16,7 +16,7 @@ from services.gateway import event_hub
 from services.gateway.event_hub import EventHub
 
 
-class Unavailable(grpc.aio.AioRpcError):  # type: ignore[misc]
+class Unavailable(grpc.aio.AioRpcError):
     def __init__(self) -> None:
         super().__init__(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "gone")
 

@@ -14,6 +14,7 @@ from services.notify import targets
 from services.notify.delivery import Deliverer, backoff
 from services.notify.events import KINDS, Notification
 from services.notify.send import Result
+from tests.unit.stub_by_name import StubByName
 
 SECRET = "a-webhook-secret-0123"
 
@@ -118,8 +119,9 @@ class FakeState:
     def __init__(self, target: state_pb2.StateNotificationTarget | None) -> None:
         self.target = target
         self.recorded: list[tuple[str, int, bool]] = []
+        self.stub = StubByName(self.call)
 
-    def call(self, method: str, request: Any, **_: Any) -> Any:
+    def call(self, method: str, request: Any) -> Any:
         if method == "GetNotificationTarget":
             if self.target is None:
                 raise NotFound("gone")

@@ -7,7 +7,7 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,6 +23,7 @@ from services.proxyctl.issuance import IssuanceFollower, changed
 from services.proxyctl.servicer import Proxy
 from services.proxyctl.settings import ProxySettings
 from tests.harness import wait_for
+from tests.unit.stub_by_name import StubByName
 
 URN = "urn:ietf:params:acme:error:unauthorized"
 
@@ -113,8 +114,9 @@ class MemoryState(StateClient):
     def __init__(self, domains: list[proxy_pb2.Domain]) -> None:
         self.rows = {d.domain: d for d in domains}
         self.updates: list[tuple[str, str]] = []
+        self.stub = cast(Any, StubByName(self.call))
 
-    def call(self, method: str, request: Any, **_: Any) -> Any:
+    def call(self, method: str, request: Any) -> Any:
         if method == "ListDomains":
             return proxy_pb2.ListDomainsReply(
                 domains=[proxy_pb2.Domain().FromString(d.SerializeToString()) for d in self.rows.values()]
