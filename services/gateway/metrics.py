@@ -5,7 +5,7 @@ outgoing gRPC calls (`clients.observe_calls`) and the public gRPC port's incomin
 and code, each with a latency histogram. Read at scrape time (cached for
 `APPOS_METRICS_CACHE_SECONDS`, so a busy scraper costs state one query a few seconds): deployments
 by action and result and their durations, apps by status and certificate expiry (one `State.GetStats`),
-the Celery queue's length in Redis, and the resident memory of every program supervisord runs
+each Celery queue's length in Redis, and the resident memory of every program supervisord runs
 (`/proc/<pid>/status`, pids from supervisord's XML-RPC on its Unix socket). No multiprocess mode:
 one gateway process serves it all.
 
@@ -35,6 +35,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from appos.v1 import state_pb2, state_pb2_grpc
+from services.common import queues
 from services.common.clients import aio_call, call_metadata, observe_calls
 from services.common.errors import AppOSError
 from services.common.timestamps import MICROS, now_us, ts_us
@@ -46,8 +47,6 @@ DEPLOY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 ENDED = ("succeeded", "failed", "cancelled")
 APP_STATUSES = ("running", "partially_running", "stopped", "unhealthy", "failed", "deploying")
 SOURCE_TIMEOUT = 3.0
-# The Celery queue's Redis list (services/deployer/celery_app.QUEUE; not imported: Celery is heavy).
-QUEUE = "appos"
 
 
 def route_templates(routes: Iterable[Any]) -> dict[Any, str]:
@@ -169,7 +168,7 @@ class Snapshot:
 
     taken: float = 0.0
     stats: state_pb2.StateStats | None = None
-    queue_depth: int | None = None
+    queue_depth: dict[str, int] | None = None
     memory: dict[str, int] = field(default_factory=dict)
     up: dict[str, bool] = field(default_factory=dict)
 
@@ -224,9 +223,10 @@ class ScrapeCollector:
             yield from _state_families(snap.stats)
         if snap.queue_depth is not None:
             depth = GaugeMetricFamily(
-                "appos_queue_depth", "Deployments waiting in the Celery queue", labels=["queue"]
+                "appos_queue_depth", "Jobs waiting in each Celery queue", labels=["queue"]
             )
-            depth.add_metric([QUEUE], float(snap.queue_depth))
+            for queue, length in snap.queue_depth.items():
+                depth.add_metric([queue], float(length))
             yield depth
         memory = GaugeMetricFamily(
             "appos_process_resident_memory_bytes", "Resident memory of each AppOS program", labels=["program"]
@@ -318,9 +318,13 @@ class Metrics:
             logger.warning("metrics: state did not answer: %s", exc)
             return None
 
-    async def _queue_depth(self, runtime: Any) -> int | None:
+    async def _queue_depth(self, runtime: Any) -> dict[str, int] | None:
+        """Each queue's Redis list length (`services.common.queues`: plain names, no Celery import)."""
         try:
-            return int(await asyncio.wait_for(runtime.redis.llen(QUEUE), SOURCE_TIMEOUT))
+            lengths = await asyncio.wait_for(
+                asyncio.gather(*(runtime.redis.llen(queue) for queue in queues.ALL)), SOURCE_TIMEOUT
+            )
+            return {queue: int(length) for queue, length in zip(queues.ALL, lengths, strict=True)}
         except Exception as exc:  # noqa: BLE001 - redis' errors vary; the family is left out
             logger.warning("metrics: redis did not answer: %s", exc)
             return None

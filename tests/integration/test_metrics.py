@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from appos.v1 import auth_pb2, auth_pb2_grpc, proxy_pb2, state_pb2, state_pb2_grpc
+from services.common import queues
 from services.common.clients import sync_channel
 from services.common.timestamps import now_us, set_ts
 from tests.harness import Stack, free_port, start_stack, wait_for
@@ -91,7 +92,8 @@ def test_every_family_and_deploy_counters_move(stack: Stack, admin_token: str) -
         "redis": 1.0,
         "supervisor": 1.0,
     }
-    assert value(before["appos_queue_depth"], "appos_queue_depth", queue="appos") >= 0
+    depths = {s.labels["queue"]: s.value for s in before["appos_queue_depth"]}
+    assert set(depths) == set(queues.ALL) and all(v >= 0 for v in depths.values()), depths
 
     app, port = f"mx{uuid.uuid4().hex[:8]}", free_port()
     _, deployment = stack.deploy(

@@ -12,12 +12,12 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from appos.v1 import apps_pb2, audit_pb2, auth_pb2, system_pb2
+from services.common import queues
 from services.common.clients import call_metadata, origin
 from services.common.errors import InvalidArgument, Unauthenticated
-from services.deployer.celery_app import QUEUE as CELERY_QUEUE
 from services.gateway.audit import UNKNOWN_USER, AuditCall, AuditRecorder, LoginRefused, audited, parse_time
 from services.gateway.context import Caller
-from services.gateway.metrics import QUEUE, is_loopback, metrics_endpoint, route_templates
+from services.gateway.metrics import ScrapeCollector, Snapshot, is_loopback, metrics_endpoint, route_templates
 
 
 def _method(file: Any, service: str, name: str) -> Any:
@@ -118,8 +118,12 @@ def test_times_must_be_rfc3339_with_a_zone() -> None:
             parse_time("since", bad)
 
 
-def test_queue_name_matches_celery() -> None:
-    assert QUEUE == CELERY_QUEUE
+def test_queue_depth_has_one_sample_per_queue() -> None:
+    collector = ScrapeCollector()
+    waiting = {queues.DEPLOYMENTS: 1, queues.BACKUPS: 0, queues.NOTIFICATIONS: 4}
+    collector.snapshot = Snapshot(queue_depth=waiting)
+    (depth,) = [family for family in collector.collect() if family.name == "appos_queue_depth"]
+    assert {s.labels["queue"]: s.value for s in depth.samples} == waiting
 
 
 def test_route_templates_and_loopback() -> None:
