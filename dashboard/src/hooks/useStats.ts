@@ -43,6 +43,7 @@ export function useStats(app: string): StatsState {
       } catch {
         /* a dropped connection: try again on the next tick */
       }
+      // polled: container CPU and memory are sampled from Docker; no event carries them
       if (!stopped) timer = setTimeout(tick, EVERY_MS);
     };
     tick();

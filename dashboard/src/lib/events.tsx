@@ -1,65 +1,41 @@
 /**
  * The live event stream (`WS /api/v1/events/ws`, token in the subprotocol), one connection for the
- * whole console. It resumes after a drop from the last seq it saw, so nothing is missed; every
- * event refreshes the queries it concerns, and components can listen for their own.
+ * whole console. It resumes after a drop from the last seq it saw; every event refreshes the queries
+ * it concerns (`liveQueries.ts`: the console polls none of them), and components can listen for
+ * their own. Each time the stream starts or comes back, every event-driven query is refetched:
+ * what changed before it listened, or while it was away, is then on screen too.
  */
-import { useQueryClient, type QueryClient } from "@tanstack/react-query";
+import { useQueryClient } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from "react";
 import { wsProtocols, wsUrl } from "@/api/client";
 import { expireSession, getToken, isRenewingSession } from "@/api/session";
+import { invalidateEventDriven, invalidateFor, type AppOSEvent } from "@/lib/liveQueries";
 
-export interface AppOSEvent {
-  seq: number;
-  type: string;
-  subject: string;
-  actor?: string;
-  payload: Record<string, unknown>;
-  created_at?: string;
-}
+export type { AppOSEvent } from "@/lib/liveQueries";
 
 export type EventsStatus = "connecting" | "live" | "offline";
 type Handler = (event: AppOSEvent) => void;
 
 interface EventsContextValue {
   status: EventsStatus;
+  /** How many times the stream has started: a change means events may have been missed before. */
+  starts: number;
   subscribe: (handler: Handler) => () => void;
 }
 
-const EventsContext = createContext<EventsContextValue>({ status: "offline", subscribe: () => () => {} });
-
-/** Which cached queries an event makes stale. */
-export function invalidateFor(queryClient: QueryClient, event: AppOSEvent) {
-  const { type, subject, payload } = event;
-  if (type === "deployment_log") return; // many per deployment; the log views listen themselves
-  if (type.startsWith("app_") || type.startsWith("version_")) {
-    queryClient.invalidateQueries({ queryKey: ["apps"] });
-    queryClient.invalidateQueries({ queryKey: ["app", subject] });
-    queryClient.invalidateQueries({ queryKey: ["versions", subject] });
-  }
-  if (type.startsWith("deployment_")) {
-    const app = typeof payload.app === "string" ? payload.app : "";
-    queryClient.invalidateQueries({ queryKey: ["deployments"] });
-    queryClient.invalidateQueries({ queryKey: ["deployment", subject] });
-    if (app) queryClient.invalidateQueries({ queryKey: ["app", app] });
-    if (app) queryClient.invalidateQueries({ queryKey: ["apps"] }); // an app's status follows its deployments
-  }
-  if (type.startsWith("domain_") || type.startsWith("certificate_")) queryClient.invalidateQueries({ queryKey: ["domains"] });
-  if (type.startsWith("user_")) queryClient.invalidateQueries({ queryKey: ["users"] });
-  if (type.startsWith("token_")) queryClient.invalidateQueries({ queryKey: ["tokens"] });
-  if (type.startsWith("notification_")) queryClient.invalidateQueries({ queryKey: ["notification-targets"] });
-}
+const EventsContext = createContext<EventsContextValue>({ status: "offline", starts: 0, subscribe: () => () => {} });
 
 export function EventsProvider({ children }: { children: ReactNode }) {
   const queryClient = useQueryClient();
   const [status, setStatus] = useState<EventsStatus>("connecting");
+  const [starts, setStarts] = useState(0);
   const handlers = useRef(new Set<Handler>());
-  const value = useRef<EventsContextValue>({
-    status: "connecting",
-    subscribe: (handler) => {
-      handlers.current.add(handler);
-      return () => handlers.current.delete(handler);
-    },
-  });
+  const subscribe = useRef((handler: Handler) => {
+    handlers.current.add(handler);
+    return () => {
+      handlers.current.delete(handler);
+    };
+  }).current;
 
   useEffect(() => {
     let socket: WebSocket | null = null;
@@ -84,7 +60,11 @@ export function EventsProvider({ children }: { children: ReactNode }) {
           retry = 0;
           setStatus("live");
           if (lastSeq === null && typeof data.after === "number") lastSeq = data.after;
-          else if (lastSeq !== null) queryClient.invalidateQueries(); // catch up after a drop
+          // Queries fetched before this hello may predate events the stream will not bring (the first
+          // connection starts at the newest event), and after a drop (a restore, a full queue, state
+          // down) refetching what is on screen is the sure way back to the server's truth.
+          invalidateEventDriven(queryClient);
+          setStarts((n) => n + 1);
           return;
         }
         if (data.type === "keepalive" || typeof data.seq !== "number") return;
@@ -120,11 +100,17 @@ export function EventsProvider({ children }: { children: ReactNode }) {
     };
   }, [queryClient]);
 
-  return <EventsContext.Provider value={{ status, subscribe: value.current.subscribe }}>{children}</EventsContext.Provider>;
+  return <EventsContext.Provider value={{ status, starts, subscribe }}>{children}</EventsContext.Provider>;
 }
 
 export function useEventsStatus(): EventsStatus {
   return useContext(EventsContext).status;
+}
+
+/** Changes each time the stream starts or comes back; a view that keeps what events brought it
+ * (a deployment's log) reads the server again then. */
+export function useEventsStarts(): number {
+  return useContext(EventsContext).starts;
 }
 
 /** Calls `handler` for every live event while the component is mounted. */

@@ -1,18 +1,17 @@
-/** Query options shared by several pages (one cache key each). */
+/** Query options shared by several pages (one cache key each). None polls: the live events refresh
+ * them (`liveQueries.ts`). */
 import { infiniteQueryOptions, queryOptions } from "@tanstack/react-query";
 import { api, unwrap } from "@/api/client";
 
 export const appsQuery = queryOptions({
   queryKey: ["apps"],
   queryFn: () => unwrap(api.GET("/api/v1/apps")),
-  refetchInterval: 15_000,
 });
 
 export const appQuery = (name: string) =>
   queryOptions({
     queryKey: ["app", name],
     queryFn: () => unwrap(api.GET("/api/v1/apps/{app}", { params: { path: { app: name } } })),
-    refetchInterval: 15_000,
   });
 
 export const DEPLOYMENTS_PAGE = 50;
@@ -41,5 +40,4 @@ export const versionsQuery = (app: string) =>
 export const domainsQuery = queryOptions({
   queryKey: ["domains"],
   queryFn: () => unwrap(api.GET("/api/v1/proxy/domains")),
-  refetchInterval: 30_000,
 });

@@ -12,7 +12,6 @@ import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
 import { useCan } from "@/lib/auth";
-import { useEvents } from "@/lib/events";
 import { parseRetention } from "@/lib/backupSettings";
 import { formatBytes, formatTime } from "@/lib/format";
 
@@ -27,13 +26,12 @@ function BackupsPage() {
     queryKey: ["backups"],
     queryFn: () => unwrap(api.GET("/api/v1/backups")),
     enabled: isAdmin,
-    refetchInterval: (q) => ((q.state.data?.backups ?? []).some((b) => b.status === "running") ? 2000 : false),
+    // Backup events refresh the list (`liveQueries.ts`); polled only while one runs, since a job that
+    // dies sends no event: its record reads "interrupted" once its guard expires, a minute at most.
+    refetchInterval: (q) => ((q.state.data?.backups ?? []).some((b) => b.status === "running") ? 15_000 : false),
   });
   const [notice, setNotice] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
-  useEvents((event) => {
-    if (event.type.startsWith("backup")) queryClient.invalidateQueries({ queryKey: ["backups"] });
-  });
   if (!isAdmin) return <ErrorAlert error={new Error("Backups need the admin role.")} />;
   const list = backups.data?.backups ?? [];
 

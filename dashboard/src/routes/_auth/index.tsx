@@ -53,13 +53,13 @@ function Metric({ title, testId, value, detail, series, colour }: { title: strin
 
 /** The home page: the server's load over the last hour, the apps by status, and what needs someone. */
 function OverviewPage() {
+  // polled: the server's load is sampled, not an event
   const host = useQuery({ queryKey: ["host-stats"], queryFn: () => unwrap(api.GET("/api/v1/system/host-stats")), refetchInterval: 15_000 });
   const apps = useQuery(appsQuery);
   const domains = useQuery(domainsQuery);
   const deployments = useQuery({
     queryKey: ["deployments", "", "overview"],
     queryFn: () => unwrap(api.GET("/api/v1/deployments", { params: { query: { page_size: 100 } } })),
-    refetchInterval: 30_000,
   });
   const samples = host.data?.samples ?? [];
   const last = samples[samples.length - 1];

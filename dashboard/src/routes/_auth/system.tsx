@@ -1,11 +1,13 @@
 import { useQuery } from "@tanstack/react-query";
 import { createFileRoute } from "@tanstack/react-router";
 import { RefreshCw } from "lucide-react";
+import { useState } from "react";
 import { api, unwrap } from "@/api/client";
 import { ErrorAlert, PageHeader, Spinner, StatusBadge } from "@/components/common";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
+import { useEvents } from "@/lib/events";
 import { formatTime } from "@/lib/format";
 import { fetchHealth, sortParts, uptime } from "@/lib/system";
 
@@ -25,8 +27,13 @@ const PART_WORDS: Record<string, string> = {
 };
 
 function SystemPage() {
+  // polled: a part going down or coming back writes no event (health is probed, not recorded)
   const health = useQuery({ queryKey: ["health"], queryFn: () => fetchHealth(), refetchInterval: 10_000 });
-  const info = useQuery({ queryKey: ["system-info"], queryFn: () => unwrap(api.GET("/api/v1/system/info")), refetchInterval: 30_000 });
+  // not polled: the event count follows the stream below; the rest changes when the gateway restarts,
+  // which restarts the stream (and that refetches it: `liveQueries.ts`)
+  const info = useQuery({ queryKey: ["system-info"], queryFn: () => unwrap(api.GET("/api/v1/system/info")) });
+  const [newestSeq, setNewestSeq] = useState(0);
+  useEvents((event) => setNewestSeq((seq) => Math.max(seq, event.seq)));
   const refreshing = health.isFetching || info.isFetching;
   const parts = sortParts(health.data?.parts ?? []);
   const overall = health.data?.status;
@@ -115,7 +122,7 @@ function SystemPage() {
                   {info.data.started_at && <span className="text-muted-foreground"> (up {uptime(info.data.started_at)})</span>}
                 </dd>
                 <dt className="text-muted-foreground">Events so far</dt>
-                <dd>{String(info.data.last_event_seq ?? 0)}</dd>
+                <dd>{String(Math.max(Number(info.data.last_event_seq ?? 0), newestSeq))}</dd>
               </dl>
             ) : null}
           </CardContent>

@@ -206,7 +206,6 @@ function LastAction({ deployment, app }: { deployment: Deployment; app: string }
     queryKey: ["deployment", deployment.id],
     queryFn: () => unwrap(api.GET("/api/v1/deployments/{id}", { params: { path: { id: deployment.id ?? "" } } })),
     initialData: deployment,
-    refetchInterval: (q) => (["pending", "running"].includes(q.state.data?.status ?? "") ? 1000 : false),
   });
   const d = live.data;
   return (

@@ -32,7 +32,6 @@ function DeploymentPage() {
   const deployment = useQuery({
     queryKey: ["deployment", id],
     queryFn: () => unwrap(api.GET("/api/v1/deployments/{id}", { params: { path: { id } } })),
-    refetchInterval: (q) => (ACTIVE.includes(q.state.data?.status ?? "pending") ? 1500 : false),
   });
   const status = deployment.data?.status ?? "pending";
   const active = ACTIVE.includes(status);
