@@ -810,7 +810,7 @@ def make_backups(
     celery: Any,
 ) -> Backups:
     """The Backups domain as the deployer and the worker both build it."""
-    from services.deployer.celery_app import CREATE_BACKUP, QUEUE, RUN_DEPLOYMENT
+    from services.common.queues import CREATE_BACKUP, QUEUE_OF, RUN_DEPLOYMENT
 
     return Backups(
         settings=settings,
@@ -818,8 +818,10 @@ def make_backups(
         internal=Internal(settings),
         redis=redis,
         docker_factory=docker_factory,
-        enqueue=lambda backup_id: celery.send_task(CREATE_BACKUP, args=[backup_id], queue=QUEUE),
+        enqueue=lambda backup_id: celery.send_task(
+            CREATE_BACKUP, args=[backup_id], queue=QUEUE_OF[CREATE_BACKUP]
+        ),
         enqueue_deployment=lambda deployment_id: celery.send_task(
-            RUN_DEPLOYMENT, args=[deployment_id], queue=QUEUE
+            RUN_DEPLOYMENT, args=[deployment_id], queue=QUEUE_OF[RUN_DEPLOYMENT]
         ),
     )
