@@ -4,7 +4,7 @@ diffs, admins everything when they ask."""
 from __future__ import annotations
 
 from services.deployer import envfile
-from services.deployer.servicer import env_for
+from services.deployer.versions import env_for
 
 ENV = (
     "DATABASE_URL=postgres://app:S3cretPw@db/app\n"

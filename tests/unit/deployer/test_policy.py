@@ -8,7 +8,8 @@ import pytest
 
 from services.common.errors import InvalidArgument
 from services.deployer import envfile, policy
-from services.deployer.servicer import etag, parse_etag, unified
+from services.deployer.drift import etag, parse_etag
+from services.deployer.versions import unified
 
 
 def _rules(service: dict[str, Any], app_dir: Path, **top: Any) -> list[str]:
