@@ -141,6 +141,21 @@ class Stack:
         )
         return result
 
+    def wait_restore(self, restore_id: str, *, timeout: float = 180) -> dict[str, Any]:
+        """Wait until a backup restore's job ends; its record. Read from its file: the API needs a
+        login, and a restore ends every login once the database is back."""
+        path = self.data / "backups" / "restores" / f"{restore_id}.json"
+
+        def ended() -> dict[str, Any] | None:
+            try:
+                record: dict[str, Any] = json.loads(path.read_text())
+            except FileNotFoundError:
+                return None
+            return record if record["status"] in ("succeeded", "failed") else None
+
+        result: dict[str, Any] = wait_for(ended, timeout=timeout, interval=0.2, what=f"restore {restore_id}")
+        return result
+
     def deploy(
         self, token: str, body: dict[str, Any], *, timeout: float = 120
     ) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from cli.client import Api, CliError, connect, seg
+from cli.client import Api, ApiError, CliError, connect, seg
 from cli.groups import group
 from cli.output import JSON_OPTION, fields, note, out, print_json, status, table, when
 
@@ -129,6 +129,27 @@ def delete(backup_id: str = typer.Argument(...)) -> None:
     out.print(f"Deleted {backup_id}.")
 
 
+def _follow(api: Api, restore: dict[str, Any]) -> dict[str, Any] | None:
+    """Poll the restore until it ends, saying each step as it starts; None when the restore ended
+    this login meanwhile (it replaces the users: every session ends once the database is back)."""
+    said: set[tuple[str, str]] = set()
+    while True:
+        for step in restore.get("steps", []):
+            key = (step.get("name", ""), step.get("status", ""))
+            if key[1] in ("running", "done") and key not in said:
+                said.add(key)
+                note(f"  {key[0]}: {'…' if key[1] == 'running' else 'done'}")
+        if restore.get("status") in ("succeeded", "failed"):
+            return restore
+        time.sleep(POLL_SECONDS)
+        try:
+            restore = api.get(f"/api/v1/backups/restores/{seg(restore['id'])}")
+        except ApiError as exc:
+            if exc.status == 401:
+                return None
+            raise
+
+
 @backup_app.command("restore")
 def restore(
     archive: Annotated[
@@ -136,9 +157,11 @@ def restore(
     ] = None,
     backup_id: str = typer.Option("", "--id", help="Restore a stored backup instead of a file."),
     force: bool = typer.Option(False, "--force", help="Replace an install that already has apps or users."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the restore's steps until it ends."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Restore a backup: users, tokens, apps, versions, domains, settings; then redeploy every app."""
+    """Restore a backup: users, tokens, apps, versions, domains, settings; then redeploy every app.
+    Exits 1 when the restore fails, naming the step."""
     if (archive is None) == (not backup_id):
         raise CliError("give an archive FILE or --id ID")
     with connect() as api:
@@ -161,14 +184,56 @@ def restore(
                 json={"backup_id": backup_id, "force": force},
                 timeout=RESTORE_TIMEOUT,
             )
+        restore = reply.get("restore", {})
+        backup = reply.get("backup", {}).get("id", "")
+        if wait and not as_json:
+            note(f"Restoring {backup} ({restore.get('id', '')}):")
+        ended = _follow(api, restore) if wait else restore
     if as_json:
-        print_json(reply)
-        return
-    apps = reply.get("apps", [])
-    out.print(f"Restored {reply.get('backup', {}).get('id', '')}: {len(apps)} apps redeploying.")
-    for app, deployment in zip(apps, reply.get("deployment_ids", []), strict=False):
-        out.print(f"  {app}: deployment {deployment}")
-    note("Follow them with `appos deployments`. Log in again with the restored users' passwords.")
+        print_json({**reply, "restore": ended or restore})
+    elif ended is None:
+        note(
+            f"The restore replaced the users, which ended this login. Log in again with the restored "
+            f"users' passwords and follow it with `appos backup restore-status {restore.get('id', '')}`."
+        )
+    elif ended.get("status") == "succeeded":
+        apps = ended.get("apps", [])
+        out.print(f"Restored {backup}: {len(apps)} apps redeploying.")
+        for deployment in ended.get("deployment_ids", []):
+            out.print(f"  deployment {deployment}")
+        note("Follow them with `appos deployments`. Log in again with the restored users' passwords.")
+    elif ended.get("status") != "failed":
+        out.print(f"Restore {restore.get('id', '')} of {backup} is {ended.get('status')}.")
+    if ended is not None and ended.get("status") == "failed":
+        raise CliError(f"the restore failed at step {ended.get('step')}: {ended.get('reason', '')}")
+
+
+@backup_app.command("restore-status")
+def restore_status(
+    restore_id: str = typer.Argument(...),
+    wait: bool = typer.Option(False, "--wait/--no-wait", help="Follow it until it ends."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """A restore's steps and outcome. Exits 1 when it failed."""
+    with connect() as api:
+        restore = api.get(f"/api/v1/backups/restores/{seg(restore_id)}")
+        if wait:
+            restore = _follow(api, restore) or restore
+    if as_json:
+        print_json(restore)
+    else:
+        fields(
+            [
+                ("restore", restore.get("id")),
+                ("backup", restore.get("backup_id")),
+                ("status", status(restore.get("status", ""))),
+                ("step", restore.get("step", "")),
+                ("reason", escape(restore.get("reason", ""))),
+                ("deployments", ", ".join(restore.get("deployment_ids", []))),
+            ]
+        )
+    if restore.get("status") == "failed":
+        raise typer.Exit(1)
 
 
 @backup_app.command("settings")

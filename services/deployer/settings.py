@@ -29,6 +29,9 @@ class DeployerSettings(CommonSettings):
     backup_helper_image: str = ""
     # How often the deployer looks whether the scheduled backup is due.
     backup_schedule_check_seconds: float = 30.0
+    # Tests only: a restore's job waits at the start of this step (once) until told to go on
+    # (`backups/restore.py`), so a test can kill a part at a known step.
+    test_restore_pause_at: str = ""
     # Notifications: attempts per (event, target), the first retry's wait (doubling each time, up
     # to the cap), one attempt's timeout, and how long an app service's trouble is said only once.
     notify_max_attempts: int = 5

@@ -14,6 +14,7 @@ from typing import Any
 
 from celery import Celery
 
+from services.common import queues
 from services.deployer.backups import Backups
 from services.deployer.celery_app import CREATE_BACKUP, QUEUE, RUN_DEPLOYMENT
 from services.deployer.executor import Executor
@@ -31,7 +32,11 @@ def register_tasks(app: Celery, *, executor: Executor, backups: Backups, deliver
 
     @app.task(name=CREATE_BACKUP, acks_late=True)  # type: ignore[untyped-decorator]
     def create_backup(backup_id: str) -> None:
-        backups.make(backup_id)
+        backups.creator.make(backup_id)
+
+    @app.task(name=queues.RESTORE_BACKUP, acks_late=True)  # type: ignore[untyped-decorator]
+    def restore_backup(restore_id: str) -> None:
+        backups.restorer.run(restore_id)
 
     notify_tasks.register(app, deliver)
 
@@ -50,7 +55,7 @@ class Worker:
             hostname=f"worker@{socket.gethostname()}",
             pool_cls="threads",
             concurrency=settings.worker_concurrency,
-            queues=[QUEUE],
+            queues=[QUEUE, queues.DEPLOYMENTS, queues.BACKUPS],  # the queues make_backups sends to
             without_gossip=True,
             without_mingle=True,
         )

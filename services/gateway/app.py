@@ -53,6 +53,7 @@ STATUS_HOOKS = {
         for name in ("CreateApp", "StartApp", "StopApp", "RestartApp", "RedeployApp", "DeleteApp", "Rollback")
     },
     "appos.v1.Backups.CreateBackup": _accepted,
+    "appos.v1.Backups.RestoreBackup": _accepted,
 }
 # Optimistic locking of compose edits over REST: ETag out, If-Match in.
 HEADER_BINDINGS = {

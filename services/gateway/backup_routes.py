@@ -84,7 +84,10 @@ async def _receive(request: Request, folder: Path, limit: int) -> Path:
 def install_backup_routes(app: FastAPI, settings: GatewaySettings) -> None:
     restore_route = route_for(_BACKUPS.methods_by_name["RestoreBackup"])
     assert restore_route is not None
-    restore_json = make_endpoint(restore_route, max_body_bytes=settings.max_body_bytes)
+    # 202 like the generated route would answer (app.STATUS_HOOKS): the restore is a queued job
+    restore_json = make_endpoint(
+        restore_route, max_body_bytes=settings.max_body_bytes, status_hook=lambda _reply: 202
+    )
     incoming = settings.data / "backups" / "incoming"
     timeout = settings.backup_timeout_seconds
 
@@ -150,7 +153,7 @@ def install_backup_routes(app: FastAPI, settings: GatewaySettings) -> None:
             raise FailedPrecondition(
                 f"{exc.message}; the uploaded archive is kept as backup {stored.id}"
             ) from exc
-        return JSONResponse(to_json(reply))
+        return JSONResponse(to_json(reply), status_code=202)  # the restore is queued
 
     async def download_endpoint(request: Request) -> Response:
         ctx = await admin(request)

@@ -482,15 +482,18 @@ def test_backup_create_download_restore_delete(own_stack: Stack, busybox_image: 
 
     restored = cli("backup", "restore", str(archive), "--force")
     assert restored.returncode == 0, restored.stderr
-    assert f"Restored {backup_id}: 1 apps redeploying." in restored.stdout
+    # the restore is a job: the CLI follows its steps until the database is back, which ends this login
+    assert f"Restoring {backup_id}" in restored.stderr and "check: done" in restored.stderr
     assert "Log in again" in restored.stderr
-    [line] = [ln for ln in restored.stdout.splitlines() if ln.strip().startswith(f"{app}: deployment ")]
-    deployment_id = line.rsplit(" ", 1)[-1]
+    restore_id = restored.stderr.split("`appos backup restore-status ", 1)[1].split("`", 1)[0]
     assert not (stack.data / "admin-password").exists()
     token = stack.login("admin", password)  # the restored admin, with the password of the backup
-    assert stack.wait_deployment(token, deployment_id)["status"] == "succeeded"
     again = cli("login", "--username", "admin", "--password-stdin", input=password + "\n")
     assert again.returncode == 0, again.stderr
+    ended = _json(cli("backup", "restore-status", restore_id, "--wait", "--json"))
+    assert (ended["status"], ended["apps"]) == ("succeeded", [app]), ended
+    [deployment_id] = ended["deployment_ids"]
+    assert stack.wait_deployment(token, deployment_id)["status"] == "succeeded"
     apps = {a["name"]: a for a in _json(cli("list", "--json"))}
     assert apps[app]["status"] == "running"
     assert _json(cli("backup", "settings", "--json"))["retention"] == 5

@@ -21,7 +21,8 @@ from redis import Redis
 
 from appos.v1 import state_pb2, state_pb2_grpc
 from services.common.clients import sync_channel
-from services.deployer.backups import BUSY_KEY
+from services.deployer.backups.guard import BUSY_KEY
+from services.deployer.backups.restore import STEPS as RESTORE_STEPS
 from tests.harness import Stack, app_containers, app_of, docker_client, free_port, start_stack, wait_for
 
 pytestmark = [pytest.mark.usefixtures("busybox_image"), pytest.mark.xdist_group("backups")]
@@ -218,12 +219,18 @@ def test_backup_wipe_restore_on_a_new_install(
     assert [(e["actor"], e["result"]) for e in refused] == [("admin", "invalid_argument")] * 2
 
     r = _restore_upload(new, new_token, archive)
-    assert r.status_code == 200, r.text
+    assert r.status_code == 202, r.text  # queued: a job of recorded steps
     restored = r.json()
-    assert restored["apps"] == [app] and len(restored["deployment_ids"]) == 1
+    assert restored["apps"] == [app] and restored["restore"]["status"] == "queued", restored
+    ended = new.wait_restore(restored["restore"]["id"])
+    assert ended["status"] == "succeeded" and len(ended["deployment_ids"]) == 1, ended
+    assert not (new.data / "backups" / "restores" / ended["id"]).exists(), "the previous install is gone"
     # followed with the old install's API token: the restore ends this install's sessions, so
     # new_token may stop working before a slow redeploy ends
-    assert new.wait_deployment(secret, restored["deployment_ids"][0])["status"] == "succeeded"
+    with new.client(secret) as c:
+        shown = c.get(f"/api/v1/backups/restores/{ended['id']}").json()
+    assert [(s["name"], s["status"]) for s in shown["steps"]] == [(n, "done") for n in RESTORE_STEPS]
+    assert new.wait_deployment(secret, ended["deployment_ids"][0])["status"] == "succeeded"
 
     # the sessions of this install end (the user cache may answer for a few seconds more)
     def session_ended() -> bool:
@@ -260,8 +267,8 @@ def test_backup_wipe_restore_on_a_new_install(
     _exec(app, "echo changed-since > /www/data/proof.txt")
     with new.client(token) as c:
         r = c.post("/api/v1/backups/restore", json={"backup_id": backup["id"], "force": True})
-    assert r.status_code == 200, r.text
-    [again] = r.json()["deployment_ids"]
+    assert r.status_code == 202, r.text
+    [again] = new.wait_restore(r.json()["restore"]["id"])["deployment_ids"]
     token = new.login("admin", old.admin_password())  # a restore ends the login tokens
     assert new.wait_deployment(token, again)["status"] == "succeeded"
     assert _exec(app, "cat /www/data/proof.txt").strip() == "keep-me"
@@ -371,9 +378,10 @@ def test_stopped_apps_stay_stopped_refused_uploads_are_kept_and_apps_wait_for_a_
     assert f"kept as backup {backup['id']}" in r.json()["message"]
     with stack.client(token) as c:
         r = c.post("/api/v1/backups/restore", json={"backup_id": backup["id"], "force": True})
-        assert r.status_code == 200, r.text
+        assert r.status_code == 202, r.text
     assert r.json()["apps"] == [app]
-    assert r.json()["deployment_ids"] == [], "the app was stopped: it is not started again"
+    ended = stack.wait_restore(r.json()["restore"]["id"])
+    assert (ended["status"], ended["deployment_ids"]) == ("succeeded", []), "the stopped app stays stopped"
     token = stack.login("admin", password)  # the restore ended the login tokens
     with stack.client(token) as c:
         assert c.get(f"/api/v1/apps/{app}").status_code == 200

@@ -1258,9 +1258,11 @@ def test_a_symlink_planted_in_a_mount_then_a_redeploy_and_a_restore(own: Stack, 
     assert _backup_status(own, admin, backup_id) == "succeeded"
     with own.client(admin) as c:
         restored = c.post("/api/v1/backups/restore", json={"backup_id": backup_id, "force": True})
-    assert restored.status_code == 200, restored.text
+    assert restored.status_code == 202, restored.text  # a queued job
+    ended = own.wait_restore(restored.json()["restore"]["id"])
+    assert ended["status"] == "succeeded", ended
     admin = _own_admin(own)  # a restore ends the sessions
-    for deployment_id in restored.json()["deployment_ids"]:
+    for deployment_id in ended["deployment_ids"]:
         own.wait_deployment(admin, deployment_id, timeout=180)
     assert not (own.data / "apps" / app / "data" / "sub").is_symlink()
     assert _host_visible(own, app) == []

@@ -537,6 +537,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/backups/restores/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GetRestore
+         * @description Needs the admin role or higher.
+         */
+        get: operations["Backups_GetRestore"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/backups/settings": {
         parameters: {
             query?: never;
@@ -1485,10 +1505,39 @@ export interface components {
             updated_at?: string;
             webhook?: components["schemas"]["WebhookConfig"];
         };
+        Restore: {
+            actor?: string;
+            apps?: string[];
+            backup_id?: string;
+            /** Format: date-time */
+            created_at?: string;
+            deployment_ids?: string[];
+            /** Format: date-time */
+            finished_at?: string;
+            force?: boolean;
+            id?: string;
+            previous?: string;
+            reason?: string;
+            /** Format: int32 */
+            runs?: number;
+            status?: string;
+            step?: string;
+            steps?: components["schemas"]["RestoreStep"][];
+        };
         RestoreBackupReply: {
             apps?: string[];
             backup?: components["schemas"]["Backup"];
             deployment_ids?: string[];
+            restore?: components["schemas"]["Restore"];
+        };
+        RestoreStep: {
+            error?: string;
+            /** Format: date-time */
+            finished_at?: string;
+            name?: string;
+            /** Format: date-time */
+            started_at?: string;
+            status?: string;
         };
         RotateSigningKeyReply: {
             /** Format: date-time */
@@ -4753,8 +4802,8 @@ export interface operations {
             };
         };
         responses: {
-            /** @description OK */
-            200: {
+            /** @description Accepted: the work is queued */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4809,6 +4858,109 @@ export interface operations {
             };
             /** @description Request body too large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (a bug; the request id is in the logs) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A part behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A part behind the gateway did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    Backups_GetRestore: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Restore"];
+                };
+            };
+            /** @description Invalid request: path, query or body (the message says which field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No, an invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role is below admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict: already exists, or a stale/concurrent change */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -17,7 +17,8 @@ import pytest
 
 from services.common.errors import InvalidArgument
 from services.deployer import archive
-from services.deployer.backups import new_id, next_run, validate_id, validate_schedule
+from services.deployer.backups.schedule import next_run, validate_schedule
+from services.deployer.backups.store import new_id, validate_id
 
 DB = b"SQLite format 3\x00 pretend"
 

@@ -151,7 +151,8 @@ function RestoreDialog({ id, disabled, onDone }: { id: string; disabled: boolean
       onConfirm={async () => {
         const reply = await unwrap(api.POST("/api/v1/backups/restore", { body: { backup_id: id, force } }));
         queryClient.invalidateQueries();
-        onDone(`Restored ${id}: ${(reply.apps ?? []).length} app(s) being redeployed.`);
+        // a queued job: it ends every login once the database is back (sign in with the backup's users)
+        onDone(`Restoring ${id} (${reply.restore?.id ?? ""}): ${(reply.apps ?? []).length} app(s) will be redeployed; sign in again when it ends.`);
       }}
     >
       <label className="flex items-center gap-2 text-sm">
