@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -209,30 +211,51 @@ def run(
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     result = RunResult(returncode=0)
-    os.set_blocking(proc.stdout.fileno(), False)
+    fd = proc.stdout.fileno()
+    os.set_blocking(fd, False)
     buffer = b""
+    closed = False  # Compose closed its output: it has ended, or is about to
+    poller = select.poll()  # not select(): the deployer's descriptors may pass FD_SETSIZE
+    poller.register(fd, select.POLLIN)
     while True:
-        chunk = proc.stdout.read(65536)
-        if chunk:
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                on_line(clean_line(line))
-        elif proc.poll() is not None:
+        # woken by output or its end at once (a fixed sleep added up to 50 ms to every deployment)
+        if not closed and poller.poll(50):
+            chunk = _read(fd)
+            if chunk:
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    on_line(clean_line(line))
+                continue
+            closed = chunk == b""
+        if proc.poll() is not None:
             break
-        else:
-            if should_stop():
-                result.cancelled = True
-                _kill_group(proc)
-            elif time.monotonic() > deadline:
-                result.timed_out = True
-                _kill_group(proc)
-            time.sleep(0.05)
-    if buffer:
-        on_line(clean_line(buffer))
+        if should_stop():
+            result.cancelled = True
+            _kill_group(proc)
+        elif time.monotonic() > deadline:
+            result.timed_out = True
+            _kill_group(proc)
+        elif closed:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(0.05)
+    # what it wrote right before it ended (a child of it may still hold the pipe: no waiting for EOF)
+    while not closed and (chunk := _read(fd)):
+        buffer += chunk
+    lines = buffer.split(b"\n")
+    for line in lines[:-1] if lines[-1] == b"" else lines:
+        on_line(clean_line(line))
     proc.stdout.close()
     result.returncode = proc.wait()
     return result
+
+
+def _read(fd: int) -> bytes | None:
+    """What the pipe holds now: b"" at its end, None when nothing is there yet."""
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return None
 
 
 def _kill_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:

@@ -229,8 +229,9 @@ class Executor:
         config: dict[str, Any] = {}
         if deployment.action in STARTS_CONTAINERS:
             allowed = list(record.app.policy_exceptions)
-            config = self._check_policy(deployment.app, compose_text, env_text, allowed, sink)
-            self._check_ports(deployment.app, config, sink)
+            with contextlib.closing(self.docker_factory()) as client:  # one client for both checks
+                config = self._check_policy(client, deployment.app, compose_text, env_text, allowed, sink)
+                self._check_ports(client, deployment.app, config, sink)
         project = compose.Project(
             name=compose.project_name(deployment.app),
             directory=directory,
@@ -280,13 +281,12 @@ class Executor:
         return Outcome("succeeded")
 
     def _check_policy(
-        self, app: str, compose_text: str, env_text: str, allowed: list[str], sink: LogSink
+        self, client: Any, app: str, compose_text: str, env_text: str, allowed: list[str], sink: LogSink
     ) -> dict[str, Any]:
         """The compose policy again, against the file system as it is now, with the app's exceptions
         as they are now: containers can plant symlinks in what they mount, and an admin may have
         withdrawn an exception since the version was saved."""
-        with contextlib.closing(self.docker_factory()) as client:
-            existing = runtime.bind_mounts(client, app)
+        existing = runtime.bind_mounts(client, app)
         try:
             config = validation.check_run(
                 name=app, compose_text=compose_text, env_text=env_text, apps_dir=self.settings.apps_dir,
@@ -298,11 +298,10 @@ class Executor:
         sink("compose policy: checked against the files on disk")
         return config
 
-    def _check_ports(self, app: str, config: dict[str, Any], sink: LogSink) -> None:
+    def _check_ports(self, client: Any, app: str, config: dict[str, Any], sink: LogSink) -> None:
         """Every host port the version publishes is free (or the app's own) right before Compose
         runs: Compose stops the old container before it finds the port taken."""
-        with contextlib.closing(self.docker_factory()) as client:
-            holders = ports.Holders(own_ports=self.settings.own_ports(), client=client)
+        holders = ports.Holders(own_ports=self.settings.own_ports(), client=client)
         try:
             ports.refuse_taken(config, holders, app=app)
         except FailedPrecondition as exc:

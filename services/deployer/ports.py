@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import docker.errors
+
 from services.common.errors import FailedPrecondition
 from services.deployer.runtime import PROJECT_LABEL
 
@@ -77,9 +79,15 @@ class _Held:
     container: str
 
 
+# A container in one of these states holds its published ports (Docker's inspect says Running).
+_HOLDS_PORTS = ("running", "paused", "restarting")
+
+
 class Holders:
     """Who holds host ports right now. `own_ports`: AppOS's own (REST, public gRPC, proxy), each
-    with what it is; `client`: a Docker SDK client (its running containers are read once)."""
+    with what it is; `client`: a Docker SDK client. Docker is asked once for its containers (one
+    list: the running ones' published ports are in it), and only an app's containers that are not
+    running are inspected (their configured ports); a busy engine answers each inspect slowly."""
 
     def __init__(self, *, own_ports: Mapping[int, str], client: Any) -> None:
         self.own_ports = dict(own_ports)
@@ -87,27 +95,29 @@ class Holders:
         # Host ports each app's containers are set to publish, whatever their state: while a deploy
         # replaces a container, the new one holds its port before Docker lists it as running
         self.configured: dict[str, set[tuple[int, str]]] = {}
-        for container in client.containers.list(all=True, ignore_removed=True):
-            attrs = container.attrs
-            labels = (attrs.get("Config") or {}).get("Labels") or {}
-            app = _project_app(labels)
-            for private, bindings in ((attrs.get("HostConfig") or {}).get("PortBindings") or {}).items():
-                for binding in bindings or []:
-                    with contextlib.suppress(TypeError, ValueError):
-                        self.configured.setdefault(app, set()).add(
-                            (int(binding.get("HostPort")), private.partition("/")[2] or "tcp")
-                        )
-            if not (attrs.get("State") or {}).get("Running"):
+        for container in client.api.containers(all=True):
+            app = _project_app(container.get("Labels") or {})
+            if str(container.get("State", "")) not in _HOLDS_PORTS:
+                if app:
+                    self._configure(app, _port_bindings(client, str(container.get("Id", ""))))
                 continue
-            name = str(attrs.get("Name", "")).lstrip("/")
-            for private, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
-                protocol = private.partition("/")[2] or "tcp"
-                for binding in bindings or []:
-                    with contextlib.suppress(TypeError, ValueError):  # an unpublished port: no HostPort
-                        port = int(binding.get("HostPort"))
-                        self.held.append(
-                            _Held(binding.get("HostIp") or "", port, protocol, _project_app(labels), name)
-                        )
+            names = container.get("Names") or [""]
+            name = str(names[0]).lstrip("/")
+            for binding in container.get("Ports") or []:
+                if not binding.get("PublicPort"):  # exposed, not published
+                    continue
+                port, protocol = int(binding["PublicPort"]), str(binding.get("Type") or "tcp")
+                self.held.append(_Held(str(binding.get("IP") or ""), port, protocol, app, name))
+                if app:
+                    self.configured.setdefault(app, set()).add((port, protocol))
+
+    def _configure(self, app: str, bindings: Mapping[str, Any]) -> None:
+        for private, entries in bindings.items():
+            for binding in entries or []:
+                with contextlib.suppress(TypeError, ValueError):  # a port left to Docker: no HostPort
+                    self.configured.setdefault(app, set()).add(
+                        (int(binding.get("HostPort")), private.partition("/")[2] or "tcp")
+                    )
 
     def holder(self, wanted: Published, *, app: str) -> str:
         """Who holds `wanted` other than `app` itself, in words; "" when it is free."""
@@ -130,6 +140,16 @@ class Holders:
         if mine or (app and (wanted.port, wanted.protocol) in self.configured.get(app, set())):
             return ""  # the app's own containers: the new version replaces them
         return "" if bindable(wanted.host_ip, wanted.port, wanted.protocol) else ANOTHER_PROGRAM
+
+
+def _port_bindings(client: Any, container_id: str) -> Mapping[str, Any]:
+    """The host ports a container is set to publish (`HostConfig.PortBindings`); none when it was
+    removed since the list."""
+    try:
+        attrs = client.api.inspect_container(container_id)
+    except docker.errors.NotFound:
+        return {}
+    return (attrs.get("HostConfig") or {}).get("PortBindings") or {}
 
 
 def bindable(host_ip: str, port: int, protocol: str = "tcp") -> bool:

@@ -47,10 +47,16 @@ class _NoContainers:
         return []
 
 
+class _NoContainersApi:
+    def containers(self, **_: Any) -> list[Any]:
+        return []
+
+
 class _Docker:
     """An engine with no containers at all (no port is held, nothing runs)."""
 
     containers = _NoContainers()
+    api = _NoContainersApi()
 
     def close(self) -> None:
         pass
