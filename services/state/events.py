@@ -12,7 +12,7 @@ from services.common.errors import InvalidArgument
 from services.common.timestamps import now_us
 from services.state import audit
 from services.state.models import Event
-from services.state.store import LAST_EVENT_SEQ
+from services.state.store import EMITTED, LAST_EVENT_SEQ
 
 MAX_PAGE = 1000
 
@@ -30,6 +30,7 @@ def emit(*, session: Session, type: str, subject: str, actor: str, payload: dict
     session.add(event)
     session.flush()
     session.info[LAST_EVENT_SEQ] = event.seq
+    session.info.setdefault(EMITTED, []).append(event)
     audit.note_event(session=session, event=event, payload=payload)
     return event
 

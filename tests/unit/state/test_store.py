@@ -13,7 +13,7 @@ from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArg
 from services.common.timestamps import now_us
 from services.state import events, tokens, users
 from services.state.db import make_engine, migrate
-from services.state.store import Store
+from services.state.store import EventNotifier, Store
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
 
@@ -130,3 +130,41 @@ def test_event_seqs_are_never_reused(store: Store) -> None:
     with store.write() as s:
         second = events.emit(session=s, type="b", subject="x", actor="t", payload={}).seq
     assert second > first
+
+
+def test_watchers_take_the_newest_committed_events_from_memory(store: Store) -> None:
+    start = store.notifier.last_seq
+    with store.write() as s:
+        first = events.emit(session=s, type="a", subject="x", actor="t", payload={}).seq
+        second = events.emit(session=s, type="b", subject="x", actor="t", payload={}).seq
+    with pytest.raises(RuntimeError), store.write() as s:
+        events.emit(session=s, type="rolled_back", subject="x", actor="t", payload={})
+        raise RuntimeError("no commit")
+    _user(store, "alice")
+    held = store.notifier.recent_after(start)
+    assert held is not None
+    assert [e.type for e in held] == ["a", "b", "user_created"]
+    assert [e.seq for e in held][:2] == [first, second]
+    with store.read() as s:  # the same as the log says
+        assert [e.to_pb() for e in events.list_after(session=s, after_seq=start, limit=10)] == held
+    assert store.notifier.recent_after(second) == held[2:]
+    assert store.notifier.recent_after(store.notifier.last_seq) == []
+
+
+def test_only_the_newest_events_are_held_and_older_ones_come_from_the_log(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path / "appos.db")
+    migrate(engine)
+    store = Store(engine)
+    store.notifier = EventNotifier(store.notifier.last_seq, keep=3)
+    seqs = []
+    for i in range(5):
+        with store.write() as s:
+            seqs.append(events.emit(session=s, type=f"e{i}", subject="x", actor="t", payload={}).seq)
+    assert store.notifier.recent_after(seqs[0]) is None  # seqs[1] is no longer held
+    held = store.notifier.recent_after(seqs[1])
+    assert held is not None and [e.seq for e in held] == seqs[2:]
+    # a restored database: nothing held is trusted, watchers read the log
+    store.notifier.published(seqs[-1])
+    assert store.notifier.recent_after(seqs[1]) is None
+    assert store.notifier.recent_after(seqs[-1]) == []
+    engine.dispose()
