@@ -104,20 +104,27 @@ class Stack:
 
     @contextlib.contextmanager
     def worker_paused(self) -> Iterator[None]:
-        """The Celery worker (threads of the deployer) stops taking tasks from its queue, as Celery's
-        remote control `cancel_consumer` does, so queued tasks wait; it takes them again after."""
+        """The deployments' Celery worker (threads of the deployer) stops taking tasks from its
+        queue, as Celery's remote control `cancel_consumer` does, so queued deployments wait; it
+        takes them again after."""
         from celery import Celery
 
-        from services.deployer.celery_app import QUEUE
+        from services.common import queues
+        from services.deployer.worker import node_name
 
         app = Celery("appos", broker=f"redis+socket://{self.run_dir / 'redis.sock'}")
         with app.connection_for_write() as conn:
-            control = {"reply": True, "timeout": 5, "connection": conn}
-            assert app.control.cancel_consumer(QUEUE, **control), "no worker answered"
+            control = {
+                "reply": True,
+                "timeout": 5,
+                "connection": conn,
+                "destination": [node_name(queues.DEPLOYMENTS)],
+            }
+            assert app.control.cancel_consumer(queues.DEPLOYMENTS, **control), "no worker answered"
             try:
                 yield
             finally:
-                assert app.control.add_consumer(QUEUE, **control), "no worker answered"
+                assert app.control.add_consumer(queues.DEPLOYMENTS, **control), "no worker answered"
         app.close()
 
     def pid_of(self, program: str) -> int:

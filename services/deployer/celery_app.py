@@ -6,17 +6,17 @@ only after `visibility_timeout`. AppOS does not wait for that: the worker keeps 
 running deployment, and the deployer's reconciler takes back any deployment whose key expired —
 retrying it (up to APPOS_MAX_ATTEMPTS) or failing it with a reason. The task itself is idempotent:
 it only starts a deployment that is still `pending`, so a late redelivery does nothing.
+
+The task and queue names live in `services/common/queues.py`; each task is routed to its kind's
+queue there, and the worker (`worker.py`) consumes each queue with threads of its own.
 """
 
 from __future__ import annotations
 
 from celery import Celery
 
+from services.common import queues
 from services.deployer.settings import DeployerSettings
-
-RUN_DEPLOYMENT = "appos.run_deployment"
-CREATE_BACKUP = "appos.create_backup"
-QUEUE = "appos"
 
 
 def make_celery(settings: DeployerSettings) -> Celery:
@@ -25,7 +25,8 @@ def make_celery(settings: DeployerSettings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=False,
         task_ignore_result=True,
-        task_default_queue=QUEUE,
+        # a task's own messages (a retry) go to its kind's queue like the first one
+        task_routes={task: {"queue": queue} for task, queue in queues.QUEUE_OF.items()},
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,

@@ -1,6 +1,7 @@
-"""The deployer process: Catalog/Apps/Deployments/Notifications over gRPC, the Celery worker that runs
-deployments, backups and deliveries (`worker.py`, on threads of this process), the Docker watcher, the
-reconciler, the notification dispatcher, and the worker's health (a Celery ping every few seconds)."""
+"""The deployer process: Catalog/Apps/Deployments/Notifications over gRPC, the Celery workers that run
+deployments, backups and deliveries (`worker.py`, one per queue, on threads of this process), the
+Docker watcher, the reconciler, the notification dispatcher, and the workers' health (a Celery ping
+every few seconds)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ from services.common.dockerd import docker_client
 from services.common.grpc_server import build_server, serve_until_signalled
 from services.common.logs import configure_logging
 from services.common.periodic import every
+from services.common.queues import QUEUE_OF, RUN_DEPLOYMENT
 from services.common.state_client import StateClient
 from services.deployer.backup_servicer import BackupImportsServicer, BackupsServicer
 from services.deployer.backups import make_backups
 from services.deployer.catalog import Catalog
-from services.deployer.celery_app import QUEUE, RUN_DEPLOYMENT, make_celery
+from services.deployer.celery_app import make_celery
 from services.deployer.executor import Executor
 from services.deployer.reconciler import Reconciler
 from services.deployer.servicer import AppsServicer, CatalogServicer, DeploymentsServicer, port_holders
@@ -40,6 +42,7 @@ from services.deployer.worker import Worker, register_tasks
 from services.notify import tasks as notify_tasks
 from services.notify.dispatcher import Dispatcher
 from services.notify.servicer import NotificationsServicer
+from services.notify.settings import NotifySettings
 from services.notify.unhealthy import UnhealthyReporter
 
 logger = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ _SERVICES = apps_pb2.DESCRIPTOR.services_by_name
 def main() -> None:
     os.umask(0o077)
     settings = DeployerSettings()
+    notify_settings = NotifySettings()
     configure_logging("deployer", settings.log_level)
     settings.apps_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     state = StateClient(settings.socket_path("state"), timeout=settings.rpc_timeout_seconds)
@@ -62,7 +66,7 @@ def main() -> None:
     catalog = Catalog.load(settings.template_dirs())
 
     def enqueue(deployment_id: str) -> None:
-        celery.send_task(RUN_DEPLOYMENT, args=[deployment_id], queue=QUEUE)
+        celery.send_task(RUN_DEPLOYMENT, args=[deployment_id], queue=QUEUE_OF[RUN_DEPLOYMENT])
 
     def set_flag(key: str) -> None:
         redis.set(key, "1", ex=3600)
@@ -74,10 +78,16 @@ def main() -> None:
     backups = make_backups(
         settings=settings, state=state, redis=redis, docker_factory=docker_factory, celery=celery
     )
-    register_tasks(
-        celery, executor=executor, backups=backups, deliver=notify_tasks.deliverer(settings, state, redis)
+    worker = Worker(
+        make_app=lambda: make_celery(settings),
+        register=functools.partial(
+            register_tasks,
+            executor=executor,
+            backups=backups,
+            deliver=notify_tasks.deliverer(notify_settings, state, redis),
+        ),
+        concurrency=settings.worker_concurrency(),
     )
-    worker = Worker(celery, settings)
     socket_path = settings.socket_path("deployer")
     server, health = build_server(
         socket_path=socket_path,
@@ -116,7 +126,7 @@ def main() -> None:
             ),
             (
                 notifications_pb2_grpc.add_NotificationsServicer_to_server,
-                NotificationsServicer(state=state, test_timeout_seconds=settings.notify_timeout_seconds),
+                NotificationsServicer(state=state, test_timeout_seconds=notify_settings.timeout_seconds),
                 notifications_pb2.DESCRIPTOR.services_by_name["Notifications"].full_name,
             ),
         ],
@@ -124,15 +134,19 @@ def main() -> None:
     health.set(WORKER_HEALTH, health_pb2.HealthCheckResponse.NOT_SERVING)
 
     def ping_worker() -> None:
-        replies = celery.control.ping(timeout=1.0)
+        """Serving while every queue's worker answers."""
+        replies = celery.control.ping(timeout=1.0, limit=len(worker.nodes))
+        answered = {node for reply in replies for node in reply}
         status = (
-            health_pb2.HealthCheckResponse.SERVING if replies else health_pb2.HealthCheckResponse.NOT_SERVING
+            health_pb2.HealthCheckResponse.SERVING
+            if worker.nodes <= answered
+            else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         health.set(WORKER_HEALTH, status)
 
     stop = threading.Event()
     reconciler = Reconciler(settings=settings, state=state, redis=redis, enqueue=enqueue)
-    unhealthy = UnhealthyReporter(state=state, redis=redis, quiet_seconds=settings.notify_quiet_seconds)
+    unhealthy = UnhealthyReporter(state=state, redis=redis, quiet_seconds=notify_settings.quiet_seconds)
     watcher = DockerWatcher(
         state=state, docker_factory=docker_factory, refresh=executor.refresh_app, observe=unhealthy.observe
     )

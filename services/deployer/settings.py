@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
+
+from services.common import queues
 from services.common.settings import CommonSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -15,7 +18,12 @@ class DeployerSettings(CommonSettings):
     docker_host: str = "unix:///var/run/docker.sock"
     # How long one deployment may run before its compose process is killed.
     deploy_timeout_seconds: int = 600
-    worker_concurrency: int = 3
+    # The Celery worker consumes each queue (services/common/queues.py) with its own threads, so one
+    # kind of job never waits behind another: deployments (of different apps; one app is one at a
+    # time), backups and restores, notification deliveries. They replace APPOS_WORKER_CONCURRENCY.
+    worker_concurrency_deployments: int = Field(default=2, ge=1)
+    worker_concurrency_backups: int = Field(default=1, ge=1)
+    worker_concurrency_notifications: int = Field(default=2, ge=1)
     # A running deployment whose worker has not said it is alive for this long is taken back.
     heartbeat_seconds: int = 5
     heartbeat_ttl_seconds: int = 20
@@ -32,13 +40,6 @@ class DeployerSettings(CommonSettings):
     # Tests only: a restore's job waits at the start of this step (once) until told to go on
     # (`backups/restore.py`), so a test can kill a part at a known step.
     test_restore_pause_at: str = ""
-    # Notifications: attempts per (event, target), the first retry's wait (doubling each time, up
-    # to the cap), one attempt's timeout, and how long an app service's trouble is said only once.
-    notify_max_attempts: int = 5
-    notify_retry_base_seconds: float = 5.0
-    notify_retry_max_seconds: float = 300.0
-    notify_timeout_seconds: float = 5.0
-    notify_quiet_seconds: int = 600
     # AppOS's own ports (the same APPOS_* variables the gateway and proxyctl read): an app may not
     # publish them.
     port: int = 8080
@@ -63,6 +64,14 @@ class DeployerSettings(CommonSettings):
             self.port: "its web console and API port",
         }
         return {port: what for port, what in named.items() if port}
+
+    def worker_concurrency(self) -> dict[str, int]:
+        """Each queue → the threads that consume it."""
+        return {
+            queues.DEPLOYMENTS: self.worker_concurrency_deployments,
+            queues.BACKUPS: self.worker_concurrency_backups,
+            queues.NOTIFICATIONS: self.worker_concurrency_notifications,
+        }
 
     def template_dirs(self) -> list[Path]:
         return [self.builtin_catalog, *self.catalog_dirs]

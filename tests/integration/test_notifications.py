@@ -494,3 +494,48 @@ def test_the_cli(notify_stack: Stack, token: str, receiver: Receiver, tmp_path: 
     assert all(t["name"] != name for t in json.loads(appos("list", "--json").stdout))
     gone = appos("test", name)
     assert gone.returncode == 1 and "does not exist" in gone.stderr
+
+
+def test_a_notification_is_not_held_up_by_a_running_backup(
+    notify_stack: Stack, token: str, receiver: Receiver
+) -> None:
+    """Each kind of job has its own queue and threads: a failed deployment's webhook arrives while a
+    backup fills the backups' threads (one by default). The backup archives an app folder holding a
+    64 GiB sparse file, minutes of gzip; truncating the file ends it (the archive comes up short)."""
+    app, _ = _crash(notify_stack, token)
+    big = notify_stack.data / "apps" / app / "big.bin"
+    with open(big, "wb") as sparse:
+        sparse.truncate(64 << 30)
+    try:
+        with notify_stack.client(token) as c:
+            r = c.post("/api/v1/backups", json={"message": "long"})
+        assert r.status_code == 202, r.text
+        backup_id = r.json()["id"]
+        # the job runs: it has snapshotted the database and is archiving the app folders
+        _wait_event(
+            notify_stack,
+            token,
+            lambda e: (
+                e["type"] == "backup_progress"
+                and e["subject"] == backup_id
+                and e["payload"].get("step") == "database"
+            ),
+        )
+
+        name = _name("beside")
+        path = f"/ok/{name}"
+        _create(notify_stack, token, _webhook(name, receiver.url(path), ["deployment_failed"]))
+        crashed, _ = _crash(notify_stack, token)
+        wait_for(lambda: receiver.received(path, app=crashed), timeout=30, what="the webhook")
+        with notify_stack.client(token) as c:
+            backup = c.get(f"/api/v1/backups/{backup_id}").json()
+        assert backup["status"] == "running", "the notification came after the backup, not beside it"
+    finally:
+        os.truncate(big, 0)
+
+    def ended() -> dict[str, Any] | None:
+        with notify_stack.client(token) as c:
+            got: dict[str, Any] = c.get(f"/api/v1/backups/{backup_id}").json()
+        return got if got["status"] != "running" else None
+
+    assert wait_for(ended, timeout=60, interval=0.2, what="the cut-short backup")["status"] == "failed"
