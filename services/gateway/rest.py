@@ -16,7 +16,7 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from services.common.clients import aio_call, call_metadata, origin
 from services.common.errors import PermissionDenied
@@ -25,7 +25,7 @@ from services.gateway.audit import AuditCall, audited
 from services.gateway.authn import Authenticator
 from services.gateway.context import CallContext
 from services.gateway.http_rules import REMOTE_SERVICES, Route
-from services.gateway.translate import build_request, to_json
+from services.gateway.translate import ProtoJSONResponse, build_request, to_json
 
 Handler = Callable[[Any, CallContext], Awaitable[Message]]
 StatusHook = Callable[[Any], int]
@@ -186,7 +186,7 @@ def make_endpoint(
         extra = None
         if headers is not None and headers.response_header:
             extra = {headers.response_header: str(getattr(reply, headers.response_field))}
-        return JSONResponse(to_json(reply), status_code=status, headers=extra)
+        return ProtoJSONResponse(to_json(reply), status_code=status, headers=extra)
 
     mutating = audited(route.method)
 

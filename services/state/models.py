@@ -7,7 +7,7 @@ import hmac
 import json
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, Row, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from appos.v1 import apps_pb2, common_pb2, proxy_pb2
@@ -35,12 +35,19 @@ class UserRow(Protocol):
     def totp_enabled(self) -> bool: ...
 
 
-def fill_user(pb: common_pb2.User, user: UserRow) -> common_pb2.User:
-    """Write `user` into `pb` in place (for lists: `fill_user(reply.users.add(), row)` copies nothing)."""
-    pb.id, pb.username, pb.role, pb.disabled = user.id, user.username, user.role, bool(user.disabled)
-    pb.totp_enabled = bool(user.totp_enabled)
-    set_ts(pb.created_at, user.created_at)
-    set_ts(pb.updated_at, user.updated_at)
+def fill_user(pb: common_pb2.User, user: UserRow | Row[Any]) -> common_pb2.User:
+    """Write `user` into `pb` in place (for lists: `fill_user(reply.users.add(), row)` copies nothing).
+    A plain row of USER_COLUMNS is unpacked by position: a Row's attributes by name cost about 1 µs
+    each, most of a thousand-user list."""
+    if isinstance(user, Row):
+        user_id, username, role, disabled, created_at, updated_at, totp_enabled = user
+    else:
+        user_id, username, role, disabled = user.id, user.username, user.role, user.disabled
+        created_at, updated_at, totp_enabled = user.created_at, user.updated_at, user.totp_enabled
+    pb.id, pb.username, pb.role, pb.disabled = user_id, username, role, bool(disabled)
+    pb.totp_enabled = bool(totp_enabled)
+    set_ts(pb.created_at, created_at)
+    set_ts(pb.updated_at, updated_at)
     return pb
 
 
@@ -310,7 +317,8 @@ class ProxyDomain(Base):
         return pb
 
 
-# The columns of a User that its message carries (never the password hash).
+# The columns of a User that its message carries (never the password hash), in the order
+# `fill_user` unpacks a row of them.
 USER_COLUMNS = (
     User.id,
     User.username,

@@ -7,7 +7,7 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
@@ -70,15 +70,23 @@ def _decode_cursor(token: str) -> str:
         raise InvalidArgument("page_token is not valid") from exc
 
 
+# Built once: constructing a select and its cache key cost more than running it (0.2 ms a call).
+_PAGE = select(*USER_COLUMNS).order_by(User.username).limit(bindparam("limit"))
+_PAGE_AFTER = _PAGE.where(User.username > bindparam("after"))
+
+
 def list_users(*, session: Session, page_size: int, page_token: str) -> tuple[list[Any], str]:
-    """A page of users as plain rows (no ORM objects: lists are the hot read path)."""
+    """A page of users as plain rows (no ORM objects: lists are the hot read path), read on the
+    session's connection (the ORM's execution layer adds nothing to a select of columns)."""
     if page_size < 0:
         raise InvalidArgument("page_size must not be negative")
     size = DEFAULT_PAGE if page_size == 0 else min(page_size, MAX_PAGE)
-    query = select(*USER_COLUMNS).order_by(User.username).limit(size + 1)
+    connection = session.connection()
     if page_token:
-        query = query.where(User.username > _decode_cursor(page_token))
-    users = list(session.execute(query).all())
+        found = connection.execute(_PAGE_AFTER, {"limit": size + 1, "after": _decode_cursor(page_token)})
+    else:
+        found = connection.execute(_PAGE, {"limit": size + 1})
+    users = list(found.all())
     if len(users) > size:
         return users[:size], _encode_cursor(users[size - 1].username)
     return users, ""

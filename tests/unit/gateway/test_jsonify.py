@@ -1,9 +1,24 @@
 from __future__ import annotations
 
+from types import ModuleType
+
 from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from appos.v1 import auth_pb2, common_pb2, state_pb2, system_pb2
+from appos.v1 import (
+    apps_pb2,
+    audit_pb2,
+    auth_pb2,
+    backups_internal_pb2,
+    backups_pb2,
+    common_pb2,
+    notifications_pb2,
+    proxy_pb2,
+    state_pb2,
+    system_pb2,
+    terminal_pb2,
+)
 from services.common.timestamps import set_ts
 from services.gateway.jsonify import message_to_json
 
@@ -43,3 +58,60 @@ def samples() -> list[Message]:
 def test_same_output_as_json_format() -> None:
     for message in samples():
         assert message_to_json(message) == reference(message), type(message).__name__
+
+
+def test_timestamps_as_json_format_writes_them() -> None:
+    """Every precision json_format distinguishes, before the epoch, the ends of the valid range, and
+    many minutes (the converter caches each minute's prefix)."""
+    seconds = [0, -1, -86_401, 59, 60, 951_782_400, 4_102_444_799, -62_135_596_800, 253_402_300_799]
+    seconds += [1_764_000_000 + 37 * i for i in range(500)]
+    for second in seconds:
+        for nanos in (0, 5, 120_000_000, 123_456_000, 999_999_999, 1_000, 1_000_000):
+            user = common_pb2.User(id="x")
+            user.created_at.seconds, user.created_at.nanos = second, nanos
+            assert message_to_json(user) == reference(user), (second, nanos)
+
+
+def test_every_message_type_unset_and_with_its_scalars_set() -> None:
+    """The converter built for each message type of the API, on an empty message and on one with
+    every singular scalar field set to a value other than its default."""
+    values = {
+        FieldDescriptor.TYPE_STRING: "é\u2603",
+        FieldDescriptor.TYPE_BOOL: True,
+        FieldDescriptor.TYPE_BYTES: b"\x00\xff",
+        FieldDescriptor.TYPE_DOUBLE: 1.5,
+        FieldDescriptor.TYPE_FLOAT: 0.25,
+    }
+    modules: tuple[ModuleType, ...] = (
+        apps_pb2,
+        audit_pb2,
+        auth_pb2,
+        backups_internal_pb2,
+        backups_pb2,
+        common_pb2,
+    )
+    modules += (notifications_pb2, proxy_pb2, state_pb2, system_pb2, terminal_pb2)
+    for module in modules:
+        for descriptor in module.DESCRIPTOR.message_types_by_name.values():
+            message = module.__dict__[descriptor.name]()
+            assert message_to_json(message) == reference(message), descriptor.full_name
+            for field in descriptor.fields:
+                if field.is_repeated or field.type == FieldDescriptor.TYPE_MESSAGE:
+                    continue
+                if field.type == FieldDescriptor.TYPE_ENUM:
+                    assert field.enum_type is not None
+                    setattr(message, field.name, field.enum_type.values[-1].number)
+                else:
+                    setattr(message, field.name, values.get(field.type, 7))
+            assert message_to_json(message) == reference(message), descriptor.full_name
+
+
+def test_reply_bytes_as_starlette_writes_them() -> None:
+    from starlette.responses import JSONResponse
+
+    from services.gateway.translate import ProtoJSONResponse, to_json
+
+    nan = common_pb2.Event(seq=1, payload_json='{"a": "é\u2603 \\" \\n"}')
+    for message in [*samples(), nan, system_pb2.Health(parts=[system_pb2.HealthPart(name="ü\U0001f600")])]:
+        content = to_json(message)
+        assert ProtoJSONResponse(content).body == JSONResponse(content).body, type(message).__name__
