@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, delete, select
+from sqlalchemy.orm import Session, aliased
 
 from appos.v1 import apps_pb2
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.common.names import validate_app_name
 from services.common.timestamps import now_us
 from services.state import events
-from services.state.models import App, ConfigVersion, Deployment, Setting
+from services.state.models import (
+    APP_COLUMNS,
+    DEPLOYMENT_COLUMNS,
+    App,
+    ConfigVersion,
+    Deployment,
+    Setting,
+    fill_app,
+    fill_deployment,
+)
 
 APP_STATUSES = ("deploying", "running", "partially_running", "stopped", "unhealthy", "failed")
 # Actions that are meant to leave the app running: when one failed and it is not, the app failed.
@@ -33,7 +42,20 @@ def list_apps(*, session: Session) -> list[App]:
     return list(session.scalars(select(App).order_by(App.name)))
 
 
-def effective_status(*, runtime: str, message: str, last: Deployment | None) -> tuple[str, str]:
+class DeploymentFacts(Protocol):
+    """What a status needs of a deployment: the ORM object and its message both have it."""
+
+    @property
+    def action(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+
+
+def effective_status(*, runtime: str, message: str, last: DeploymentFacts | None) -> tuple[str, str]:
     """(status, message) of an app from what its containers say (`runtime`) and its newest
     deployment: a deploy under way is "deploying"; a deploy, start or restart that failed and left
     the app not running is "failed" with the deployment's reason (an image that was never pulled
@@ -67,6 +89,49 @@ def app_pb(*, session: Session, app: App) -> apps_pb2.App:
         if applied is not None:
             pb.last_version_deployment.CopyFrom(applied.to_pb())
     return pb
+
+
+def _newest_ids(actions: tuple[str, ...] = ()) -> Select[tuple[str]]:
+    """The id of each app's newest deployment (of `actions`, if given): one index look-up per app."""
+    d = aliased(Deployment)
+    newest = select(d.id).where(d.app == App.name)
+    if actions:
+        newest = newest.where(d.action.in_(actions))
+    newest = newest.order_by(d.created_at.desc(), d.id.desc()).limit(1).correlate(App)
+    return select(newest.scalar_subquery()).select_from(App)
+
+
+# Built once (a select's construction costs more than a small read).
+_APPS = select(*APP_COLUMNS).order_by(App.name)
+_NEWEST = select(*DEPLOYMENT_COLUMNS).where(Deployment.id.in_(_newest_ids()))
+_NEWEST_APPLYING = select(*DEPLOYMENT_COLUMNS).where(Deployment.id.in_(_newest_ids(_APPLIES_VERSION)))
+
+
+def list_app_pbs(*, session: Session) -> list[apps_pb2.App]:
+    """Every app as `app_pb` makes it, in three reads whatever the number of apps (`app_pb` for
+    each app asked for its newest deployments one app at a time: 2,000 queries for 1,000 apps)."""
+    connection = session.connection()
+    newest = {row.app: fill_deployment(apps_pb2.Deployment(), row) for row in connection.execute(_NEWEST)}
+    applying: dict[str, apps_pb2.Deployment] = {}
+    if any(d.action not in _APPLIES_VERSION for d in newest.values()):
+        applying = {
+            row.app: fill_deployment(apps_pb2.Deployment(), row)
+            for row in connection.execute(_NEWEST_APPLYING)
+        }
+    found = []
+    for row in connection.execute(_APPS):
+        pb = fill_app(apps_pb2.App(), row)
+        last = newest.get(pb.name)
+        pb.status, pb.status_message = effective_status(
+            runtime=pb.status, message=pb.status_message, last=last
+        )
+        if last is not None:
+            pb.last_deployment.CopyFrom(last)
+            applied = last if last.action in _APPLIES_VERSION else applying.get(pb.name)
+            if applied is not None:
+                pb.last_version_deployment.CopyFrom(applied)
+        found.append(pb)
+    return found
 
 
 def create_app(

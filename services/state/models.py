@@ -5,13 +5,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any, Protocol
+from operator import attrgetter
+from typing import Any, Protocol, TypeAlias
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, Row, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from appos.v1 import apps_pb2, common_pb2, proxy_pb2
 from services.common.timestamps import MICROS, now_us, set_ts
+
+# A plain row of any columns, as a list read gets it.
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
 # Times are integer microseconds since the epoch, UTC (see services.common.timestamps).
 Micros = BigInteger
@@ -35,7 +39,7 @@ class UserRow(Protocol):
     def totp_enabled(self) -> bool: ...
 
 
-def fill_user(pb: common_pb2.User, user: UserRow | Row[Any]) -> common_pb2.User:
+def fill_user(pb: common_pb2.User, user: UserRow | AnyRow) -> common_pb2.User:
     """Write `user` into `pb` in place (for lists: `fill_user(reply.users.add(), row)` copies nothing).
     A plain row of USER_COLUMNS is unpacked by position: a Row's attributes by name cost about 1 µs
     each, most of a thousand-user list."""
@@ -161,23 +165,7 @@ class App(Base):
     policy_exceptions_json: Mapped[str] = mapped_column(Text, default="[]")
 
     def to_pb(self) -> apps_pb2.App:
-        pb = apps_pb2.App(
-            name=self.name,
-            template=self.template,
-            status=self.status,
-            status_message=self.status_message,
-            current_version=self.current_version,
-            web_service=self.web_service,
-            web_port=self.web_port,
-            auto_rollback=self.auto_rollback,
-            last_good_version=self.last_good_version,
-            policy_exceptions=json.loads(self.policy_exceptions_json or "[]"),
-        )
-        for service in json.loads(self.services_json or "[]"):
-            pb.services.add(**service)
-        set_ts(pb.created_at, self.created_at)
-        set_ts(pb.updated_at, self.updated_at)
-        return pb
+        return fill_app(apps_pb2.App(), self)
 
 
 class Deployment(Base):
@@ -198,32 +186,12 @@ class Deployment(Base):
     finished_at: Mapped[int | None] = mapped_column(Micros, nullable=True)
 
     def to_pb(self) -> apps_pb2.Deployment:
-        pb = apps_pb2.Deployment(
-            id=self.id,
-            app=self.app,
-            action=self.action,
-            status=self.status,
-            reason=self.reason,
-            version=self.version,
-            actor=self.actor,
-            attempt=self.attempt,
-        )
-        origin = self.origin()
-        pb.source = str(origin.get("source", ""))
-        pb.rollback_from = int(origin.get("rollback_from", 0))
-        pb.rollback_to = int(origin.get("rollback_to", 0))
-        pb.rollback_cause = str(origin.get("rollback_cause", ""))
-        set_ts(pb.created_at, self.created_at)
-        set_ts(pb.started_at, self.started_at)
-        set_ts(pb.finished_at, self.finished_at)
-        return pb
+        return fill_deployment(apps_pb2.Deployment(), self)
 
     def origin(self) -> dict[str, Any]:
         """What made a deployment that applies a version (state keeps it beside the worker's
         options): its source and, for a rollback, the versions it went from and to."""
-        options = json.loads(self.options_json or "{}")
-        origin = options.get("origin") if isinstance(options, dict) else None
-        return origin if isinstance(origin, dict) else {}
+        return deployment_origin(self.options_json)
 
 
 class DeploymentLog(Base):
@@ -373,3 +341,80 @@ class NotificationTarget(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[int] = mapped_column(Micros)
     updated_at: Mapped[int] = mapped_column(Micros)
+
+
+# The columns of an App that its message carries (not its files), in the order `fill_app`
+# unpacks a row of them; the same for a Deployment and `fill_deployment`. Lists read these
+# columns rather than ORM objects: loading an object costs more than its message.
+APP_COLUMNS = (
+    App.name,
+    App.template,
+    App.status,
+    App.status_message,
+    App.services_json,
+    App.current_version,
+    App.created_at,
+    App.updated_at,
+    App.web_service,
+    App.web_port,
+    App.auto_rollback,
+    App.last_good_version,
+    App.policy_exceptions_json,
+)
+DEPLOYMENT_COLUMNS = (
+    Deployment.id,
+    Deployment.app,
+    Deployment.action,
+    Deployment.status,
+    Deployment.reason,
+    Deployment.version,
+    Deployment.actor,
+    Deployment.attempt,
+    Deployment.options_json,
+    Deployment.created_at,
+    Deployment.started_at,
+    Deployment.finished_at,
+)
+# An ORM object's values in the same order
+_app_values = attrgetter(*(column.key for column in APP_COLUMNS))
+_deployment_values = attrgetter(*(column.key for column in DEPLOYMENT_COLUMNS))
+
+
+def fill_app(pb: apps_pb2.App, app: App | AnyRow) -> apps_pb2.App:
+    """Write `app` (the ORM object or a row of APP_COLUMNS) into `pb` in place."""
+    (name, template, status, status_message, services_json, current_version, created_at, updated_at,
+     web_service, web_port, auto_rollback, last_good_version, policy_exceptions_json) = (
+        app if isinstance(app, Row) else _app_values(app)
+    )  # fmt: skip
+    pb.name, pb.template, pb.status, pb.status_message = name, template, status, status_message
+    pb.current_version, pb.web_service, pb.web_port = current_version, web_service, web_port
+    pb.auto_rollback, pb.last_good_version = bool(auto_rollback), last_good_version
+    pb.policy_exceptions.extend(json.loads(policy_exceptions_json or "[]"))
+    for service in json.loads(services_json or "[]"):
+        pb.services.add(**service)
+    set_ts(pb.created_at, created_at)
+    set_ts(pb.updated_at, updated_at)
+    return pb
+
+
+def deployment_origin(options_json: str | None) -> dict[str, Any]:
+    options = json.loads(options_json or "{}")
+    origin = options.get("origin") if isinstance(options, dict) else None
+    return origin if isinstance(origin, dict) else {}
+
+
+def fill_deployment(pb: apps_pb2.Deployment, deployment: Deployment | AnyRow) -> apps_pb2.Deployment:
+    """Write `deployment` (the ORM object or a row of DEPLOYMENT_COLUMNS) into `pb` in place."""
+    (id_, app, action, status, reason, version, actor, attempt, options_json, created_at, started_at,
+     finished_at) = deployment if isinstance(deployment, Row) else _deployment_values(deployment)  # fmt: skip
+    pb.id, pb.app, pb.action, pb.status, pb.reason = id_, app, action, status, reason
+    pb.version, pb.actor, pb.attempt = version, actor, attempt
+    origin = deployment_origin(options_json)
+    pb.source = str(origin.get("source", ""))
+    pb.rollback_from = int(origin.get("rollback_from", 0))
+    pb.rollback_to = int(origin.get("rollback_to", 0))
+    pb.rollback_cause = str(origin.get("rollback_cause", ""))
+    set_ts(pb.created_at, created_at)
+    set_ts(pb.started_at, started_at)
+    set_ts(pb.finished_at, finished_at)
+    return pb

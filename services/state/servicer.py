@@ -223,9 +223,7 @@ class StateServicer(state_pb2_grpc.StateServicer):
         self, request: state_pb2.StateListAppsRequest, context: grpc.ServicerContext
     ) -> state_pb2.StateListAppsReply:
         with self.store.read() as s:
-            return state_pb2.StateListAppsReply(
-                apps=[apps.app_pb(session=s, app=a) for a in apps.list_apps(session=s)]
-            )
+            return state_pb2.StateListAppsReply(apps=apps.list_app_pbs(session=s))
 
     def UpdateAppRuntime(
         self, request: state_pb2.StateUpdateAppRuntimeRequest, context: grpc.ServicerContext

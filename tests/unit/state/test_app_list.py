@@ -1,0 +1,95 @@
+"""The app list (three reads for any number of apps) says of each app what `app_pb` says of it
+alone: status from containers and deployments, its newest deployment and the newest that applied a
+version (real SQLite, no server)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.state import apps, deployments
+from services.state.db import make_engine, migrate
+from services.state.store import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    engine = make_engine(tmp_path / "appos.db")
+    migrate(engine)
+    yield Store(engine)
+    engine.dispose()
+
+
+def _deploy(
+    store: Store, name: str, action: str, *statuses: str, options: dict[str, object] | None = None
+) -> None:
+    with store.write() as s:
+        app = apps.get_app(session=s, name=name)
+        deployment = deployments.create_deployment(
+            session=s, app=app, action=action, actor="alice", options_json=json.dumps(options or {})
+        )
+        deployment_id = deployment.id
+    current = "pending"
+    for status in statuses:
+        with store.write() as s:
+            deployments.transition(
+                session=s, deployment_id=deployment_id, from_statuses=[current], to_status=status,
+                reason=f"{action} {status}", new_attempt=status == "running",
+            )  # fmt: skip
+        current = status
+
+
+def _reference(store: Store) -> list[object]:
+    with store.read() as s:
+        return [apps.app_pb(session=s, app=app) for app in apps.list_apps(session=s)]
+
+
+def test_the_list_equals_each_app_read_alone(store: Store) -> None:
+    for name in ("zeta", "alpha", "bravo", "charlie", "delta", "echo", "fox"):
+        with store.write() as s:
+            app = apps.create_app(
+                session=s, name=name, template="t" if name < "d" else "", compose="services: {}\n",
+                env="A=1", web_service="web", web_port=8080, actor="alice",
+            )  # fmt: skip
+            app.policy_exceptions_json = json.dumps(["host_network"] if name == "bravo" else [])
+            app.auto_rollback = name != "charlie"
+    # alpha: none; bravo: a deploy under way; charlie: deployed, then stopped (the newest does not
+    # apply a version); delta: an automatic rollback; echo: a failed start after a deploy; fox:
+    # redeployed, then restarted; zeta: a failed deploy.
+    _deploy(store, "bravo", "deploy", "running")
+    _deploy(store, "charlie", "deploy", "running", "succeeded")
+    _deploy(store, "charlie", "stop", "running", "succeeded")
+    origin = {"source": "auto_rollback", "rollback_from": 3, "rollback_to": 2, "rollback_cause": "x"}
+    _deploy(store, "delta", "redeploy", "running", "succeeded", options={"origin": origin})
+    _deploy(store, "echo", "deploy", "running", "succeeded")
+    _deploy(store, "echo", "start", "running", "failed")
+    _deploy(store, "fox", "deploy", "running", "succeeded")
+    _deploy(store, "fox", "redeploy", "running", "succeeded")
+    _deploy(store, "fox", "restart", "running", "succeeded")
+    _deploy(store, "zeta", "deploy", "running", "failed")
+    services = [{"service": "web", "container": "c1", "state": "running", "health": "healthy"}]
+    for name, status in (("charlie", "stopped"), ("echo", "stopped"), ("fox", "running")):
+        with store.write() as s:
+            apps.update_runtime(session=s, name=name, status=status, status_message="", services=services)
+
+    with store.read() as s:
+        listed = apps.list_app_pbs(session=s)
+    assert [app.name for app in listed] == ["alpha", "bravo", "charlie", "delta", "echo", "fox", "zeta"]
+    assert listed == _reference(store)
+    by_name = {app.name: app for app in listed}
+    assert by_name["bravo"].status == "deploying"
+    assert by_name["charlie"].last_deployment.action == "stop"
+    assert by_name["charlie"].last_version_deployment.action == "deploy"
+    assert by_name["delta"].last_version_deployment.rollback_to == 2
+    assert by_name["echo"].status == "failed"
+    assert by_name["fox"].last_version_deployment.action == "redeploy"
+    assert not by_name["alpha"].HasField("last_deployment")
+    assert list(by_name["bravo"].policy_exceptions) == ["host_network"]
+
+
+def test_an_empty_list(store: Store) -> None:
+    with store.read() as s:
+        assert apps.list_app_pbs(session=s) == []
