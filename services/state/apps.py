@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session, aliased
 
@@ -107,9 +108,10 @@ _NEWEST = select(*DEPLOYMENT_COLUMNS).where(Deployment.id.in_(_newest_ids()))
 _NEWEST_APPLYING = select(*DEPLOYMENT_COLUMNS).where(Deployment.id.in_(_newest_ids(_APPLIES_VERSION)))
 
 
-def list_app_pbs(*, session: Session) -> list[apps_pb2.App]:
-    """Every app as `app_pb` makes it, in three reads whatever the number of apps (`app_pb` for
-    each app asked for its newest deployments one app at a time: 2,000 queries for 1,000 apps)."""
+def fill_app_list(into: RepeatedCompositeFieldContainer[apps_pb2.App], *, session: Session) -> None:
+    """Every app as `app_pb` makes it, added to a reply's repeated field in place (copying a
+    thousand messages into a reply costs about as much as filling them), in three reads whatever
+    the number of apps (`app_pb` for each app reads its newest deployments: 2,000 queries for 1,000)."""
     connection = session.connection()
     newest = {row.app: fill_deployment(apps_pb2.Deployment(), row) for row in connection.execute(_NEWEST)}
     applying: dict[str, apps_pb2.Deployment] = {}
@@ -118,9 +120,8 @@ def list_app_pbs(*, session: Session) -> list[apps_pb2.App]:
             row.app: fill_deployment(apps_pb2.Deployment(), row)
             for row in connection.execute(_NEWEST_APPLYING)
         }
-    found = []
     for row in connection.execute(_APPS):
-        pb = fill_app(apps_pb2.App(), row)
+        pb = fill_app(into.add(), row)
         last = newest.get(pb.name)
         pb.status, pb.status_message = effective_status(
             runtime=pb.status, message=pb.status_message, last=last
@@ -130,8 +131,6 @@ def list_app_pbs(*, session: Session) -> list[apps_pb2.App]:
             applied = last if last.action in _APPLIES_VERSION else applying.get(pb.name)
             if applied is not None:
                 pb.last_version_deployment.CopyFrom(applied)
-        found.append(pb)
-    return found
 
 
 def create_app(

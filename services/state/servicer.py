@@ -222,8 +222,10 @@ class StateServicer(state_pb2_grpc.StateServicer):
     def ListApps(
         self, request: state_pb2.StateListAppsRequest, context: grpc.ServicerContext
     ) -> state_pb2.StateListAppsReply:
+        reply = state_pb2.StateListAppsReply()
         with self.store.read() as s:
-            return state_pb2.StateListAppsReply(apps=apps.list_app_pbs(session=s))
+            apps.fill_app_list(reply.apps, session=s)
+        return reply
 
     def UpdateAppRuntime(
         self, request: state_pb2.StateUpdateAppRuntimeRequest, context: grpc.ServicerContext

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from appos.v1 import apps_pb2, state_pb2
 from services.state import apps, deployments
 from services.state.db import make_engine, migrate
 from services.state.store import Store
@@ -47,6 +48,13 @@ def _reference(store: Store) -> list[object]:
         return [apps.app_pb(session=s, app=app) for app in apps.list_apps(session=s)]
 
 
+def _listed(store: Store) -> list[apps_pb2.App]:
+    reply = state_pb2.StateListAppsReply()
+    with store.read() as s:
+        apps.fill_app_list(reply.apps, session=s)
+    return list(reply.apps)
+
+
 def test_the_list_equals_each_app_read_alone(store: Store) -> None:
     for name in ("zeta", "alpha", "bravo", "charlie", "delta", "echo", "fox"):
         with store.write() as s:
@@ -75,8 +83,7 @@ def test_the_list_equals_each_app_read_alone(store: Store) -> None:
         with store.write() as s:
             apps.update_runtime(session=s, name=name, status=status, status_message="", services=services)
 
-    with store.read() as s:
-        listed = apps.list_app_pbs(session=s)
+    listed = _listed(store)
     assert [app.name for app in listed] == ["alpha", "bravo", "charlie", "delta", "echo", "fox", "zeta"]
     assert listed == _reference(store)
     by_name = {app.name: app for app in listed}
@@ -91,5 +98,4 @@ def test_the_list_equals_each_app_read_alone(store: Store) -> None:
 
 
 def test_an_empty_list(store: Store) -> None:
-    with store.read() as s:
-        assert apps.list_app_pbs(session=s) == []
+    assert _listed(store) == []
