@@ -1,16 +1,28 @@
 """Templates: a folder with `compose.yaml` and `template.json` (see catalog/README.md). Loaded
-once at start from the built-in catalog and any extra folders; a bad template is logged and left
-out, never half-loaded."""
+once at start from the built-in catalog and any extra folders; template.json is checked by a
+pydantic model (`TemplateSpec`), and a bad template is logged with the reason and left out, never
+half-loaded and never stopping the deployer."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from appos.v1 import apps_pb2
 from services.common.errors import InvalidArgument, NotFound
@@ -19,7 +31,8 @@ from services.deployer import envfile
 
 logger = logging.getLogger(__name__)
 
-TYPES = ("string", "int", "bool", "password", "choice")
+SettingType = Literal["string", "int", "bool", "password", "choice"]
+TYPES: tuple[str, ...] = get_args(SettingType)
 CATEGORIES = (
     "cms", "devtools", "automation", "monitoring", "security", "storage",
     "analytics", "database", "web", "media", "communication", "productivity", "test",
@@ -135,60 +148,126 @@ def compose_variables(compose_text: str) -> set[str]:
     return {a or b for a, b in _VARIABLE.findall(text)}
 
 
+class SettingSpec(BaseModel):
+    """One entry of template.json's `settings` (catalog/README.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: Annotated[str, StringConstraints(pattern=_KEY.pattern)]
+    type: SettingType
+    help: str = ""
+    required: StrictBool = False
+    # `default` has the setting's type in the JSON; .env holds text
+    default: StrictBool | StrictInt | str = ""
+    choices: list[StrictInt | str] = []
+    length: int = Field(default=18, ge=8, le=256)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SettingSpec:
+        choices = [str(c) for c in self.choices]
+        if self.type == "choice" and (not choices or self.text_default not in ("", *choices)):
+            raise ValueError(f"setting {self.key}: a choice needs choices, and its default must be one")
+        if self.length != 18 and self.type != "password":
+            raise ValueError(f"setting {self.key}: length is for passwords, 8-256 random bytes")
+        return self
+
+    @property
+    def text_default(self) -> str:
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
+        return str(self.default)
+
+    def to_setting(self) -> Setting:
+        setting = Setting(
+            key=self.key, type=self.type, help=self.help, required=self.required,
+            default=self.text_default, choices=tuple(str(c) for c in self.choices), length=self.length,
+        )  # fmt: skip
+        if setting.default:
+            setting.coerce(setting.default)  # InvalidArgument: a default the setting itself refuses
+        return setting
+
+
+class WebSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service: str
+    port: int = Field(ge=1, le=65535)
+
+
+class TemplateSpec(BaseModel):
+    """template.json (catalog/README.md), checked before anything of the template is used."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    title: str = ""
+    description: str = ""
+    category: str
+    logo: str = ""
+    website: str = ""
+    web: WebSpec | None = None
+    settings: list[SettingSpec] = []
+
+    @field_validator("name")
+    @classmethod
+    def _dns_label(cls, name: str) -> str:
+        try:
+            return validate_dns_label(name, what="template name")
+        except InvalidArgument as exc:
+            raise ValueError(exc.message) from exc
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, category: str) -> str:
+        if category not in CATEGORIES:
+            raise ValueError(f"category must be one of {', '.join(CATEGORIES)}")
+        return category
+
+    @field_validator("settings")
+    @classmethod
+    def _unique_keys(cls, settings: list[SettingSpec]) -> list[SettingSpec]:
+        keys = [s.key for s in settings]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a setting key appears twice")
+        return settings
+
+
 def _setting(raw: dict[str, Any]) -> Setting:
-    key = str(raw.get("key", ""))
-    if not _KEY.fullmatch(key):
-        raise ValueError(f"setting key {key!r} is not UPPER_SNAKE")
-    kind = raw.get("type")
-    if kind not in TYPES:
-        raise ValueError(f"setting {key}: type must be one of {TYPES}")
-    default = raw.get("default", "")
-    if isinstance(default, bool):
-        default = "true" if default else "false"
-    choices = tuple(str(c) for c in raw.get("choices", ()))
-    if kind == "choice" and (not choices or (default != "" and str(default) not in choices)):
-        raise ValueError(f"setting {key}: a choice needs choices, and its default must be one")
-    length = raw.get("length", 18)
-    if not isinstance(length, int) or not 8 <= length <= 256 or (length != 18 and kind != "password"):
-        raise ValueError(f"setting {key}: length is for passwords, 8-256 random bytes")
-    setting = Setting(
-        key=key, type=kind, help=str(raw.get("help", "")), required=bool(raw.get("required", False)),
-        default=str(default), choices=choices, length=length,
-    )  # fmt: skip
-    if setting.default:
-        setting.coerce(setting.default)
-    return setting
+    return SettingSpec.model_validate(raw).to_setting()
+
+
+def why(exc: Exception) -> str:
+    """A one-line reason: each of pydantic's errors as `where: what`."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'template.json'}: {error['msg']}"
+            for error in exc.errors(include_url=False)
+        )
+    return getattr(exc, "message", "") or str(exc)
 
 
 def load_template(folder: Path) -> Template:
-    meta = json.loads((folder / "template.json").read_text())
+    spec = TemplateSpec.model_validate_json((folder / "template.json").read_bytes())
     compose_text = (folder / "compose.yaml").read_text()
-    name = str(meta.get("name", ""))
-    validate_dns_label(name, what="template name")
-    if name != folder.name:
-        raise ValueError(f"template name {name!r} differs from its folder {folder.name!r}")
-    if meta.get("category") not in CATEGORIES:
-        raise ValueError(f"category must be one of {CATEGORIES}")
-    settings = tuple(_setting(raw) for raw in meta.get("settings", []))
-    keys = [s.key for s in settings]
-    if len(set(keys)) != len(keys):
-        raise ValueError("a setting key appears twice")
+    if spec.name != folder.name:
+        raise ValueError(f"template name {spec.name!r} differs from its folder {folder.name!r}")
+    settings = tuple(s.to_setting() for s in spec.settings)
+    keys = {s.key for s in settings}
     used = compose_variables(compose_text)
-    if used != set(keys):
-        missing, unused = sorted(used - set(keys)), sorted(set(keys) - used)
+    if used != keys:
+        missing, unused = sorted(used - keys), sorted(keys - used)
         raise ValueError(f"compose variables and settings differ: not settings {missing}, unused {unused}")
-    web = meta.get("web") or {}
     return Template(
-        name=name,
-        title=str(meta.get("title") or name),
-        description=str(meta.get("description", "")),
-        category=meta["category"],
+        name=spec.name,
+        title=spec.title or spec.name,
+        description=spec.description,
+        category=spec.category,
         compose=compose_text,
         settings=settings,
-        logo=str(meta.get("logo", "")),
-        website=str(meta.get("website", "")),
-        web_service=str(web.get("service", "")),
-        web_port=int(web.get("port", 0)),
+        logo=spec.logo,
+        website=spec.website,
+        web_service=spec.web.service if spec.web else "",
+        web_port=spec.web.port if spec.web else 0,
         folder=folder,
     )
 
@@ -207,8 +286,8 @@ class Catalog:
             for folder in sorted(p for p in root.iterdir() if (p / "template.json").is_file()):
                 try:
                     template = load_template(folder)
-                except (ValueError, KeyError, OSError, InvalidArgument) as exc:
-                    logger.error("template %s left out: %s", folder, exc)
+                except (ValueError, OSError, InvalidArgument) as exc:  # ValidationError is a ValueError
+                    logger.error("template %s left out: %s", folder, why(exc))
                     continue
                 templates.setdefault(template.name, template)
         logger.info("catalog: %d templates", len(templates))

@@ -3,6 +3,7 @@ and `docker compose config` (no pull, no engine) accepts it with its rendered .e
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -127,6 +128,39 @@ def test_bad_templates_are_left_out(tmp_path: Path) -> None:
     (bad / "template.json").write_text('{"name": "bad", "category": "web", "settings": []}')
     catalog = Catalog.load([tmp_path])
     assert [t.name for t in catalog.search(search="", category="")] == ["good"]
+
+
+def _folder(root: Path, name: str, meta: str) -> None:
+    (root / name).mkdir()
+    (root / name / "compose.yaml").write_text("services:\n  a:\n    image: x:1\n")
+    (root / name / "template.json").write_text(meta)
+
+
+# (folder, template.json, what the log line says)
+BAD = [
+    ("nocategory", '{"name": "nocategory"}', "category: Field required"),
+    ("badtype", '{"name": "badtype", "category": "web", "settings": "PORT"}', "settings: Input should be"),
+    ("badport", '{"name": "badport", "category": "web", "web": {"service": "a", "port": "x"}}', "web.port"),
+    ("badkind", '{"name": "badkind", "category": "web", "settings": [{"key": "K", "type": "f"}]}', ".0.type"),
+    ("Bad_Name", '{"name": "Bad_Name", "category": "web"}', "name: Value error, template name must be"),
+    ("notanobject", '["name", "notanobject"]', "Input should be an object"),
+    ("notjson", '{"name": ', "Invalid JSON"),
+    ("typo", '{"name": "typo", "category": "web", "setings": []}', "setings: Extra inputs are not"),
+]
+
+
+@pytest.mark.parametrize(("folder", "meta", "reason"), BAD, ids=[b[0] for b in BAD])
+def test_a_bad_template_is_logged_and_left_out_and_the_rest_load(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, folder: str, meta: str, reason: str
+) -> None:
+    _folder(tmp_path, "good", '{"name": "good", "category": "web"}')
+    _folder(tmp_path, folder, meta)
+    _folder(tmp_path, "zgood", '{"name": "zgood", "category": "web", "web": {"service": "a", "port": 80}}')
+    with caplog.at_level(logging.ERROR, logger="services.deployer.catalog"):
+        catalog = Catalog.load([tmp_path])
+    assert [t.name for t in catalog.search(search="", category="")] == ["good", "zgood"]
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert folder in record.getMessage() and reason in record.getMessage(), record.getMessage()
 
 
 def test_search_ranks_name_matches_first() -> None:
