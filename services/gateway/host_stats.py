@@ -4,12 +4,15 @@ samples /proc and the data folder's filesystem every 15 seconds into a ring of 2
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 15.0
 WINDOW_SAMPLES = 240  # an hour
@@ -104,4 +107,4 @@ class HostSampler:
             try:
                 self.sample()
             except Exception:  # noqa: BLE001 - a bad read skips one sample, never the sampler
-                continue
+                logger.debug("host stats: a sample failed", exc_info=True)

@@ -92,8 +92,12 @@ class Lease:
                 await asyncio.wait((step, ended), return_when=asyncio.FIRST_COMPLETED)
                 if not step.done():
                     step.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
+                    try:
                         await step
+                    except (asyncio.CancelledError, StopAsyncIteration):
+                        pass
+                    except Exception:  # noqa: BLE001 - the stream is being ended anyway
+                        logger.debug("an ended stream's last read failed", exc_info=True)
                     self.check()
                 try:
                     item = step.result()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import platform
 import socket
@@ -21,6 +22,8 @@ from services.common.timestamps import now_us, set_ts
 from services.gateway.context import CallContext
 from services.gateway.host_stats import HostSampler
 from services.gateway.signing_key import SigningKey
+
+logger = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
 WORKER_HEALTH = "appos.worker"
@@ -78,7 +81,8 @@ class SystemService:
             return system_pb2.HealthPart(name=name, status="down", message=reason)
         except TimeoutError:
             return system_pb2.HealthPart(name=name, status="down", message="timed out")
-        except Exception:  # noqa: BLE001 - any failure of a probe means the part is down
+        except Exception as exc:  # noqa: BLE001 - any failure of a probe means the part is down
+            logger.warning("health: the %s check failed: %s: %s", name, type(exc).__name__, exc)
             return system_pb2.HealthPart(name=name, status="down", message="the check failed")
         return system_pb2.HealthPart(name=name, status="ok")
 
@@ -113,7 +117,8 @@ class SystemService:
             docker_version = await asyncio.wait_for(
                 asyncio.to_thread(self._docker_version), CHECK_TIMEOUT + 1
             )
-        except Exception:  # noqa: BLE001 - the engine being down is reported by /health
+        except Exception as exc:  # noqa: BLE001 - the engine being down is reported by /health
+            logger.debug("info: the Docker engine's version is unavailable: %s: %s", type(exc).__name__, exc)
             docker_version = "unavailable"
         events: state_pb2.StateListEventsReply = await aio_call(
             self._state.ListEvents,

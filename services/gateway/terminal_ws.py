@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,6 +51,8 @@ from services.gateway.open_streams import Lease, OpenStreams
 from services.gateway.streams import WS_AUTH_SECONDS
 from services.gateway.ws import offered, open_websocket, refuse
 from services.terminal.targets import check_role, parse_target
+
+logger = logging.getLogger(__name__)
 
 TERMINAL_WS_PATH = "/api/v1/terminal/ws"
 MAX_INPUT_FRAME = 64 * 1024
@@ -246,8 +249,12 @@ class Bridge:
             self.call.cancel()
             for task in (up, down, ended):
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
+                try:
                     await task
+                except asyncio.CancelledError:
+                    pass
+                except Exception:  # noqa: BLE001 - the session is over either way; say how it ended
+                    logger.debug("terminal relay: a pump ended with an error", exc_info=True)
 
 
 def install_terminal(app: FastAPI, *, allowed_origins: list[str]) -> None:
