@@ -121,6 +121,7 @@ bench: install-dev
 	$(VPY) bench/deploy.py
 	$(VPY) bench/proxy.py
 	$(VPY) bench/terminal.py
+	$(VPY) bench/events.py
 	$(VPY) bench/backup.py
 	$(VPY) bench/load.py --minutes $${APPOS_LOAD_MINUTES:-10}
 
