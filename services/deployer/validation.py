@@ -43,7 +43,7 @@ def check(
     with _staging(name) as (root, stage):
         project = _project(name, stage)
         read = _reads_allowed(compose_text, env_text, app_dir, project.env(), allowed)
-        compose.write_files(stage, compose_text, env_text)
+        compose.write_files(stage, compose_text, env_text, durable=False)  # deleted right after
         try:
             staged = compose.load(project)
         except InvalidArgument as exc:
