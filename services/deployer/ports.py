@@ -23,7 +23,7 @@ from typing import Any
 import docker.errors
 
 from services.common.errors import FailedPrecondition
-from services.deployer.runtime import PROJECT_LABEL
+from services.common.labels import PROJECT_LABEL, app_of_project
 
 APPOS_ITSELF = "AppOS itself"
 ANOTHER_PROGRAM = "another program on the server"
@@ -66,8 +66,7 @@ def _overlaps(a: str, b: str) -> bool:
 
 
 def _project_app(labels: Mapping[str, str]) -> str:
-    project = labels.get(PROJECT_LABEL, "")
-    return project.removeprefix("appos-") if project.startswith("appos-") else ""
+    return app_of_project(labels.get(PROJECT_LABEL, ""))
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,7 @@ from typing import Any
 
 from docker.errors import NotFound
 
-from services.deployer.compose import project_name
-
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
+from services.common.labels import PROJECT_LABEL, SERVICE_LABEL, is_oneoff, project_name
 
 
 def describe(container: Any) -> dict[str, Any]:
@@ -43,7 +40,7 @@ def containers_of(client: Any, app: str) -> list[Any]:
 
 def app_containers(client: Any, app: str) -> list[dict[str, Any]]:
     found = containers_of(client, app)
-    return [describe(c) for c in found if c.labels.get("com.docker.compose.oneoff") != "True"]
+    return [describe(c) for c in found if not is_oneoff(c.labels)]
 
 
 @dataclass(frozen=True, order=True)

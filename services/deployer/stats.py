@@ -18,6 +18,7 @@ from docker.errors import APIError, DockerException, NotFound
 
 from appos.v1 import apps_pb2
 from services.common.errors import Unavailable
+from services.common.labels import is_oneoff
 from services.deployer.runtime import containers_of, describe
 
 SAMPLE_SECONDS = 0.5
@@ -97,9 +98,7 @@ def sample_app(
     try:
         client = docker_factory()
         try:
-            containers = [
-                c for c in containers_of(client, app) if c.labels.get("com.docker.compose.oneoff") != "True"
-            ]
+            containers = [c for c in containers_of(client, app) if not is_oneoff(c.labels)]
             running = [c for c in containers if describe(c)["state"] == "running"]
             first = {c.id: _one_shot(c) for c in running}
             if any(doc is not None for doc in first.values()):

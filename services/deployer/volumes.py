@@ -20,8 +20,8 @@ from typing import Any
 from docker.errors import DockerException, ImageNotFound, NotFound
 
 from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from services.common.labels import BACKUP_HELPER_LABEL, PROJECT_LABEL, VOLUME_LABEL, project_name
 from services.deployer.archive import VolumeEntry
-from services.deployer.compose import project_name
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +29,6 @@ ROOT = "/appos-volumes"
 # Apps whose volumes are copied at the same time: each copy mostly waits on the engine (pause,
 # archive, unpause), so a few at once cut a backup of many apps to a fraction.
 COPY_WORKERS = 4
-PROJECT_LABEL = "com.docker.compose.project"
-VOLUME_LABEL = "com.docker.compose.volume"
 
 
 def app_volumes(client: Any, app: str) -> list[tuple[str, str, dict[str, str]]]:
@@ -82,7 +80,7 @@ def helper(client: Any, image: str, volumes: list[str], *, read_only: bool) -> I
             image,
             command=["true"],
             volumes={name: {"bind": f"{ROOT}/{name}", "mode": mode} for name in volumes},
-            labels={"appos.backup-helper": "1"},
+            labels={BACKUP_HELPER_LABEL: "1"},
             network_disabled=True,
         )
     except DockerException as exc:

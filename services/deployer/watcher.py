@@ -11,8 +11,8 @@ from typing import Any
 
 from appos.v1 import state_pb2
 from services.common.errors import AppOSError
+from services.common.labels import PROJECT_LABEL, app_of_project
 from services.common.state_client import StateClient
-from services.deployer.runtime import PROJECT_LABEL
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +72,11 @@ class DockerWatcher:
                     if action not in _ACTIONS and not action.startswith("health_status"):
                         continue
                     project = event.get("Actor", {}).get("Attributes", {}).get(PROJECT_LABEL, "")
-                    if project.startswith("appos-") and self.observe is not None:
+                    app = app_of_project(project)
+                    if app and self.observe is not None:
                         self.observe(event)
-                    if project.startswith("appos-"):
-                        self._refresh(project.removeprefix("appos-"))
+                    if app:
+                        self._refresh(app)
             except Exception:  # noqa: BLE001 - the engine went away; try again
                 if self._stop.is_set():
                     return

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from services.common.errors import Unavailable
-from services.deployer.compose import clean_line, project_name
+from services.common.labels import NUMBER_LABEL, PROJECT_LABEL, SERVICE_LABEL, is_oneoff, project_name
+from services.deployer.compose import clean_line
 
 logger = logging.getLogger(__name__)
 if TYPE_CHECKING:
@@ -35,10 +36,6 @@ if TYPE_CHECKING:
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request to the engine: noise
 
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
-ONEOFF_LABEL = "com.docker.compose.oneoff"
-NUMBER_LABEL = "com.docker.compose.container-number"
 # Batches of lines a follow holds for a slow client before the engine's streams wait.
 QUEUE_BATCHES = 64
 
@@ -188,7 +185,7 @@ class DockerLogs:
         found: list[tuple[str, int, dict[str, Any]]] = []
         for item in response.json():
             labels = item.get("Labels") or {}
-            if labels.get(ONEOFF_LABEL) != "True":
+            if not is_oneoff(labels):
                 found.append((labels.get(SERVICE_LABEL, ""), int(labels.get(NUMBER_LABEL) or 0), item))
         found.sort(key=lambda entry: (entry[0], entry[1]))
         return [Container(id=i["Id"], service=s, running=i.get("State") == "running") for s, _, i in found]
@@ -246,7 +243,7 @@ class DockerLogs:
                         event = json.loads(raw) if raw.strip() else {}
                         actor = event.get("Actor") or {}
                         labels = actor.get("Attributes") or {}
-                        if actor and labels.get(ONEOFF_LABEL) != "True":
+                        if actor and not is_oneoff(labels):
                             started = int(event.get("timeNano") or 0)
                             yield str(actor.get("ID", "")), str(labels.get(SERVICE_LABEL, "")), started
         except (httpx.HTTPError, ValueError) as exc:
@@ -353,5 +350,9 @@ class _Follow:
             for task in tasks:
                 task.cancel()
             for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
+                try:
                     await task
+                except asyncio.CancelledError:
+                    pass
+                except Exception:  # noqa: BLE001 - the follow is ending anyway
+                    logger.debug("a log reader ended with an error", exc_info=True)

@@ -14,14 +14,13 @@ from redis.exceptions import RedisError
 
 from appos.v1 import apps_pb2, state_pb2
 from services.common.errors import AppOSError
+from services.common.labels import PROJECT_LABEL, SERVICE_LABEL, app_of_project, is_oneoff
 from services.common.state_client import StateClient
 from services.common.timestamps import MICROS, ts_us
 from services.notify.events import APP_UNHEALTHY
 
 logger = logging.getLogger(__name__)
 
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
 # Exit codes of a container that was stopped (SIGTERM, or SIGKILL after the stop timeout), not crashed.
 STOPPED_CODES = (0, 137, 143)
 # A Docker event this close after a deployment ended still belongs to it.
@@ -48,8 +47,8 @@ def classify(event: dict[str, Any]) -> Trouble | None:
     """The trouble a Docker container event reports, or None for a normal one."""
     action = str(event.get("Action", ""))
     attrs = event.get("Actor", {}).get("Attributes", {}) or {}
-    project = str(attrs.get(PROJECT_LABEL, ""))
-    if not project.startswith("appos-") or attrs.get("com.docker.compose.oneoff") == "True":
+    app = app_of_project(str(attrs.get(PROJECT_LABEL, "")))
+    if not app or is_oneoff(attrs):
         return None
     service = str(attrs.get(SERVICE_LABEL, "")) or "?"
     exit_code = 0
@@ -69,7 +68,7 @@ def classify(event: dict[str, Any]) -> Trouble | None:
         return None
     at_ns = event.get("timeNano") or int(event.get("time", 0)) * 1_000_000_000
     return Trouble(
-        app=project.removeprefix("appos-"), service=service, container=str(attrs.get("name", "")),
+        app=app, service=service, container=str(attrs.get("name", "")),
         reason=reason, exit_code=exit_code, at_us=int(at_ns) // 1000,
     )  # fmt: skip
 

@@ -12,12 +12,11 @@ from typing import Any
 
 from appos.v1 import proxy_pb2
 from services.common.errors import InvalidArgument, Unavailable
+from services.common.labels import PROJECT_LABEL, SERVICE_LABEL, project_name
 from services.proxyctl.engine import Engine
 
 logger = logging.getLogger(__name__)
 
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
 LISTEN_PROBE_SECONDS = 2.0
 
 
@@ -34,7 +33,7 @@ def container_address(container: Mapping[str, Any], *, app: str) -> str | None:
     """The container's address (a Docker container list entry, or `inspect` attrs): on the app's own
     Compose network (`appos-<app>_…`) when it has one, else on any network that gave it an address."""
     networks: Mapping[str, Any] = (container.get("NetworkSettings") or {}).get("Networks") or {}
-    own = f"appos-{app}_"
+    own = f"{project_name(app)}_"
     for name in sorted(networks, key=lambda name: (not name.startswith(own), name)):
         network = networks[name] or {}
         if network.get("IPAddress"):
@@ -61,7 +60,7 @@ def listens(address: str, port: int) -> bool:
 def check_service_port(engine: Engine, *, app: str, service: str, port: int) -> None:
     """Before a domain is added: the service has a running container with an address, and it exposes
     or listens on `port`; else InvalidArgument saying what to do."""
-    containers = engine.containers([f"{PROJECT_LABEL}=appos-{app}", f"{SERVICE_LABEL}={service}"])
+    containers = engine.containers([f"{PROJECT_LABEL}={project_name(app)}", f"{SERVICE_LABEL}={service}"])
     if not containers:
         raise InvalidArgument(
             f"app {app} has no running container for service {service!r}: start the app (and check "
@@ -106,7 +105,7 @@ def dials(engine: Engine, domains: Iterable[proxy_pb2.Domain], *, stopped: str =
             if stopped and container.get("Id") == stopped:
                 continue
             labels = container.get("Labels") or {}
-            if labels.get(PROJECT_LABEL) == f"appos-{d.app}" and labels.get(SERVICE_LABEL) == d.service:
+            if labels.get(PROJECT_LABEL) == project_name(d.app) and labels.get(SERVICE_LABEL) == d.service:
                 address = container_address(container, app=d.app)
                 if address is not None:
                     found.add(f"{address}:{d.port}")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from services.common.errors import AppOSError
-from services.proxyctl.upstream import PROJECT_LABEL
+from services.common.labels import PROJECT_LABEL, app_of_project
 
 if TYPE_CHECKING:
     from services.proxyctl.servicer import Proxy
@@ -60,9 +60,8 @@ class ContainerWatcher:
             if self.stop.is_set():
                 return
             actor = event.get("Actor") or {}
-            project = str((actor.get("Attributes") or {}).get(PROJECT_LABEL, ""))
-            if project.startswith("appos-"):
-                app = project.removeprefix("appos-")
+            app = app_of_project(str((actor.get("Attributes") or {}).get(PROJECT_LABEL, "")))
+            if app:
                 action = str(event.get("Action", ""))
                 stopped = str(actor.get("ID", "")) if action == "die" else ""
                 job = functools.partial(self.proxy.reapply_for, app, stopped=stopped)

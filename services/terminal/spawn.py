@@ -20,8 +20,7 @@ from docker.errors import DockerException
 from ptyprocess import PtyProcess
 
 from services.common.errors import FailedPrecondition, NotFound, Unavailable
-from services.deployer.compose import project_name
-from services.deployer.runtime import PROJECT_LABEL, SERVICE_LABEL
+from services.common.labels import NUMBER_LABEL, PROJECT_LABEL, SERVICE_LABEL, is_oneoff, project_name
 from services.terminal.processes import child_exited
 from services.terminal.targets import Target
 
@@ -139,13 +138,13 @@ class Spawner:
                 client.close()
         except DockerException as exc:
             raise Unavailable("the Docker engine is unavailable; try again in a moment") from exc
-        found = [c for c in found if c.labels.get("com.docker.compose.oneoff") != "True"]
+        found = [c for c in found if not is_oneoff(c.labels)]
         if not found:
             known = ", ".join(sorted(s for s in services if s)) or "none"
             raise NotFound(f"app {target.app!r} has no service {target.service!r} (services: {known})")
         running = sorted(
             (c for c in found if c.status == "running"),
-            key=lambda c: int(c.labels.get("com.docker.compose.container-number", "0") or 0),
+            key=lambda c: int(c.labels.get(NUMBER_LABEL, "0") or 0),
         )
         if not running:
             raise FailedPrecondition(

@@ -17,6 +17,7 @@ import pytest
 
 from appos.v1 import proxy_pb2
 from services.common.errors import InvalidArgument
+from services.common.labels import PROJECT_LABEL, SERVICE_LABEL
 from services.proxyctl import upstream
 from services.proxyctl.caddy import NOT_RUNNING, build_config
 from services.proxyctl.engine import Engine
@@ -32,7 +33,7 @@ def container(
 ) -> dict[str, Any]:
     return {
         "Id": ident or f"{app}-{service}",
-        "Labels": {upstream.PROJECT_LABEL: f"appos-{app}", upstream.SERVICE_LABEL: service},
+        "Labels": {PROJECT_LABEL: f"appos-{app}", SERVICE_LABEL: service},
         "State": "running",
         "Ports": ports or [],
         "NetworkSettings": {"Networks": networks},
@@ -254,8 +255,8 @@ def test_the_event_stream(tmp_path: Path) -> None:
     path = tmp_path / "docker.sock"
     server = FakeDockerAPI(path, [])
     server.events = [
-        {"Action": "start", "Actor": {"ID": "c1", "Attributes": {upstream.PROJECT_LABEL: "appos-blog"}}},
-        {"Action": "die", "Actor": {"ID": "c1", "Attributes": {upstream.PROJECT_LABEL: "appos-blog"}}},
+        {"Action": "start", "Actor": {"ID": "c1", "Attributes": {PROJECT_LABEL: "appos-blog"}}},
+        {"Action": "die", "Actor": {"ID": "c1", "Attributes": {PROJECT_LABEL: "appos-blog"}}},
     ]
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
