@@ -72,16 +72,19 @@ def clean_line(raw: bytes | str) -> str:
     return _ANSI.sub("", text).rstrip("\r\n")
 
 
-def write_files(directory: Path, compose_text: str, env_text: str) -> None:
-    """compose.yaml (0600) and .env (0600, it holds secrets), each replaced atomically."""
+def write_files(directory: Path, compose_text: str, env_text: str, *, durable: bool = True) -> None:
+    """compose.yaml (0600) and .env (0600, it holds secrets), each replaced atomically. `durable`:
+    on disk before the rename (an app's folder); a validation's throwaway staging folder skips the
+    fsyncs, which cost 3-35 ms here for the two files."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     for name, text in (("compose.yaml", compose_text), (".env", env_text)):
         tmp = directory / f".{name}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, directory / name)
 
 
