@@ -258,11 +258,29 @@ def start_stack(base: Path, *, extra_env: dict[str, str] | None = None, timeout:
         env.pop("APPOS_ADMIN_PASSWORD", None)  # a developer's own setting must not leak in
     proc = start_supervisord(env, output=data / "log" / "supervisord.out")
     stack = Stack(data=data, run_dir=run_dir, port=port, proc=proc, env=env)
-    if not wait_healthy(stack.url, proc, timeout=timeout):
+    try:
+        healthy = wait_healthy(stack.url, proc, timeout=timeout)
+    except BaseException:  # Ctrl-C while it starts: nothing is left running
+        stack.stop()
+        raise
+    if not healthy:
         logs = {p.name: p.read_text(errors="replace")[-2000:] for p in (data / "log").glob("*.log")}
         stack.stop()
         raise AssertionError(f"AppOS stack did not become healthy in {timeout}s; logs: {logs}")
     return stack
+
+
+@contextlib.contextmanager
+def running_stack(
+    base: Path, *, extra_env: dict[str, str] | None = None, timeout: float = 90
+) -> Iterator[Stack]:
+    """`start_stack`, stopped on the way out whatever happened (an exception, Ctrl-C): supervisord,
+    every program, and the containers, networks and volumes of the apps it deployed."""
+    stack = start_stack(base, extra_env=extra_env, timeout=timeout)
+    try:
+        yield stack
+    finally:
+        stack.stop()
 
 
 @dataclass
@@ -319,13 +337,22 @@ ADDRESS_POOLS = ("--default-address-pool", "base=10.213.0.0/16,size=24")
 @contextlib.contextmanager
 def docker_engine(log: Path = Path("/tmp/appos-bench-dockerd.log")) -> Iterator[None]:
     """The Docker engine that answers, else a dockerd started here and stopped afterwards (also on
-    Ctrl-C): benchmarks leave running only what was running before them."""
-    started = dockerd.ensure_docker(log, args=ADDRESS_POOLS)
+    Ctrl-C, and on SIGTERM, which becomes a KeyboardInterrupt meanwhile so that every `finally` of
+    the benchmark runs): benchmarks leave running only what was running before them."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        yield
+        started = dockerd.ensure_docker(log, args=ADDRESS_POOLS)
+        try:
+            yield
+        finally:
+            if started is not None:
+                stop_pid_process(started)
     finally:
-        if started is not None:
-            stop_pid_process(started)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def stop_pid_process(proc: subprocess.Popen[bytes]) -> None:
@@ -363,7 +390,16 @@ def docker_client() -> Any:
     return dockerd.docker_client(timeout=60)
 
 
-__all__ = ["ROOT", "Stack", "start_stack", "start_redis", "build_busybox_image", "free_port", "wait_for"]
+__all__ = [
+    "ROOT",
+    "Stack",
+    "start_stack",
+    "running_stack",
+    "start_redis",
+    "build_busybox_image",
+    "free_port",
+    "wait_for",
+]
 
 
 @dataclass
@@ -495,5 +531,19 @@ def start_pebble(folder: Path, *, http_port: int, https_port: int) -> Pebble:
         except OSError:
             return False
 
-    wait_for(answers, timeout=30, what="pebble")
+    try:
+        wait_for(answers, timeout=30, what="pebble")
+    except BaseException:  # never answered, or Ctrl-C: neither process is left running
+        running.stop()
+        raise
     return running
+
+
+@contextlib.contextmanager
+def running_pebble(folder: Path, *, http_port: int, https_port: int) -> Iterator[Pebble]:
+    """`start_pebble`, both processes stopped on the way out whatever happened."""
+    pebble = start_pebble(folder, http_port=http_port, https_port=https_port)
+    try:
+        yield pebble
+    finally:
+        pebble.stop()
