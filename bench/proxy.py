@@ -1,5 +1,7 @@
 """Time from adding a domain through AppOS to the first valid HTTPS reply, against Caddy alone doing
 the same `/load` with the same Pebble, same run. Target: <= 1.05x (Caddy alone ~0.57 s here).
+Two baselines: a fresh Caddy per round (each registers its ACME account in that round), and one
+Caddy that gets one more domain per round, as AppOS's does (its account is made once).
 The HTTP client is made before each clock starts; Pebble, the stack and every Caddy are stopped
 whatever happens (an exception, Ctrl-C).
 
@@ -8,6 +10,7 @@ Run: .venv/bin/python bench/proxy.py [rounds, default 3]
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import shutil
@@ -17,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +95,8 @@ def main() -> None:
                     caddy_times.append(
                         _caddy_alone(folder, host, pebble, site, root, (http_port, https_port))
                     )
+                hosts = [f"g{i}.appos.test" for i in range(rounds)]
+                growing = _caddy_growing(tmp / "caddy-g", hosts, pebble, site, root, (http_port, https_port))
             finally:
                 site.shutdown()
                 site.server_close()
@@ -100,8 +106,71 @@ def main() -> None:
         f"  AppOS {appos_median:.3f}   Caddy alone {caddy_median:.3f}"
         f"   ratio {appos_median / caddy_median:.2f}"
     )
+    growing_median = statistics.median(growing)
+    print(
+        f"  Caddy alone, one process adding a domain per round as AppOS's does {growing_median:.3f}"
+        f"   ratio {appos_median / growing_median:.2f}"
+    )
     print("  rounds: AppOS " + " ".join(f"{x:.3f}" for x in appos_times))
     print("  rounds: Caddy " + " ".join(f"{x:.3f}" for x in caddy_times))
+    print("  rounds: Caddy, one process " + " ".join(f"{x:.3f}" for x in growing))
+
+
+def _settings(folder: Path, pebble: Pebble, ports: tuple[int, int]) -> ProxySettings:
+    folder.mkdir(parents=True)
+    return ProxySettings(
+        data=folder,
+        run_dir=folder / "run",
+        proxy_http_port=ports[0],
+        proxy_https_port=ports[1],
+        acme_ca=pebble.directory,
+        acme_ca_root=pebble.api_root,
+    )
+
+
+@contextlib.contextmanager
+def _caddy(folder: Path) -> Iterator[Path]:
+    """A Caddy of its own with its bootstrap config (the admin API on a socket: yielded), stopped
+    whatever happens."""
+    (folder / "run").mkdir(parents=True)
+    admin = folder / "run" / "caddy-admin.sock"
+    boot = folder / "boot.json"
+    boot.write_text(json.dumps({"admin": {"listen": f"unix/{admin}"}}))
+    proc = subprocess.Popen(
+        [shutil.which("caddy") or "caddy", "run", "--config", str(boot)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(admin.exists, timeout=10, what="caddy admin")
+        yield admin
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def _caddy_growing(
+    folder: Path,
+    hosts: list[str],
+    pebble: Pebble,
+    site: http.server.ThreadingHTTPServer,
+    root: str,
+    ports: tuple[int, int],
+) -> list[float]:
+    """One Caddy, one /load per round with one more domain (as AppOS's Caddy gets them: its ACME
+    account is made in the first round only): each round's time to the new name's first valid
+    HTTPS reply."""
+    settings = _settings(folder, pebble, ports)
+    times = []
+    with _caddy(folder) as admin:
+        domains: list[proxy_pb2.Domain] = []
+        for host in hosts:
+            domains.append(proxy_pb2.Domain(domain=host, https=True, force_https=True))
+            dials = {d.domain: [f"127.0.0.1:{site.server_address[1]}"] for d in domains}
+            start = time.perf_counter()
+            CaddyAdmin(admin).load(build_config(domains, settings, admin, dials=dials))
+            wait_for(lambda h=host: _ok_direct(ports[1], h, root), timeout=60, interval=0.02, what="HTTPS")
+            times.append(time.perf_counter() - start)
+    return times
 
 
 def _caddy_alone(
@@ -112,37 +181,16 @@ def _caddy_alone(
     root: str,
     ports: tuple[int, int],
 ) -> float:
-    """A Caddy of its own with its bootstrap config, then one /load of a config with `host`: the
-    time from that load to the first valid HTTPS reply. The Caddy is stopped whatever happens."""
-    http_port, https_port = ports
-    folder.mkdir()
-    settings = ProxySettings(
-        data=folder,
-        run_dir=folder / "run",
-        proxy_http_port=http_port,
-        proxy_https_port=https_port,
-        acme_ca=pebble.directory,
-        acme_ca_root=pebble.api_root,
-    )
-    (folder / "run").mkdir()
-    admin = folder / "run" / "caddy-admin.sock"
-    boot = folder / "boot.json"
-    boot.write_text(json.dumps({"admin": {"listen": f"unix/{admin}"}}))
-    proc = subprocess.Popen(
-        [shutil.which("caddy") or "caddy", "run", "--config", str(boot)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_for(admin.exists, timeout=10, what="caddy admin")
+    """A fresh Caddy, then one /load of a config with `host`: the time from that load to the first
+    valid HTTPS reply (its ACME account is made in this load too)."""
+    settings = _settings(folder, pebble, ports)
+    with _caddy(folder) as admin:
         domain = proxy_pb2.Domain(domain=host, https=True, force_https=True)
         dials = {host: [f"127.0.0.1:{site.server_address[1]}"]}  # the app is gone by now
         start = time.perf_counter()
         CaddyAdmin(admin).load(build_config([domain], settings, admin, dials=dials))
-        wait_for(lambda: _ok_direct(https_port, host, root), timeout=60, interval=0.02, what="Caddy HTTPS")
+        wait_for(lambda: _ok_direct(ports[1], host, root), timeout=60, interval=0.02, what="Caddy HTTPS")
         return time.perf_counter() - start
-    finally:
-        proc.terminate()
-        proc.wait()
 
 
 class _Hello(http.server.BaseHTTPRequestHandler):
