@@ -1,4 +1,5 @@
-"""Who may put the console on a domain, and how: an admin, over HTTPS with HTTP redirected."""
+"""Domains: who may put the console on a domain, and how (an admin, over HTTPS with HTTP
+redirected); a name the system resolver cannot resolve."""
 
 from __future__ import annotations
 
@@ -34,3 +35,9 @@ def test_a_console_domain_is_https_with_the_redirect() -> None:
         domains.check_console_request(
             proxy_pb2.AddDomainRequest(domain="c.example.com", console=True, app="blog"), role="admin"
         )
+
+
+def test_the_system_resolver_answers_and_a_name_it_cannot_resolve_is_refused_in_words() -> None:
+    assert "127.0.0.1" in domains.resolve("localhost", "")
+    with pytest.raises(InvalidArgument, match=r"^nothing\.invalid does not resolve to an address \("):
+        domains.resolve("nothing.invalid", "")
