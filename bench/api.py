@@ -109,10 +109,19 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 400
     with tempfile.TemporaryDirectory(prefix="appos-bench-") as tmp:
         stack = start_stack(Path(tmp))
-        port = free_port()
-        baseline = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "baseline_app.py"), str(stack.data / "appos.db"), str(port)]
-        )
+        try:
+            port = free_port()
+            baseline = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(ROOT / "bench" / "baseline_app.py"),
+                    str(stack.data / "appos.db"),
+                    str(port),
+                ]
+            )
+        except BaseException:  # the stack must not outlive a failed start of the baseline
+            stack.stop()
+            raise
         try:
             add_users(stack.run_dir / "state.sock", 1000)
             add_apps(stack.run_dir / "state.sock", 1000)
