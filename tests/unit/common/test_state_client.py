@@ -23,9 +23,7 @@ Seen = dict[str, Any]
 def server(tmp_path: Path) -> Iterator[tuple[Path, list[Seen]]]:
     seen: list[Seen] = []
 
-    def get_user(
-        request: state_pb2.StateGetUserRequest, context: grpc.ServicerContext
-    ) -> common_pb2.User:
+    def get_user(request: state_pb2.StateGetUserRequest, context: grpc.ServicerContext) -> common_pb2.User:
         seen.append({"remaining": context.time_remaining(), "metadata": dict(context.invocation_metadata())})
         if request.username == "ghost":
             context.abort(grpc.StatusCode.NOT_FOUND, "no user ghost")

@@ -94,8 +94,8 @@ def test_a_failed_start_that_left_the_app_running_does_not_call_it_failed() -> N
     class Last:
         status, action, reason, version = "failed", "restart", "timed out", 1
 
-    assert apps.effective_status(runtime="running", message="", last=Last()) == ("running", "")  # type: ignore[arg-type]
-    assert apps.effective_status(runtime="partially_running", message="", last=Last()) == (  # type: ignore[arg-type]
+    assert apps.effective_status(runtime="running", message="", last=Last()) == ("running", "")
+    assert apps.effective_status(runtime="partially_running", message="", last=Last()) == (
         "failed",
         "timed out",
     )
