@@ -6,13 +6,22 @@ containers.
                  (reads.py), then `docker compose config`, then the policy, lexically.
     check_run()  in the app's folder, as it is right then: the same, plus the running containers'
                  mounts, and every path walked with lstat (no symlink anywhere).
+
+Compose's normalized project depends only on the files it reads. When those are just the compose
+file and its .env (no `include`, `extends.file`, `env_file`, `label_file`), check_run() reuses the
+project check() normalized for the same app and the same two texts (`_normalized`) instead of
+running `docker compose config` again; the policy and the on-disk checks always run again.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import os
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +34,41 @@ from services.deployer.policy import reads
 # The staging folder sits this deep inside a private temporary folder, so a relative path that climbs
 # out of it (`../../x`) still lands inside that folder and maps back onto the app's folder exactly.
 _STAGE_DEPTH = 8
+
+
+class _Normalized:
+    """The normalized projects of the last few checks that passed, by app folder and the exact
+    texts of its compose file and .env. Held in the deployer's memory only: the API's check and the
+    worker run in the same process, so a deploy asks Compose to normalize its files once."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(app_dir: Path, compose_text: str, env_text: str) -> tuple[str, str]:
+        texts = hashlib.sha256(f"{len(compose_text)}:{compose_text}{env_text}".encode()).hexdigest()
+        return str(app_dir), texts
+
+    def put(self, key: tuple[str, str], config: dict[str, Any]) -> None:
+        with self._lock:
+            self._items[key] = copy.deepcopy(config)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def get(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._items.get(key)
+            return None if found is None else copy.deepcopy(found)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_normalized = _Normalized()
 
 
 def check(
@@ -52,9 +96,12 @@ def check(
             config=_relocate(staged.config, root, stage, app_dir),
             warnings=[_unstaged(w, root, stage) for w in staged.warnings],
         )
+    normalized = copy.deepcopy(loaded.config) if not read else None  # before any check touches it
     paths = policy.enforce(loaded.config, app_dir, allowed, running)
     # an app that exists: its folder as it is now (the worker checks again before Compose runs)
     policy.refuse(policy.check_on_disk([*paths, *read], app_dir, create=False), allowed)
+    if normalized is not None:
+        _normalized.put(_normalized.key(app_dir, compose_text, env_text), normalized)
     return loaded
 
 
@@ -71,9 +118,11 @@ def check_run(
     project = _project(name, app_dir)
     read = _reads_allowed(compose_text, env_text, app_dir, project.env(), allowed)
     policy.refuse(policy.check_on_disk(read, app_dir), allowed)  # before Compose reads them
-    loaded = compose.load(project)
+    config = None if read else _normalized.get(_normalized.key(app_dir, compose_text, env_text))
+    if config is None:
+        config = compose.load(project).config
     running = [mount.source for mount in existing if mount.running]  # what a container can write now
-    paths = policy.enforce(loaded.config, app_dir, allowed, running)
+    paths = policy.enforce(config, app_dir, allowed, running)
     mounted = [
         policy.HostPath(
             f"a container of the app: volume {m.source}", m.source, mounted=True, read_only=m.read_only
@@ -81,7 +130,7 @@ def check_run(
         for m in existing
     ]
     policy.refuse(policy.check_on_disk([*paths, *mounted], app_dir), allowed)
-    return loaded.config
+    return config
 
 
 def _project(name: str, directory: Path) -> compose.Project:
