@@ -9,9 +9,11 @@ import re
 import uuid
 from collections.abc import Sequence
 
+from google.protobuf import json_format
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from appos.v1 import apps_pb2
 from services.common.errors import Conflict, InvalidArgument, NotFound
 from services.common.timestamps import now_us
 from services.state import events
@@ -84,9 +86,10 @@ _CURSOR = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
 
 
 def list_deployments(
-    *, session: Session, app: str, statuses: Sequence[str], page_size: int, page_token: str
+    *, session: Session, app: str, statuses: Sequence[str], page_size: int, page_token: str, version: int = 0
 ) -> tuple[list[Deployment], str]:
-    """Newest first. The page token is the (created_at, id) of the last row seen."""
+    """Newest first, of one app, status and config version when asked. The page token is the
+    (created_at, id) of the last row seen."""
     if page_size < 0:
         raise InvalidArgument("page_size must not be negative")
     size = DEFAULT_PAGE if page_size == 0 else min(page_size, MAX_PAGE)
@@ -95,6 +98,8 @@ def list_deployments(
         query = query.where(Deployment.app == app)
     if statuses:
         query = query.where(Deployment.status.in_(list(statuses)))
+    if version:
+        query = query.where(Deployment.version == version)
     if page_token:
         try:
             if not _CURSOR.fullmatch(page_token):
@@ -122,7 +127,9 @@ def transition(
     to_status: str,
     reason: str,
     new_attempt: bool,
+    images: Sequence[apps_pb2.ServiceImage] = (),
 ) -> Deployment:
+    """`images`: what a deployment ran, kept when it succeeded."""
     if to_status not in STATUSES:
         raise InvalidArgument(f"status must be one of {', '.join(STATUSES)}")
     deployment = get_deployment(session=session, deployment_id=deployment_id)
@@ -138,6 +145,10 @@ def transition(
             deployment.attempt += 1
     if to_status in TERMINAL:
         deployment.finished_at = now
+    kept = images if to_status == "succeeded" else ()
+    deployment.images_json = json.dumps(
+        [json_format.MessageToDict(i, preserving_proto_field_name=True) for i in kept]
+    )
     if to_status == "succeeded" and deployment.action in ("deploy", "redeploy"):
         app = session.get(App, deployment.app)
         if app is not None and deployment.version:

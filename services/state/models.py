@@ -184,6 +184,9 @@ class Deployment(Base):
     created_at: Mapped[int] = mapped_column(Micros, index=True)
     started_at: Mapped[int | None] = mapped_column(Micros, nullable=True)
     finished_at: Mapped[int | None] = mapped_column(Micros, nullable=True)
+    # What a deployment that started containers ran, once it succeeded: a JSON list of
+    # {"service", "image", "digest", "image_id"} (apps_pb2.ServiceImage).
+    images_json: Mapped[str] = mapped_column(Text, default="[]")
 
     def to_pb(self) -> apps_pb2.Deployment:
         return fill_deployment(apps_pb2.Deployment(), self)
@@ -374,6 +377,7 @@ DEPLOYMENT_COLUMNS = (
     Deployment.created_at,
     Deployment.started_at,
     Deployment.finished_at,
+    Deployment.images_json,
 )
 # An ORM object's values in the same order
 _app_values = attrgetter(*(column.key for column in APP_COLUMNS))
@@ -406,7 +410,9 @@ def deployment_origin(options_json: str | None) -> dict[str, Any]:
 def fill_deployment(pb: apps_pb2.Deployment, deployment: Deployment | AnyRow) -> apps_pb2.Deployment:
     """Write `deployment` (the ORM object or a row of DEPLOYMENT_COLUMNS) into `pb` in place."""
     (id_, app, action, status, reason, version, actor, attempt, options_json, created_at, started_at,
-     finished_at) = deployment if isinstance(deployment, Row) else _deployment_values(deployment)  # fmt: skip
+     finished_at, images_json) = (
+        deployment if isinstance(deployment, Row) else _deployment_values(deployment)
+    )  # fmt: skip
     pb.id, pb.app, pb.action, pb.status, pb.reason = id_, app, action, status, reason
     pb.version, pb.actor, pb.attempt = version, actor, attempt
     origin = deployment_origin(options_json)
@@ -414,6 +420,8 @@ def fill_deployment(pb: apps_pb2.Deployment, deployment: Deployment | AnyRow) ->
     pb.rollback_from = int(origin.get("rollback_from", 0))
     pb.rollback_to = int(origin.get("rollback_to", 0))
     pb.rollback_cause = str(origin.get("rollback_cause", ""))
+    for image in json.loads(images_json or "[]"):
+        pb.images.add(**image)
     set_ts(pb.created_at, created_at)
     set_ts(pb.started_at, started_at)
     set_ts(pb.finished_at, finished_at)

@@ -284,6 +284,7 @@ class StateServicer(state_pb2_grpc.StateServicer):
                 statuses=list(request.statuses),
                 page_size=request.page_size,
                 page_token=request.page_token,
+                version=request.version,
             )
             return apps_pb2.ListDeploymentsReply(
                 deployments=[d.to_pb() for d in found], next_page_token=next_token
@@ -300,6 +301,7 @@ class StateServicer(state_pb2_grpc.StateServicer):
                 to_status=request.to_status,
                 reason=request.reason,
                 new_attempt=request.new_attempt,
+                images=request.images,
             ).to_pb()
 
     def AppendDeploymentLog(

@@ -1335,6 +1335,7 @@ export interface components {
             /** Format: date-time */
             finished_at?: string;
             id?: string;
+            images?: components["schemas"]["ServiceImage"][];
             reason?: string;
             rollback_cause?: string;
             /** Format: int32 */
@@ -1542,6 +1543,12 @@ export interface components {
         RotateSigningKeyReply: {
             /** Format: date-time */
             rotated_at?: string;
+        };
+        ServiceImage: {
+            digest?: string;
+            image?: string;
+            image_id?: string;
+            service?: string;
         };
         SettingSpec: {
             choices?: string[];

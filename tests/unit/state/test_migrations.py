@@ -39,3 +39,21 @@ def test_0007_brings_proxy_domains_recorded_earlier_to_todays_form(tmp_path: Pat
     assert (rows["admin.example.com"].https, rows["admin.example.com"].force_https) == (1, 1)
     assert rows["admin.example.com"].upstream == "127.0.0.1:8080"  # the console's own address stays
     engine.dispose()
+
+
+def test_0008_gives_deployments_recorded_earlier_an_empty_image_list(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path / "appos.db")
+    _at(engine, "0007")
+    with engine.begin() as db:
+        db.execute(
+            sa.text(
+                "INSERT INTO deployments (id, app, action, status, reason, version, actor, attempt,"
+                " options_json, created_at) VALUES ('d1', 'blog', 'deploy', 'succeeded', '', 1, 'alice', 1,"
+                " '{}', 1)"
+            )
+        )
+    migrate(engine)
+    with engine.connect() as db:
+        row = db.execute(sa.text("SELECT images_json FROM deployments WHERE id = 'd1'")).one()
+    assert row.images_json == "[]"
+    engine.dispose()
