@@ -341,7 +341,7 @@ def _tls_error(exc: BaseException) -> str | None:
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLCertVerificationError):
-            return seen.verify_message or "the certificate is not trusted"
+            return getattr(seen, "verify_message", None) or "the certificate is not trusted"
         if isinstance(seen, ssl.SSLError):
             return seen.reason or str(seen)
         seen = seen.__cause__ or seen.__context__
