@@ -11,23 +11,39 @@ over plain HTTP without any setting).
 
 A missing `docker-registry` fails the test with the reason (scripts/install-system-packages
 installs it); nothing is skipped. Only the process it started is stopped, by its pid.
+
+`TokenServer` is a token service of Docker's flow on a loopback port (a thread of the test
+process): it signs pull tokens (RS256, a self-made certificate the registry trusts) for one login,
+so `start_registry(root, token_server=…)` runs the registry with `auth: token` as Docker Hub does.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime
 import io
 import json
 import re
 import shutil
 import subprocess
 import tarfile
+import threading
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from tests.harness import BUSYBOX_IMAGE, build_busybox_image, free_port, stop_pid_process, wait_for
 
@@ -65,34 +81,148 @@ class LocalRegistry:
         stop_pid_process(self.proc)
 
 
-def start_registry(root: Path, *, port: int | None = None) -> LocalRegistry:
-    """Start a registry with filesystem storage under `root` and wait until `/v2/` answers."""
+@dataclass
+class TokenServer:
+    """A token service on 127.0.0.1 that gives pull tokens to `username`/`password` only."""
+
+    username: str
+    password: str = field(repr=False)
+    service: str = "appos-test-registry"
+    issuer: str = "appos-test-token-server"
+    requests: list[dict[str, str]] = field(default_factory=list)  # scope, service, user of each ask
+    _key: rsa.RSAPrivateKey = field(init=False, repr=False)
+    _certificate: x509.Certificate = field(init=False, repr=False)
+    _server: ThreadingHTTPServer | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, self.issuer)])
+        now = datetime.datetime.now(datetime.UTC)
+        self._certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self._key, hashes.SHA256())
+        )
+
+    @property
+    def realm(self) -> str:
+        assert self._server is not None, "the token server is not started"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/token"
+
+    def certificate_pem(self) -> bytes:
+        return self._certificate.public_bytes(serialization.Encoding.PEM)
+
+    def token_for(self, scope: str) -> str:
+        """A signed token granting the actions `scope` asks for (`repository:<name>:<actions>`)."""
+        kind, name, actions = scope.split(":", 2)
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "sub": self.username,
+            "aud": self.service,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": [{"type": kind, "name": name, "actions": actions.split(",")}],
+        }
+        chain = [base64.b64encode(self._certificate.public_bytes(serialization.Encoding.DER)).decode()]
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"x5c": chain})
+
+    def start(self) -> None:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _token_handler(self))
+        self._server = server
+        threading.Thread(target=server.serve_forever, name="token-server", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def _token_handler(tokens: TokenServer) -> type[BaseHTTPRequestHandler]:
+    expected = "Basic " + base64.b64encode(f"{tokens.username}:{tokens.password}".encode()).decode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            query = {key: values[0] for key, values in parse_qs(urlsplit(self.path).query).items()}
+            authorized = self.headers.get("Authorization") == expected
+            tokens.requests.append({**query, "user": tokens.username if authorized else ""})
+            if not authorized or query.get("service") != tokens.service or "scope" not in query:
+                self.send_response(401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = json.dumps({"token": tokens.token_for(query["scope"]), "expires_in": 300}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # quiet: the test reads `requests`
+
+    return Handler
+
+
+@contextmanager
+def running_token_server(*, username: str, password: str) -> Iterator[TokenServer]:
+    tokens = TokenServer(username, password)
+    tokens.start()
+    try:
+        yield tokens
+    finally:
+        tokens.stop()
+
+
+def start_registry(
+    root: Path, *, port: int | None = None, token_server: TokenServer | None = None
+) -> LocalRegistry:
+    """Start a registry with filesystem storage under `root` and wait until `/v2/` answers (with
+    `token_server`, behind Docker's token auth, which answers /v2/ with 401)."""
     binary = shutil.which("docker-registry")
     assert binary, "docker-registry is not installed (scripts/install-system-packages installs it)"
     port = port or free_port()
     root.mkdir(parents=True, exist_ok=True)
     config = root / "config.yml"
-    config.write_text(
-        json.dumps(  # YAML is a superset of JSON
-            {
-                "version": 0.1,
-                "log": {"level": "info", "accesslog": {"disabled": False}},
-                "storage": {"filesystem": {"rootdirectory": str(root / "data")}, "delete": {"enabled": True}},
-                "http": {"addr": f"127.0.0.1:{port}"},
+    settings: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": "info", "accesslog": {"disabled": False}},
+        "storage": {"filesystem": {"rootdirectory": str(root / "data")}, "delete": {"enabled": True}},
+        "http": {"addr": f"127.0.0.1:{port}"},
+    }
+    if token_server is not None:
+        bundle = root / "token-issuer.pem"
+        bundle.write_bytes(token_server.certificate_pem())
+        settings["auth"] = {
+            "token": {
+                "realm": token_server.realm,
+                "service": token_server.service,
+                "issuer": token_server.issuer,
+                "rootcertbundle": str(bundle),
             }
-        )
-    )
+        }
+    config.write_text(json.dumps(settings))  # YAML is a superset of JSON
     log = root / "registry.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         proc = subprocess.Popen([binary, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT)
     registry = LocalRegistry(port=port, root=root, log=log, proc=proc)
 
     def answers() -> bool:
         assert proc.poll() is None, f"docker-registry exited: {log.read_text()[-2000:]}"
         try:
-            return httpx.get(f"http://{registry.host}/v2/", timeout=1).status_code == 200
+            status = httpx.get(f"http://{registry.host}/v2/", timeout=1).status_code
         except httpx.TransportError:
             return False
+        return status == (200 if token_server is None else 401)
 
     try:
         wait_for(answers, timeout=20, what=f"docker-registry on {registry.host}")
@@ -103,8 +233,10 @@ def start_registry(root: Path, *, port: int | None = None) -> LocalRegistry:
 
 
 @contextmanager
-def running_registry(root: Path, *, port: int | None = None) -> Iterator[LocalRegistry]:
-    registry = start_registry(root, port=port)
+def running_registry(
+    root: Path, *, port: int | None = None, token_server: TokenServer | None = None
+) -> Iterator[LocalRegistry]:
+    registry = start_registry(root, port=port, token_server=token_server)
     try:
         yield registry
     finally:

@@ -12,10 +12,10 @@ import pytest
 
 from services.deployer.updates.check import check_image
 from services.deployer.updates.refs import parse_reference
-from services.deployer.updates.registry import RegistryClient, RegistryError
+from services.deployer.updates.registry import Credentials, RegistryClient, RegistryError
 from services.deployer.updates.tags import UpdateKind
 from tests.harness import docker_client
-from tests.registry import LocalRegistry, push_image, remove_images, running_registry
+from tests.registry import LocalRegistry, push_image, remove_images, running_registry, running_token_server
 
 pytestmark = pytest.mark.integration
 
@@ -156,3 +156,57 @@ def test_stopped_registry_makes_the_check_unknown_at_once(tmp_path: Path) -> Non
     assert result.updates == ()
     # refused, not waited for: far below the client's timeout
     assert elapsed < registry_timeout / 2
+
+
+def test_token_auth_registry_with_a_stored_login(tmp_path: Path, docker_engine: None) -> None:
+    """Docker Hub's flow against distribution's own `auth: token`: the registry challenges with
+    Bearer, the client asks the token service (with the stored login as basic auth) and retries."""
+    root = tmp_path / "registry"
+    client = docker_client()
+    try:
+        with running_registry(root) as open_registry:  # seeded without auth, then restarted behind it
+            port = open_registry.port
+            try:
+                digests = {
+                    version: push_image(client, open_registry.image(REPOSITORY, version), content=version)
+                    for version in ("1.0.0", "1.0.1")
+                }
+            finally:
+                remove_images(client, open_registry)
+    finally:
+        client.close()
+
+    with (
+        running_token_server(username="ops", password="token-test-password") as tokens,
+        running_registry(root, port=port, token_server=tokens) as registry,
+    ):
+        image = registry.image(REPOSITORY, "1.0.0")
+        with RegistryClient(timeout=20) as anonymous:
+            refused = check_image(client=anonymous, image=image, running_digest=digests["1.0.0"])
+        login = Credentials("ops", "token-test-password")
+        mark = registry.log_mark()
+        with RegistryClient(timeout=20, credentials={registry.host: login}.get) as with_login:
+            result = check_image(client=with_login, image=image, running_digest=digests["1.0.0"])
+        requests = registry.requests_since(mark)
+
+    assert refused.unknown and refused.error is not None
+    assert f"{registry.host} needs credentials" in refused.error
+    assert "token-test-password" not in refused.error
+
+    assert result.error is None
+    assert result.registry_digest == digests["1.0.0"]
+    assert [(u.kind, u.tag, u.digest) for u in result.updates] == [
+        (UpdateKind.PATCH, "1.0.1", digests["1.0.1"])
+    ]
+    # one token for the repository, asked with the login, then reused for every request
+    granted = [r for r in tokens.requests if r["user"] == "ops"]
+    assert granted == [{"scope": f"repository:{REPOSITORY}:pull", "service": tokens.service, "user": "ops"}]
+    base = f"/v2/{REPOSITORY}"
+    assert sorted(requests) == sorted(
+        [
+            ("HEAD", f"{base}/manifests/1.0.0"),  # 401 with the challenge
+            ("HEAD", f"{base}/manifests/1.0.0"),
+            ("GET", f"{base}/tags/list?n=1000"),
+            ("HEAD", f"{base}/manifests/1.0.1"),
+        ]
+    )
