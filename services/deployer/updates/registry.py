@@ -43,6 +43,7 @@ _USER_AGENT = "appos-update-check"
 _MAX_REPLY_BYTES = 4 * 1024 * 1024
 _TAGS_PER_PAGE = 1000
 _MAX_PAGES = 50
+_BASIC_REMEMBERED = 300  # seconds a Basic login is sent up front; a changed login is read again after
 _TOKEN_LIFETIME_DEFAULT = 60  # seconds, the token spec's default for a reply without expires_in
 _CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 _NEXT_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
@@ -194,7 +195,7 @@ class RegistryClient:
                 if credentials is None:
                     raise RegistryError(_needs_credentials(ref))
                 header = _basic(credentials)
-                self._remember((ref.registry, ref.repository), header, float("inf"))
+                self._remember((ref.registry, ref.repository), header, _BASIC_REMEMBERED)
                 return header
         raise RegistryError(
             f"{ref.registry} asks for an authentication this check does not speak (bad reply)"
