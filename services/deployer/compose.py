@@ -37,11 +37,14 @@ def compose_binary() -> str:
 
 @dataclass(frozen=True)
 class Project:
-    """One app's Compose project: its name and the folder holding compose.yaml and .env."""
+    """One app's Compose project: its name and the folder holding compose.yaml and .env.
+    `overrides`: more Compose files read after compose.yaml (a rollback's pinned images:
+    `images.override`)."""
 
     name: str
     directory: Path
     docker_host: str
+    overrides: tuple[Path, ...] = ()
 
     def command(self, *args: str) -> list[str]:
         return [
@@ -52,6 +55,7 @@ class Project:
             str(self.directory),
             "--file",
             str(self.directory / "compose.yaml"),
+            *(arg for path in self.overrides for arg in ("--file", str(path))),
             "--env-file",
             str(self.directory / ".env"),
             "--ansi",

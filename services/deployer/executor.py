@@ -11,17 +11,18 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import docker.errors
+import requests
 from redis import Redis
 from redis.exceptions import LockError, RedisError
 
 from appos.v1 import apps_pb2, state_pb2
 from services.common.errors import AppOSError, Conflict, FailedPrecondition, InvalidArgument, NotFound
 from services.common.state_client import StateClient
-from services.deployer import compose, ports, runtime, validation
+from services.deployer import compose, images, ports, runtime, validation
 from services.deployer.settings import DeployerSettings
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,8 @@ class LogSink:
 class Outcome:
     status: str
     reason: str = ""
+    # what a deployment that started containers ran (state keeps it when it succeeded)
+    images: list[images.ServiceImage] = field(default_factory=list)
 
 
 class Executor:
@@ -205,6 +208,7 @@ class Executor:
                     from_statuses=from_statuses,
                     to_status=outcome.status,
                     reason=outcome.reason,
+                    images=[image.to_pb() for image in outcome.images],
                 ),
             )
         except Conflict:
@@ -218,25 +222,50 @@ class Executor:
             state_pb2.StateGetAppRequest(name=deployment.app)
         )
         compose_text, env_text = record.compose, record.env
+        version: apps_pb2.ConfigVersion | None = None
         if deployment.action in ("deploy", "redeploy") and deployment.version:
             # the version this deployment applies, even if a newer one was stored meanwhile
-            version: apps_pb2.ConfigVersion = self.state.stub.GetVersion(
+            version = self.state.stub.GetVersion(
                 apps_pb2.GetVersionRequest(app=deployment.app, number=deployment.version)
             )
             compose_text, env_text = version.compose, version.env
         directory = self.settings.apps_dir / deployment.app
         compose.write_files(directory, compose_text, env_text)
         config: dict[str, Any] = {}
+        pinned: dict[str, images.ServiceImage] = {}
         if deployment.action in STARTS_CONTAINERS:
             allowed = list(record.app.policy_exceptions)
-            with contextlib.closing(self.docker_factory()) as client:  # one client for both checks
+            with contextlib.closing(self.docker_factory()) as client:  # one client for the checks
                 config = self._check_policy(client, deployment.app, compose_text, env_text, allowed, sink)
                 self._check_ports(client, deployment.app, config, sink)
-        project = compose.Project(
-            name=compose.project_name(deployment.app),
-            directory=directory,
-            docker_host=self.settings.docker_host,
-        )
+                pinned = self._pins(client, deployment, version, config, sink)
+        with images.override_files(pinned) as overrides:
+            project = compose.Project(
+                name=compose.project_name(deployment.app),
+                directory=directory,
+                docker_host=self.settings.docker_host,
+                overrides=overrides,
+            )
+            outcome = self._compose(deployment, project, options, sink, config)
+        if outcome.status == "succeeded" and deployment.action in images.RECORDS_IMAGES:
+            outcome.images = self._ran(deployment.app, config)
+        return outcome
+
+    def _ran(self, app: str, config: dict[str, Any]) -> list[images.ServiceImage]:
+        """What the app's services run now; an engine that does not answer records nothing (the
+        deployment succeeded all the same)."""
+        try:
+            with contextlib.closing(self.docker_factory()) as client:
+                return images.read(client, app, config)
+        except (docker.errors.DockerException, requests.RequestException):
+            logger.warning("app %s: the images it runs could not be read", app, exc_info=True)
+            return []
+
+    def _compose(
+        self, deployment: apps_pb2.Deployment, project: compose.Project, options: dict[str, Any],
+        sink: LogSink, config: dict[str, Any],
+    ) -> Outcome:  # fmt: skip
+        """Run the action's Compose command; its outcome."""
         timeout = self.settings.deploy_timeout_seconds
         wait = ["--detach", "--wait", "--wait-timeout", str(timeout)]
         args = {
@@ -271,7 +300,7 @@ class Executor:
         if result.returncode != 0:
             return Outcome("failed", self._failure_reason(deployment.app, sink, config))
         if deployment.action == "remove":
-            shutil.rmtree(directory, ignore_errors=True)
+            shutil.rmtree(project.directory, ignore_errors=True)
             try:
                 self.state.stub.DeleteApp(
                     state_pb2.StateDeleteAppRequest(name=deployment.app, actor=deployment.actor)
@@ -297,6 +326,36 @@ class Executor:
             raise InvalidArgument(f"refused before Compose ran: {exc.message}") from exc
         sink("compose policy: checked against the files on disk")
         return config
+
+    def _pins(
+        self, client: Any, deployment: apps_pb2.Deployment, version: apps_pb2.ConfigVersion | None,
+        config: dict[str, Any], sink: LogSink,
+    ) -> dict[str, images.ServiceImage]:  # fmt: skip
+        """For a version made by a rollback (deployed, redeployed or started): the images the version
+        it copies ran, by service, each still on the engine or pullable by its registry digest."""
+        if deployment.action == "restart" or not deployment.version:
+            return {}  # `compose restart` creates nothing: the containers keep their images
+        if version is None:
+            version = self.state.stub.GetVersion(
+                apps_pb2.GetVersionRequest(app=deployment.app, number=deployment.version)
+            )
+        pins = images.pins_for(state=self.state, app=deployment.app, version=version)
+        if pins is None:
+            if version.rollback_to:
+                sink(f"no images were recorded for v{version.rollback_to}: its tags run as written")
+            return {}
+        pinned = images.pinnable(config, pins)
+        try:
+            images.refuse_missing(client, pinned, version=pins.version)
+            refs = {service: image.pinned() for service, image in pinned.items()}
+        except AppOSError as exc:
+            sink(f"refused: {exc.message}")
+            raise FailedPrecondition(
+                f"refused before Compose ran (nothing was stopped): {exc.message}"
+            ) from exc
+        for service, ref in refs.items():
+            sink(f"service {service}: runs {pinned[service].image} as v{pins.version} ran it ({ref})")
+        return pinned
 
     def _check_ports(self, client: Any, app: str, config: dict[str, Any], sink: LogSink) -> None:
         """Every host port the version publishes is free (or the app's own) right before Compose
