@@ -21,6 +21,7 @@ from services.state.models import (
     App,
     ConfigVersion,
     Deployment,
+    ImageUpdateRow,
     Setting,
     fill_app,
     fill_deployment,
@@ -197,6 +198,7 @@ def delete_app(*, session: Session, name: str, actor: str) -> App:
     session.execute(delete(ConfigVersion).where(ConfigVersion.app == name))
     # its options kept as settings (the backups' volume opt-in): a new app of that name starts clean
     session.execute(delete(Setting).where(Setting.key == f"backup.volumes.{name}"))
+    session.execute(delete(ImageUpdateRow).where(ImageUpdateRow.app == name))  # its update findings
     session.delete(app)
     events.emit(session=session, type="app_deleted", subject=name, actor=actor, payload={})
     return app

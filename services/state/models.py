@@ -11,7 +11,7 @@ from typing import Any, Protocol, TypeAlias
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, Row, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from appos.v1 import apps_pb2, common_pb2, proxy_pb2
+from appos.v1 import apps_pb2, common_pb2, proxy_pb2, updates_pb2
 from services.common.timestamps import MICROS, now_us, set_ts
 
 # A plain row of any columns, as a list read gets it.
@@ -426,3 +426,32 @@ def fill_deployment(pb: apps_pb2.Deployment, deployment: Deployment | AnyRow) ->
     set_ts(pb.started_at, started_at)
     set_ts(pb.finished_at, finished_at)
     return pb
+
+
+class ImageUpdateRow(Base):
+    """One finding of the last update check of an app (issue 19): a newer image for one service
+    (`digest`, `patch`, `minor`, `major`) or `unknown` with the reason. No foreign key (a table
+    rebuild of `apps` would cascade): reads skip the rows of apps that no longer exist."""
+
+    __tablename__ = "image_updates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    app: Mapped[str] = mapped_column(String(64), index=True)
+    service: Mapped[str] = mapped_column(String(128))
+    image: Mapped[str] = mapped_column(Text)
+    current_tag: Mapped[str] = mapped_column(String(128), default="")
+    current_digest: Mapped[str] = mapped_column(String(128), default="")
+    candidate_tag: Mapped[str] = mapped_column(String(128), default="")
+    candidate_digest: Mapped[str] = mapped_column(String(128), default="")
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    checked_at: Mapped[int] = mapped_column(Micros)
+
+    def to_pb(self) -> updates_pb2.ImageUpdate:
+        reply = updates_pb2.ImageUpdate(
+            app=self.app, service=self.service, image=self.image, current_tag=self.current_tag,
+            current_digest=self.current_digest, candidate_tag=self.candidate_tag,
+            candidate_digest=self.candidate_digest, kind=self.kind, reason=self.reason,
+        )  # fmt: skip
+        set_ts(reply.checked_at, self.checked_at)
+        return reply

@@ -8,7 +8,16 @@ from collections.abc import Iterator
 import grpc
 from google.protobuf import json_format
 
-from appos.v1 import apps_pb2, audit_pb2, common_pb2, notifications_pb2, proxy_pb2, state_pb2, state_pb2_grpc
+from appos.v1 import (
+    apps_pb2,
+    audit_pb2,
+    common_pb2,
+    notifications_pb2,
+    proxy_pb2,
+    state_pb2,
+    state_pb2_grpc,
+    updates_pb2,
+)
 from services.common.clients import origin_var
 from services.common.timestamps import set_ts, ts_us
 from services.state import (
@@ -22,6 +31,7 @@ from services.state import (
     stats,
     tokens,
     totp,
+    updates,
     users,
     versions,
 )
@@ -506,6 +516,26 @@ class StateServicer(state_pb2_grpc.StateServicer):
             return stats.collect(session=s, buckets=list(request.duration_buckets))
 
     # events
+    # image update checks
+    def RecordUpdateCheck(
+        self, request: state_pb2.StateRecordUpdateCheckRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateRecordUpdateCheckReply:
+        with self.store.write() as s:
+            counts = updates.record_check(
+                session=s, checks=list(request.apps), actor=request.actor, origin=request.origin
+            )
+            return state_pb2.StateRecordUpdateCheckReply(
+                apps=counts.apps, updates=counts.updates, unknown=counts.unknown,
+                new_updates=counts.new_updates, seq=counts.seq,
+            )  # fmt: skip
+
+    def ListUpdateChecks(
+        self, request: state_pb2.StateListUpdateChecksRequest, context: grpc.ServicerContext
+    ) -> updates_pb2.ListUpdatesReply:
+        with self.store.read() as s:
+            rows = updates.list_findings(session=s, app=request.app)
+            return updates_pb2.ListUpdatesReply(updates=[row.to_pb() for row in rows])
+
     def AppendEvent(
         self, request: state_pb2.StateAppendEventRequest, context: grpc.ServicerContext
     ) -> common_pb2.Event:
