@@ -28,6 +28,16 @@ def deployment_label(deployment: dict[str, Any]) -> str:
     return str(deployment.get("action") or "deploy")
 
 
+def image_words(image: dict[str, Any]) -> str:
+    """What one service of a deployment ran: `web  nginx:latest  sha256:0123456789ab` (the digest
+    shortened; "built here" when it is the local image ID, which no registry knows)."""
+    digest = str(image.get("digest") or "")
+    algorithm, _, value = digest.partition(":")
+    short = f"{algorithm}:{value[:12]}" if value else "digest unknown"
+    local = " (built here)" if digest and digest == image.get("image_id") else ""
+    return f"{image.get('service', '')}  {image.get('image', '')}  {short}{local}"
+
+
 def version_source(version: dict[str, Any]) -> str:
     """A version's origin: "edit", "rollback from v3 to v1", "automatic rollback from v2 to v1"."""
     source = str(version.get("source", ""))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from cli.appstate import deployment_label
+from cli.appstate import deployment_label, image_words
 from cli.client import connect, seg
 from cli.commands.apps import deployment_table
 from cli.groups import group
@@ -32,7 +32,7 @@ def list_deployments(
 
 @deployments_app.command("show")
 def show(deployment_id: str = typer.Argument(...), as_json: bool = JSON_OPTION) -> None:
-    """One deployment and its log."""
+    """One deployment, the images it ran and its log."""
     with connect() as api:
         deployment = api.get(f"/api/v1/deployments/{seg(deployment_id)}")
         lines = api.get(f"/api/v1/deployments/{seg(deployment_id)}/logs").get("lines", [])
@@ -50,6 +50,10 @@ def show(deployment_id: str = typer.Argument(...), as_json: bool = JSON_OPTION) 
             ("by", deployment.get("actor", "")),
             ("created", when(deployment.get("created_at"))),
             ("finished", when(deployment.get("finished_at"))),
+            *(
+                ("ran" if n == 0 else "", escape(image_words(image)))
+                for n, image in enumerate(deployment.get("images", []))
+            ),
         ]
     )
     if lines:
