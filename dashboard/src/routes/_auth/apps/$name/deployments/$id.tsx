@@ -6,6 +6,7 @@ import { api, unwrap } from "@/api/client";
 import { CopyButton } from "@/components/CopyButton";
 import { ConfirmDialog } from "@/components/ConfirmDialog";
 import { DeploymentFailure } from "@/components/DeploymentFailure";
+import { DeploymentImages } from "@/components/DeploymentImages";
 import { ErrorAlert, Spinner, StatusBadge } from "@/components/common";
 import { LogView } from "@/components/LogView";
 import { Alert } from "@/components/ui/alert";
@@ -114,6 +115,7 @@ function DeploymentPage() {
           <span>{d.reason}</span>
         </Alert>
       )}
+      <DeploymentImages images={d?.images} />
       <ErrorAlert error={logs.error} />
       {deployment.isPending && <Spinner />}
       <LogView lines={logs.lines.map((l) => ({ key: l.seq, text: l.line }))} testId="deployment-log" empty={active ? "Waiting for output…" : "This deployment wrote no output."} />
