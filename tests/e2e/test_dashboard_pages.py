@@ -999,7 +999,8 @@ def test_after_a_stale_edit_the_page_can_keep_its_edits_and_save_them(
     page.get_by_role("button", name="Save", exact=True).click()
     page.get_by_role("button", name=re.compile("Keep my edits")).click()
     content = page.get_by_test_id("compose-editor").locator(".cm-content")
-    expect(content).to_contain_text(mine.removeprefix("# "))  # the edit survived the reload
+    expect(page.get_by_text(f"Version {theirs}. Saving stores")).to_be_visible()  # the newest is loaded
+    expect(content).to_contain_text(mine.removeprefix("# "))  # under the page's own edit
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_text(f"Saved version {theirs + 1}")).to_be_visible()
     stored = _get(stack, admin_token, f"/api/v1/apps/{app}/versions/{theirs + 1}")

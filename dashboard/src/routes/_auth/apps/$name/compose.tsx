@@ -87,6 +87,8 @@ function ComposeTab() {
   };
 
   const stale = error instanceof ApiError && error.status === 409 && !current.drift;
+  // not while the newest version is being read ("Keep my edits"): a save then would carry the old ETag
+  const canSave = busy === null && !files.isFetching && (dirty || Boolean(current.drift));
 
   return (
     <div className="grid gap-5">
@@ -184,10 +186,10 @@ function ComposeTab() {
             <Input id="change-message" placeholder="What changed, and why" value={message} onChange={(e) => setMessage(e.target.value)} />
           </div>
           <div className="flex gap-2">
-            <Button variant="outline" onClick={() => save(false)} disabled={busy !== null || (!dirty && !current.drift)}>
+            <Button variant="outline" onClick={() => save(false)} disabled={!canSave}>
               {busy === "save" ? "Saving…" : "Save"}
             </Button>
-            <Button onClick={() => save(true)} disabled={busy !== null || (!dirty && !current.drift)}>
+            <Button onClick={() => save(true)} disabled={!canSave}>
               {busy === "deploy" ? "Saving…" : "Save and deploy"}
             </Button>
           </div>
