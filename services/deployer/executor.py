@@ -246,7 +246,8 @@ class Executor:
                 docker_host=self.settings.docker_host,
                 overrides=overrides,
             )
-            outcome = self._compose(deployment, project, options, sink, config)
+            # a failure names the images Compose was asked to run (pinned ones by digest)
+            outcome = self._compose(deployment, project, options, sink, images.applied(config, pinned))
         if outcome.status == "succeeded" and deployment.action in images.RECORDS_IMAGES:
             outcome.images = self._ran(deployment.app, config)
         return outcome

@@ -227,6 +227,15 @@ def refuse_missing(client: Any, pinned: Mapping[str, ServiceImage], *, version: 
             ) from exc
 
 
+def applied(config: Mapping[str, Any], pinned: Mapping[str, ServiceImage]) -> dict[str, Any]:
+    """`config` as Compose runs it with the override: each pinned service's image is its pinned
+    reference (the rest is shared with `config`, not copied)."""
+    services = dict(config.get("services") or {})
+    for service, image in pinned.items():
+        services[service] = {**(services.get(service) or {}), "image": image.pinned()}
+    return {**config, "services": services}
+
+
 @contextlib.contextmanager
 def override_files(pinned: Mapping[str, ServiceImage]) -> Iterator[tuple[Path, ...]]:
     """The Compose override that pins `pinned`, in a private temporary folder while the caller runs

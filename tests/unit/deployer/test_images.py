@@ -95,6 +95,18 @@ def test_only_services_that_run_the_recorded_reference_are_pinned() -> None:
     assert images.pinnable(config, pins) == {"web": recorded["web"]}
 
 
+def test_a_failure_names_the_pinned_references_compose_was_asked_to_run() -> None:
+    config: dict[str, Any] = {
+        "name": "x",
+        "services": {"web": {"image": "web:latest", "init": True}, "db": {}},
+    }
+    pinned = {"web": images.ServiceImage(service="web", image="web:latest", digest=A, image_id=B)}
+    ran = images.applied(config, pinned)
+    assert ran == {"name": "x", "services": {"web": {"image": f"web@{A}", "init": True}, "db": {}}}
+    assert config["services"]["web"]["image"] == "web:latest"  # what was recorded stays as written
+    assert images.applied(config, {}) == config
+
+
 class _Images:
     def __init__(self, present: set[str]) -> None:
         self.present = present
