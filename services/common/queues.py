@@ -10,16 +10,19 @@ from __future__ import annotations
 DEPLOYMENTS = "appos.deployments"
 BACKUPS = "appos.backups"
 NOTIFICATIONS = "appos.notifications"
-ALL = (DEPLOYMENTS, BACKUPS, NOTIFICATIONS)
+UPDATES = "appos.updates"  # update checks: never behind a deployment
+ALL = (DEPLOYMENTS, BACKUPS, NOTIFICATIONS, UPDATES)
 
 # Tasks, each on one queue.
 RUN_DEPLOYMENT = "appos.run_deployment"
 CREATE_BACKUP = "appos.create_backup"
 RESTORE_BACKUP = "appos.restore_backup"
 NOTIFY = "appos.notify"
+CHECK_UPDATES = "appos.check_updates"
 QUEUE_OF = {
     RUN_DEPLOYMENT: DEPLOYMENTS,
     CREATE_BACKUP: BACKUPS,
     RESTORE_BACKUP: BACKUPS,
     NOTIFY: NOTIFICATIONS,
+    CHECK_UPDATES: UPDATES,
 }

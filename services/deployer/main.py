@@ -22,12 +22,14 @@ from appos.v1 import (
     backups_pb2_grpc,
     notifications_pb2,
     notifications_pb2_grpc,
+    updates_pb2,
+    updates_pb2_grpc,
 )
 from services.common.dockerd import docker_client
 from services.common.grpc_server import build_server, serve_until_signalled
 from services.common.logs import configure_logging
 from services.common.periodic import every
-from services.common.queues import QUEUE_OF, RUN_DEPLOYMENT
+from services.common.queues import CHECK_UPDATES, QUEUE_OF, RUN_DEPLOYMENT
 from services.common.state_client import StateClient
 from services.deployer.backup_servicer import BackupImportsServicer, BackupsServicer
 from services.deployer.backups import make_backups
@@ -37,6 +39,8 @@ from services.deployer.executor import Executor
 from services.deployer.reconciler import Reconciler
 from services.deployer.servicer import AppsServicer, CatalogServicer, DeploymentsServicer, port_holders
 from services.deployer.settings import DeployerSettings
+from services.deployer.update_servicer import UpdatesServicer
+from services.deployer.updates.schedule import UpdateSchedule
 from services.deployer.watcher import DockerWatcher
 from services.deployer.worker import Worker, register_tasks
 from services.notify import tasks as notify_tasks
@@ -68,6 +72,16 @@ def main() -> None:
     def enqueue(deployment_id: str) -> None:
         celery.send_task(RUN_DEPLOYMENT, args=[deployment_id], queue=QUEUE_OF[RUN_DEPLOYMENT])
 
+    def enqueue_update_check(actor: str, origin: str) -> None:
+        celery.send_task(CHECK_UPDATES, args=[actor, origin], queue=QUEUE_OF[CHECK_UPDATES])
+
+    def check_updates(actor: str, origin: str) -> object:
+        # here, not at start: the check imports httpx (~several MiB an idle deployer would keep)
+        from services.deployer.updates.job import check_all
+        from services.deployer.updates.registry import RegistryClient
+
+        return check_all(state=state, make_client=RegistryClient, actor=actor, origin=origin)
+
     def set_flag(key: str) -> None:
         redis.set(key, "1", ex=3600)
 
@@ -85,6 +99,7 @@ def main() -> None:
             executor=executor,
             backups=backups,
             deliver=notify_tasks.deliverer(notify_settings, state, redis),
+            check_updates=check_updates,
         ),
         concurrency=settings.worker_concurrency(),
     )
@@ -129,6 +144,11 @@ def main() -> None:
                 NotificationsServicer(state=state, test_timeout_seconds=notify_settings.timeout_seconds),
                 notifications_pb2.DESCRIPTOR.services_by_name["Notifications"].full_name,
             ),
+            (
+                updates_pb2_grpc.add_UpdatesServicer_to_server,
+                UpdatesServicer(state=state, enqueue=enqueue_update_check),
+                updates_pb2.DESCRIPTOR.services_by_name["Updates"].full_name,
+            ),
         ],
     )
     health.set(WORKER_HEALTH, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -157,6 +177,10 @@ def main() -> None:
     every(settings.reconcile_interval_seconds, stop, reconciler.run_once, "reconciler")
     every(settings.backup_schedule_check_seconds, stop, backups.schedule.tick, "backup-schedule")
     every(settings.reconcile_interval_seconds, stop, backups.restorer.reconcile, "restore-reconciler")
+    update_schedule = UpdateSchedule(
+        schedule=settings.update_check_schedule, state=state, enqueue=enqueue_update_check
+    )
+    every(settings.backup_schedule_check_seconds, stop, update_schedule.tick, "update-schedule")
     watcher.start()
     dispatcher.start()
     worker.start()

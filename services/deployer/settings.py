@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from services.common import queues
 from services.common.settings import CommonSettings
@@ -24,6 +24,8 @@ class DeployerSettings(CommonSettings):
     worker_concurrency_deployments: int = Field(default=2, ge=1)
     worker_concurrency_backups: int = Field(default=1, ge=1)
     worker_concurrency_notifications: int = Field(default=2, ge=1)
+    # Update checks (issue 19): one at a time, never behind a deployment.
+    worker_concurrency_updates: int = Field(default=1, ge=1)
     # A running deployment whose worker has not said it is alive for this long is taken back.
     heartbeat_seconds: int = 5
     heartbeat_ttl_seconds: int = 20
@@ -35,8 +37,11 @@ class DeployerSettings(CommonSettings):
     # (it is only created, never started; any local image works). Empty: an empty image that
     # AppOS imports itself (volumes.EMPTY_HELPER).
     backup_helper_image: str = ""
-    # How often the deployer looks whether the scheduled backup is due.
+    # How often the deployer looks whether the scheduled backup (and the update check) is due.
     backup_schedule_check_seconds: float = 30.0
+    # When the image update check runs (issue 19), in the backup schedule's forms (UTC):
+    # "daily@HH:MM", "every:N" (hours, 1-168) or a cron line; "" turns it off. Default: daily.
+    update_check_schedule: str = "every:24"
     # Tests only: a restore's job waits at the start of this step (once) until told to go on
     # (`backups/restore.py`), so a test can kill a part at a known step.
     test_restore_pause_at: str = ""
@@ -71,7 +76,19 @@ class DeployerSettings(CommonSettings):
             queues.DEPLOYMENTS: self.worker_concurrency_deployments,
             queues.BACKUPS: self.worker_concurrency_backups,
             queues.NOTIFICATIONS: self.worker_concurrency_notifications,
+            queues.UPDATES: self.worker_concurrency_updates,
         }
+
+    @field_validator("update_check_schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str) -> str:
+        from services.common.errors import InvalidArgument
+        from services.deployer.backups.schedule import validate_schedule  # the backup schedule's forms
+
+        try:
+            return validate_schedule(value.strip())
+        except InvalidArgument as exc:  # pydantic reports a ValueError as the setting's error
+            raise ValueError(f"APPOS_UPDATE_CHECK_SCHEDULE: {exc.message}") from exc
 
     def template_dirs(self) -> list[Path]:
         return [self.builtin_catalog, *self.catalog_dirs]

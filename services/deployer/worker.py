@@ -33,7 +33,14 @@ from services.notify.delivery import Deliverer
 logger = logging.getLogger(__name__)
 
 
-def register_tasks(app: Celery, *, executor: Executor, backups: Backups, deliver: Deliverer) -> None:
+def register_tasks(
+    app: Celery,
+    *,
+    executor: Executor,
+    backups: Backups,
+    deliver: Deliverer,
+    check_updates: Callable[[str, str], object],
+) -> None:
     """The tasks on `app` alone (`shared=False`: Celery would otherwise add them to every app)."""
 
     @app.task(name=queues.RUN_DEPLOYMENT, acks_late=True, shared=False)  # type: ignore[untyped-decorator]
@@ -47,6 +54,10 @@ def register_tasks(app: Celery, *, executor: Executor, backups: Backups, deliver
     @app.task(name=queues.RESTORE_BACKUP, acks_late=True, shared=False)  # type: ignore[untyped-decorator]
     def restore_backup(restore_id: str) -> None:
         backups.restorer.run(restore_id)
+
+    @app.task(name=queues.CHECK_UPDATES, acks_late=True, shared=False)  # type: ignore[untyped-decorator]
+    def check_image_updates(actor: str, origin: str) -> None:
+        check_updates(actor, origin)
 
     notify_tasks.register(app, deliver)
 

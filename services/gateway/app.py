@@ -54,6 +54,7 @@ STATUS_HOOKS = {
     },
     "appos.v1.Backups.CreateBackup": _accepted,
     "appos.v1.Backups.RestoreBackup": _accepted,
+    "appos.v1.Updates.CheckUpdates": _accepted,
 }
 # Optimistic locking of compose edits over REST: ETag out, If-Match in.
 HEADER_BINDINGS = {

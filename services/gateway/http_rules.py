@@ -17,6 +17,7 @@ from appos.v1 import (
     options_pb2,
     proxy_pb2,
     system_pb2,
+    updates_pb2,
 )
 from services.common.roles import ROLES
 
@@ -29,6 +30,7 @@ PUBLIC_FILES: tuple[FileDescriptor, ...] = (
     backups_pb2.DESCRIPTOR,
     audit_pb2.DESCRIPTOR,  # served by the gateway (gateway/audit.py), reading state
     notifications_pb2.DESCRIPTOR,
+    updates_pb2.DESCRIPTOR,
 )
 
 # Public services served by another process, by the socket name of that process.
@@ -39,6 +41,7 @@ REMOTE_SERVICES: dict[str, str] = {
     "appos.v1.Proxy": "proxyctl",
     "appos.v1.Backups": "deployer",
     "appos.v1.Notifications": "deployer",
+    "appos.v1.Updates": "deployer",
 }
 
 _PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)\}")

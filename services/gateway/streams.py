@@ -46,9 +46,10 @@ EVENTS_WS_PATH = "/api/v1/events/ws"
 
 
 # Event types below admin: apps (their status, options, versions), deployments and their log lines,
-# domains and certificates. Everything else — logins, tokens, users, terminal sessions, backups,
-# notification targets, settings, the signing key, and any type added later — is for admins only.
-SHARED_EVENT_PREFIXES = ("app_", "deployment_", "version_", "domain_", "certificate_")
+# domains and certificates, image updates found and update checks ended. Everything else — logins,
+# tokens, users, terminal sessions, backups, notification targets, settings, the signing key, and any
+# type added later — is for admins only.
+SHARED_EVENT_PREFIXES = ("app_", "deployment_", "version_", "domain_", "certificate_", "update_", "updates_")
 
 
 def event_visible(event_type: str, role: str) -> bool:

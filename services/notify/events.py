@@ -18,10 +18,18 @@ AUTO_ROLLBACK = "auto_rollback"
 CERTIFICATE_EXPIRING = "certificate_expiring"
 CERTIFICATE_FAILED = "certificate_failed"
 APP_UNHEALTHY = "app_unhealthy"
+UPDATE_AVAILABLE = "update_available"  # appended by state when an update check finds something new
 TEST = "test"
 
 # Every kind a target can subscribe to, in the order people read them.
-KINDS = (DEPLOYMENT_FAILED, AUTO_ROLLBACK, CERTIFICATE_EXPIRING, CERTIFICATE_FAILED, APP_UNHEALTHY)
+KINDS = (
+    DEPLOYMENT_FAILED,
+    AUTO_ROLLBACK,
+    CERTIFICATE_EXPIRING,
+    CERTIFICATE_FAILED,
+    APP_UNHEALTHY,
+    UPDATE_AVAILABLE,
+)
 
 TITLES = {
     DEPLOYMENT_FAILED: "Deployment failed",
@@ -29,6 +37,7 @@ TITLES = {
     CERTIFICATE_EXPIRING: "Certificate expiring",
     CERTIFICATE_FAILED: "Certificate not issued",
     APP_UNHEALTHY: "App unhealthy",
+    UPDATE_AVAILABLE: "Update available",
     TEST: "Test notification",
 }
 
@@ -116,6 +125,8 @@ def _classify(type_: str, subject: str, payload: dict[str, Any]) -> tuple[str, s
         return CERTIFICATE_FAILED, "", f"no certificate could be issued for {subject}: {reason}"
     if type_ == APP_UNHEALTHY:
         return APP_UNHEALTHY, subject, f"{subject}: {payload.get('reason') or 'unhealthy'}"
+    if type_ == UPDATE_AVAILABLE:
+        return UPDATE_AVAILABLE, subject, str(payload.get("message") or f"{subject}: an update is available")
     return "", "", ""
 
 

@@ -20,6 +20,7 @@ export const EVENT_LABELS: Record<string, string> = {
   certificate_expiring: "A certificate is about to expire",
   certificate_failed: "A certificate could not be issued",
   app_unhealthy: "An app turned unhealthy, crashed or ran out of memory",
+  update_available: "An update check found a newer image for an app",
 };
 
 export interface TargetForm {

@@ -63,6 +63,10 @@ def test_which_events_notify() -> None:
     assert kind("certificate_status", {"status": "valid"}) is None
     assert kind("app_unhealthy", {"reason": "service web is unhealthy"}) == "app_unhealthy"
     assert kind("app_status", {"status": "unhealthy"}) is None  # the watcher's app_unhealthy says it
+    assert kind("update_available", {"app": "blog", "message": "blog: web 1.0.0 → 1.0.1 (patch)"}) == (
+        "update_available"
+    )
+    assert kind("updates_checked", {"apps": 1, "updates": 1}) is None  # the check's end: no one is told
     assert kind("notification_failed", {"event": "deployment_failed"}) is None  # never a loop
     assert kind("deployment_log", {"line": "x"}) is None
 

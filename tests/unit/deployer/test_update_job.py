@@ -1,0 +1,167 @@
+"""The update check of every app (`updates/job.py`) against the real State servicer (SQLite in a
+temporary folder, on a Unix socket): each app's newest succeeded deployment's images are checked,
+one app's failure never stops the others (it keeps its previous findings), a registry failure is
+that service's `unknown`, and an image built locally is `unknown` with its reason. The registry is
+a checker function passed in (the real registry's check is tests/integration/test_update_check.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appos.v1 import apps_pb2, state_pb2, state_pb2_grpc
+from services.common.errors import NotFound
+from services.common.grpc_server import build_server
+from services.common.state_client import StateClient
+from services.deployer.updates.check import ImageCheck, Update
+from services.deployer.updates.job import BUILT_LOCALLY, check_all
+from services.deployer.updates.registry import RegistryClient
+from services.deployer.updates.tags import UpdateKind
+from services.state import apps, deployments, versions
+from services.state.db import make_engine, migrate
+from services.state.servicer import StateServicer
+from services.state.store import Store
+
+
+def _digest(char: str) -> str:
+    return "sha256:" + char * 64
+
+
+@pytest.fixture
+def store_and_state(tmp_path: Path) -> Iterator[tuple[Store, StateClient]]:
+    engine = make_engine(tmp_path / "appos.db")
+    migrate(engine)
+    store = Store(engine)
+    socket = tmp_path / "state.sock"
+    name = state_pb2.DESCRIPTOR.services_by_name["State"].full_name
+    server, _ = build_server(
+        socket_path=socket,
+        services=[
+            (state_pb2_grpc.add_StateServicer_to_server, StateServicer(store, hash_key=b"k" * 32), name)
+        ],
+    )
+    server.start()
+    state = StateClient(socket)
+    yield store, state
+    state.close()
+    server.stop(None)
+    engine.dispose()
+
+
+def _deployed(store: Store, app: str, images: list[apps_pb2.ServiceImage], status: str = "succeeded") -> None:
+    with store.write() as s:
+        try:
+            record = apps.get_app(session=s, name=app)
+        except NotFound:
+            record = apps.create_app(
+                session=s, name=app, template="", compose="services: {}\n", env="", web_service="",
+                web_port=0, actor="alice",
+            )  # fmt: skip
+            versions.add_version(
+                session=s, app=record, compose="services: {}\n", env="", author="alice", message="",
+                source="create",
+            )  # fmt: skip
+        deployment_id = deployments.create_deployment(
+            session=s, app=record, action="deploy", actor="alice", options_json="{}"
+        ).id
+    with store.write() as s:
+        deployments.transition(
+            session=s, deployment_id=deployment_id, from_statuses=["pending"], to_status="running",
+            reason="", new_attempt=True,
+        )  # fmt: skip
+    with store.write() as s:
+        deployments.transition(
+            session=s, deployment_id=deployment_id, from_statuses=["running"], to_status=status,
+            reason="", new_attempt=False, images=images,
+        )  # fmt: skip
+
+
+def _image(service: str, image: str, digest: str, image_id: str) -> apps_pb2.ServiceImage:
+    return apps_pb2.ServiceImage(service=service, image=image, digest=digest, image_id=image_id)
+
+
+class Registry:
+    """What each image's check answers; an image named in `broken` raises (a bug, not a registry
+    failure: check_image itself never raises for those)."""
+
+    def __init__(self) -> None:
+        self.broken: set[str] = set()
+        self.asked: list[str] = []
+
+    def __call__(self, *, client: RegistryClient, image: str, running_digest: str | None) -> ImageCheck:
+        self.asked.append(image)
+        if image in self.broken:
+            raise RuntimeError(f"unexpected failure checking {image}")
+        if image.startswith("down.test/"):
+            return ImageCheck(
+                image=image, current_tag="1.0.0", running_digest=running_digest,
+                error="cannot reach the registry down.test: connection refused",
+            )  # fmt: skip
+        return ImageCheck(
+            image=image, current_tag="1.0.0", running_digest=running_digest,
+            registry_digest=running_digest,
+            updates=(
+                Update(UpdateKind.PATCH, "1.0.1", _digest("e")),
+                Update(UpdateKind.MAJOR, "2.0.0", _digest("f")),
+            ),
+        )  # fmt: skip
+
+
+def _rows(state: StateClient, app: str = "") -> list[tuple[str, str, str, str, str]]:
+    reply = state.stub.ListUpdateChecks(state_pb2.StateListUpdateChecksRequest(app=app))
+    return [(u.app, u.service, u.kind, u.candidate_tag, u.reason) for u in reply.updates]
+
+
+def test_every_app_is_checked_whatever_another_one_does(store_and_state: tuple[Store, StateClient]) -> None:
+    store, state = store_and_state
+    _deployed(store, "alpha", [_image("web", "ok.test/web:1.0.0", _digest("a"), _digest("1"))])
+    _deployed(store, "beta", [_image("web", "ok.test/beta:1.0.0", _digest("b"), _digest("2"))])
+    _deployed(store, "gamma", [_image("api", "down.test/api:1.0.0", _digest("c"), _digest("3"))])
+    _deployed(store, "delta", [_image("app", "delta-app", _digest("4"), _digest("4"))])  # built here
+    _deployed(store, "never", [], status="failed")  # no succeeded deployment: nothing to check
+    registry = Registry()
+
+    first = check_all(
+        state=state, make_client=RegistryClient, actor="alice", origin="request", checker=registry
+    )
+    assert (first.apps, first.updates, first.unknown, first.new_updates) == (5, 4, 2, 4)
+    assert _rows(state) == [
+        ("alpha", "web", "patch", "1.0.1", ""),
+        ("alpha", "web", "major", "2.0.0", ""),
+        ("beta", "web", "patch", "1.0.1", ""),
+        ("beta", "web", "major", "2.0.0", ""),
+        ("delta", "app", "unknown", "", BUILT_LOCALLY),
+        ("gamma", "api", "unknown", "", "cannot reach the registry down.test: connection refused"),
+    ]
+    assert "delta-app" not in registry.asked  # a local image is never asked about
+
+    # beta's check now raises: alpha, gamma and delta are still checked, beta keeps what it had
+    registry.broken.add("ok.test/beta:1.0.0")
+    _deployed(store, "alpha", [_image("web", "ok.test/web:1.0.0", _digest("a"), _digest("1"))])
+    second = check_all(
+        state=state, make_client=RegistryClient, actor="scheduler", origin="schedule", checker=registry
+    )
+    assert second.apps == 4 and second.new_updates == 0
+    assert registry.asked[-3:] == ["ok.test/web:1.0.0", "ok.test/beta:1.0.0", "down.test/api:1.0.0"]
+    assert _rows(state, "beta") == [
+        ("beta", "web", "patch", "1.0.1", ""),
+        ("beta", "web", "major", "2.0.0", ""),
+    ]
+    assert len(_rows(state)) == 6
+
+
+def test_the_newest_succeeded_deployment_with_images_is_what_is_checked(
+    store_and_state: tuple[Store, StateClient],
+) -> None:
+    store, state = store_and_state
+    _deployed(store, "alpha", [_image("web", "ok.test/web:0.9.0", _digest("9"), _digest("1"))])
+    _deployed(store, "alpha", [_image("web", "ok.test/web:1.0.0", _digest("a"), _digest("1"))])
+    _deployed(
+        store, "alpha", [_image("web", "ok.test/web:3.0.0", _digest("b"), _digest("1"))], status="failed"
+    )
+    _deployed(store, "alpha", [])  # succeeded without images (as a stop records none)
+    registry = Registry()
+    check_all(state=state, make_client=RegistryClient, actor="alice", origin="request", checker=registry)
+    assert registry.asked == ["ok.test/web:1.0.0"]
