@@ -10,12 +10,14 @@ import tarfile
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import docker.errors
 import pytest
 
 from tests.harness import BUSYBOX, Stack, docker_client, free_port, wait_for
+from tests.registry import push_image, remove_images, running_registry
 
 pytestmark = pytest.mark.xdist_group("image_digests")
 
@@ -227,3 +229,69 @@ def test_a_rollback_whose_local_image_is_gone_fails_and_leaves_the_app_running(
     assert _web_container_id(app) == running  # the same container, untouched
     assert _page(port) == "v2"
     wait_for(lambda: _status(stack, admin_token, app) == "running", timeout=30, what=f"{app} running")
+
+
+REGISTRY_COMPOSE = """\
+services:
+  web:
+    image: {image}
+    pull_policy: always
+    init: true
+    command: ["sh", "-c", "mkdir -p /www && cp /version /www/index.html && exec httpd -f -p 8080 -h /www"]
+    ports:
+      - "127.0.0.1:${{HTTP_PORT}}:8080"
+"""
+
+
+def test_a_rollback_pulls_the_recorded_registry_digest_after_latest_moved(
+    stack: Stack, admin_token: str, app: str, tmp_path: Path
+) -> None:
+    """The issue's `latest` app on a real registry v2: the recorded digest is the registry's, and a
+    rollback pulls exactly it again, by digest, after `latest` was pushed anew and the old image
+    left this server."""
+    port = free_port()
+    client = docker_client()
+    try:
+        with running_registry(tmp_path / "registry") as registry:
+            try:
+                image = registry.image("appos-test/digest-web", "latest")
+                name = image.rsplit(":", 1)[0]
+                first = push_image(client, image, content="v1")
+                _, deployed = stack.deploy(
+                    admin_token,
+                    {
+                        "name": app,
+                        "compose": REGISTRY_COMPOSE.format(image=image),
+                        "env": f"HTTP_PORT={port}\n",
+                    },
+                )
+                assert deployed["status"] == "succeeded", deployed
+                ((service, named, digest, image_id),) = _images(deployed)
+                assert (service, named, digest) == ("web", image, first) and image_id != first
+                assert _page(port) == "v1"
+
+                second = push_image(client, image, content="v2")
+                assert (
+                    _edit_and_deploy(stack, admin_token, app, "pull the new latest")["status"] == "succeeded"
+                )
+                assert _page(port) == "v2"
+                client.images.remove(image_id, force=True)  # the old image left this server
+                mark = registry.log_mark()
+
+                rolled = _rollback(stack, admin_token, app, 1)
+                assert rolled["status"] == "succeeded", rolled
+                assert _page(port) == "v1"
+                assert [(i[0], i[1], i[2]) for i in _images(rolled)] == [("web", image, first)]
+                assert ("GET", f"/v2/appos-test/digest-web/manifests/{first}") in registry.requests_since(
+                    mark
+                )
+                assert f"{name}@{second}" in client.images.get(image).attrs["RepoDigests"]  # latest: still v2
+                assert f"{name}@{first}" in client.images.get(f"{name}@{first}").attrs["RepoDigests"]
+            finally:
+                with stack.client(admin_token) as c:
+                    r = c.delete(f"/api/v1/apps/{app}", params={"remove_volumes": "true"})
+                if r.status_code == 202:
+                    stack.wait_deployment(admin_token, r.json()["deployment"]["id"])
+                remove_images(client, registry)
+    finally:
+        client.close()
