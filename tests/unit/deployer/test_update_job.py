@@ -1,8 +1,9 @@
 """The update check of every app (`updates/job.py`) against the real State servicer (SQLite in a
 temporary folder, on a Unix socket): each app's newest succeeded deployment's images are checked,
 one app's failure never stops the others (it keeps its previous findings), a registry failure is
-that service's `unknown`, and an image built locally is `unknown` with its reason. The registry is
-a checker function passed in (the real registry's check is tests/integration/test_update_check.py)."""
+that service's `unknown`, and an image built locally is `unknown` with its reason; and the daily
+schedule. The registry is a checker function passed in (the real registry's check is
+tests/integration/test_update_check.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from appos.v1 import apps_pb2, state_pb2, state_pb2_grpc
 from services.common.errors import NotFound
 from services.common.grpc_server import build_server
 from services.common.state_client import StateClient
+from services.common.timestamps import now_us
 from services.deployer.updates.check import ImageCheck, Update
 from services.deployer.updates.job import BUILT_LOCALLY, check_all
 from services.deployer.updates.registry import RegistryClient
+from services.deployer.updates.schedule import SETTING_LAST_SCHEDULED, UpdateSchedule
 from services.deployer.updates.tags import UpdateKind
 from services.state import apps, deployments, versions
 from services.state.db import make_engine, migrate
@@ -165,3 +168,25 @@ def test_the_newest_succeeded_deployment_with_images_is_what_is_checked(
     registry = Registry()
     check_all(state=state, make_client=RegistryClient, actor="alice", origin="request", checker=registry)
     assert registry.asked == ["ok.test/web:1.0.0"]
+
+
+def test_the_schedule_queues_a_check_when_due_and_counts_from_its_first_tick(
+    store_and_state: tuple[Store, StateClient],
+) -> None:
+    _, state = store_and_state
+    queued: list[tuple[str, str]] = []
+    schedule = UpdateSchedule(schedule="every:24", state=state, enqueue=lambda *a: queued.append(a))
+    assert schedule.tick() is False  # the first tick starts the count
+    assert schedule.tick() is False  # not a day yet
+    day_ago = now_us() - 24 * 3600 * 1_000_000 - 1
+    state.stub.PutSetting(
+        state_pb2.StatePutSettingRequest(key=SETTING_LAST_SCHEDULED, value_json=str(day_ago))
+    )
+    assert schedule.tick() is True
+    assert queued == [("scheduler", "schedule")]
+    assert schedule.tick() is False  # counted again from this run
+    off = UpdateSchedule(schedule="", state=state, enqueue=lambda *a: queued.append(a))
+    state.stub.PutSetting(
+        state_pb2.StatePutSettingRequest(key=SETTING_LAST_SCHEDULED, value_json=str(day_ago))
+    )
+    assert off.tick() is False and len(queued) == 1
