@@ -23,6 +23,7 @@ from cli.commands import (
     proxy,
     shell,
     system,
+    updates,
     validate,
     versions,
 )
@@ -51,6 +52,7 @@ def build_app() -> typer.Typer:
         system,
         backups,
         notify,
+        updates,
     ):
         module.register(app)
     return app

@@ -8,6 +8,9 @@ compose file names `…/web:1.0.0`, pulled by the engine from that registry; the
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import Stack, docker_client, free_port
+from tests.harness import ROOT, Stack, docker_client, free_port
 from tests.registry import LocalRegistry, push_image, remove_images, start_registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("update_check")]
@@ -159,6 +162,40 @@ def test_a_viewer_reads_the_list_but_may_not_start_a_check(
     assert refused.json()["code"] and refused.json()["message"]
     assert missing.status_code == 404 and "no-such-app-here" in missing.json()["message"]
     assert seeded.registry.requests_since(mark) == []  # the refused check asked nothing
+
+
+def test_the_cli_checks_waits_and_lists(
+    stack: Stack, admin_token: str, seeded: Seeded, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APPOS_")}
+    env.update(XDG_CONFIG_HOME=str(tmp_path), APPOS_URL=stack.url, APPOS_TOKEN=admin_token, COLUMNS="250")
+
+    def appos(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+            timeout=180, check=False,
+        )  # fmt: skip
+
+    checked = appos("updates", "check", "--wait", "--json")
+    assert checked.returncode == 0, checked.stderr
+    assert "checked " in checked.stderr and " apps: " in checked.stderr
+    mine = [u for u in json.loads(checked.stdout) if u["app"] == seeded.app]
+    assert [(u["candidate_tag"], u["kind"]) for u in mine] == [
+        ("1.0.1", "patch"),
+        ("1.1.0", "minor"),
+        ("2.0.0", "major"),
+    ]
+
+    listed = appos("updates", seeded.app)
+    assert listed.returncode == 0, listed.stderr
+    lines = [line.split() for line in listed.stdout.splitlines() if seeded.app in line]
+    assert [(line[1], line[3], line[5], line[6]) for line in lines] == [
+        ("web", "1.0.0", "1.0.1", "patch"),
+        ("web", "1.0.0", "1.1.0", "minor"),
+        ("web", "1.0.0", "2.0.0", "major"),
+    ]
+    refused = appos("updates", "no-such-app-here")
+    assert refused.returncode == 1 and "no-such-app-here" in refused.stderr
 
 
 def test_a_repushed_tag_is_a_digest_update_then_a_stopped_registry_is_unknown(

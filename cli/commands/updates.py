@@ -1,0 +1,97 @@
+"""`appos updates [list] [--json]` and `appos updates check [--wait]`: image updates (issue 19)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.markup import escape
+
+from cli.client import Api, CliError, connect, seg
+from cli.events import EventStream
+from cli.groups import group
+from cli.output import JSON_OPTION, note, print_json, table, when
+
+updates_app = group("Newer images for the apps' services, found by the update check.", default=True)
+CHECKED = "updates_checked"
+
+
+def _short(digest: str) -> str:
+    return digest.removeprefix("sha256:")[:12]
+
+
+def _rows(updates: list[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for u in updates:
+        current = escape(u.get("current_tag") or _short(u.get("current_digest", "")))
+        if u.get("kind") == "unknown":
+            change = f"{current} → ? ({escape(u.get('reason', ''))})"
+        else:
+            target = u.get("candidate_tag", "")
+            if u.get("kind") == "digest":
+                target = f"{target} ({_short(u.get('candidate_digest', ''))})"
+            change = f"{current} → {escape(target)}"
+        rows.append(
+            [escape(u.get("app", "")), escape(u.get("service", "")), escape(u.get("image", "")), change,
+             u.get("kind", "")]
+        )  # fmt: skip
+    return rows
+
+
+def _show(updates: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        print_json(updates)
+        return
+    table(["app", "service", "image", "current → candidate", "kind"], _rows(updates))
+    checked = max((u.get("checked_at", "") for u in updates), default="")
+    if checked:
+        note(f"checked {when(checked)}")
+
+
+@updates_app.command("list")
+def list_updates(
+    app: str = typer.Argument("", help="Only this app."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """What the last check found: patch, minor, major, a new digest of the same tag, or unknown."""
+    with connect() as api:
+        path = f"/api/v1/apps/{seg(app)}/updates" if app else "/api/v1/updates"
+        updates = api.get(path).get("updates", [])
+    _show(updates, as_json)
+
+
+def _check_and_wait(api: Api) -> dict[str, Any]:
+    stream = EventStream(api)
+    try:
+        stream.open()  # subscribed before the check is queued: its end cannot be missed
+        api.post("/api/v1/updates/check", {})
+        for event in stream:
+            if event.type == CHECKED:
+                return event.payload
+    finally:
+        stream.close()
+    raise CliError("the events stream ended before the check did")
+
+
+@updates_app.command("check")
+def check(
+    wait: bool = typer.Option(False, "--wait", help="Wait until the check ended, then list what it found."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Check every app's images against their registries now (operator)."""
+    with connect() as api:
+        if not wait:
+            api.post("/api/v1/updates/check", {})
+            note("update check queued")
+            return
+        counts = _check_and_wait(api)
+        updates = api.get("/api/v1/updates").get("updates", [])
+    note(
+        f"checked {counts.get('apps', 0)} apps: {counts.get('updates', 0)} updates"
+        f" ({counts.get('new', 0)} new), {counts.get('unknown', 0)} unknown"
+    )
+    _show(updates, as_json)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(updates_app, name="updates")
