@@ -356,6 +356,8 @@ class Executor:
             ) from exc
         for service, ref in refs.items():
             sink(f"service {service}: runs {pinned[service].image} as v{pins.version} ran it ({ref})")
+        for service in sorted(set(pins.images) - set(pinned)):
+            sink(f"service {service}: not pinned (it builds its image or names another): runs as written")
         return pinned
 
     def _check_ports(self, client: Any, app: str, config: dict[str, Any], sink: LogSink) -> None:
