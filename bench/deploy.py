@@ -2,7 +2,7 @@
 against raw `docker compose up -d --wait` of the same files, same run, several rounds; then 10
 concurrent deploys (all must succeed) against the ideal (one deploy's time × 10 / 3 workers).
 
-Target: <= 1.15x of raw Compose.
+Target (issue 18): <= 1.05x of raw Compose.
 Run: .venv/bin/python bench/deploy.py [rounds, default 5]
 """
 
