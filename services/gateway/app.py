@@ -55,6 +55,7 @@ STATUS_HOOKS = {
     "appos.v1.Backups.CreateBackup": _accepted,
     "appos.v1.Backups.RestoreBackup": _accepted,
     "appos.v1.Updates.CheckUpdates": _accepted,
+    "appos.v1.Updates.UpdateApp": _accepted,
 }
 # Optimistic locking of compose edits over REST: ETag out, If-Match in.
 HEADER_BINDINGS = {
