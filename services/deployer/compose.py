@@ -101,15 +101,19 @@ class Loaded:
     warnings: list[str]
 
 
-def load(project: Project) -> Loaded:
-    """`docker compose config` (nothing is pulled or started) twice: the normalized project, and the
-    file as written for what normalizing folds away (env_file paths). Any pass that fails refuses the
-    file with Compose's own words: validation never goes on with half an answer."""
-    normalized, written = _configs(
-        project,
-        ("config", "--format", "json"),
-        ("config", "--no-interpolate", "--no-normalize", "--no-env-resolution", "--format", "json"),
-    )
+def load(project: Project, *, as_written: bool = True) -> Loaded:
+    """`docker compose config` (nothing is pulled or started): the normalized project, and, with
+    `as_written`, side by side the file as written for what normalizing folds away (env_file and
+    label_file paths; a caller that knows the file names none, validation's reads, leaves it out).
+    Any pass that fails refuses the file with Compose's own words: validation never goes on with
+    half an answer."""
+    commands: list[tuple[str, ...]] = [("config", "--format", "json")]
+    if as_written:
+        commands.append(
+            ("config", "--no-interpolate", "--no-normalize", "--no-env-resolution", "--format", "json")
+        )
+    outputs = _configs(project, *commands)
+    normalized = outputs[0]
     stderr = normalized.stderr
     unset = re.findall(r'The \\?"([^"\\]+)\\?" variable is not set', stderr)
     if unset:
@@ -118,7 +122,7 @@ def load(project: Project) -> Loaded:
         )
     try:
         config: dict[str, Any] = json.loads(normalized.stdout)
-        raw: dict[str, Any] = json.loads(written.stdout)
+        raw: dict[str, Any] = json.loads(outputs[1].stdout) if as_written else {}
     except ValueError as exc:
         raise InvalidArgument(
             "Compose printed a project AppOS cannot read; the file was not accepted"
@@ -126,10 +130,10 @@ def load(project: Project) -> Loaded:
     if not isinstance(config, dict) or not config.get("services"):
         raise InvalidArgument("compose file defines no services")
     for name, service in config["services"].items():
-        as_written = (raw.get("services") or {}).get(name) or {}
+        written = (raw.get("services") or {}).get(name) or {}
         for key in ("env_file", "label_file"):
-            if as_written.get(key) and isinstance(service, dict):
-                service[key] = as_written[key]
+            if written.get(key) and isinstance(service, dict):
+                service[key] = written[key]
     return Loaded(config=config, warnings=_warnings(stderr))
 
 

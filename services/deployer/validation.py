@@ -89,7 +89,7 @@ def check(
         read = _reads_allowed(compose_text, env_text, app_dir, project.env(), allowed)
         compose.write_files(stage, compose_text, env_text, durable=False)  # deleted right after
         try:
-            staged = compose.load(project)
+            staged = compose.load(project, as_written=bool(read))
         except InvalidArgument as exc:
             raise InvalidArgument(_unstaged(exc.message, root, stage)) from exc
         loaded = compose.Loaded(
@@ -120,7 +120,7 @@ def check_run(
     policy.refuse(policy.check_on_disk(read, app_dir), allowed)  # before Compose reads them
     config = None if read else _normalized.get(_normalized.key(app_dir, compose_text, env_text))
     if config is None:
-        config = compose.load(project).config
+        config = compose.load(project, as_written=bool(read)).config
     running = [mount.source for mount in existing if mount.running]  # what a container can write now
     paths = policy.enforce(config, app_dir, allowed, running)
     mounted = [

@@ -85,7 +85,7 @@ def test_the_worker_does_not_run_compose_again_for_checked_files(
     ).config
     compose.write_files(tmp_path / "own", OWN_FILES, "PORT=18080\n")
     calls: list[object] = []
-    monkeypatch.setattr(compose, "load", lambda project: calls.append(project))
+    monkeypatch.setattr(compose, "load", lambda project, **_: calls.append(project))
     config = validation.check_run(
         name="own", compose_text=OWN_FILES, env_text="PORT=18080\n", apps_dir=tmp_path, allowed=[],
         existing=[],
@@ -121,9 +121,10 @@ def test_files_that_read_other_files_are_always_normalized_again(
     real = compose.load
     calls: list[object] = []
 
-    def counted(project: compose.Project) -> compose.Loaded:
+    def counted(project: compose.Project, *, as_written: bool = True) -> compose.Loaded:
         calls.append(project)
-        return real(project)
+        assert as_written, "a file that names an env_file is also read as written"
+        return real(project, as_written=as_written)
 
     monkeypatch.setattr(compose, "load", counted)
     validation.check_run(
