@@ -22,6 +22,7 @@ import { Route as AuthNotificationsRouteImport } from './routes/_auth/notificati
 import { Route as AuthSystemRouteImport } from './routes/_auth/system'
 import { Route as AuthTerminalRouteImport } from './routes/_auth/terminal'
 import { Route as AuthTokensRouteImport } from './routes/_auth/tokens'
+import { Route as AuthUpdatesRouteImport } from './routes/_auth/updates'
 import { Route as AuthUsersRouteImport } from './routes/_auth/users'
 import { Route as AuthAppsIndexRouteImport } from './routes/_auth/apps/index'
 import { Route as AuthAppsNameRouteImport } from './routes/_auth/apps/$name'
@@ -97,6 +98,11 @@ const AuthTerminalRoute = AuthTerminalRouteImport.update({
 const AuthTokensRoute = AuthTokensRouteImport.update({
   id: '/tokens',
   path: '/tokens',
+  getParentRoute: () => AuthRoute,
+} as any)
+const AuthUpdatesRoute = AuthUpdatesRouteImport.update({
+  id: '/updates',
+  path: '/updates',
   getParentRoute: () => AuthRoute,
 } as any)
 const AuthUsersRoute = AuthUsersRouteImport.update({
@@ -175,6 +181,7 @@ export interface FileRoutesByFullPath {
   '/system': typeof AuthSystemRoute
   '/terminal': typeof AuthTerminalRoute
   '/tokens': typeof AuthTokensRoute
+  '/updates': typeof AuthUpdatesRoute
   '/users': typeof AuthUsersRoute
   '/apps/$name': typeof AuthAppsNameRouteWithChildren
   '/catalog/$template': typeof AuthCatalogTemplateRoute
@@ -200,6 +207,7 @@ export interface FileRoutesByTo {
   '/system': typeof AuthSystemRoute
   '/terminal': typeof AuthTerminalRoute
   '/tokens': typeof AuthTokensRoute
+  '/updates': typeof AuthUpdatesRoute
   '/users': typeof AuthUsersRoute
   '/': typeof AuthIndexRoute
   '/catalog/$template': typeof AuthCatalogTemplateRoute
@@ -227,6 +235,7 @@ export interface FileRoutesById {
   '/_auth/system': typeof AuthSystemRoute
   '/_auth/terminal': typeof AuthTerminalRoute
   '/_auth/tokens': typeof AuthTokensRoute
+  '/_auth/updates': typeof AuthUpdatesRoute
   '/_auth/users': typeof AuthUsersRoute
   '/_auth/': typeof AuthIndexRoute
   '/_auth/apps/$name': typeof AuthAppsNameRouteWithChildren
@@ -256,6 +265,7 @@ export interface FileRouteTypes {
     | '/system'
     | '/terminal'
     | '/tokens'
+    | '/updates'
     | '/users'
     | '/apps/$name'
     | '/catalog/$template'
@@ -281,6 +291,7 @@ export interface FileRouteTypes {
     | '/system'
     | '/terminal'
     | '/tokens'
+    | '/updates'
     | '/users'
     | '/'
     | '/catalog/$template'
@@ -307,6 +318,7 @@ export interface FileRouteTypes {
     | '/_auth/system'
     | '/_auth/terminal'
     | '/_auth/tokens'
+    | '/_auth/updates'
     | '/_auth/users'
     | '/_auth/'
     | '/_auth/apps/$name'
@@ -418,6 +430,13 @@ declare module '@tanstack/react-router' {
       path: '/tokens'
       fullPath: '/tokens'
       preLoaderRoute: typeof AuthTokensRouteImport
+      parentRoute: typeof AuthRoute
+    }
+    '/_auth/updates': {
+      id: '/_auth/updates'
+      path: '/updates'
+      fullPath: '/updates'
+      preLoaderRoute: typeof AuthUpdatesRouteImport
       parentRoute: typeof AuthRoute
     }
     '/_auth/users': {
@@ -542,6 +561,7 @@ interface AuthRouteChildren {
   AuthSystemRoute: typeof AuthSystemRoute
   AuthTerminalRoute: typeof AuthTerminalRoute
   AuthTokensRoute: typeof AuthTokensRoute
+  AuthUpdatesRoute: typeof AuthUpdatesRoute
   AuthUsersRoute: typeof AuthUsersRoute
   AuthIndexRoute: typeof AuthIndexRoute
   AuthAppsNameRoute: typeof AuthAppsNameRouteWithChildren
@@ -561,6 +581,7 @@ const AuthRouteChildren: AuthRouteChildren = {
   AuthSystemRoute: AuthSystemRoute,
   AuthTerminalRoute: AuthTerminalRoute,
   AuthTokensRoute: AuthTokensRoute,
+  AuthUpdatesRoute: AuthUpdatesRoute,
   AuthUsersRoute: AuthUsersRoute,
   AuthIndexRoute: AuthIndexRoute,
   AuthAppsNameRoute: AuthAppsNameRouteWithChildren,

@@ -15,12 +15,13 @@ export function statusWords(app: Pick<App, "status" | "services">): string {
 }
 
 /** A deployment's kind, as a person reads it: "Rollback from v3 to v1", "Automatic rollback …", "Deploy". */
-export function deploymentLabel(d: Pick<Deployment, "action" | "source" | "rollback_from" | "rollback_to">): string {
+export function deploymentLabel(d: Pick<Deployment, "action" | "source" | "rollback_from" | "rollback_to" | "version">): string {
   if (d.source === "rollback" || d.source === "auto_rollback") {
     const what = d.source === "auto_rollback" ? "Automatic rollback" : "Rollback";
     return d.rollback_to ? `${what} from v${d.rollback_from} to v${d.rollback_to}` : what;
   }
   const action = d.action || "deploy";
+  if (action === "update") return d.rollback_from && d.version ? `Update from v${d.rollback_from} to v${d.version}` : d.version ? `Update to v${d.version}` : "Update";
   return action.charAt(0).toUpperCase() + action.slice(1);
 }
 

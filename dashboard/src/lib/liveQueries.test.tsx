@@ -31,6 +31,10 @@ describe("queryKeysFor", () => {
     [event("totp_enabled", "ann"), [["users"], ["me"]]],
     [event("token_revoked", "t1"), [["tokens"]]],
     [event("notification_target_created", "ops"), [["notification-targets"]]],
+    [event("updates_checked", "", { apps: 3, updates: 2, unknown: 1, new: 1, origin: "request" }), [["updates"]]],
+    [event("update_available", "blog", { updates: [] }), [["updates"]]],
+    [event("update_step", "blog", { app: "blog", deployment: "d9", step: "pull", status: "running" }), [["updates"], ["deployment", "d9"], ["app", "blog"]]],
+    [event("update_rolled_back", "blog", { app: "blog", deployment: "d9" }), [["updates"], ["deployment", "d9"], ["app", "blog"]]],
   ])("%o makes stale %j", (e, keys) => {
     expect(queryKeysFor(e)).toEqual(keys);
   });
@@ -47,9 +51,9 @@ describe("queryKeysFor", () => {
   });
 
   it("names only roots that a restart of the stream refetches", () => {
-    const types = ["app_deleted", "version_created", "deployment_status", "domain_removed", "certificate_failed", "backup_succeeded", "backup_restored", "user_created", "token_created", "notification_failed", "totp_disabled"];
+    const types = ["app_deleted", "version_created", "deployment_status", "domain_removed", "certificate_failed", "backup_succeeded", "backup_restored", "user_created", "token_created", "notification_failed", "totp_disabled", "updates_checked", "update_available", "update_step", "update_failed"];
     for (const type of types) {
-      for (const key of queryKeysFor(event(type, "s", { app: "web", keys: ["backup.volumes.web"] }))) {
+      for (const key of queryKeysFor(event(type, "s", { app: "web", deployment: "d1", keys: ["backup.volumes.web"] }))) {
         expect(EVENT_DRIVEN_ROOTS as readonly unknown[]).toContain(key[0]);
       }
     }

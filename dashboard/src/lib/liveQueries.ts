@@ -29,6 +29,7 @@ export const EVENT_DRIVEN_ROOTS = [
   "me",
   "tokens",
   "notification-targets",
+  "updates",
   // changes when the gateway restarts, which restarts the stream; its event count follows the stream
   "system-info",
 ] as const;
@@ -52,6 +53,13 @@ export function queryKeysFor(event: AppOSEvent): QueryKey[] {
     // an app's status, last deployment and "saved, not deployed" follow its deployments
     if (app) keys.push(["apps"], ["app", app], ["versions", app]);
     return keys;
+  }
+  // a check's end, a new finding, an update's step or end: the rows (and badges) and that deployment
+  if (type === "updates_checked" || type === "update_available") return [["updates"]];
+  if (type.startsWith("update_")) {
+    const deployment = text(payload.deployment);
+    const app = text(payload.app) || subject;
+    return [["updates"], ...(deployment ? [["deployment", deployment]] : []), ...(app ? [["app", app]] : [])];
   }
   if (type.startsWith("domain_") || type.startsWith("certificate_")) return [["domains"]];
   if (type.startsWith("backup_")) return [["backups"]];

@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { createFileRoute, Link, Outlet, redirect, useRouterState } from "@tanstack/react-router";
-import { Activity, Bell, Gauge, Boxes, ClipboardList, Globe, HardDriveDownload, History, KeyRound, LayoutGrid, LogOut, Menu, SquareTerminal, Store, UserCog, Users, X } from "lucide-react";
+import { Activity, ArrowUpCircle, Bell, Gauge, Boxes, ClipboardList, Globe, HardDriveDownload, History, KeyRound, LayoutGrid, LogOut, Menu, SquareTerminal, Store, UserCog, Users, X } from "lucide-react";
 import { useState, type ComponentType } from "react";
 import { api, unwrap } from "@/api/client";
 import { clearToken, getToken } from "@/api/session";
@@ -30,6 +30,7 @@ const NAV: NavItem[] = [
   { to: "/catalog", label: "Catalog", icon: Store, min: "viewer" },
   { to: "/apps", label: "Apps", icon: LayoutGrid, min: "viewer" },
   { to: "/deployments", label: "Deployments", icon: History, min: "viewer" },
+  { to: "/updates", label: "Updates", icon: ArrowUpCircle, min: "viewer" },
   { to: "/domains", label: "Domains", icon: Globe, min: "viewer" },
   { to: "/users", label: "Users", icon: Users, min: "admin" },
   { to: "/tokens", label: "Tokens", icon: KeyRound, min: "viewer" },

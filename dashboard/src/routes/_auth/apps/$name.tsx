@@ -3,6 +3,7 @@ import { createFileRoute, Link, Outlet, useNavigate, useRouterState } from "@tan
 import { ArrowLeft, ExternalLink } from "lucide-react";
 import { useCallback } from "react";
 import { ErrorAlert, Spinner, StatusBadge } from "@/components/common";
+import { UpdateBadge } from "@/components/UpdateBadge";
 import { Tabs, TabsList, TabsTrigger } from "@/components/ui/tabs";
 import { statusWords } from "@/lib/appState";
 import { webUrl } from "@/lib/apps";
@@ -39,6 +40,7 @@ function AppLayout() {
         <div className="flex min-w-0 flex-wrap items-center gap-3">
           <h1 className="truncate text-2xl font-semibold tracking-tight">{name}</h1>
           {app.data && <StatusBadge status={app.data.status} label={statusWords(app.data)} testId="app-status" />}
+          <UpdateBadge app={name} link />
           {app.data?.template && <span className="text-sm text-muted-foreground">from {app.data.template}</span>}
         </div>
         {url && (

@@ -5,6 +5,7 @@ import type { App } from "@/api/client";
 import { explainError } from "@/api/errors";
 import { EmptyState, ErrorAlert, PageHeader, Spinner, StatusBadge } from "@/components/common";
 import { Button } from "@/components/ui/button";
+import { UpdateBadge } from "@/components/UpdateBadge";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
 import { autoRollbackNote, savedNotDeployed, statusWords } from "@/lib/appState";
 import { useCan } from "@/lib/auth";
@@ -96,6 +97,7 @@ function AppsPage() {
                       {app.name}
                     </Link>
                     {app.template && <div className="text-xs text-muted-foreground">{app.template}</div>}
+                    <UpdateBadge app={app.name ?? ""} className="mt-1" />
                   </TD>
                   <TD>
                     <StatusBadge status={app.status} label={statusWords(app)} testId={`app-status-${app.name}`} />

@@ -1,0 +1,108 @@
+/** The Updates page: rows grouped by app, majors marked, unknown rows with their reason, who sees
+ * the buttons, Update's confirmation (a major needs its box), Update all's summary with one failure. */
+import { createMemoryHistory, createRootRoute, createRoute, createRouter, Outlet, RouterProvider } from "@tanstack/react-router";
+import { render, screen, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { setToken } from "@/api/session";
+import { UpdatesList } from "@/components/UpdatesList";
+import type { Role } from "@/lib/auth";
+import type { ImageUpdate } from "@/lib/updates";
+import { stubFetch, withRole, type Call } from "@/test/stubs";
+
+const at = "2026-12-03T06:00:00Z";
+const ROWS: ImageUpdate[] = [
+  { app: "wiki", service: "web", image: "127.0.0.1:5000/web:1.0.0", kind: "major", current_tag: "1.0.0", current_digest: "sha256:1111111111111111", candidate_tag: "2.0.0", candidate_digest: "sha256:2222222222222222", checked_at: at },
+  { app: "blog", service: "web", image: "127.0.0.1:5000/web:1.0.0", kind: "minor", current_tag: "1.0.0", current_digest: "sha256:1111111111111111", candidate_tag: "1.1.0", candidate_digest: "sha256:3333333333333333", checked_at: at },
+  { app: "wiki", service: "web", image: "127.0.0.1:5000/web:1.0.0", kind: "patch", current_tag: "1.0.0", current_digest: "sha256:1111111111111111", candidate_tag: "1.0.1", candidate_digest: "sha256:4444444444444444", checked_at: at },
+  { app: "wiki", service: "db", image: "127.0.0.1:5999/db:16", kind: "unknown", current_tag: "16", reason: "cannot reach 127.0.0.1:5999: connection refused", checked_at: at },
+  { app: "shop", service: "web", image: "127.0.0.1:5000/shop:1.0.0", kind: "patch", current_tag: "1.0.0", candidate_tag: "1.0.1", checked_at: at },
+];
+
+function renderPage(role: Role, answer: (call: Call) => { status: number; body: unknown }) {
+  setToken("tok", 3600);
+  const calls = stubFetch(answer);
+  const root = createRootRoute({ component: () => <Outlet /> });
+  const page = createRoute({ getParentRoute: () => root, path: "/", component: UpdatesList });
+  const deployment = createRoute({ getParentRoute: () => root, path: "/apps/$name/deployments/$id", component: () => <p>deployment page</p> });
+  const router = createRouter({ routeTree: root.addChildren([page, deployment]), history: createMemoryHistory({ initialEntries: ["/"] }) });
+  render(withRole(role, <RouterProvider router={router} />));
+  return { calls, router };
+}
+
+const listing = (call: Call) => (call.method === "GET" && call.path === "/api/v1/updates" ? { status: 200, body: { updates: ROWS } } : null);
+
+afterEach(() => vi.unstubAllGlobals());
+
+describe("UpdatesList", () => {
+  it("groups the rows by app, marks a major and says why a row is unknown", async () => {
+    renderPage("viewer", (call) => listing(call) ?? { status: 404, body: {} });
+    const wiki = await screen.findByTestId("updates-wiki");
+    expect(screen.getAllByTestId(/^updates-/).map((el) => el.dataset.testid)).toEqual(["updates-blog", "updates-shop", "updates-wiki"]);
+    expect(within(wiki).getAllByTestId("update-kind").map((el) => el.textContent)).toEqual(["unknown", "patch", "major"]);
+    const major = within(wiki).getByTestId("update-row-wiki-web-major");
+    expect(major).toHaveTextContent("1.0.0111111111111 → 2.0.0222222222222");
+    expect(major).toHaveTextContent("major — may need changes, read the release notes");
+    expect(within(wiki).getByTestId("update-reason")).toHaveTextContent("Could not check:");
+    expect(within(wiki).getByTestId("update-reason").textContent).toMatch(/127\.0\.0\.1:5999/);
+    expect(screen.getByTestId("last-check")).toHaveTextContent("Last checked");
+  });
+
+  it("shows a viewer the lists and no button", async () => {
+    renderPage("viewer", (call) => listing(call) ?? { status: 404, body: {} });
+    await screen.findByTestId("updates-wiki");
+    expect(screen.queryByRole("button")).toBeNull();
+  });
+
+  it("gives an operator Check now, Update per app and Update all; Check now asks for a check", async () => {
+    const { calls } = renderPage("operator", (call) => listing(call) ?? { status: 202, body: { queued: true } });
+    await screen.findByTestId("updates-wiki");
+    expect(screen.getByTestId("update-blog")).toBeInTheDocument();
+    expect(screen.getByTestId("update-wiki")).toBeInTheDocument();
+    await userEvent.setup().click(screen.getByTestId("check-now"));
+    expect(await screen.findByText("Check started; the list refreshes when it ends.")).toBeInTheDocument();
+    expect(calls.filter((c) => c.method === "POST").map((c) => c.path)).toEqual(["/api/v1/updates/check"]);
+  });
+
+  it("lists what an update changes; the major only with its box ticked; then opens the deployment", async () => {
+    const { calls, router } = renderPage("operator", (call) =>
+      listing(call) ?? { status: 202, body: { app: "wiki", deployment: { id: "d7", app: "wiki", action: "update", status: "pending" } } },
+    );
+    const user = userEvent.setup();
+    await user.click(await screen.findByTestId("update-wiki"));
+    const dialog = await screen.findByRole("dialog");
+    expect(within(dialog).getByTestId("update-changes")).toHaveTextContent("web 127.0.0.1:5000/web:1.0.0: 1.0.0 → 1.0.1");
+    await user.click(within(dialog).getByTestId("allow-major"));
+    expect(within(dialog).getByTestId("update-changes")).toHaveTextContent("1.0.0 → 2.0.0 (major)");
+    await user.click(within(dialog).getByRole("button", { name: "Update" }));
+    expect(await screen.findByText("deployment page")).toBeInTheDocument();
+    expect(router.state.location.pathname).toBe("/apps/wiki/deployments/d7");
+    const post = calls.find((c) => c.method === "POST");
+    expect(post).toEqual({ method: "POST", path: "/api/v1/apps/wiki/update", body: { allow_major: true } });
+  });
+
+  it("updates every app on its own; the summary names the one that failed and why", async () => {
+    const { calls } = renderPage("operator", (call) => {
+      const listed = listing(call);
+      if (listed) return listed;
+      if (call.path === "/api/v1/apps/shop/update") return { status: 409, body: { code: "conflict", message: "shop has nothing to update", request_id: "r1" } };
+      const app = call.path.split("/")[4];
+      if (call.method === "POST") return { status: 202, body: { app, deployment: { id: `d-${app}`, app, action: "update", status: "pending" } } };
+      return { status: 200, body: { id: call.path.split("/").at(-1), app: call.path.split("-").at(-1), action: "update", status: "running" } };
+    });
+    const user = userEvent.setup();
+    await user.click(await screen.findByTestId("update-all"));
+    const dialog = await screen.findByRole("dialog");
+    expect(dialog).toHaveTextContent("blog, shop, wiki");
+    await user.click(within(dialog).getByRole("button", { name: "Update 3 apps" }));
+    const summary = await screen.findByTestId("update-all-summary");
+    expect(within(summary).getByTestId("update-all-words")).toHaveTextContent("2 of 3 apps updated or updating. Failed: shop (shop has nothing to update).");
+    expect(within(summary).getByTestId("update-all-shop")).toHaveTextContent("failed — shop has nothing to update");
+    expect(within(summary).getByTestId("update-all-wiki")).toHaveTextContent("follow it");
+    expect(calls.filter((c) => c.method === "POST").map((c) => [c.path, c.body])).toEqual([
+      ["/api/v1/apps/blog/update", {}],
+      ["/api/v1/apps/shop/update", {}],
+      ["/api/v1/apps/wiki/update", {}],
+    ]);
+  });
+});

@@ -1,0 +1,167 @@
+/** Image updates in words: the last check's rows grouped by app, what each kind means, the badge an
+ * app gets, and "update all" (each app requested on its own; one failure never stops the others).
+ * The rows come from `GET /api/v1/updates` (the update check, services/deployer/updates/). */
+import { queryOptions } from "@tanstack/react-query";
+import { api, unwrap, type Deployment, type Schemas } from "@/api/client";
+import { explainError } from "@/api/errors";
+
+export type ImageUpdate = Schemas["ImageUpdate"];
+export type UpdateKind = "digest" | "patch" | "minor" | "major" | "unknown";
+
+export const updatesQuery = queryOptions({
+  queryKey: ["updates"],
+  queryFn: () => unwrap(api.GET("/api/v1/updates")),
+});
+
+export interface AppUpdates {
+  app: string;
+  rows: ImageUpdate[];
+  /** The newest time any of its rows was checked. */
+  checkedAt: string;
+}
+
+/** The rows grouped by app (apps by name; within one, by service, then digest < patch < minor < major < unknown). */
+export function groupByApp(rows: ImageUpdate[]): AppUpdates[] {
+  const order: Record<string, number> = { digest: 0, patch: 1, minor: 2, major: 3, unknown: 4 };
+  const groups = new Map<string, ImageUpdate[]>();
+  for (const row of rows) {
+    const app = row.app ?? "";
+    groups.set(app, [...(groups.get(app) ?? []), row]);
+  }
+  return [...groups.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([app, list]) => ({
+      app,
+      rows: [...list].sort((a, b) => (a.service ?? "").localeCompare(b.service ?? "") || (order[a.kind ?? ""] ?? 9) - (order[b.kind ?? ""] ?? 9)),
+      checkedAt: latest(list.map((r) => r.checked_at)),
+    }));
+}
+
+function latest(times: (string | undefined)[]): string {
+  return times.filter((t): t is string => !!t).sort().at(-1) ?? "";
+}
+
+/** When the last check ran (the newest `checked_at` of any row), or "" when none is known. */
+export function lastChecked(rows: ImageUpdate[]): string {
+  return latest(rows.map((r) => r.checked_at));
+}
+
+/** What a kind means, for the badge's title and the page. */
+export const KIND_WORDS: Record<UpdateKind, string> = {
+  digest: "same tag, new image",
+  patch: "patch",
+  minor: "minor",
+  major: "major — may need changes, read the release notes",
+  unknown: "could not check",
+};
+
+export function kindWords(kind: string | undefined): string {
+  return KIND_WORDS[(kind ?? "unknown") as UpdateKind] ?? kind ?? "unknown";
+}
+
+/** sha256:0123456789abcdef… → 0123456789ab (what people compare by eye). */
+export function shortDigest(digest: string | undefined): string {
+  if (!digest) return "";
+  const hex = digest.includes(":") ? digest.slice(digest.indexOf(":") + 1) : digest;
+  return hex.slice(0, 12);
+}
+
+/** An unknown row's reason in plain words (the check's reasons already are; this drops what is not). */
+export function unknownWords(row: ImageUpdate): string {
+  const reason = (row.reason ?? "").trim();
+  if (!reason) return "The registry could not be asked about this image.";
+  return explainError(reason).summary;
+}
+
+/** The badge an app gets from the last check: a major beats the others; unknown rows give none. */
+export function appBadge(rows: ImageUpdate[], app: string): "major" | "update" | null {
+  const kinds = rows.filter((r) => r.app === app).map((r) => r.kind);
+  if (kinds.includes("major")) return "major";
+  if (kinds.some((k) => k === "digest" || k === "patch" || k === "minor")) return "update";
+  return null;
+}
+
+/** Whether an app has anything an update would change by default (not counting majors). */
+export function hasDefaultUpdate(rows: ImageUpdate[]): boolean {
+  return rows.some((r) => r.kind === "digest" || r.kind === "patch" || r.kind === "minor");
+}
+
+/** What an update of `rows` (one app's) changes, one line per service: the newest non-major
+ * candidate, or the major when `major` is allowed and the service has one. */
+export interface PlannedChange {
+  service: string;
+  image: string;
+  from: string;
+  to: string;
+  kind: string;
+}
+
+export function plannedChanges(rows: ImageUpdate[], major: boolean): PlannedChange[] {
+  const rank: Record<string, number> = { digest: 0, patch: 1, minor: 2, major: 3 };
+  const best = new Map<string, ImageUpdate>();
+  for (const row of rows) {
+    const kind = row.kind ?? "";
+    if (!(kind in rank) || (kind === "major" && !major)) continue;
+    const service = row.service ?? "";
+    const held = best.get(service);
+    if (!held || rank[kind] > rank[held.kind ?? ""]) best.set(service, row);
+  }
+  return [...best.values()]
+    .sort((a, b) => (a.service ?? "").localeCompare(b.service ?? ""))
+    .map((r) => ({
+      service: r.service ?? "",
+      image: r.image ?? "",
+      from: r.current_tag || shortDigest(r.current_digest),
+      to: r.kind === "digest" ? `${r.candidate_tag || r.current_tag} (${shortDigest(r.candidate_digest)})` : (r.candidate_tag ?? ""),
+      kind: r.kind ?? "",
+    }));
+}
+
+export interface UpdateBody {
+  services?: Record<string, string>;
+  allow_major?: boolean;
+  snapshot_volumes?: boolean;
+}
+
+/** `POST /api/v1/apps/{app}/update` → the update's deployment (202). Errors are ApiErrors: a major
+ * without allow_major is 400 naming it, nothing to update 409. */
+export async function requestUpdate(app: string, body: UpdateBody = {}): Promise<Deployment> {
+  const reply = await unwrap(api.POST("/api/v1/apps/{app}/update", { params: { path: { app } }, body }));
+  return reply.deployment ?? {};
+}
+
+/** The body for one app's update: empty (the server takes each service's newest non-major
+ * candidate of the last check), or with majors allowed (then each service's newest, major included). */
+export function updateBody(_rows: ImageUpdate[], major: boolean): UpdateBody {
+  return major ? { allow_major: true } : {};
+}
+
+export interface UpdateOutcome {
+  app: string;
+  deployment?: Deployment;
+  /** Why the request failed (plain words); unset when it was accepted. */
+  error?: string;
+}
+
+/** Requests each app's update on its own, one after the other; a failure is noted and the next app
+ * goes on. `request` is `requestUpdate` outside tests. */
+export async function updateAll(apps: string[], request: (app: string) => Promise<Deployment> = (app) => requestUpdate(app)): Promise<UpdateOutcome[]> {
+  const outcomes: UpdateOutcome[] = [];
+  for (const app of apps) {
+    try {
+      outcomes.push({ app, deployment: await request(app) });
+    } catch (error) {
+      outcomes.push({ app, error: explainError(error).summary });
+    }
+  }
+  return outcomes;
+}
+
+/** "2 of 3 apps updated or updating. Failed: blog (why)." */
+export function summaryWords(outcomes: UpdateOutcome[]): string {
+  const started = outcomes.filter((o) => !o.error);
+  const failed = outcomes.filter((o) => o.error);
+  const head = `${started.length} of ${outcomes.length} ${outcomes.length === 1 ? "app" : "apps"} updated or updating.`;
+  if (!failed.length) return head;
+  return `${head} Failed: ${failed.map((o) => `${o.app} (${o.error})`).join("; ")}.`;
+}
