@@ -23,6 +23,7 @@ from cli.commands import (
     proxy,
     shell,
     system,
+    update,
     updates,
     validate,
     versions,
@@ -53,6 +54,7 @@ def build_app() -> typer.Typer:
         backups,
         notify,
         updates,
+        update,
     ):
         module.register(app)
     return app
