@@ -28,8 +28,8 @@ function Row({ row }: { row: ImageUpdate }) {
   return (
     <TR data-testid={`update-row-${row.app}-${row.service}-${kind}`}>
       <TD className="font-medium">{row.service}</TD>
-      <TD className="max-w-56 truncate font-mono text-xs" title={row.image}>{row.image}</TD>
-      <TD className="text-sm">
+      <TD className="font-mono text-xs whitespace-nowrap">{row.image}</TD>
+      <TD className="text-sm whitespace-nowrap">
         <span className="font-mono">{row.current_tag || "—"}</span>
         {row.current_digest && <span className="ml-1 font-mono text-xs text-muted-foreground" title={row.current_digest}>{shortDigest(row.current_digest)}</span>}
         {kind !== "unknown" && (
@@ -116,13 +116,13 @@ export function UpdatesList() {
         title="Updates"
         description={
           <span data-testid="last-check">
-            {checked ? <>Last checked {timeAgo(checked)} ({formatTime(checked)}).</> : "No check has found anything yet."} AppOS asks each image's registry for newer versions once a day.
+            {checked ? <>Last checked {timeAgo(checked)} ({formatTime(checked)}).</> : "No check has found anything yet."} Checked daily.
           </span>
         }
         actions={
           canUpdate && (
-            <>
-              {check.isSuccess && <SuccessNote className="self-center">Check started; the list refreshes when it ends.</SuccessNote>}
+            <div className="flex flex-wrap items-center gap-2">
+              {check.isSuccess && <SuccessNote>Check started; the list refreshes when it ends.</SuccessNote>}
               <Button variant="outline" onClick={() => check.mutate()} disabled={check.isPending} data-testid="check-now">
                 <RefreshCw className={check.isPending ? "animate-spin" : undefined} /> Check now
               </Button>
@@ -137,7 +137,7 @@ export function UpdatesList() {
                   <p className="text-sm">{updatable.join(", ")}</p>
                 </ConfirmDialog>
               )}
-            </>
+            </div>
           )
         }
       />
