@@ -146,30 +146,61 @@ async def writer(client: httpx.AsyncClient, apps: list[str], stats: Stats, until
 
 
 async def sse_client(
-    url: str, token: str, after: int, stop: asyncio.Event, counts: list[int], i: int
+    url: str, token: str, after: int, stop: asyncio.Event, counts: list[int], i: int, ready: asyncio.Event
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=None)) as client:
-        async with client.stream(
-            "GET", f"{url}/api/v1/events", params={"after": after}, headers=headers
-        ) as r:
-            async for line in r.aiter_lines():
-                if line.startswith("data:"):
-                    counts[i] += 1
-                if stop.is_set():
-                    return
-
-
-async def ws_client(url: str, token: str, after: int, stop: asyncio.Event, counts: list[int], i: int) -> None:
-    ws_url = url.replace("http://", "ws://") + f"/api/v1/events/ws?after={after}"
-    async with websockets.connect(ws_url, subprotocols=["appos.v1", f"bearer.{token}"]) as ws:  # type: ignore[list-item]
         while not stop.is_set():
-            try:
-                message = json.loads(await asyncio.wait_for(ws.recv(), timeout=1))
-            except TimeoutError:
-                continue
-            if "seq" in message:
-                counts[i] += 1
+            async with client.stream(
+                "GET", f"{url}/api/v1/events", params={"after": after}, headers=headers
+            ) as r:
+                if r.status_code != 200:  # the previous round's streams may not be closed yet
+                    await asyncio.sleep(0.2)
+                    continue
+                ready.set()
+                async for line in r.aiter_lines():
+                    if line.startswith("data:"):
+                        counts[i] += 1
+                    if stop.is_set():
+                        return
+
+
+async def ws_client(
+    url: str, token: str, after: int, stop: asyncio.Event, counts: list[int], i: int, ready: asyncio.Event
+) -> None:
+    ws_url = url.replace("http://", "ws://") + f"/api/v1/events/ws?after={after}"
+    while not stop.is_set():
+        try:
+            ws = await websockets.connect(ws_url, subprotocols=["appos.v1", f"bearer.{token}"])  # type: ignore[list-item]
+        except websockets.exceptions.InvalidStatus:  # refused: the previous round's may not be closed yet
+            await asyncio.sleep(0.2)
+            continue
+        async with ws:
+            ready.set()
+            while not stop.is_set():
+                try:
+                    message = json.loads(await asyncio.wait_for(ws.recv(), timeout=1))
+                except TimeoutError:
+                    continue
+                if "seq" in message:
+                    counts[i] += 1
+            return
+
+
+async def _delivered(counts: list[int], base: list[int], settle: float = 1.0, limit: float = 60.0) -> None:
+    """Until every client has as many events as the one that has most and nothing new came for
+    `settle` seconds (the last events are on their way), or `limit` seconds."""
+    deadline = time.monotonic() + limit
+    seen = list(counts)
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        if counts != seen:
+            seen, quiet_since = list(counts), time.monotonic()
+            continue
+        got = [c - b for c, b in zip(counts, base, strict=True)]
+        if min(got) == max(got) and time.monotonic() - quiet_since >= settle:
+            return
 
 
 async def newest_seq(url: str, token: str) -> int:
@@ -207,11 +238,20 @@ async def run_load(
         first = (await client.get("/api/v1/deployments", params={"page_size": "1"})).status_code
         assert first == 200
         after = await newest_seq(url, token)
+        readies = [asyncio.Event() for _ in range(clients)]
         streams = [
-            asyncio.create_task((sse_client if i % 2 == 0 else ws_client)(url, token, after, stop, counts, i))
+            asyncio.create_task(
+                (sse_client if i % 2 == 0 else ws_client)(url, token, after, stop, counts, i, readies[i])
+            )
             for i in range(clients)
         ]
-        await asyncio.sleep(2)  # every client has caught up with the backlog
+        try:  # every client has its stream open (no backlog: they start from the newest event)
+            await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=120)
+        except TimeoutError:
+            failed = [t.exception() for t in streams if t.done() and t.exception()]
+            raise SystemExit(
+                f"only {sum(r.is_set() for r in readies)} of {clients} event clients connected; {failed[:3]}"
+            ) from None
         base = list(counts)
         started = time.monotonic()
         until = started + seconds
@@ -220,7 +260,7 @@ async def run_load(
             writer(client, apps, stats, until, write_rate),
         )
         elapsed = time.monotonic() - started
-        await asyncio.sleep(2)  # the last events reach every client
+        await _delivered(counts, base)
         stop.set()
         for task in streams:
             task.cancel()
