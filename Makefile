@@ -123,6 +123,7 @@ bench: install-dev
 	$(VPY) bench/terminal.py
 	$(VPY) bench/events.py
 	$(VPY) bench/backup.py
+	$(VPY) bench/update.py
 	$(VPY) bench/load.py --minutes $${APPOS_LOAD_MINUTES:-10}
 
 ## footprint-guard: fails when everything `make run` leaves running (PSS, 25 s after the URL line;
