@@ -29,8 +29,8 @@ from services.state.models import (
 
 APP_STATUSES = ("deploying", "running", "partially_running", "stopped", "unhealthy", "failed")
 # Actions that are meant to leave the app running: when one failed and it is not, the app failed.
-_STARTS = ("deploy", "redeploy", "start", "restart")
-_APPLIES_VERSION = ("deploy", "redeploy")
+_STARTS = ("deploy", "redeploy", "start", "restart", "update")
+_APPLIES_VERSION = ("deploy", "redeploy", "update")
 
 
 def get_app(*, session: Session, name: str) -> App:

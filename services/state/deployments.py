@@ -20,7 +20,9 @@ from services.state import events
 from services.state.apps import get_app
 from services.state.models import App, Deployment, DeploymentLog
 
-ACTIONS = ("deploy", "redeploy", "start", "stop", "restart", "remove")
+ACTIONS = ("deploy", "redeploy", "start", "stop", "restart", "remove", "update")
+# Actions that apply a config version (an update is a new version, deployed with its own steps).
+APPLIES_VERSION = ("deploy", "redeploy", "update")
 STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
 TERMINAL = ("succeeded", "failed", "cancelled")
 MAX_LINE = 4000
@@ -149,11 +151,11 @@ def transition(
     deployment.images_json = json.dumps(
         [json_format.MessageToDict(i, preserving_proto_field_name=True) for i in kept]
     )
-    if to_status == "succeeded" and deployment.action in ("deploy", "redeploy"):
+    if to_status == "succeeded" and deployment.action in APPLIES_VERSION:
         app = session.get(App, deployment.app)
         if app is not None and deployment.version:
             app.last_good_version = deployment.version
-    if to_status == "running" and deployment.action in ("deploy", "redeploy"):
+    if to_status == "running" and deployment.action in APPLIES_VERSION:
         app = session.get(App, deployment.app)
         if app is not None and app.status != "deploying":
             app.status, app.status_message, app.updated_at = "deploying", "", now

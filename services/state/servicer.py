@@ -348,6 +348,7 @@ class StateServicer(state_pb2_grpc.StateServicer):
                 deploy=request.deploy,
                 rollback_to=request.rollback_to,
                 rollback_cause=request.rollback_cause,
+                options_json=request.options_json,
             )
             origin = deployment.origin() if deployment is not None else None
             reply = apps_pb2.VersionReply(

@@ -16,7 +16,7 @@ from services.state.apps import get_app
 from services.state.deployments import create_deployment
 from services.state.models import App, ConfigVersion, Deployment
 
-SOURCES = ("create", "edit", "rollback", "auto_rollback")
+SOURCES = ("create", "edit", "rollback", "auto_rollback", "update")
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
 
@@ -68,15 +68,24 @@ def create_version(
     deploy: bool,
     rollback_to: int = 0,
     rollback_cause: str = "",
+    options_json: str = "",
 ) -> tuple[ConfigVersion, App, Deployment | None]:
     """A new version; with `deploy`, its deployment, which keeps what made it (`origin`): the source
-    and, for a rollback, the version the app was at and the earlier one it goes back to."""
+    and, for a rollback, the version the app was at and the earlier one it goes back to. A version
+    made by an update (source `update`) is deployed by an `update` deployment with `options_json`
+    (its targets, the version it updates) beside the origin."""
     app = get_app(session=session, name=app_name)
     if expected_version and app.current_version != expected_version:
         raise Conflict(
             f"app {app_name} is at version {app.current_version}, not {expected_version}: "
             "reload it and apply your change again"
         )
+    try:
+        options = json.loads(options_json or "{}")
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument("options_json is not JSON") from exc
+    if not isinstance(options, dict):
+        raise InvalidArgument("options_json must be a JSON object")
     origin: dict[str, object] = {"source": source}
     if source in ("rollback", "auto_rollback"):
         if rollback_to < 1 or rollback_to > app.current_version:
@@ -84,14 +93,16 @@ def create_version(
         origin.update(rollback_from=app.current_version, rollback_to=rollback_to)
         if rollback_cause:
             origin["rollback_cause"] = rollback_cause[:1000]
+    if source == "update":
+        origin["updated_from"] = app.current_version
     version = add_version(
         session=session, app=app, compose=compose, env=env, author=author, message=message, source=source
     )
     deployment = None
     if deploy:
         deployment = create_deployment(
-            session=session, app=app, action="deploy", actor=author,
-            options_json=json.dumps({"origin": origin}),
+            session=session, app=app, action="update" if source == "update" else "deploy", actor=author,
+            options_json=json.dumps({**options, "origin": origin}),
         )  # fmt: skip
         version.deployment_id = deployment.id
     return version, app, deployment
