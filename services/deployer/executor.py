@@ -24,6 +24,7 @@ from services.common.errors import AppOSError, Conflict, FailedPrecondition, Inv
 from services.common.state_client import StateClient
 from services.deployer import compose, images, ports, runtime, validation
 from services.deployer.settings import DeployerSettings
+from services.deployer.update_run import UpdateRun
 
 logger = logging.getLogger(__name__)
 
@@ -218,6 +219,8 @@ class Executor:
         self.redis.delete(cancel_key(deployment_id))
 
     def _perform(self, deployment: apps_pb2.Deployment, options: dict[str, Any], sink: LogSink) -> Outcome:
+        if deployment.action == "update":  # its own steps, with a rollback of images and volumes
+            return UpdateRun(self, deployment, sink).perform(options)
         record: state_pb2.AppRecord = self.state.stub.GetApp(
             state_pb2.StateGetAppRequest(name=deployment.app)
         )

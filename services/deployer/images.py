@@ -52,7 +52,7 @@ from services.deployer.updates.refs import InvalidReference, is_digest, parse_re
 logger = logging.getLogger(__name__)
 
 # Actions whose succeeded deployment records images (they leave containers that run them).
-RECORDS_IMAGES = ("deploy", "redeploy", "start", "restart")
+RECORDS_IMAGES = ("deploy", "redeploy", "start", "restart", "update")
 _IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
 # Succeeded deployments of one version looked at for recorded images (newest first).
 _LOOK_BACK = 50

@@ -104,6 +104,10 @@ def main() -> None:
         concurrency=settings.worker_concurrency(),
     )
     socket_path = settings.socket_path("deployer")
+    apps_servicer = AppsServicer(
+        settings=settings, catalog=catalog, state=state, enqueue=enqueue,
+        docker_factory=docker_factory, backups=backups,
+    )  # fmt: skip
     server, health = build_server(
         socket_path=socket_path,
         services=[
@@ -112,18 +116,7 @@ def main() -> None:
                 CatalogServicer(catalog, functools.partial(port_holders, settings, docker_factory)),
                 _SERVICES["Catalog"].full_name,
             ),
-            (
-                apps_pb2_grpc.add_AppsServicer_to_server,
-                AppsServicer(
-                    settings=settings,
-                    catalog=catalog,
-                    state=state,
-                    enqueue=enqueue,
-                    docker_factory=docker_factory,
-                    backups=backups,
-                ),
-                _SERVICES["Apps"].full_name,
-            ),
+            (apps_pb2_grpc.add_AppsServicer_to_server, apps_servicer, _SERVICES["Apps"].full_name),
             (
                 apps_pb2_grpc.add_DeploymentsServicer_to_server,
                 DeploymentsServicer(state=state, redis_set=set_flag),
@@ -146,7 +139,7 @@ def main() -> None:
             ),
             (
                 updates_pb2_grpc.add_UpdatesServicer_to_server,
-                UpdatesServicer(state=state, enqueue=enqueue_update_check),
+                UpdatesServicer(state=state, enqueue=enqueue_update_check, versions=apps_servicer.versions),
                 updates_pb2.DESCRIPTOR.services_by_name["Updates"].full_name,
             ),
         ],

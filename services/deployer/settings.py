@@ -42,6 +42,9 @@ class DeployerSettings(CommonSettings):
     # When the image update check runs (issue 19), in the backup schedule's forms (UTC):
     # "daily@HH:MM", "every:N" (hours, 1-168) or a cron line; "" turns it off. Default: daily.
     update_check_schedule: str = "every:24"
+    # An update's health gate: a service without a healthcheck must still run this long after
+    # `up --wait` (services with one are gated by it).
+    update_settle_seconds: float = Field(default=10.0, ge=0)
     # Tests only: a restore's job waits at the start of this step (once) until told to go on
     # (`backups/restore.py`), so a test can kill a part at a known step.
     test_restore_pause_at: str = ""

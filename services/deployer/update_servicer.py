@@ -1,5 +1,6 @@
-"""The public Updates service: the last check's findings (read from state) and a check on demand
-(queued on `appos.updates`; the worker runs `updates/job.py`)."""
+"""The public Updates service: the last check's findings (read from state), a check on demand
+(queued on `appos.updates`; the worker runs `updates/job.py`), and an app's update (a new version
+and its `update` deployment: `updates/start.py`; the worker runs `update_run.py`)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,22 @@ from collections.abc import Callable
 
 import grpc
 
-from appos.v1 import state_pb2, updates_pb2, updates_pb2_grpc
+from appos.v1 import apps_pb2, state_pb2, updates_pb2, updates_pb2_grpc
+from services.common.errors import FailedPrecondition
 from services.common.grpc_server import actor
 from services.common.names import validate_app_name
 from services.common.state_client import StateClient
+from services.deployer.updates import start
+from services.deployer.versions import Versions
 
 
 class UpdatesServicer(updates_pb2_grpc.UpdatesServicer):
-    def __init__(self, *, state: StateClient, enqueue: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, *, state: StateClient, enqueue: Callable[[str, str], None], versions: Versions | None = None
+    ) -> None:
         self.state = state
         self.enqueue = enqueue  # (actor, origin)
+        self.versions = versions
 
     def ListUpdates(
         self, request: updates_pb2.ListUpdatesRequest, context: grpc.ServicerContext
@@ -39,3 +46,12 @@ class UpdatesServicer(updates_pb2_grpc.UpdatesServicer):
     ) -> updates_pb2.CheckUpdatesReply:
         self.enqueue(actor(context), "request")
         return updates_pb2.CheckUpdatesReply(queued=True)
+
+    def UpdateApp(
+        self, request: updates_pb2.UpdateAppRequest, context: grpc.ServicerContext
+    ) -> apps_pb2.AppActionReply:
+        if self.versions is None:
+            raise FailedPrecondition("updates are not available in this process")
+        return start.start(
+            versions=self.versions, request=start.UpdateRequest.from_pb(request), actor=actor(context)
+        )

@@ -6,6 +6,7 @@ files are written to the app's folder at once."""
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import dataclass
 
 from appos.v1 import apps_pb2, state_pb2
@@ -116,9 +117,24 @@ class Versions:
             expected=record.app.current_version, deploy=True, rollback_to=target.number,
         )  # fmt: skip
 
+    def update(
+        self, *, app: str, compose_text: str, env_text: str, message: str, expected: int, actor: str,
+        options: dict[str, object],
+    ) -> apps_pb2.VersionReply:  # fmt: skip
+        """An update's new version (`updates/start.py` made its files), checked as any version that is
+        deployed at once, stored with its `update` deployment, queued. No If-Match: like a rollback,
+        it is made from the current version (`expected`), and refused if the app moved on since."""
+        record = self._record(app)
+        allowed = list(record.app.policy_exceptions)
+        self.apps.check_version(app, compose_text, env_text, allowed, deploy=True)
+        return self._store(
+            app, compose_text, env_text, author=actor, message=message, source="update",
+            expected=expected, deploy=True, options=options,
+        )  # fmt: skip
+
     def _store(
         self, app: str, compose_text: str, env_text: str, *, author: str, message: str, source: str,
-        expected: int, deploy: bool, rollback_to: int = 0,
+        expected: int, deploy: bool, rollback_to: int = 0, options: dict[str, object] | None = None,
     ) -> apps_pb2.VersionReply:  # fmt: skip
         self.apps.refuse_while_restoring()
         reply: apps_pb2.VersionReply = self.apps.state.stub.CreateVersion(
@@ -132,6 +148,7 @@ class Versions:
                 expected_version=expected,
                 deploy=deploy,
                 rollback_to=rollback_to,
+                options_json=json.dumps(options or {}),
             ),  # fmt: skip
         )
         if deploy:

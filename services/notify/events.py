@@ -19,6 +19,10 @@ CERTIFICATE_EXPIRING = "certificate_expiring"
 CERTIFICATE_FAILED = "certificate_failed"
 APP_UNHEALTHY = "app_unhealthy"
 UPDATE_AVAILABLE = "update_available"  # appended by state when an update check finds something new
+# appended by the worker when an app's update failed: rolled back to the previous version (and its
+# volume data), or not even that (the message says what state the app is in)
+UPDATE_ROLLED_BACK = "update_rolled_back"
+UPDATE_FAILED = "update_failed"
 TEST = "test"
 
 # Every kind a target can subscribe to, in the order people read them.
@@ -29,6 +33,8 @@ KINDS = (
     CERTIFICATE_FAILED,
     APP_UNHEALTHY,
     UPDATE_AVAILABLE,
+    UPDATE_ROLLED_BACK,
+    UPDATE_FAILED,
 )
 
 TITLES = {
@@ -38,6 +44,8 @@ TITLES = {
     CERTIFICATE_FAILED: "Certificate not issued",
     APP_UNHEALTHY: "App unhealthy",
     UPDATE_AVAILABLE: "Update available",
+    UPDATE_ROLLED_BACK: "Update rolled back",
+    UPDATE_FAILED: "Update failed",
     TEST: "Test notification",
 }
 
@@ -127,6 +135,9 @@ def _classify(type_: str, subject: str, payload: dict[str, Any]) -> tuple[str, s
         return APP_UNHEALTHY, subject, f"{subject}: {payload.get('reason') or 'unhealthy'}"
     if type_ == UPDATE_AVAILABLE:
         return UPDATE_AVAILABLE, subject, str(payload.get("message") or f"{subject}: an update is available")
+    if type_ in (UPDATE_ROLLED_BACK, UPDATE_FAILED):
+        app = str(payload.get("app") or subject)
+        return type_, app, str(payload.get("message") or f"the update of {app} failed")
     return "", "", ""
 
 

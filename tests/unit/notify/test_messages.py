@@ -67,6 +67,10 @@ def test_which_events_notify() -> None:
         "update_available"
     )
     assert kind("updates_checked", {"apps": 1, "updates": 1}) is None  # the check's end: no one is told
+    assert kind("update_rolled_back", {"app": "blog", "message": "rolled back to v1"}) == "update_rolled_back"
+    assert kind("update_failed", {"app": "blog", "message": "the app is failed"}) == "update_failed"
+    assert kind("update_step", {"app": "blog", "step": "pull", "status": "failed"}) is None  # progress only
+    assert kind("update_succeeded", {"app": "blog"}) is None
     assert kind("notification_failed", {"event": "deployment_failed"}) is None  # never a loop
     assert kind("deployment_log", {"line": "x"}) is None
 
@@ -142,3 +146,15 @@ def test_a_test_notification() -> None:
     note = events.make_test_notification("hook")
     assert (note.event, note.subject, note.seq) == ("test", "hook", 0)
     assert note.title == "Test notification: hook"
+
+
+def test_an_update_notification_names_the_app_and_says_what_happened() -> None:
+    payload = {
+        "app": "blog",
+        "deployment": "d7",
+        "message": "update web 1.0.0 → 1.1.0 failed (x); rolled back",
+    }
+    note = from_event(_event("update_rolled_back", "blog", payload))
+    assert note is not None
+    assert (note.event, note.app, note.message) == ("update_rolled_back", "blog", payload["message"])
+    assert note.title == "Update rolled back: blog"
