@@ -31,8 +31,8 @@ describe("app state words", () => {
     expect(deploymentLabel({ action: "deploy", source: "auto_rollback", rollback_from: 2, rollback_to: 1 })).toBe("Automatic rollback from v2 to v1");
     expect(deploymentLabel({ action: "deploy", source: "edit" })).toBe("Deploy");
     expect(deploymentLabel({ action: "restart" })).toBe("Restart");
-    expect(deploymentLabel({ action: "update", version: 4, rollback_from: 3 })).toBe("Update from v3 to v4");
-    expect(deploymentLabel({ action: "update", version: 4 })).toBe("Update to v4");
+    expect(deploymentLabel({ action: "update", version: 4 })).toBe("Update from v3 to v4");
+    expect(deploymentLabel({ action: "update" })).toBe("Update");
     expect(versionSource({ source: "auto_rollback", rollback_from: 2, rollback_to: 1 })).toBe("automatic rollback from v2 to v1");
     expect(versionSource({ source: "create" })).toBe("create");
   });

@@ -21,7 +21,9 @@ export function deploymentLabel(d: Pick<Deployment, "action" | "source" | "rollb
     return d.rollback_to ? `${what} from v${d.rollback_from} to v${d.rollback_to}` : what;
   }
   const action = d.action || "deploy";
-  if (action === "update") return d.rollback_from && d.version ? `Update from v${d.rollback_from} to v${d.version}` : d.version ? `Update to v${d.version}` : "Update";
+  // An update is refused unless the app runs its newest version, and it adds the next one: it always
+  // goes from the version before its own.
+  if (action === "update") return d.version && d.version > 1 ? `Update from v${d.version - 1} to v${d.version}` : "Update";
   return action.charAt(0).toUpperCase() + action.slice(1);
 }
 

@@ -38,6 +38,12 @@ function DeploymentPage() {
   const active = ACTIVE.includes(status);
   const logs = useDeploymentLogs(id, active);
   const app = useQuery({ ...appQuery(name), enabled: status === "succeeded" });
+  // an update's version says what it changes ("web 1.0.0 → 1.1.0")
+  const updated = useQuery({
+    queryKey: ["versions", name, deployment.data?.version],
+    queryFn: () => unwrap(api.GET("/api/v1/apps/{app}/versions/{number}", { params: { path: { app: name, number: deployment.data?.version ?? 0 } } })),
+    enabled: deployment.data?.action === "update" && !!deployment.data.version,
+  });
   const appUrl = app.data ? webUrl(app.data) : null;
 
   const cancel = async () => {
@@ -76,6 +82,7 @@ function DeploymentPage() {
       <ErrorAlert error={deployment.error} />
       <div className="flex flex-wrap items-center gap-3 rounded-lg border bg-card px-4 py-3">
         <span className="font-medium" data-testid="deployment-kind">{d ? deploymentLabel(d) : "Deployment"}</span>
+        {updated.data?.message && <span className="font-mono text-sm" data-testid="update-change">{updated.data.message}</span>}
         <StatusBadge status={status} testId="deployment-status" />
         {d && (
           <span className="text-sm text-muted-foreground">
