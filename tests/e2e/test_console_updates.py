@@ -3,7 +3,7 @@ on loopback (`tests/registry.py`): `…/web` 1.0.0, 1.0.1, 1.1.0 and 2.0.0 pushe
 from 1.0.0 (the engine pulls it from the registry), a check through REST; then the Updates page
 lists it grouped by app with the major marked, the apps list shows the badge, Check now refreshes
 the list from the `updates_checked` event, a viewer sees no button, and Update runs to success on
-the deployment's live page."""
+the deployment's live page. The first test also writes docs/screenshots/updates.png."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.browser import ARTIFACTS, sign_in
-from tests.harness import Stack, docker_client, free_port
+from tests.harness import ROOT, Stack, docker_client, free_port
 from tests.registry import LocalRegistry, push_image, remove_images, start_registry
 
 pytestmark = [pytest.mark.xdist_group("browser")]
@@ -134,6 +134,7 @@ def test_the_updates_page_lists_the_check_and_the_apps_list_shows_the_badge(
     expect(page.get_by_test_id(f"update-{seeded.app}")).to_be_visible()
     expect(page.get_by_test_id("update-all")).to_be_visible()
     _shot(page, "admin")
+    page.screenshot(path=str(ROOT / "docs" / "screenshots" / "updates.png"))
 
     # Check now: 202, then the list is read again when the check's updates_checked event arrives
     def read_again(response: Any) -> bool:
