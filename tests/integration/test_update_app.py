@@ -58,23 +58,31 @@ echo "migrated by $(cat /www/version)" > /data/seed
 echo "schema 2" > /data/schema
 exec httpd -f -p 8080 -h /www
 """
+# a version without a healthcheck that serves, then exits: only the settle period can catch it
+CRASH_START = """#!/bin/sh
+httpd -p 8080 -h /www
+sleep 2.5
+exit 3
+"""
 GOOD_HEALTH = "#!/bin/sh\nexec wget -q -O /dev/null http://127.0.0.1:8080/version\n"
 BAD_HEALTH = "#!/bin/sh\nexit 1\n"
 
 
-def push_web(client: Any, reference: str, *, content: str, bad: bool = False) -> str:
-    """Build `reference` (busybox + /start, /health, /www/version), push it; the registry's digest."""
+def push_web(client: Any, reference: str, *, content: str, bad: bool = False, crash: bool = False) -> str:
+    """Build `reference` (busybox + /start, /health, /www/version), push it; the registry's digest.
+    `bad`: writes over its volume, then fails its healthcheck; `crash`: no healthcheck, exits soon."""
     build_busybox_image(client)
+    healthcheck = "" if crash else 'HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/health"]\n'
     dockerfile = (
         f"FROM {BUSYBOX_IMAGE}\n"
         "COPY version /www/version\nCOPY start /start\nCOPY health /health\n"
-        'HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/health"]\n'
-        'CMD ["/start"]\n'
+        f'{healthcheck}CMD ["/start"]\n'
     ).encode()
+    start = CRASH_START if crash else BAD_START if bad else GOOD_START
     files = {
         "Dockerfile": (dockerfile, 0o644),
         "version": (content.encode(), 0o644),
-        "start": ((BAD_START if bad else GOOD_START).encode(), 0o755),
+        "start": (start.encode(), 0o755),
         "health": ((BAD_HEALTH if bad else GOOD_HEALTH).encode(), 0o755),
     }
     context = io.BytesIO()
@@ -102,19 +110,20 @@ class Registry:
     def image(self, tag: str) -> str:
         return self.registry.image(REPOSITORY, tag)
 
-    def push(self, tag: str, *, bad: bool = False, content: str = "") -> str:
+    def push(self, tag: str, *, bad: bool = False, crash: bool = False, content: str = "") -> str:
         self.digests[tag] = push_web(
-            docker_client(), self.image(tag), content=content or f"web {tag}", bad=bad
+            docker_client(), self.image(tag), content=content or f"web {tag}", bad=bad, crash=crash
         )
         return self.digests[tag]
 
 
 @pytest.fixture(scope="module")
 def ustack(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) -> Iterator[Stack]:
-    """A stack of this module's own: the health gate's settle period is short here."""
+    """A stack of this module's own: the health gate's settle period (default 10 s) is shorter here,
+    still well past the 2.5 s the crashing version runs."""
     running = start_stack(
         tmp_path_factory.mktemp("ustack"),
-        extra_env={"APPOS_UPDATE_SETTLE_SECONDS": "1", "APPOS_STREAMS_PER_USER": "100"},
+        extra_env={"APPOS_UPDATE_SETTLE_SECONDS": "6", "APPOS_STREAMS_PER_USER": "100"},
     )
     yield running
     running.stop()
@@ -133,6 +142,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, busybox_image: str) -> Iter
         for tag in ("1.0.0", "1.1.0", "2.0.0"):
             registry.push(tag)
         registry.push("1.5.0-broken", bad=True)  # another shape: never a candidate of 1.0.0
+        registry.push("1.6.0-crash", crash=True)
         yield registry
     finally:
         registry.registry.stop()
@@ -385,6 +395,27 @@ def test_a_version_that_fails_its_healthcheck_is_rolled_back_with_its_volume_dat
         with ustack.client(token) as c:
             c.delete(f"/api/v1/notifications/targets/{hook}")
         receiver.close()
+
+
+def test_a_service_without_healthcheck_that_exits_within_the_settle_period_is_rolled_back(
+    ustack: Stack, token: str, seeded: Registry
+) -> None:
+    app, port = _deploy(ustack, token, seeded.image("1.0.0"))
+    try:
+        deployment = _update(ustack, token, app, {"services": {"web": "1.6.0-crash"}})
+
+        assert deployment["status"] == "failed", deployment
+        reason = deployment["reason"]
+        assert "service web exited with code 3" in reason and "rolled back to v1" in reason, reason
+        lines = " | ".join(_logs(ustack, token, deployment["id"]))
+        assert "update: redeploy succeeded" in lines and "update: health failed" in lines, lines
+        assert "update: rollback succeeded" in lines, lines
+        assert _serves(port) == "web 1.0.0"
+        with ustack.client(token) as c:
+            state = c.get(f"/api/v1/apps/{app}").json()
+        assert state["status"] == "running" and state["current_version"] == 3, state
+    finally:
+        _remove(ustack, token, app)
 
 
 def test_a_registry_that_stopped_fails_the_update_and_the_old_version_keeps_serving(
