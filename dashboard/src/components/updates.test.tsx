@@ -1,7 +1,7 @@
 /** The Updates page: rows grouped by app, majors marked, unknown rows with their reason, who sees
  * the buttons, Update's confirmation (a major needs its box), Update all's summary with one failure. */
 import { createMemoryHistory, createRootRoute, createRoute, createRouter, Outlet, RouterProvider } from "@tanstack/react-router";
-import { render, screen, within } from "@testing-library/react";
+import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { setToken } from "@/api/session";
@@ -104,5 +104,29 @@ describe("UpdatesList", () => {
       ["/api/v1/apps/shop/update", {}],
       ["/api/v1/apps/wiki/update", {}],
     ]);
+  });
+
+  it("names an update that started and then rolled back, with the deployment's reason", async () => {
+    renderPage("operator", (call) => {
+      const listed = listing(call);
+      if (listed) return listed;
+      const app = call.path.split("/")[4];
+      if (call.method === "POST") return { status: 202, body: { app, deployment: { id: `d-${app}`, app, action: "update", status: "pending" } } };
+      const id = call.path.split("/").at(-1) ?? "";
+      return id === "d-wiki"
+        ? { status: 200, body: { id, app: "wiki", action: "update", status: "failed", reason: "rolled back to v3: web was unhealthy after the update" } }
+        : { status: 200, body: { id, app: id.slice(2), action: "update", status: "succeeded" } };
+    });
+    const user = userEvent.setup();
+    await user.click(await screen.findByTestId("update-all"));
+    await user.click(within(await screen.findByRole("dialog")).getByRole("button", { name: "Update 3 apps" }));
+    const summary = await screen.findByTestId("update-all-summary");
+    await waitFor(() =>
+      expect(within(summary).getByTestId("update-all-words")).toHaveTextContent(
+        "2 of 3 apps updated or updating. Failed: wiki (rolled back to v3: web was unhealthy after the update).",
+      ),
+    );
+    expect(within(summary).getByTestId("update-all-blog")).toHaveTextContent("succeeded");
+    expect(summary).toHaveAttribute("role", "alert");
   });
 });
