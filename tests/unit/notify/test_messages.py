@@ -149,7 +149,7 @@ def test_a_test_notification() -> None:
 
 
 def test_an_update_notification_names_the_app_and_says_what_happened() -> None:
-    payload = {
+    payload: dict[str, object] = {
         "app": "blog",
         "deployment": "d7",
         "message": "update web 1.0.0 → 1.1.0 failed (x); rolled back",
