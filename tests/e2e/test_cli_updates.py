@@ -141,7 +141,8 @@ def test_update_all_goes_on_past_a_failure_and_names_it(
     outcomes: list[dict[str, Any]] = json.loads(result.stdout)
     by_app = {o["app"]: o for o in outcomes}
     assert by_app[good]["ok"] is True and by_app[good]["deployment"]["status"] == "succeeded"
-    assert by_app[bad]["ok"] is False and by_app[bad]["message"]
+    assert by_app[bad]["ok"] is False
+    assert "rolled back" in by_app[bad]["message"], by_app[bad]["message"]
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("error: updated ") and f"failed: {bad} (" in error, result.stderr
     assert good not in error.split("failed:", 1)[1]
