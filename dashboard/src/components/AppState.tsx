@@ -19,7 +19,8 @@ export function AppState({ app, canAct }: { app: App; canAct: boolean }) {
         <Alert variant="info" data-testid="app-deploying">
           <Loader2 className="mt-0.5 animate-spin" />
           <span>
-            {deploymentLabel(current)} of version {current.version} is under way.{" "}
+            {deploymentLabel(current)}
+            {current.action === "update" ? "" : ` of version ${current.version}`} is under way.{" "}
             <Link to="/apps/$name/deployments/$id" params={{ name, id: current.id }} className="underline">
               Follow the deployment
             </Link>

@@ -5,6 +5,7 @@ import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { setToken } from "@/api/session";
+import { AppState } from "@/components/AppState";
 import { UpdatesList } from "@/components/UpdatesList";
 import type { Role } from "@/lib/auth";
 import type { ImageUpdate } from "@/lib/updates";
@@ -128,5 +129,14 @@ describe("UpdatesList", () => {
     );
     expect(within(summary).getByTestId("update-all-blog")).toHaveTextContent("succeeded");
     expect(summary).toHaveAttribute("role", "alert");
+  });
+
+  it("says an update under way on the app's page as one", async () => {
+    const root = createRootRoute({
+      component: () => <AppState app={{ name: "wiki", status: "deploying", current_version: 4, last_deployment: { id: "d4", action: "update", status: "running", version: 4 } }} canAct={false} />,
+    });
+    const router = createRouter({ routeTree: root, history: createMemoryHistory({ initialEntries: ["/"] }) });
+    render(withRole("viewer", <RouterProvider router={router} />));
+    expect(await screen.findByTestId("app-deploying")).toHaveTextContent("Update from v3 to v4 is under way. Follow the deployment");
   });
 });
