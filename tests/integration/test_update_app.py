@@ -50,6 +50,7 @@ volumes:
   data:
 """
 GOOD_START = """#!/bin/sh
+[ -f /data/schema ] && { echo "the data is from a newer version"; exit 4; }
 [ -f /data/seed ] || echo "seeded by $(cat /www/version)" > /data/seed
 exec httpd -f -p 8080 -h /www
 """
@@ -414,6 +415,35 @@ def test_a_service_without_healthcheck_that_exits_within_the_settle_period_is_ro
         with ustack.client(token) as c:
             state = c.get(f"/api/v1/apps/{app}").json()
         assert state["status"] == "running" and state["current_version"] == 3, state
+    finally:
+        _remove(ustack, token, app)
+
+
+def test_without_a_volume_snapshot_a_failed_rollback_says_what_state_the_app_is_in(
+    ustack: Stack, token: str, seeded: Registry
+) -> None:
+    """The bad version migrates the volume; the old one refuses to start on that data. Without the
+    snapshot (snapshot_volumes: false) nothing gives the old data back: `update_failed`."""
+    app, _port = _deploy(ustack, token, seeded.image("1.0.0"), volumes=True)
+    try:
+        deployment = _update(
+            ustack, token, app, {"services": {"web": "1.5.0-broken"}, "snapshot_volumes": False}
+        )
+
+        assert deployment["status"] == "failed", deployment
+        reason = deployment["reason"]
+        assert "so did its rollback to v1" in reason and "exited with code 4" in reason, reason
+        assert "the app is failed" in reason, reason
+        with ustack.client(token) as c:
+            state = c.get(f"/api/v1/apps/{app}").json()
+        assert state["status"] == "failed" and state["current_version"] == 3, state
+        events = _events(ustack, token, app, "update_failed")
+        snapshot = [
+            e["payload"] for e in events if e["type"] == "update_step" and e["payload"]["step"] == "snapshot"
+        ]
+        assert "volumes not copied (not asked for)" in snapshot[-1]["message"], snapshot
+        assert "so did its rollback to v1" in events[-1]["payload"]["message"], events[-1]
+        assert not (ustack.data / "updates" / deployment["id"]).exists()
     finally:
         _remove(ustack, token, app)
 
