@@ -55,8 +55,9 @@ def refuse_unsettled(app: apps_pb2.App) -> None:
         )
     if current != good:
         raise FailedPrecondition(
-            f"app {app.name} runs v{good}, but v{current} is saved and not deployed (or failed); "
-            f"redeploy v{current} or roll back to v{good} first, then update"
+            f"app {app.name} runs v{good}, but v{current} is newer and not deployed (a deployment of it "
+            f"is under way, or it failed); wait for it, or redeploy v{current} or roll back to v{good}, "
+            "then update"
         )
 
 

@@ -1,12 +1,14 @@
 """Which tags an update goes to (`updates/target.py`): the newest non-major finding of the last
-check, a major only when confirmed, tags given by the caller, nothing to update in words."""
+check, a major only when confirmed, tags given by the caller, nothing to update in words; and the
+version it starts from (`start.py`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from appos.v1 import updates_pb2
-from services.common.errors import Conflict, InvalidArgument
+from appos.v1 import apps_pb2, updates_pb2
+from services.common.errors import Conflict, FailedPrecondition, InvalidArgument
+from services.deployer.updates.start import refuse_unsettled
 from services.deployer.updates.target import choose, kind_between
 
 WEB = "127.0.0.1:5000/web:1.0.0"
@@ -93,3 +95,11 @@ def test_kinds_between_tags() -> None:
     assert kind_between("v1.2", "v1.4") == "minor"
     assert kind_between("1.9", "2.0") == "major"
     assert kind_between("latest", "1.0") == "tag"
+
+
+def test_an_update_starts_from_the_version_the_app_runs() -> None:
+    refuse_unsettled(apps_pb2.App(name="a", current_version=3, last_good_version=3))
+    with pytest.raises(FailedPrecondition, match="never deployed successfully"):
+        refuse_unsettled(apps_pb2.App(name="a", current_version=1, last_good_version=0))
+    with pytest.raises(FailedPrecondition, match=r"runs v2, but v3 is newer and not deployed"):
+        refuse_unsettled(apps_pb2.App(name="a", current_version=3, last_good_version=2))
