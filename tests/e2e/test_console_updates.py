@@ -3,11 +3,13 @@ on loopback (`tests/registry.py`): `…/web` 1.0.0, 1.0.1, 1.1.0 and 2.0.0 pushe
 from 1.0.0 (the engine pulls it from the registry), a check through REST; then the Updates page
 lists it grouped by app with the major marked, the apps list shows the badge, Check now refreshes
 the list from the `updates_checked` event, a viewer sees no button, and Update runs to success on
-the deployment's live page. The first test also writes docs/screenshots/updates.png."""
+the deployment's live page; Update all goes on past an app whose new version is unhealthy (rolled
+back) and its summary names it. The first test also writes docs/screenshots/updates.png."""
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -184,3 +186,71 @@ def test_update_runs_to_success_on_the_deployments_live_page(
     _shot(page, "deployment")
     r = httpx.get(f"http://127.0.0.1:{seeded.port}/version", timeout=10)
     assert r.text == "web 1.1.0\n"
+
+
+HEALTH_COMPOSE = """\
+services:
+  web:
+    image: {image}
+    init: true
+    command: ["httpd", "-f", "-p", "8080", "-h", "/"]
+    ports:
+      - "127.0.0.1:{port}:8080"
+    healthcheck:
+      test: ["CMD", "grep", "-q", "healthy", "/version"]
+      interval: 1s
+      timeout: 2s
+      retries: 2
+"""
+
+
+@pytest.fixture
+def good_and_sick(stack: Stack, admin_token: str, seeded: Seeded) -> Iterator[tuple[str, str]]:
+    """Two more apps on the seeded registry: `ok` 1.0.0 → 1.0.1 stays healthy, `sick` 1.0.0 → 1.1.0
+    lacks the word its healthcheck looks for; then a check."""
+    client = docker_client()
+    suffix = uuid.uuid4().hex[:6]
+    names = {"ok": f"updok{suffix}", "sick": f"updsick{suffix}"}
+    try:
+        for repository, tag, content in (
+            ("ok", "1.0.0", "ok 1.0.0 healthy\n"), ("ok", "1.0.1", "ok 1.0.1 healthy\n"),
+            ("sick", "1.0.0", "sick 1.0.0 healthy\n"), ("sick", "1.1.0", "sick 1.1.0 not well\n"),
+        ):  # fmt: skip
+            reference = seeded.registry.image(f"appos-e2e/{repository}", tag)
+            push_image(client, reference, content=content)
+            client.images.remove(reference, force=True)  # the engine pulls what the apps run
+        for repository, app in names.items():
+            image = seeded.registry.image(f"appos-e2e/{repository}", "1.0.0")
+            compose = HEALTH_COMPOSE.format(image=image, port=free_port())
+            _, deployment = stack.deploy(admin_token, {"name": app, "compose": compose})
+            assert deployment["status"] == "succeeded", deployment
+        check_and_wait(stack, admin_token)
+        yield names["ok"], names["sick"]
+    finally:
+        for app in names.values():
+            with stack.client(admin_token) as c:
+                r = c.delete(f"/api/v1/apps/{app}", params={"remove_volumes": "true"})
+            if r.status_code == 202:
+                stack.wait_deployment(admin_token, r.json()["deployment"]["id"])
+        client.close()
+
+
+def test_update_all_goes_on_past_a_failure_and_the_summary_names_it(
+    stack: Stack, page: Page, good_and_sick: tuple[str, str]
+) -> None:
+    ok, sick = good_and_sick
+    sign_in(page, stack.url, "admin", stack.admin_password())
+    page.goto(f"{stack.url}/updates")
+    expect(page.get_by_test_id(f"updates-{sick}")).to_be_visible()
+    page.get_by_test_id("update-all").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text(ok)
+    expect(dialog).to_contain_text(sick)
+    dialog.get_by_role("button", name=re.compile(r"^Update \d+ apps?$")).click()
+    summary = page.get_by_test_id("update-all-summary")
+    expect(summary.get_by_test_id(f"update-all-{ok}")).to_contain_text("succeeded", timeout=DEPLOY_TIMEOUT)
+    expect(summary.get_by_test_id(f"update-all-{sick}")).to_contain_text("failed —", timeout=DEPLOY_TIMEOUT)
+    expect(summary.get_by_test_id(f"update-all-{sick}")).to_contain_text("rolled back")
+    expect(summary.get_by_test_id("update-all-words")).to_contain_text(f"Failed: {sick} (")
+    expect(summary.get_by_test_id("update-all-words")).not_to_contain_text(f"{ok} (")
+    _shot(page, "update-all")
