@@ -253,4 +253,8 @@ def test_update_all_goes_on_past_a_failure_and_the_summary_names_it(
     expect(summary.get_by_test_id(f"update-all-{sick}")).to_contain_text("rolled back")
     expect(summary.get_by_test_id("update-all-words")).to_contain_text(f"Failed: {sick} (")
     expect(summary.get_by_test_id("update-all-words")).not_to_contain_text(f"{ok} (")
+    # the updated app's findings described what it ran before: gone until the next check
+    expect(page.get_by_test_id(f"updates-{ok}")).to_have_count(0)
+    expect(page.get_by_test_id("last-check")).to_contain_text("Some apps were updated since")
+    expect(page.get_by_test_id(f"updates-{sick}")).to_be_visible()  # rolled back: still runs 1.0.0
     _shot(page, "update-all")

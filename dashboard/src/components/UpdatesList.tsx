@@ -13,7 +13,8 @@ import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
 import { plainMessage } from "@/lib/appState";
 import { useCan } from "@/lib/auth";
 import { formatTime, timeAgo } from "@/lib/format";
-import { groupByApp, hasDefaultUpdate, kindWords, lastChecked, shortDigest, summaryWords, unknownWords, updateAll, updatesQuery, type ImageUpdate, type UpdateOutcome } from "@/lib/updates";
+import { appsQuery } from "@/lib/queries";
+import { groupByApp, hasDefaultUpdate, kindWords, lastChecked, shortDigest, stillCurrent, summaryWords, unknownWords, updateAll, updatesQuery, type ImageUpdate, type UpdateOutcome } from "@/lib/updates";
 
 const KIND_VARIANT: Record<string, "default" | "warning" | "muted" | "success"> = {
   digest: "default",
@@ -105,10 +106,14 @@ export function UpdatesList() {
   const canUpdate = useCan("operator");
   const [outcomes, setOutcomes] = useState<UpdateOutcome[] | null>(null);
   const check = useMutation({ mutationFn: () => unwrap(api.POST("/api/v1/updates/check", { body: {} })) });
-  const rows = updates.data?.updates ?? [];
+  const apps = useQuery(appsQuery);
+  const found = updates.data?.updates ?? [];
+  // rows of an app updated since the check are left out until the next one
+  const rows = stillCurrent(found, apps.data?.apps ?? []);
+  const stale = found.length - rows.length;
   const groups = groupByApp(rows);
   const updatable = groups.filter((g) => hasDefaultUpdate(g.rows)).map((g) => g.app);
-  const checked = lastChecked(rows);
+  const checked = lastChecked(found);
 
   return (
     <>
@@ -117,6 +122,7 @@ export function UpdatesList() {
         description={
           <span data-testid="last-check">
             {checked ? <>Last checked {timeAgo(checked)} ({formatTime(checked)}).</> : "No check has found anything yet."} Checked daily.
+            {stale > 0 && <> Some apps were updated since: check again to see what is newer for them now.</>}
           </span>
         }
         actions={

@@ -1,7 +1,7 @@
 /** Image updates in words: grouping, the badge an app gets, what an update changes, update all. */
 import { describe, expect, it } from "vitest";
 import { ApiError } from "@/api/errors";
-import { appBadge, groupByApp, kindWords, lastChecked, plannedChanges, shortDigest, summaryWords, updateAll, updateBody, type ImageUpdate } from "@/lib/updates";
+import { appBadge, groupByApp, stillCurrent, kindWords, lastChecked, plannedChanges, shortDigest, summaryWords, updateAll, updateBody, type ImageUpdate } from "@/lib/updates";
 
 const row = (app: string, service: string, kind: string, extra: Partial<ImageUpdate> = {}): ImageUpdate => ({
   app,
@@ -77,5 +77,16 @@ describe("updateAll", () => {
     ]);
     expect(summaryWords(outcomes)).toBe("2 of 3 apps updated or updating. Failed: blog (blog has nothing to update).");
     expect(summaryWords(outcomes.filter((o) => !o.error))).toBe("2 of 2 apps updated or updating.");
+  });
+});
+
+describe("stillCurrent", () => {
+  it("leaves out the rows of an image the app no longer runs (updated since the check), until the next check", () => {
+    const rows = [row("a", "web", "patch"), row("a", "web", "major"), row("a", "db", "digest"), row("b", "web", "minor"), row("c", "web", "minor")];
+    const updated = { name: "a", last_deployment: { status: "succeeded", images: [{ service: "web", image: "127.0.0.1:5000/web:1.0.1" }, { service: "db", image: "127.0.0.1:5000/db:1.0.0" }] } };
+    const failed = { name: "b", last_deployment: { status: "failed", images: [] } };
+    expect(stillCurrent(rows, [updated, failed]).map((r) => `${r.app}:${r.service}:${r.kind}`)).toEqual(["a:db:digest", "b:web:minor", "c:web:minor"]);
+    expect(appBadge(rows, updated)).toBe("update"); // the db's digest is still news; web's patch and major are not
+    expect(appBadge(rows, "a")).toBe("major");
   });
 });

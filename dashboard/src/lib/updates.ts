@@ -2,7 +2,7 @@
  * app gets, and "update all" (each app requested on its own; one failure never stops the others).
  * The rows come from `GET /api/v1/updates` (the update check, services/deployer/updates/). */
 import { queryOptions } from "@tanstack/react-query";
-import { api, unwrap, type Deployment, type Schemas } from "@/api/client";
+import { api, unwrap, type App, type Deployment, type Schemas } from "@/api/client";
 import { explainError } from "@/api/errors";
 
 export type ImageUpdate = Schemas["ImageUpdate"];
@@ -41,6 +41,22 @@ function latest(times: (string | undefined)[]): string {
   return times.filter((t): t is string => !!t).sort().at(-1) ?? "";
 }
 
+/** The rows that still describe what their app runs: a row found for an image its app's newest
+ * successful deployment no longer runs (it was updated since the check) is left out until the next
+ * check. Apps not given, or whose last deployment recorded no images, keep their rows. */
+export function stillCurrent(rows: ImageUpdate[], apps: App[]): ImageUpdate[] {
+  const running = new Map<string, Map<string, string>>();
+  for (const app of apps) {
+    const d = app.last_deployment;
+    if (!app.name || d?.status !== "succeeded" || !d.images?.length) continue;
+    running.set(app.name, new Map(d.images.map((i) => [i.service ?? "", i.image ?? ""])));
+  }
+  return rows.filter((row) => {
+    const image = running.get(row.app ?? "")?.get(row.service ?? "");
+    return image === undefined || image === row.image;
+  });
+}
+
 /** When the last check ran (the newest `checked_at` of any row), or "" when none is known. */
 export function lastChecked(rows: ImageUpdate[]): string {
   return latest(rows.map((r) => r.checked_at));
@@ -74,8 +90,10 @@ export function unknownWords(row: ImageUpdate): string {
 }
 
 /** The badge an app gets from the last check: a major beats the others; unknown rows give none. */
-export function appBadge(rows: ImageUpdate[], app: string): "major" | "update" | null {
-  const kinds = rows.filter((r) => r.app === app).map((r) => r.kind);
+export function appBadge(rows: ImageUpdate[], app: string | App): "major" | "update" | null {
+  const name = typeof app === "string" ? app : (app.name ?? "");
+  const current = typeof app === "string" ? rows : stillCurrent(rows, [app]);
+  const kinds = current.filter((r) => r.app === name).map((r) => r.kind);
   if (kinds.includes("major")) return "major";
   if (kinds.some((k) => k === "digest" || k === "patch" || k === "minor")) return "update";
   return null;

@@ -40,7 +40,7 @@ function AppLayout() {
         <div className="flex min-w-0 flex-wrap items-center gap-3">
           <h1 className="truncate text-2xl font-semibold tracking-tight">{name}</h1>
           {app.data && <StatusBadge status={app.data.status} label={statusWords(app.data)} testId="app-status" />}
-          <UpdateBadge app={name} link />
+          {app.data && <UpdateBadge app={app.data} link />}
           {app.data?.template && <span className="text-sm text-muted-foreground">from {app.data.template}</span>}
         </div>
         {url && (

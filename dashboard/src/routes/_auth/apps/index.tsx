@@ -97,7 +97,7 @@ function AppsPage() {
                       {app.name}
                     </Link>
                     {app.template && <div className="text-xs text-muted-foreground">{app.template}</div>}
-                    <UpdateBadge app={app.name ?? ""} className="ml-2" />
+                    <UpdateBadge app={app} className="ml-2" />
                   </TD>
                   <TD>
                     <StatusBadge status={app.status} label={statusWords(app)} testId={`app-status-${app.name}`} />
