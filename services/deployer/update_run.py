@@ -68,6 +68,21 @@ class Snapshot:
     entries: list[tuple[VolumeEntry, Path]]
 
 
+# written once every volume is copied: a retried update (its worker was killed) keeps this snapshot,
+# taken before anything changed, rather than copying what the new version may have migrated
+_TAKEN = "snapshot.json"
+
+
+def _taken(folder: Path) -> Snapshot | None:
+    """The snapshot an earlier attempt of this update finished, if any."""
+    try:
+        listed = json.loads((folder / _TAKEN).read_text())
+    except (OSError, ValueError):
+        return None
+    entries = [(entry, folder / entry.file) for entry in (VolumeEntry.model_validate(e) for e in listed)]
+    return Snapshot(folder, entries)
+
+
 class UpdateRun:
     def __init__(self, executor: Executor, deployment: apps_pb2.Deployment, sink: LogSink) -> None:
         self.ex = executor
@@ -167,6 +182,14 @@ class UpdateRun:
             )
             return None
         folder = self.ex.settings.data / "updates" / self.deployment.id
+        kept = _taken(folder)
+        if kept is not None:  # an earlier attempt's, taken before the new version ran: never again after
+            copied = ", ".join(entry.name for entry, _ in kept.entries) or "none"
+            self.step(
+                "snapshot", "succeeded", f"v{plan.previous}: kept from the attempt before; volumes: {copied}"
+            )
+            return kept
+        shutil.rmtree(folder, ignore_errors=True)  # half an attempt's copy: nothing had changed yet
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         entries: list[tuple[VolumeEntry, Path]] = []
         with contextlib.closing(self.ex.docker_factory()) as client:
@@ -187,6 +210,7 @@ class UpdateRun:
                                 tar,
                             )
                         )
+        (folder / _TAKEN).write_text(json.dumps([entry.model_dump() for entry, _ in entries]))
         copied = ", ".join(entry.name for entry, _ in entries) or "none"
         self.step("snapshot", "succeeded", f"v{plan.previous} and its digests; volumes copied: {copied}")
         return Snapshot(folder, entries)
