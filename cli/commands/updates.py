@@ -1,7 +1,10 @@
-"""`appos updates [list] [--json]` and `appos updates check [--wait]`: image updates (issue 19)."""
+"""`appos updates [list] [--json]` and `appos updates check [--wait]`: image updates (issue 19);
+`appos updates registries`, `login REGISTRY --username U --password-stdin`, `logout REGISTRY`: the
+registry logins the check uses (admin; the password is read from stdin and never shown)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import typer
@@ -91,6 +94,50 @@ def check(
         f" ({counts.get('new', 0)} new), {counts.get('unknown', 0)} unknown"
     )
     _show(updates, as_json)
+
+
+@updates_app.command("registries")
+def registries(as_json: bool = JSON_OPTION) -> None:
+    """The stored registry logins (admin): registry, username, when set — never the password."""
+    with connect() as api:
+        logins = api.get("/api/v1/updates/registries").get("registries", [])
+    if as_json:
+        print_json(logins)
+        return
+    table(
+        ["registry", "username", "password", "updated"],
+        [[escape(r.get("registry", "")), escape(r.get("username", "")),
+          "set" if r.get("password_set") else "-", when(r.get("updated_at", ""))] for r in logins],
+    )  # fmt: skip
+
+
+@updates_app.command("login")
+def login(
+    registry: str = typer.Argument(..., help="docker.io, ghcr.io, 127.0.0.1:5000, …"),
+    username: str = typer.Option(..., "--username", "-u"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password or token from stdin (required)."
+    ),
+) -> None:
+    """Store the login the update check uses for REGISTRY (admin)."""
+    if not password_stdin:
+        raise CliError("give the password on stdin: --password-stdin")
+    password = sys.stdin.read().rstrip("\r\n")
+    with connect() as api:
+        api.put(
+            f"/api/v1/updates/registries/{seg(registry)}",
+            {"username": username, "password": password},
+            headers={},
+        )
+    note(f"login stored for {registry}")
+
+
+@updates_app.command("logout")
+def logout(registry: str = typer.Argument(..., help="The registry whose login to forget.")) -> None:
+    """Forget REGISTRY's stored login: the check asks it anonymously again (admin)."""
+    with connect() as api:
+        api.delete(f"/api/v1/updates/registries/{seg(registry)}")
+    note(f"login removed for {registry}")
 
 
 def register(app: typer.Typer) -> None:

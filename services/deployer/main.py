@@ -33,6 +33,7 @@ from services.common.queues import CHECK_UPDATES, QUEUE_OF, RUN_DEPLOYMENT
 from services.common.state_client import StateClient
 from services.deployer.backup_servicer import BackupImportsServicer, BackupsServicer
 from services.deployer.backups import make_backups
+from services.deployer.backups.internal import Internal
 from services.deployer.catalog import Catalog
 from services.deployer.celery_app import make_celery
 from services.deployer.executor import Executor
@@ -40,6 +41,7 @@ from services.deployer.reconciler import Reconciler
 from services.deployer.servicer import AppsServicer, CatalogServicer, DeploymentsServicer, port_holders
 from services.deployer.settings import DeployerSettings
 from services.deployer.update_servicer import UpdatesServicer
+from services.deployer.updates.logins import RegistryLogins
 from services.deployer.updates.schedule import UpdateSchedule
 from services.deployer.watcher import DockerWatcher
 from services.deployer.worker import Worker, register_tasks
@@ -80,7 +82,10 @@ def main() -> None:
         from services.deployer.updates.job import check_all
         from services.deployer.updates.registry import RegistryClient
 
-        return check_all(state=state, make_client=RegistryClient, actor=actor, origin=origin)
+        lookup = registry_logins.lookup()  # one read of the stored logins per check
+        return check_all(
+            state=state, make_client=lambda: RegistryClient(credentials=lookup), actor=actor, origin=origin
+        )
 
     def set_flag(key: str) -> None:
         redis.set(key, "1", ex=3600)
@@ -92,6 +97,7 @@ def main() -> None:
     backups = make_backups(
         settings=settings, state=state, redis=redis, docker_factory=docker_factory, celery=celery
     )
+    registry_logins = RegistryLogins(Internal(settings))
     worker = Worker(
         make_app=lambda: make_celery(settings),
         register=functools.partial(
@@ -139,7 +145,12 @@ def main() -> None:
             ),
             (
                 updates_pb2_grpc.add_UpdatesServicer_to_server,
-                UpdatesServicer(state=state, enqueue=enqueue_update_check, versions=apps_servicer.versions),
+                UpdatesServicer(
+                    state=state,
+                    enqueue=enqueue_update_check,
+                    versions=apps_servicer.versions,
+                    logins=registry_logins,
+                ),
                 updates_pb2.DESCRIPTOR.services_by_name["Updates"].full_name,
             ),
         ],

@@ -14,16 +14,23 @@ from services.common.grpc_server import actor
 from services.common.names import validate_app_name
 from services.common.state_client import StateClient
 from services.deployer.updates import start
+from services.deployer.updates.logins import RegistryLogins
 from services.deployer.versions import Versions
 
 
 class UpdatesServicer(updates_pb2_grpc.UpdatesServicer):
     def __init__(
-        self, *, state: StateClient, enqueue: Callable[[str, str], None], versions: Versions | None = None
+        self,
+        *,
+        state: StateClient,
+        enqueue: Callable[[str, str], None],
+        versions: Versions | None = None,
+        logins: RegistryLogins | None = None,
     ) -> None:
         self.state = state
         self.enqueue = enqueue  # (actor, origin)
         self.versions = versions
+        self.logins = logins
 
     def ListUpdates(
         self, request: updates_pb2.ListUpdatesRequest, context: grpc.ServicerContext
@@ -55,3 +62,29 @@ class UpdatesServicer(updates_pb2_grpc.UpdatesServicer):
         return start.start(
             versions=self.versions, request=start.UpdateRequest.from_pb(request), actor=actor(context)
         )
+
+    def _logins(self) -> RegistryLogins:
+        if self.logins is None:
+            raise FailedPrecondition("registry logins are not available in this process")
+        return self.logins
+
+    def PutRegistryLogin(
+        self, request: updates_pb2.PutRegistryLoginRequest, context: grpc.ServicerContext
+    ) -> updates_pb2.RegistryLogin:
+        return self._logins().put(
+            registry=request.registry,
+            username=request.username,
+            password=request.password,
+            actor=actor(context),
+        )
+
+    def ListRegistryLogins(
+        self, request: updates_pb2.ListRegistryLoginsRequest, context: grpc.ServicerContext
+    ) -> updates_pb2.ListRegistryLoginsReply:
+        return self._logins().list()
+
+    def DeleteRegistryLogin(
+        self, request: updates_pb2.DeleteRegistryLoginRequest, context: grpc.ServicerContext
+    ) -> updates_pb2.DeleteRegistryLoginReply:
+        self._logins().delete(registry=request.registry, actor=actor(context))
+        return updates_pb2.DeleteRegistryLoginReply()
