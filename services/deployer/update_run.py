@@ -32,6 +32,7 @@ from appos.v1 import apps_pb2, state_pb2
 from services.common.errors import AppOSError, Conflict, NotFound
 from services.deployer import compose, images, runtime, volumes
 from services.deployer.archive import VolumeEntry
+from services.deployer.updates.pull_logins import pull_logins
 
 if TYPE_CHECKING:
     from services.deployer.executor import Executor, LogSink, Outcome
@@ -239,11 +240,15 @@ class UpdateRun:
         args = ["pull", *plan.services]
         self.sink(f"$ docker compose {' '.join(args)}")
         cancel = f"appos:deployment:{self.deployment.id}:cancel"
-        result = compose.run(
-            project.command(*args), env=project.env(), on_line=self.sink,
-            should_stop=lambda: bool(self.ex.redis.exists(cancel)),
-            timeout=self.ex.settings.deploy_timeout_seconds,
-        )  # fmt: skip
+        with pull_logins(settings=self.ex.settings, config=config, services=plan.services) as docker_config:
+            env = project.env()
+            if docker_config is not None:  # the stored logins of the images' registries, for this pull
+                env["DOCKER_CONFIG"] = docker_config
+            result = compose.run(
+                project.command(*args), env=env, on_line=self.sink,
+                should_stop=lambda: bool(self.ex.redis.exists(cancel)),
+                timeout=self.ex.settings.deploy_timeout_seconds,
+            )  # fmt: skip
         if result.cancelled:
             return "cancelled while pulling"
         if result.timed_out:

@@ -2,7 +2,8 @@
 docker-registry, pulled by the engine while the registry is open), then the same registry restarted
 behind Docker's token auth (`running_token_server`). The check says the app needs credentials; an
 admin stores a login (`PUT /api/v1/updates/registries/{registry}`), which no reply, log file or
-audit entry shows; the next check finds the update; removing the login makes it unknown again."""
+audit entry shows; the next check finds the update; removing the login makes it unknown again. An
+update of the app is refused at the pull without a login and pulls through the auth with one."""
 
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ def private(
                 v: push_image(client, open_registry.image(REPOSITORY, v), content=f"private {v}\n")
                 for v in ("1.0.0", "1.1.0")
             }
-            client.images.remove(open_registry.image(REPOSITORY, "1.0.0"), force=True)
+            for v in digests:  # the engine pulls 1.0.0 now, and 1.1.0 only through an update
+                client.images.remove(open_registry.image(REPOSITORY, v), force=True)
             compose = COMPOSE.format(image=open_registry.image(REPOSITORY, "1.0.0"), port=free_port())
             _, deployment = stack.deploy(admin_token, {"name": app, "compose": compose})
             assert deployment["status"] == "succeeded", deployment
@@ -209,3 +211,34 @@ def test_the_cli_logs_in_lists_and_logs_out(
     assert host not in appos("updates", "registries", "--json").stdout
     refused = appos("updates", "login", "bad host", "--username", "u", "--password-stdin", stdin="p")
     assert refused.returncode == 1 and "registry" in refused.stderr
+
+
+def test_an_update_pulls_a_private_image_with_the_stored_login(
+    stack: Stack, admin_token: str, private: Private
+) -> None:
+    """Runs last (it updates the app). Without a login the pull is refused and the app stays on
+    1.0.0; with one, `docker compose pull` gets it from a private DOCKER_CONFIG, removed after."""
+    body = {"services": {"web": "1.1.0"}}
+    with stack.client(admin_token) as c:
+        r = c.post(f"/api/v1/apps/{private.app}/update", json=body)
+    assert r.status_code == 202, r.text
+    refused = stack.wait_deployment(admin_token, r.json()["deployment"]["id"], timeout=180)
+    assert refused["status"] == "failed", refused
+    assert "nothing was stopped" in refused["reason"], refused  # the pull failed, the app kept 1.0.0
+
+    with stack.client(admin_token) as c:
+        assert c.put(private.path, json={"username": USERNAME, "password": PASSWORD}).status_code == 200
+        r = c.post(f"/api/v1/apps/{private.app}/update", json=body)
+    assert r.status_code == 202, r.text
+    updated = stack.wait_deployment(admin_token, r.json()["deployment"]["id"], timeout=180)
+    assert updated["status"] == "succeeded", updated
+    assert [i["digest"] for i in updated["images"]] == [private.digests["1.1.0"]]
+    pulls = [r for r in private.tokens.requests if r["user"] == USERNAME and "push" not in r["scope"]]
+    assert pulls and all(r["scope"] == f"repository:{REPOSITORY}:pull" for r in pulls)
+
+    with stack.client(admin_token) as c:
+        logs = c.get(f"/api/v1/deployments/{updated['id']}/logs")
+    assert logs.status_code == 200 and PASSWORD not in logs.text
+    assert [p for p in _log_files(stack.data) if PASSWORD.encode() in p.read_bytes()] == []
+    tmp = Path(stack.env.get("TMPDIR", "/tmp"))
+    assert list(tmp.glob("appos-pull-*")) == []  # the pull's DOCKER_CONFIG is gone

@@ -6,10 +6,18 @@ inside state and this process: replies carry `password_set`, and nothing here lo
 The registry is named as image references name it (`docker.io`, `ghcr.io`, `127.0.0.1:5000`): the
 host[:port] rule of `refs.py`, lowercase, without IPv6 brackets; Docker Hub's other names
 (`index.docker.io`, `registry-1.docker.io`) are stored as `docker.io`, the key the check looks up.
+`docker_config` writes logins where `docker compose pull` reads them (an update's pull step).
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,9 +28,10 @@ from services.common.errors import InvalidArgument, NotFound
 from services.deployer.updates.refs import _DOMAIN, _HUB_ALIASES, DOCKER_HUB
 
 if TYPE_CHECKING:  # the client imports httpx, which only a check needs
-    from services.deployer.updates.registry import CredentialsLookup
+    from services.deployer.updates.registry import Credentials, CredentialsLookup
 
 PREFIX = "updates.registry."
+DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"  # the key the Docker CLI uses for Docker Hub
 MAX_REGISTRY = 128 - len(PREFIX)
 MAX_USERNAME = 256
 MAX_PASSWORD = 4096
@@ -93,12 +102,35 @@ class RegistryLogins:
 
     def lookup(self) -> CredentialsLookup:
         """The stored logins, read once (one read per check run), as the check's lookup."""
-        from services.deployer.updates.registry import Credentials
+        return stored_logins(self._store.settings(PREFIX)).get
 
-        stored = self._store.settings(PREFIX)
-        logins = {
-            key.removeprefix(PREFIX): Credentials(str(v["username"]), str(v["password"]))
-            for key, v in stored.items()
-            if isinstance(v, dict) and v.get("username") and v.get("password")
+
+def stored_logins(stored: Mapping[str, Any]) -> dict[str, Credentials]:
+    """Registry → login, from the settings under PREFIX (key → decoded JSON value)."""
+    from services.deployer.updates.registry import Credentials
+
+    return {
+        key.removeprefix(PREFIX): Credentials(str(v["username"]), str(v["password"]))
+        for key, v in stored.items()
+        if key.startswith(PREFIX) and isinstance(v, dict) and v.get("username") and v.get("password")
+    }
+
+
+@contextmanager
+def docker_config(logins: Mapping[str, Credentials]) -> Iterator[str]:
+    """A private folder for `DOCKER_CONFIG` whose `config.json` has an `auths` entry per login (what
+    `docker login` writes), so `docker compose pull` sends them to the engine; removed after."""
+    folder = tempfile.mkdtemp(prefix="appos-pull-")  # mode 0700
+    try:
+        auths = {
+            (DOCKER_HUB_AUTH_KEY if registry == DOCKER_HUB else registry): {
+                "auth": base64.b64encode(f"{login.username}:{login.password}".encode()).decode()
+            }
+            for registry, login in logins.items()
         }
-        return logins.get
+        fd = os.open(os.path.join(folder, "config.json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump({"auths": auths}, out)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -3,12 +3,24 @@ the check's lookup, over an in-memory settings store shaped like state's."""
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.common.errors import InvalidArgument, NotFound
-from services.deployer.updates.logins import PREFIX, RegistryLogins, validate_registry
+from services.deployer.updates.logins import (
+    PREFIX,
+    RegistryLogins,
+    docker_config,
+    stored_logins,
+    validate_registry,
+)
+from services.deployer.updates.pull_logins import registries_of
 from services.deployer.updates.registry import Credentials
 
 
@@ -119,3 +131,34 @@ def test_the_lookup_reads_state_once_and_answers_by_registry_as_written() -> Non
     assert lookup("127.0.0.1:5001") is None
     assert store.reads == 1
     assert "ops-pw" not in repr(lookup("127.0.0.1:5000"))  # Credentials hides the password
+
+
+def test_a_pull_gets_a_private_docker_config_with_only_the_images_registries() -> None:
+    config = {
+        "services": {
+            "web": {"image": "127.0.0.1:5000/team/web:1.1.0"},
+            "db": {"image": "postgres:16"},
+            "built": {"build": "."},
+        }
+    }
+    assert registries_of(config=config, services=["web", "db", "built"]) == {"127.0.0.1:5000", "docker.io"}
+    assert registries_of(config=config, services=["web"]) == {"127.0.0.1:5000"}
+
+    logins = {"127.0.0.1:5000": Credentials("ops", "ops-pw"), "docker.io": Credentials("hub", "hub-pw")}
+    with docker_config(logins) as folder:
+        path = Path(folder) / "config.json"
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        auths = json.loads(path.read_text())["auths"]
+        decoded = {key: base64.b64decode(value["auth"]).decode() for key, value in auths.items()}
+    assert decoded == {"127.0.0.1:5000": "ops:ops-pw", "https://index.docker.io/v1/": "hub:hub-pw"}
+    assert not Path(folder).exists()
+
+
+def test_stored_logins_skip_other_settings_and_incomplete_values() -> None:
+    stored = {
+        PREFIX + "ghcr.io": {"username": "u", "password": "p"},
+        PREFIX + "quay.io": {"username": "u"},
+        "backup.retention": {"username": "u", "password": "p"},
+    }
+    assert stored_logins(stored) == {"ghcr.io": Credentials("u", "p")}
