@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import docker.errors
 import httpx
 import jwt
 from cryptography import x509
@@ -272,5 +273,15 @@ def remove_images(client: Any, registry: LocalRegistry) -> None:
     prefix = f"{registry.host}/"
     for image in client.images.list():
         names = [*image.tags, *image.attrs.get("RepoDigests", [])]
-        if any(name.startswith(prefix) for name in names):
-            client.images.remove(image.id, force=True)
+        for name in names:
+            if not name.startswith(prefix):
+                continue
+            # by name, never by ID: the same content pushed by another test is the same image, which
+            # that test may still tag or run; the image itself goes with its last name
+            try:
+                client.images.remove(name)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: a container of another test runs it
+                    raise

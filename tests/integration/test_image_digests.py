@@ -55,10 +55,18 @@ class WebImages:
             b"COPY busybox /bin/busybox\n"
             b'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
             b"COPY index.html /www/index.html\n"
+            b"COPY owner /owner\n"
         )
         context = io.BytesIO()
         with tarfile.open(fileobj=context, mode="w") as tar:
-            for name, data in (("Dockerfile", dockerfile), ("index.html", content.encode() + b"\n")):
+            # `owner`: this test's images are its own (the same content built by another test would
+            # otherwise be the same image ID, and removing one test's image would remove the other's)
+            files = (
+                ("Dockerfile", dockerfile),
+                ("index.html", content.encode() + b"\n"),
+                ("owner", self.tag.encode()),
+            )
+            for name, data in files:
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
@@ -275,7 +283,10 @@ def test_a_rollback_pulls_the_recorded_registry_digest_after_latest_moved(
                     _edit_and_deploy(stack, admin_token, app, "pull the new latest")["status"] == "succeeded"
                 )
                 assert _page(port) == "v2"
-                client.images.remove(image_id, force=True)  # the old image left this server
+                # the old image left this server: its names go (by ID, it could be another test's too)
+                old = client.images.get(image_id)
+                for reference in [*old.tags, *old.attrs.get("RepoDigests", [])]:
+                    client.images.remove(reference)
                 mark = registry.log_mark()
 
                 rolled = _rollback(stack, admin_token, app, 1)

@@ -218,12 +218,16 @@ function BackupSettings() {
   const [saved, setSaved] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [retentionError, setRetentionError] = useState<string | null>(null);
+  // the fields follow the server's settings (a live refresh, another admin's change) only while the
+  // user has no unsaved edit in them, and only when a setting changed (not just the next run's time)
+  const [edited, setEdited] = useState(false);
+  const server = settings.data;
   useEffect(() => {
-    if (!settings.data) return;
-    setSchedule(settings.data.schedule ?? "");
-    setRetention(String(settings.data.retention ?? 0));
-    setVolumes(Boolean(settings.data.include_volumes));
-  }, [settings.data]);
+    if (!server || edited) return;
+    setSchedule(server.schedule ?? "");
+    setRetention(String(server.retention ?? 0));
+    setVolumes(Boolean(server.include_volumes));
+  }, [server?.schedule, server?.retention, server?.include_volumes, edited]);
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setError(null);
@@ -234,6 +238,7 @@ function BackupSettings() {
     try {
       await unwrap(api.PUT("/api/v1/backups/settings", { body: { schedule: schedule.trim(), retention: parsed.value, include_volumes: volumes } }));
       setSaved(true);
+      setEdited(false);
       queryClient.invalidateQueries({ queryKey: ["backup-settings"] });
     } catch (err) {
       setError(err);
@@ -257,6 +262,7 @@ function BackupSettings() {
                 value={schedule}
                 onChange={(e) => {
                   setSaved(false);
+                  setEdited(true);
                   setSchedule(e.target.value);
                 }}
                 placeholder="daily@03:00, every:6 or 0 3 * * 1"
@@ -280,6 +286,7 @@ function BackupSettings() {
                 aria-describedby={retentionError ? "backup-retention-error" : undefined}
                 onChange={(e) => {
                   setSaved(false);
+                  setEdited(true);
                   setRetention(e.target.value);
                 }}
               />
@@ -291,7 +298,15 @@ function BackupSettings() {
             </div>
           </div>
           <label className="flex items-center gap-2 text-sm">
-            <input type="checkbox" className="size-4" checked={volumes} onChange={(e) => setVolumes(e.target.checked)} />
+            <input
+              type="checkbox"
+              className="size-4"
+              checked={volumes}
+              onChange={(e) => {
+                setEdited(true);
+                setVolumes(e.target.checked);
+              }}
+            />
             Scheduled backups include volumes
           </label>
           <ErrorAlert error={settings.error ?? error} />
