@@ -84,6 +84,18 @@ def _jwt_key(stack: Stack) -> str:
     return (stack.data / "secrets" / "jwt.key").read_text().strip()
 
 
+def _settled(stack: Stack, token: str, app: str) -> None:
+    """Until no deployment of the app is pending or running (an automatic rollback runs after a
+    failed deploy, and recreates the app's containers while it does)."""
+
+    def idle() -> bool:
+        with stack.client(token) as c:
+            listed = c.get("/api/v1/deployments", params={"app": app, "page_size": "20"}).json()
+        return all(d["status"] not in ("pending", "running") for d in listed.get("deployments", []))
+
+    wait_for(idle, timeout=120, what=f"{app}'s deployments to end")
+
+
 def _host_visible(stack: Stack, app: str) -> list[str]:
     """Which running containers of the app can read the token-signing key through any of their
     mounts (the proof that the host's / or APPOS_DATA is visible)."""
@@ -1244,6 +1256,7 @@ def test_a_symlink_planted_in_a_mount_then_a_redeploy_and_a_restore(own: Stack, 
     assert redeployed["status"] == "failed" and "refused before Compose ran" in redeployed["reason"], (
         redeployed
     )
+    _settled(own, operator, app)  # the automatic rollback the failure queued has run (it recreates keeper)
     assert _host_visible(own, app) == []
     with own.client(admin) as c:
         made = c.post("/api/v1/backups", json={"message": "r2"})
