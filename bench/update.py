@@ -32,25 +32,11 @@ from appos.v1 import apps_pb2, state_pb2  # noqa: E402
 from services.common.state_client import StateClient  # noqa: E402
 from services.deployer.compose import Project  # noqa: E402
 from tests.harness import Stack, docker_client, docker_engine, free_port, running_stack  # noqa: E402
-from tests.registry import LocalRegistry, push_image, remove_images, running_registry  # noqa: E402
+from tests.registry import WEB_COMPOSE, LocalRegistry, push_image, remove_images, running_registry  # noqa: E402
 
 REPOSITORY = "appos-bench/web"
 VERSIONS = ("1.0.0", "1.0.1", "1.1.0", "2.0.0")
 POLL = 0.05
-COMPOSE = """\
-services:
-  web:
-    image: {image}
-    init: true
-    command: ["httpd", "-f", "-p", "8080", "-h", "/"]
-    ports:
-      - "127.0.0.1:{port}:8080"
-    healthcheck:
-      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/version"]
-      interval: 1s
-      timeout: 2s
-      retries: 30
-"""
 
 
 class Poller:
@@ -102,7 +88,7 @@ class Poller:
 
 
 def _compose(registry: LocalRegistry, tag: str, port: int) -> str:
-    return COMPOSE.format(image=registry.image(REPOSITORY, tag), port=port)
+    return WEB_COMPOSE.format(image=registry.image(REPOSITORY, tag), port=port)
 
 
 def _drop_local(registry: LocalRegistry) -> None:

@@ -244,6 +244,23 @@ def running_registry(
         registry.stop()
 
 
+# One app serving what push_image put in /version, healthy while it answers: format with image, port.
+WEB_COMPOSE = """\
+services:
+  web:
+    image: {image}
+    init: true
+    command: ["httpd", "-f", "-p", "8080", "-h", "/"]
+    ports:
+      - "127.0.0.1:{port}:8080"
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/version"]
+      interval: 1s
+      timeout: 2s
+      retries: 30
+"""
+
+
 def push_image(client: Any, reference: str, *, content: str) -> str:
     """Build an image from the busybox test image with `content` in /version, tag it `reference`,
     push it, and return the digest the registry stored (the one the engine records)."""

@@ -22,27 +22,13 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.browser import ARTIFACTS, sign_in
 from tests.harness import ROOT, Stack, docker_client, free_port
-from tests.registry import LocalRegistry, push_image, remove_images, start_registry
+from tests.registry import WEB_COMPOSE, LocalRegistry, push_image, remove_images, start_registry
 
 pytestmark = [pytest.mark.xdist_group("browser")]
 
 DEPLOY_TIMEOUT = 180_000  # ms: an update's whole run (snapshot, pull, redeploy, health gate)
 REPOSITORY = "appos-e2e/web"
 VERSIONS = ("1.0.0", "1.0.1", "1.1.0", "2.0.0")
-COMPOSE = """\
-services:
-  web:
-    image: {image}
-    init: true
-    command: ["httpd", "-f", "-p", "8080", "-h", "/"]
-    ports:
-      - "127.0.0.1:{port}:8080"
-    healthcheck:
-      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/version"]
-      interval: 1s
-      timeout: 2s
-      retries: 30
-"""
 
 
 @dataclass
@@ -87,7 +73,7 @@ def seeded(
         }
         client.images.remove(registry.image(REPOSITORY, "1.0.0"), force=True)  # the engine pulls it
         port = free_port()
-        compose = COMPOSE.format(image=registry.image(REPOSITORY, "1.0.0"), port=port)
+        compose = WEB_COMPOSE.format(image=registry.image(REPOSITORY, "1.0.0"), port=port)
         _, deployment = stack.deploy(admin_token, {"name": app, "compose": compose})
         assert deployment["status"] == "succeeded", deployment
         counts = check_and_wait(stack, admin_token)
