@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect
 
@@ -71,6 +72,9 @@ def sign_in(page: Page, base_url: str, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_label("Password")).to_have_count(0)
+    # the console's own move away from /login has committed: a test's next page.goto cannot race it
+    page.wait_for_url(lambda url: urlsplit(url).path != "/login")
+    page.wait_for_load_state("load")
 
 
 def nav_link(page: Page, name: str) -> Locator:
@@ -79,6 +83,7 @@ def nav_link(page: Page, name: str) -> Locator:
 
 def open_app(page: Page, base_url: str, app: str) -> None:
     page.goto(f"{base_url}/apps/{app}")
+    expect(page).to_have_url(f"{base_url}/apps/{app}")  # says where the page went instead, if it did
     expect(page.get_by_role("tab", name="Overview")).to_be_visible()
 
 

@@ -21,6 +21,7 @@ from tests.harness import Stack, free_port
 pytestmark = [pytest.mark.xdist_group("browser")]
 
 DEPLOY_TIMEOUT = 120_000  # ms: a deployment's whole run, in the browser's clock
+SETTLE = 500  # ms of the page's clock: far shorter than any of its intervals
 IDLE = "02:00"  # longer than any interval the console ever had for these (15 and 30 s)
 # what the events announce: the console must not ask for these on a timer
 EVENT_DRIVEN = ("/api/v1/apps", "/api/v1/deployments", "/api/v1/proxy/domains")
@@ -80,6 +81,10 @@ class Traffic:
     def while_idle(self) -> tuple[list[str], list[dict[str, Any]]]:
         """Runs the page's clock IDLE ahead with nobody touching it: the API paths it asked for
         meanwhile, and the events its stream received."""
+        # what the last navigation started (a fetch on mount of data gone stale, which the query
+        # library may schedule on a zero-delay timer of the fake clock) is done before idling starts
+        self.page.clock.run_for(SETTLE)
+        self.page.wait_for_load_state("networkidle")
         start, events = self.fence(), len(self.events)
         self.page.clock.run_for(IDLE)
         end = self.fence()
