@@ -40,6 +40,7 @@ CATEGORIES = (
 _KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 MAX_STRING = 4096
+BUILTIN = "builtin"  # the store name of AppOS's own templates (and of extra template folders)
 
 
 @dataclass(frozen=True)
@@ -94,16 +95,22 @@ class Template:
     web_service: str = ""
     web_port: int = 0
     folder: Path = field(default=Path("."), compare=False)
+    # `builtin`, or the app store it came from (its name is then `<store>/<entry>`)
+    store: str = BUILTIN
+    notes: tuple[str, ...] = ()
 
     def to_pb(self, *, with_compose: bool = False) -> apps_pb2.Template:
         return apps_pb2.Template(
             name=self.name, title=self.title, description=self.description, category=self.category,
             logo=self.logo, website=self.website, web_service=self.web_service, web_port=self.web_port,
             settings=[s.to_pb() for s in self.settings], compose=self.compose if with_compose else "",
+            store=self.store, notes=list(self.notes),
         )  # fmt: skip
 
-    def matches(self, search: str, category: str) -> bool:
+    def matches(self, search: str, category: str, store: str = "") -> bool:
         if category and self.category != category:
+            return False
+        if store and self.store != store:
             return False
         text = f"{self.name} {self.title} {self.description} {self.category}".lower()
         return all(word in text for word in search.lower().split())
@@ -273,8 +280,13 @@ def load_template(folder: Path) -> Template:
 
 
 class Catalog:
+    """The built-in templates (and extra folders), loaded once, plus each app store's templates,
+    replaced whole when the store is added, refreshed or removed (one assignment: a reader sees the
+    store's old templates or its new ones, never a mix)."""
+
     def __init__(self, templates: dict[str, Template]) -> None:
         self._templates = templates
+        self._stores: dict[str, dict[str, Template]] = {}
 
     @classmethod
     def load(cls, folders: list[Path]) -> Catalog:
@@ -293,17 +305,32 @@ class Catalog:
         logger.info("catalog: %d templates", len(templates))
         return cls(templates)
 
+    def set_store(self, store: str, templates: list[Template]) -> None:
+        """The store's templates from now on (named `<store>/<entry>` here)."""
+        stores = dict(self._stores)
+        stores[store] = {t.name: t for t in templates}
+        self._stores = stores
+
+    def drop_store(self, store: str) -> None:
+        stores = dict(self._stores)
+        stores.pop(store, None)
+        self._stores = stores
+
+    def _all(self) -> list[Template]:
+        return [*self._templates.values(), *(t for s in self._stores.values() for t in s.values())]
+
     def get(self, name: str) -> Template:
-        template = self._templates.get(name)
+        store, _, entry = name.rpartition("/")
+        template = self._stores.get(store, {}).get(name) if store else self._templates.get(name)
         if template is None:
             raise NotFound(f"template {name!r} does not exist")
         return template
 
-    def search(self, *, search: str, category: str) -> list[Template]:
+    def search(self, *, search: str, category: str, store: str = "") -> list[Template]:
         """The templates that match, the best first: those whose name (or title) matches, then those
         whose words merely mention it (a description naming "postgres" comes after PostgreSQL)."""
-        found = [t for t in self._templates.values() if t.matches(search, category)]
-        return sorted(found, key=lambda t: (t.rank(search), t.name))
+        found = [t for t in self._all() if t.matches(search, category, store)]
+        return sorted(found, key=lambda t: (t.rank(search), t.store != BUILTIN, t.name))
 
     def categories(self) -> list[str]:
-        return sorted({t.category for t in self._templates.values()})
+        return sorted({t.category for t in self._all()})

@@ -22,6 +22,8 @@ from appos.v1 import (
     backups_pb2_grpc,
     notifications_pb2,
     notifications_pb2_grpc,
+    stores_pb2,
+    stores_pb2_grpc,
     updates_pb2,
     updates_pb2_grpc,
 )
@@ -40,6 +42,8 @@ from services.deployer.executor import Executor
 from services.deployer.reconciler import Reconciler
 from services.deployer.servicer import AppsServicer, CatalogServicer, DeploymentsServicer, port_holders
 from services.deployer.settings import DeployerSettings
+from services.deployer.stores.manager import Stores, refreshed_event
+from services.deployer.stores.servicer import StoresServicer
 from services.deployer.update_servicer import UpdatesServicer
 from services.deployer.updates.logins import RegistryLogins
 from services.deployer.updates.schedule import UpdateSchedule
@@ -70,6 +74,8 @@ def main() -> None:
     redis = Redis(unix_socket_path=str(settings.socket_path("redis")), socket_timeout=5)
     celery = make_celery(settings)
     catalog = Catalog.load(settings.template_dirs())
+    stores = Stores(settings, catalog, on_refreshed=refreshed_event(state))
+    stores.load_all()
 
     def enqueue(deployment_id: str) -> None:
         celery.send_task(RUN_DEPLOYMENT, args=[deployment_id], queue=QUEUE_OF[RUN_DEPLOYMENT])
@@ -114,13 +120,15 @@ def main() -> None:
         settings=settings, catalog=catalog, state=state, enqueue=enqueue,
         docker_factory=docker_factory, backups=backups,
     )  # fmt: skip
+    catalog_servicer = CatalogServicer(catalog, functools.partial(port_holders, settings, docker_factory))
     server, health = build_server(
         socket_path=socket_path,
         services=[
+            (apps_pb2_grpc.add_CatalogServicer_to_server, catalog_servicer, _SERVICES["Catalog"].full_name),
             (
-                apps_pb2_grpc.add_CatalogServicer_to_server,
-                CatalogServicer(catalog, functools.partial(port_holders, settings, docker_factory)),
-                _SERVICES["Catalog"].full_name,
+                stores_pb2_grpc.add_StoresServicer_to_server,
+                StoresServicer(stores, catalog, suggest_ports=catalog_servicer.suggest_ports),
+                stores_pb2.DESCRIPTOR.services_by_name["Stores"].full_name,
             ),
             (apps_pb2_grpc.add_AppsServicer_to_server, apps_servicer, _SERVICES["Apps"].full_name),
             (

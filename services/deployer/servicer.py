@@ -36,7 +36,7 @@ class CatalogServicer(apps_pb2_grpc.CatalogServicer):
     def ListTemplates(
         self, request: apps_pb2.ListTemplatesRequest, context: grpc.ServicerContext
     ) -> apps_pb2.ListTemplatesReply:
-        found = self.catalog.search(search=request.search, category=request.category)
+        found = self.catalog.search(search=request.search, category=request.category, store=request.store)
         return apps_pb2.ListTemplatesReply(
             templates=[t.to_pb() for t in found], categories=self.catalog.categories()
         )
@@ -45,10 +45,10 @@ class CatalogServicer(apps_pb2_grpc.CatalogServicer):
         self, request: apps_pb2.GetTemplateRequest, context: grpc.ServicerContext
     ) -> apps_pb2.Template:
         template = self.catalog.get(request.template).to_pb(with_compose=True)
-        self._suggest_ports(template)
+        self.suggest_ports(template)
         return template
 
-    def _suggest_ports(self, template: apps_pb2.Template) -> None:
+    def suggest_ports(self, template: apps_pb2.Template) -> None:
         """A host-port setting whose default is taken right now gets a free port to offer instead."""
         defaults = {
             s.key: int(s.default) for s in template.settings

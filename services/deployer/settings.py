@@ -45,6 +45,10 @@ class DeployerSettings(CommonSettings):
     # An update's health gate: a service without a healthcheck must still run this long after
     # `up --wait` (services with one are gated by it).
     update_settle_seconds: float = Field(default=10.0, ge=0)
+    # App stores (issue 20): how long fetching, converting and checking one store may take, and the
+    # largest archive a store may download.
+    store_import_timeout_seconds: float = Field(default=600.0, gt=0)
+    store_max_archive_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     # Tests only: a restore's job waits at the start of this step (once) until told to go on
     # (`backups/restore.py`), so a test can kill a part at a known step.
     test_restore_pause_at: str = ""
@@ -58,6 +62,10 @@ class DeployerSettings(CommonSettings):
     @property
     def apps_dir(self) -> Path:
         return self.data / "apps"
+
+    @property
+    def stores_dir(self) -> Path:
+        return self.data / "stores"
 
     @property
     def celery_broker(self) -> str:

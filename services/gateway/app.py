@@ -45,6 +45,10 @@ def _accepted(_reply: object) -> int:
     return 202
 
 
+def _created(_reply: object) -> int:
+    return 201
+
+
 # Replies whose REST status is not 200: health, and work that is queued rather than done.
 STATUS_HOOKS = {
     "appos.v1.System.GetHealth": health_status,
@@ -56,6 +60,8 @@ STATUS_HOOKS = {
     "appos.v1.Backups.RestoreBackup": _accepted,
     "appos.v1.Updates.CheckUpdates": _accepted,
     "appos.v1.Updates.UpdateApp": _accepted,
+    "appos.v1.Stores.AddStore": _created,
+    "appos.v1.Stores.RefreshStore": _accepted,
 }
 # Optimistic locking of compose edits over REST: ETag out, If-Match in.
 HEADER_BINDINGS = {
