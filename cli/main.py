@@ -22,6 +22,7 @@ from cli.commands import (
     notify,
     proxy,
     shell,
+    stores,
     system,
     update,
     updates,
@@ -43,6 +44,7 @@ def build_app() -> typer.Typer:
     for module in (
         auth,
         catalog,
+        stores,
         apps,
         validate,
         versions,

@@ -76,7 +76,7 @@ def create_body(
             raise CliError("give a TEMPLATE (see appos catalog) or --compose FILE")
         body["template"] = template
         body["settings"] = parse_settings(settings)
-    body["name"] = name or template
+    body["name"] = name or (template.rpartition("/")[2] if template else template)  # STORE/NAME: NAME
     if message:
         body["message"] = message
     if allow:

@@ -16,22 +16,26 @@ catalog_app = group("The app catalog: `appos catalog [SEARCH]`, `appos catalog s
 def list_templates(
     search: str = typer.Argument("", help="Matches name, title, description and category."),
     category: str = typer.Option("", "--category", "-c", help="Only this category."),
+    store: str = typer.Option(
+        "", "--store", "-s", help="Only this store's templates (builtin: AppOS's own)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List (or search) the templates you can deploy."""
     with connect() as api:
-        reply = api.get("/api/v1/catalog", search=search, category=category)
+        reply = api.get("/api/v1/catalog", search=search, category=category, store=store)
     templates = reply.get("templates", [])
     if as_json:
         print_json(templates)
         return
     table(
-        ["NAME", "CATEGORY", "TITLE", "DESCRIPTION"],
+        ["NAME", "CATEGORY", "STORE", "TITLE", "DESCRIPTION"],
         (
-            [t.get("name"), t.get("category"), escape(t.get("title", "")), escape(t.get("description", ""))]
+            [t.get("name"), t.get("category"), t.get("store", ""), escape(t.get("title", "")),
+             escape(t.get("description", ""))]
             for t in templates
         ),
-    )
+    )  # fmt: skip
 
 
 @catalog_app.command("show")
@@ -41,8 +45,10 @@ def show_template(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """A template's details and its settings (what `deploy --set KEY=VALUE` accepts)."""
+    store, _, name = template.rpartition("/")
+    path = f"/api/v1/catalog/{seg(store)}/{seg(name)}" if store else f"/api/v1/catalog/{seg(name)}"
     with connect() as api:
-        t = api.get(f"/api/v1/catalog/{seg(template)}")
+        t = api.get(path)
     if as_json:
         print_json(t)
         return
@@ -52,11 +58,18 @@ def show_template(
             ("name", t.get("name")),
             ("title", escape(t.get("title", ""))),
             ("category", t.get("category")),
+            (
+                "store",
+                t.get("store", "")
+                + ("" if t.get("store") == "builtin" else " (community, not reviewed by AppOS)"),
+            ),
             ("description", escape(t.get("description", ""))),
             ("website", t.get("website", "")),
             ("web UI", web),
         ]
     )
+    for line in t.get("notes", []):
+        out.print(f"[yellow]note:[/] {escape(line)}")
     out.print()
     table(
         ["SETTING", "TYPE", "DEFAULT", "REQUIRED", "HELP"],
