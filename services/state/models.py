@@ -455,3 +455,24 @@ class ImageUpdateRow(Base):
         )  # fmt: skip
         set_ts(reply.checked_at, self.checked_at)
         return reply
+
+
+class TemplateUpdateRow(Base):
+    """An app store's refresh changed the template an app was made from (issue 20): one row per app,
+    the newest change, until the app is gone (reads skip the rows of apps that no longer exist)."""
+
+    __tablename__ = "template_updates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    app: Mapped[str] = mapped_column(String(64), unique=True)
+    template: Mapped[str] = mapped_column(String(160))
+    diff: Mapped[str] = mapped_column(Text, default="")
+    found_at: Mapped[int] = mapped_column(Micros)
+
+    def to_pb(self) -> updates_pb2.ImageUpdate:
+        reply = updates_pb2.ImageUpdate(
+            app=self.app, image=self.template, kind="template", diff=self.diff,
+            reason=f"the store's template {self.template} changed; redeploying with it is your choice",
+        )  # fmt: skip
+        set_ts(reply.checked_at, self.found_at)
+        return reply

@@ -537,6 +537,13 @@ class StateServicer(state_pb2_grpc.StateServicer):
             rows = updates.list_findings(session=s, app=request.app)
             return updates_pb2.ListUpdatesReply(updates=[row.to_pb() for row in rows])
 
+    def RecordTemplateChanges(
+        self, request: state_pb2.StateRecordTemplateChangesRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateRecordTemplateChangesReply:
+        with self.store.write() as s:
+            apps = updates.record_template_changes(session=s, changes=request.changes, actor=request.actor)
+        return state_pb2.StateRecordTemplateChangesReply(apps=apps)
+
     def AppendEvent(
         self, request: state_pb2.StateAppendEventRequest, context: grpc.ServicerContext
     ) -> common_pb2.Event:

@@ -19,7 +19,7 @@ from appos.v1 import state_pb2
 from services.common.errors import InvalidArgument, NotFound
 from services.common.timestamps import now_us
 from services.state import events
-from services.state.models import App, ImageUpdateRow
+from services.state.models import App, ImageUpdateRow, TemplateUpdateRow
 
 KINDS = ("digest", "patch", "minor", "major", "unknown")
 UPDATE_AVAILABLE = "update_available"
@@ -115,13 +115,53 @@ def record_check(
     return Counts(apps=apps, updates=updates, unknown=unknown, new_updates=new_updates, seq=event.seq)
 
 
-def list_findings(*, session: Session, app: str) -> list[ImageUpdateRow]:
-    """The last check's findings of `app` (NotFound when it does not exist), or of every app."""
+def list_findings(*, session: Session, app: str) -> list[ImageUpdateRow | TemplateUpdateRow]:
+    """The last check's findings of `app` (NotFound when it does not exist), or of every app, each
+    app's changed store template (if any) first."""
     query = select(ImageUpdateRow).join(App, App.name == ImageUpdateRow.app)
+    templates = select(TemplateUpdateRow).join(App, App.name == TemplateUpdateRow.app)
     if app:
         if session.get(App, app) is None:
             raise NotFound(f"app {app!r} does not exist")
         query = query.where(ImageUpdateRow.app == app)
-    return list(
-        session.scalars(query.order_by(ImageUpdateRow.app, ImageUpdateRow.service, ImageUpdateRow.id))
-    )
+        templates = templates.where(TemplateUpdateRow.app == app)
+    found: list[ImageUpdateRow | TemplateUpdateRow] = [
+        *session.scalars(templates),
+        *session.scalars(query.order_by(ImageUpdateRow.app, ImageUpdateRow.service, ImageUpdateRow.id)),
+    ]
+    return sorted(found, key=lambda row: row.app)  # stable: each app's template row, then its images
+
+
+MAX_DIFF = 64 * 1024
+
+
+def record_template_changes(
+    *, session: Session, changes: Sequence[state_pb2.StateTemplateChange], actor: str
+) -> int:
+    """Each app made from a changed template gets that change as its `template` finding (replacing
+    an older one) and an `update_available` event. Returns how many apps."""
+    diffs = {}
+    for change in changes:
+        if "/" not in change.template or len(change.template) > 160:
+            raise InvalidArgument(f"not a store template: {change.template[:40]!r}")
+        diffs[change.template] = change.diff[:MAX_DIFF]
+    if not diffs:
+        return 0
+    found_at = now_us()
+    apps = list(session.scalars(select(App).where(App.template.in_(diffs))))
+    for app in apps:
+        session.execute(delete(TemplateUpdateRow).where(TemplateUpdateRow.app == app.name))
+        session.add(
+            TemplateUpdateRow(
+                app=app.name, template=app.template, diff=diffs[app.template], found_at=found_at
+            )
+        )
+        events.emit(
+            session=session, type=UPDATE_AVAILABLE, subject=app.name, actor=actor,
+            payload={
+                "app": app.name,
+                "message": f"{app.name}: its store template {app.template} changed",
+                "updates": [{"service": "", "image": app.template, "kind": "template"}],
+            },
+        )  # fmt: skip
+    return len(apps)

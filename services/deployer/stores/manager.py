@@ -8,6 +8,7 @@ store's templates as they were (its `error` says what went wrong). One operation
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import secrets
@@ -33,8 +34,8 @@ logger = logging.getLogger(__name__)
 RESERVED = (BUILTIN, "stores")
 STORE_REFRESHED = "store_refreshed"
 MAX_STORES = 50
-# What the refresh found changed: (store, entries whose template changed).
-OnRefreshed = Callable[[Record, list[str]], None]
+# What a refresh found: the store's new record, and each changed entry's diff (old → new).
+OnRefreshed = Callable[[Record, dict[str, str]], None]
 
 
 class Stores:
@@ -178,6 +179,7 @@ class Stores:
 
     def _refresh(self, before: Record) -> None:
         name = before.name
+        changed: dict[str, str] = {}
         try:
             kind = sources.classify(before.url) if before.source != sources.FOLDER else sources.FOLDER
             staging = self._staging(name)
@@ -188,31 +190,29 @@ class Stores:
                     timeout=self.settings.store_import_timeout_seconds,
                     max_bytes=self.settings.store_max_archive_bytes,
                 ))  # fmt: skip
+                changed = _changes(before, record, self.root / name / "templates", staging / "templates")
                 self._swap(name, staging)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-        except (InvalidArgument, OSError) as exc:
+        except Exception as exc:  # whatever it was, the store keeps its templates and says why
             message = getattr(exc, "message", None) or str(exc)
-            logger.warning("refresh of store %s failed: %s", name, message)
+            logger.warning(
+                "refresh of store %s failed: %s", name, message, exc_info=not isinstance(exc, InvalidArgument)
+            )
             record = replace(
                 before, error=f"the last refresh failed, the templates are the previous ones: {message}"
             )
             self._write_record(name, record)
-            changed: list[str] = []
         else:
-            changed = sorted(
-                entry for entry, found in record.templates.items()
-                if entry in before.templates and before.templates[entry]["digest"] != found["digest"]
-            )  # fmt: skip
             self._publish(record)
-        finally:
+        try:
+            if self.on_refreshed is not None:
+                self.on_refreshed(record, changed)
+        except Exception:
+            logger.exception("after the refresh of store %s", name)
+        finally:  # the store is busy until its changes and event are recorded
             with self._lock:
                 self._busy.discard(name)
-        if self.on_refreshed is not None:
-            try:
-                self.on_refreshed(record, changed)
-            except Exception:
-                logger.exception("after the refresh of store %s", name)
 
     def _swap(self, name: str, staging: Path) -> None:
         """The staging folder's templates, store.json (and unpacked archive) replace the store's."""
@@ -253,14 +253,41 @@ class Stores:
         self.catalog.set_store(record.name, templates)
 
 
-def refreshed_event(state: StateClient) -> OnRefreshed:
-    """`store_refreshed` on the events stream when a refresh ends (the console's Stores page and
-    catalog follow it), naming the templates that changed."""
+def _changes(before: Record, after: Record, old: Path, new: Path) -> dict[str, str]:
+    """The entries kept by both imports whose files differ, each with a unified diff old → new."""
+    changed = {}
+    for entry, found in sorted(after.templates.items()):
+        if entry not in before.templates or before.templates[entry]["digest"] == found["digest"]:
+            continue
+        lines: list[str] = []
+        for part in ("compose.yaml", "template.json"):
+            try:
+                was = (old / entry / part).read_text().splitlines(keepends=True)
+            except OSError:
+                was = []
+            now = (new / entry / part).read_text().splitlines(keepends=True)
+            lines += difflib.unified_diff(was, now, f"a/{entry}/{part}", f"b/{entry}/{part}")
+        changed[entry] = "".join(lines)
+    return changed
 
-    def append(record: Record, changed: list[str]) -> None:
+
+def refreshed_event(state: StateClient) -> OnRefreshed:
+    """When a refresh ends: each app made from a changed template gets a `template` update (state),
+    then `store_refreshed` on the events stream (the console's Stores page and catalog follow it),
+    naming the templates that changed."""
+
+    def append(record: Record, changed: dict[str, str]) -> None:
+        names = {f"{record.name}/{entry}": diff for entry, diff in changed.items()}
+        if names:
+            state.stub.RecordTemplateChanges(
+                state_pb2.StateRecordTemplateChangesRequest(
+                    changes=[state_pb2.StateTemplateChange(template=t, diff=d) for t, d in names.items()],
+                    actor="system",
+                )
+            )
         payload = {
             "store": record.name, "templates": len(record.templates), "skipped": len(record.skipped),
-            "error": record.error, "changed": [f"{record.name}/{entry}" for entry in changed],
+            "error": record.error, "changed": sorted(names),
         }  # fmt: skip
         state.stub.AppendEvent(
             state_pb2.StateAppendEventRequest(
