@@ -106,8 +106,10 @@ def _git(args: list[str], *, timeout: float, cwd: Path | None = None) -> None:
     except FileNotFoundError as exc:
         raise InvalidArgument("git is not installed on this server") from exc
     if result.returncode != 0:
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        said = lines[-1].removeprefix("fatal: ") if lines else f"exit status {result.returncode}"
+        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+        fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+        said = (fatal or lines or [f"exit status {result.returncode}"])[0]
+        said = said.removeprefix("fatal: ").removeprefix("error: ")
         raise InvalidArgument(f"git could not fetch the store: {said}")
 
 
