@@ -252,10 +252,32 @@ class Executor:
             # a failure names the images Compose was asked to run (pinned ones by digest)
             outcome = self._compose(deployment, project, options, sink, images.applied(config, pinned))
         if outcome.status == "succeeded" and deployment.action in images.RECORDS_IMAGES:
-            outcome.images = self._ran(deployment.app, config)
+            outcome.images = self.running_images(deployment.app, config)
         return outcome
 
-    def _ran(self, app: str, config: dict[str, Any]) -> list[images.ServiceImage]:
+    # what an update's run (`update_run.py`) does as a deployment does it
+    def check_before_start(
+        self, *, app: str, compose_text: str, env_text: str, allowed: list[str], sink: LogSink
+    ) -> dict[str, Any]:
+        """The checks a deployment that starts containers passes right before Compose runs (the
+        compose policy against the files on disk, every published port free); the config to run."""
+        with contextlib.closing(self.docker_factory()) as client:
+            config = self._check_policy(client, app, compose_text, env_text, allowed, sink)
+            self._check_ports(client, app, config, sink)
+        return config
+
+    def up(
+        self, *, deployment: apps_pb2.Deployment, project: compose.Project, sink: LogSink,
+        config: dict[str, Any],
+    ) -> Outcome:  # fmt: skip
+        """`up --detach --wait --remove-orphans` of the project's files, as a deploy runs it (the
+        deployment's cancel key stops it)."""
+        deploy = apps_pb2.Deployment()
+        deploy.CopyFrom(deployment)
+        deploy.action = "deploy"
+        return self._compose(deploy, project, {}, sink, config)
+
+    def running_images(self, app: str, config: dict[str, Any]) -> list[images.ServiceImage]:
         """What the app's services run now; an engine that does not answer records nothing (the
         deployment succeeded all the same)."""
         try:
@@ -264,6 +286,26 @@ class Executor:
         except (docker.errors.DockerException, requests.RequestException):
             logger.warning("app %s: the images it runs could not be read", app, exc_info=True)
             return []
+
+    def pull_failure(self, config: dict[str, Any], tail: list[str]) -> str:
+        """Why a pull failed in words (which images are missing, what Docker said), or ""."""
+        with contextlib.closing(self.docker_factory()) as client:
+            return _pull_failure(client, config, tail)
+
+    def cancel_requested(self, deployment_id: str) -> bool:
+        return bool(self.redis.exists(cancel_key(deployment_id)))
+
+    def run_nested(self, deployment_id: str) -> None:
+        """Run a pending deployment of an app whose lock the caller already holds (an update's
+        rollback, inside the update's own run): with its heartbeat, as `run` runs one."""
+        record: state_pb2.DeploymentRecord = self.state.stub.GetDeployment(
+            apps_pb2.GetDeploymentRequest(id=deployment_id)
+        )
+        with Heartbeat(
+            self.redis, deployment_id, every=self.settings.heartbeat_seconds,
+            ttl=self.settings.heartbeat_ttl_seconds,
+        ):  # fmt: skip
+            self._run_locked(deployment_id, json.loads(record.options_json or "{}"))
 
     def _compose(
         self, deployment: apps_pb2.Deployment, project: compose.Project, options: dict[str, Any],

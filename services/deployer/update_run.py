@@ -127,16 +127,10 @@ class UpdateRun:
         )
         self.step("pull", "started", ", ".join(plan.services))
         try:
-            with contextlib.closing(self.ex.docker_factory()) as client:
-                config = self.ex._check_policy(
-                    client,
-                    self.app,
-                    version.compose,
-                    version.env,
-                    list(record.app.policy_exceptions),
-                    self.sink,
-                )
-                self.ex._check_ports(client, self.app, config, self.sink)
+            config = self.ex.check_before_start(
+                app=self.app, compose_text=version.compose, env_text=version.env,
+                allowed=list(record.app.policy_exceptions), sink=self.sink,
+            )  # fmt: skip
             failed = self._pull(project, plan, config)
         except AppOSError as exc:
             failed = exc.message
@@ -145,10 +139,7 @@ class UpdateRun:
             return self._back_untouched(plan, previous, failed, snapshot)
         self.step("pull", "succeeded")
         self.step("redeploy", "started")
-        deploy = apps_pb2.Deployment()
-        deploy.CopyFrom(self.deployment)
-        deploy.action = "deploy"  # `up --detach --wait --remove-orphans`, as a deploy runs it
-        outcome = self.ex._compose(deploy, project, {}, self.sink, config)
+        outcome = self.ex.up(deployment=self.deployment, project=project, sink=self.sink, config=config)
         if outcome.status != "succeeded":
             self.step("redeploy", "failed", outcome.reason)
             return self._roll_back(plan, outcome.reason, snapshot)
@@ -161,7 +152,7 @@ class UpdateRun:
         self.step("health", "succeeded")
         if snapshot is not None:
             shutil.rmtree(snapshot.folder, ignore_errors=True)
-        ran = self.ex._ran(self.app, config)
+        ran = self.ex.running_images(self.app, config)
         self._event("update_succeeded", {"message": plan.words, "version": self.deployment.version})
         return Outcome("succeeded", images=ran)
 
@@ -239,14 +230,13 @@ class UpdateRun:
         """ "" when the images were pulled, else why not (the old containers still run)."""
         args = ["pull", *plan.services]
         self.sink(f"$ docker compose {' '.join(args)}")
-        cancel = f"appos:deployment:{self.deployment.id}:cancel"
         with pull_logins(settings=self.ex.settings, config=config, services=plan.services) as docker_config:
             env = project.env()
             if docker_config is not None:  # the stored logins of the images' registries, for this pull
                 env["DOCKER_CONFIG"] = docker_config
             result = compose.run(
                 project.command(*args), env=env, on_line=self.sink,
-                should_stop=lambda: bool(self.ex.redis.exists(cancel)),
+                should_stop=lambda: self.ex.cancel_requested(self.deployment.id),
                 timeout=self.ex.settings.deploy_timeout_seconds,
             )  # fmt: skip
         if result.cancelled:
@@ -255,10 +245,7 @@ class UpdateRun:
             return f"pulling timed out after {self.ex.settings.deploy_timeout_seconds} s"
         if result.returncode == 0:
             return ""
-        from services.deployer.executor import _pull_failure
-
-        with contextlib.closing(self.ex.docker_factory()) as client:
-            said = _pull_failure(client, config, self.sink.tail)
+        said = self.ex.pull_failure(config, self.sink.tail)
         errors = [line for line in self.sink.tail if "error" in line.lower()] or self.sink.tail[-1:]
         return said or (errors[-1].strip() if errors else "docker compose pull failed")
 
@@ -295,7 +282,7 @@ class UpdateRun:
             note += " (the app changed meanwhile: its current version was left as it is)"
         if reply is not None:
             back = reply.deployment.id
-            ran = self.ex._ran(self.app, {})
+            ran = self.ex.running_images(self.app, {})
             self.state.stub.AppendDeploymentLog(
                 state_pb2.StateAppendDeploymentLogRequest(
                     id=back,
@@ -331,7 +318,7 @@ class UpdateRun:
 
     # 5. roll back
     def _roll_back(self, plan: Plan, cause: str, snapshot: Snapshot | None) -> Outcome:
-        from services.deployer.executor import Heartbeat, Outcome
+        from services.deployer.executor import Outcome
 
         self.step("rollback", "started", f"to v{plan.previous}")
         directory = self.ex.settings.apps_dir / self.app
@@ -350,13 +337,7 @@ class UpdateRun:
             return Outcome("failed", message)
         back = reply.deployment.id
         self.sink(f"rolling back: v{reply.version.number} (equal to v{plan.previous}), deployment {back}")
-        with Heartbeat(
-            self.ex.redis,
-            back,
-            every=self.ex.settings.heartbeat_seconds,
-            ttl=self.ex.settings.heartbeat_ttl_seconds,
-        ):
-            self.ex._run_locked(back, {})
+        self.ex.run_nested(back)
         done: state_pb2.DeploymentRecord = self.state.stub.GetDeployment(
             apps_pb2.GetDeploymentRequest(id=back)
         )
