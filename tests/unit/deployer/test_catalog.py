@@ -19,8 +19,8 @@ TEST_TEMPLATES = REPO_ROOT / "tests" / "templates"
 FOLDERS = sorted(p for p in CATALOG.iterdir() if (p / "template.json").exists())
 
 
-def test_the_catalog_ships_at_least_twenty_templates() -> None:
-    assert len(FOLDERS) >= 20
+def test_the_catalog_ships_at_least_sixty_templates() -> None:
+    assert len(FOLDERS) >= 60
     assert len(Catalog.load([CATALOG]).search(search="", category="")) == len(FOLDERS)
 
 
