@@ -181,7 +181,7 @@ class Stores:
         name = before.name
         changed: dict[str, str] = {}
         try:
-            kind = sources.classify(before.url) if before.source != sources.FOLDER else sources.FOLDER
+            kind = before.source  # what it was when added: a repository that went away is said so by git
             staging = self._staging(name)
             try:
                 record = self._import(Request(
