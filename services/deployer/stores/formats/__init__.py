@@ -47,7 +47,7 @@ class UnknownFormat(ValueError):
 
 
 def _layouts() -> str:
-    return "; ".join(f"{module.LAYOUT} ({name})" for name, module in _MODULES.items())
+    return "; ".join(f"{_MODULES[name].TITLE}: {_MODULES[name].LAYOUT}" for name in FORMATS)
 
 
 def detect(root: Path) -> str:
@@ -57,7 +57,7 @@ def detect(root: Path) -> str:
     for name, module in _MODULES.items():
         if module.looks_like(store):
             return name
-    raise UnknownFormat(f"the folder is no app store AppOS can read; looked for {_layouts()}")
+    raise UnknownFormat(f"the folder is no app store AppOS can read; it looked for {_layouts()}")
 
 
 def convert(
@@ -74,7 +74,7 @@ def convert(
         raise UnknownFormat(f"unknown store format {format!r}; known: {', '.join(FORMATS)}")
     store = Store(root)
     if not root.is_dir() or not module.looks_like(store):
-        raise UnknownFormat(f"the folder is no {format} store; looked for {module.LAYOUT}")
+        raise UnknownFormat(f"the folder is no {module.TITLE} store; it looked for {module.LAYOUT}")
     result = Conversion(format=format, converted=[], skipped=[])
     names: dict[str, str] = {}
     for count, (entry, work) in enumerate(module.entries(store, fetch_repository=fetch_repository)):

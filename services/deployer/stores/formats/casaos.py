@@ -30,6 +30,7 @@ from services.deployer.stores.formats.common import (
 from services.deployer.stores.formats.shaping import Draft, port_target
 from services.deployer.stores.formats.variables import ref
 
+TITLE = "CasaOS"
 LAYOUT = "Apps/<app>/docker-compose.yml"
 COMPOSE_FILES = ("docker-compose.yml", "docker-compose.yaml", "compose.yml", "compose.yaml")
 _APP_DATA = re.compile(r"^/DATA/AppData/(?:\$\{?AppID\}?|[^/]+)(?:/(.*))?$")

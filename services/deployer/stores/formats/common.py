@@ -26,6 +26,8 @@ MAX_VALUES = 200_000
 DEFAULT_CATEGORY = "productivity"
 HTTP_PORT = "HTTP_PORT"
 PUBLIC_DOMAIN = "PUBLIC_DOMAIN"
+# PyYAML's safe loader, in C when libyaml is there (a store may hold thousands of files)
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Host ports AppOS uses itself, never a template's default.
 _APPOS_PORTS = frozenset({8080, 8081})
 
@@ -124,7 +126,7 @@ class Store:
 
 def parse_yaml(text: str, where: str) -> Any:
     try:
-        value = yaml.load(text, Loader=yaml.CSafeLoader)
+        value = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -38,6 +38,7 @@ from services.deployer.stores.formats.common import (
 from services.deployer.stores.formats.shaping import Draft, port_target
 from services.deployer.stores.formats.variables import Settings, length_for, ref
 
+TITLE = "Coolify"
 LAYOUT = "templates/compose/<name>.yaml"
 _HEADER = re.compile(r"^#\s*([a-z_-]+)\s*:\s*(.*?)\s*$")
 _PASSWORD = re.compile(

@@ -32,6 +32,7 @@ from services.deployer.stores.formats.common import (
 from services.deployer.stores.formats.shaping import Draft, guess_web
 from services.deployer.stores.formats.variables import Settings, key_for, length_for, ref
 
+TITLE = "Dokploy"
 LAYOUT = "blueprints/<id>/docker-compose.yml with template.toml"
 _STORE_NETWORKS = ("dokploy-network",)
 _REFERENCE = re.compile(r"\$\{([^}]*)\}")

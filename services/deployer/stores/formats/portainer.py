@@ -36,7 +36,8 @@ from services.deployer.stores.formats.common import (
 from services.deployer.stores.formats.shaping import NOT_WEB_PORTS, Draft, guess_web
 from services.deployer.stores.formats.variables import Settings, key_for, ref, secret_key, weak
 
-LAYOUT = "templates.json (Portainer app templates v2 or v3)"
+TITLE = "Portainer"
+LAYOUT = "templates.json, app templates version 2 or 3"
 FILES = ("templates.json", "templates-2.0.json")
 Fetch = Callable[[str], Path]
 

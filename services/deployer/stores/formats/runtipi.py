@@ -31,6 +31,7 @@ from services.deployer.stores.formats.common import (
 from services.deployer.stores.formats.shaping import Draft, port_target, split_volume
 from services.deployer.stores.formats.variables import Settings, key_for, length_for, ref, secret_key, weak
 
+TITLE = "Runtipi"
 LAYOUT = "apps/<id>/config.json with docker-compose.yml"
 _DATA = re.compile(r"^\$\{?(APP_DATA_DIR|ROOT_FOLDER_HOST)\}?(?:/(.*))?$")
 _STORE_NETWORKS = ("tipi_main_network",)

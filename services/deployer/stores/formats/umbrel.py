@@ -32,6 +32,7 @@ from services.deployer.stores.formats.common import (
 from services.deployer.stores.formats.shaping import Draft
 from services.deployer.stores.formats.variables import Settings, ref, rewrite
 
+TITLE = "Umbrel"
 LAYOUT = "<app-id>/umbrel-app.yml with docker-compose.yml"
 _DATA = re.compile(r"^\$\{?(APP_DATA_DIR|UMBREL_ROOT)\}?(?:/(.*))?$")
 _DOMAINS = ("APP_DOMAIN", "DEVICE_DOMAIN_NAME", "DEVICE_HOSTNAME", "APP_HIDDEN_SERVICE")

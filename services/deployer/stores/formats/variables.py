@@ -38,7 +38,7 @@ _WELL_KNOWN = frozenset(
         "administrator", "secret", "example", "123456", "12345678", "123456789", "1234567890", "root",
         "toor", "default", "test", "qwerty", "letmein", "pass", "mysecretpassword", "supersecret",
         "secretpassword", "password123", "admin123", "your-secret-key", "yoursecretkey", "changethis",
-        "please-change-me", "insecure", "postgres", "mysql", "mariadb", "guest",
+        "please-change-me", "insecure", "postgres", "mysql", "mariadb", "guest", "moneyprintergobrrr",
     }
 )  # fmt: skip
 _NOT_VALUES = frozenset({"", "true", "false", "yes", "no", "on", "off", "0", "1", "none", "null"})

@@ -221,7 +221,7 @@ def test_secret_key(key: str, secret: bool) -> None:
     ("value", "is_weak"),
     [
         ("changeme", True), ("tipi", True), ("123456", True), ("ChangeMe-Please-Now-123", True),
-        (123456, True), ("moneyprintergobrrr", False), ("k3Jd9sLq0pX7vB2nR5tY", False),
+        (123456, True), ("moneyprintergobrrr", True), ("k3Jd9sLq0pX7vB2nR5tY", False),
         ("${DB_PASSWORD}", False), ("", False), ("true", False), (None, False),
     ],
 )  # fmt: skip

@@ -86,7 +86,7 @@ def test_a_folder_in_no_format_is_unknown(tmp_path: Path) -> None:
     layouts = ("Apps/<app>/docker-compose.yml", "apps/<id>/config.json", "umbrel-app.yml", "template.toml",
                "templates/compose/<name>.yaml", "templates.json")  # fmt: skip
     assert all(layout in str(caught.value) for layout in layouts), caught.value
-    with pytest.raises(UnknownFormat, match="no casaos store"):
+    with pytest.raises(UnknownFormat, match="no CasaOS store"):
         convert(tmp_path, "casaos")
     with pytest.raises(UnknownFormat, match="unknown store format 'yunohost'"):
         convert(tmp_path, "yunohost")
