@@ -116,10 +116,12 @@ def resolve_handlers(
     channels: Mapping[str, grpc.aio.Channel],
     *,
     timeout: float,
+    timeouts: Mapping[str, float] | None = None,
 ) -> dict[str, Handler]:
     """Each route's implementation: a servicer in this process (`implementations`, by service
-    name) or the service's process over gRPC (REMOTE_SERVICES). A route with neither is a startup
-    error, never a 404 at run time."""
+    name) or the service's process over gRPC (REMOTE_SERVICES), with `timeout`, or the method's own
+    in `timeouts` (by full name) for work that takes long by nature. A route with neither is a
+    startup error, never a 404 at run time."""
     handlers: dict[str, Handler] = {}
     for route in routes:
         service_name = route.method.containing_service.full_name
@@ -129,8 +131,9 @@ def resolve_handlers(
         elif REMOTE_SERVICES.get(service_name) in channels:
             remote = REMOTE_SERVICES[service_name]
             handlers[route.full_name] = remote_handler(
-                channels[remote], route.method, service=remote, timeout=timeout
-            )
+                channels[remote], route.method, service=remote,
+                timeout=(timeouts or {}).get(route.full_name, timeout),
+            )  # fmt: skip
         else:
             raise RuntimeError(f"no implementation for {route.full_name}")
     return handlers

@@ -94,7 +94,13 @@ class Runtime:
         return cls(
             authenticator=authenticator,
             handlers=with_long_calls(
-                resolve_handlers(routes, implementations, channels, timeout=settings.rpc_timeout_seconds),
+                resolve_handlers(
+                    routes,
+                    implementations,
+                    channels,
+                    timeout=settings.rpc_timeout_seconds,
+                    timeouts={"appos.v1.Stores.AddStore": settings.store_add_timeout_seconds},
+                ),  # fmt: skip
                 channels,
                 settings.backup_timeout_seconds,
             ),

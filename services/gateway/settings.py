@@ -29,6 +29,9 @@ class GatewaySettings(CommonSettings):
     rpc_timeout_seconds: float = 10.0
     # A backup restore (unpack, check, replace, redeploy) and an archive upload may take this long.
     backup_timeout_seconds: float = 3600.0
+    # Adding an app store fetches, converts and checks every entry before it answers (a store of
+    # 1,000 entries takes about a minute here): above the deployer's APPOS_STORE_IMPORT_TIMEOUT_SECONDS.
+    store_add_timeout_seconds: float = 660.0
     # Largest backup archive accepted as an upload.
     backup_max_upload_bytes: int = 64 * 1024**3
     # The public gRPC port (same host as REST); 0 turns it off. TLS when both files are given.
