@@ -1644,6 +1644,7 @@ export interface components {
             checked_at?: string;
             current_digest?: string;
             current_tag?: string;
+            diff?: string;
             image?: string;
             kind?: string;
             reason?: string;
