@@ -19,6 +19,7 @@ import { Route as AuthDeploymentsRouteImport } from './routes/_auth/deployments'
 import { Route as AuthDomainsRouteImport } from './routes/_auth/domains'
 import { Route as AuthNewAppRouteImport } from './routes/_auth/new-app'
 import { Route as AuthNotificationsRouteImport } from './routes/_auth/notifications'
+import { Route as AuthStoresRouteImport } from './routes/_auth/stores'
 import { Route as AuthSystemRouteImport } from './routes/_auth/system'
 import { Route as AuthTerminalRouteImport } from './routes/_auth/terminal'
 import { Route as AuthTokensRouteImport } from './routes/_auth/tokens'
@@ -33,6 +34,7 @@ import { Route as AuthAppsNameComposeRouteImport } from './routes/_auth/apps/$na
 import { Route as AuthAppsNameHistoryRouteImport } from './routes/_auth/apps/$name/history'
 import { Route as AuthAppsNameLogsRouteImport } from './routes/_auth/apps/$name/logs'
 import { Route as AuthAppsNameTerminalRouteImport } from './routes/_auth/apps/$name/terminal'
+import { Route as AuthCatalogStoreTemplateRouteImport } from './routes/_auth/catalog/$store/$template'
 import { Route as AuthAppsNameDeploymentsIndexRouteImport } from './routes/_auth/apps/$name/deployments/index'
 import { Route as AuthAppsNameDeploymentsIdRouteImport } from './routes/_auth/apps/$name/deployments/$id'
 
@@ -83,6 +85,11 @@ const AuthNewAppRoute = AuthNewAppRouteImport.update({
 const AuthNotificationsRoute = AuthNotificationsRouteImport.update({
   id: '/notifications',
   path: '/notifications',
+  getParentRoute: () => AuthRoute,
+} as any)
+const AuthStoresRoute = AuthStoresRouteImport.update({
+  id: '/stores',
+  path: '/stores',
   getParentRoute: () => AuthRoute,
 } as any)
 const AuthSystemRoute = AuthSystemRouteImport.update({
@@ -155,6 +162,12 @@ const AuthAppsNameTerminalRoute = AuthAppsNameTerminalRouteImport.update({
   path: '/terminal',
   getParentRoute: () => AuthAppsNameRoute,
 } as any)
+const AuthCatalogStoreTemplateRoute =
+  AuthCatalogStoreTemplateRouteImport.update({
+    id: '/catalog/$store/$template',
+    path: '/catalog/$store/$template',
+    getParentRoute: () => AuthRoute,
+  } as any)
 const AuthAppsNameDeploymentsIndexRoute =
   AuthAppsNameDeploymentsIndexRouteImport.update({
     id: '/deployments/',
@@ -178,6 +191,7 @@ export interface FileRoutesByFullPath {
   '/domains': typeof AuthDomainsRoute
   '/new-app': typeof AuthNewAppRoute
   '/notifications': typeof AuthNotificationsRoute
+  '/stores': typeof AuthStoresRoute
   '/system': typeof AuthSystemRoute
   '/terminal': typeof AuthTerminalRoute
   '/tokens': typeof AuthTokensRoute
@@ -191,6 +205,7 @@ export interface FileRoutesByFullPath {
   '/apps/$name/history': typeof AuthAppsNameHistoryRoute
   '/apps/$name/logs': typeof AuthAppsNameLogsRoute
   '/apps/$name/terminal': typeof AuthAppsNameTerminalRoute
+  '/catalog/$store/$template': typeof AuthCatalogStoreTemplateRoute
   '/apps/$name/': typeof AuthAppsNameIndexRoute
   '/apps/$name/deployments/$id': typeof AuthAppsNameDeploymentsIdRoute
   '/apps/$name/deployments/': typeof AuthAppsNameDeploymentsIndexRoute
@@ -204,6 +219,7 @@ export interface FileRoutesByTo {
   '/domains': typeof AuthDomainsRoute
   '/new-app': typeof AuthNewAppRoute
   '/notifications': typeof AuthNotificationsRoute
+  '/stores': typeof AuthStoresRoute
   '/system': typeof AuthSystemRoute
   '/terminal': typeof AuthTerminalRoute
   '/tokens': typeof AuthTokensRoute
@@ -217,6 +233,7 @@ export interface FileRoutesByTo {
   '/apps/$name/history': typeof AuthAppsNameHistoryRoute
   '/apps/$name/logs': typeof AuthAppsNameLogsRoute
   '/apps/$name/terminal': typeof AuthAppsNameTerminalRoute
+  '/catalog/$store/$template': typeof AuthCatalogStoreTemplateRoute
   '/apps/$name': typeof AuthAppsNameIndexRoute
   '/apps/$name/deployments/$id': typeof AuthAppsNameDeploymentsIdRoute
   '/apps/$name/deployments': typeof AuthAppsNameDeploymentsIndexRoute
@@ -232,6 +249,7 @@ export interface FileRoutesById {
   '/_auth/domains': typeof AuthDomainsRoute
   '/_auth/new-app': typeof AuthNewAppRoute
   '/_auth/notifications': typeof AuthNotificationsRoute
+  '/_auth/stores': typeof AuthStoresRoute
   '/_auth/system': typeof AuthSystemRoute
   '/_auth/terminal': typeof AuthTerminalRoute
   '/_auth/tokens': typeof AuthTokensRoute
@@ -246,6 +264,7 @@ export interface FileRoutesById {
   '/_auth/apps/$name/history': typeof AuthAppsNameHistoryRoute
   '/_auth/apps/$name/logs': typeof AuthAppsNameLogsRoute
   '/_auth/apps/$name/terminal': typeof AuthAppsNameTerminalRoute
+  '/_auth/catalog/$store/$template': typeof AuthCatalogStoreTemplateRoute
   '/_auth/apps/$name/': typeof AuthAppsNameIndexRoute
   '/_auth/apps/$name/deployments/$id': typeof AuthAppsNameDeploymentsIdRoute
   '/_auth/apps/$name/deployments/': typeof AuthAppsNameDeploymentsIndexRoute
@@ -262,6 +281,7 @@ export interface FileRouteTypes {
     | '/domains'
     | '/new-app'
     | '/notifications'
+    | '/stores'
     | '/system'
     | '/terminal'
     | '/tokens'
@@ -275,6 +295,7 @@ export interface FileRouteTypes {
     | '/apps/$name/history'
     | '/apps/$name/logs'
     | '/apps/$name/terminal'
+    | '/catalog/$store/$template'
     | '/apps/$name/'
     | '/apps/$name/deployments/$id'
     | '/apps/$name/deployments/'
@@ -288,6 +309,7 @@ export interface FileRouteTypes {
     | '/domains'
     | '/new-app'
     | '/notifications'
+    | '/stores'
     | '/system'
     | '/terminal'
     | '/tokens'
@@ -301,6 +323,7 @@ export interface FileRouteTypes {
     | '/apps/$name/history'
     | '/apps/$name/logs'
     | '/apps/$name/terminal'
+    | '/catalog/$store/$template'
     | '/apps/$name'
     | '/apps/$name/deployments/$id'
     | '/apps/$name/deployments'
@@ -315,6 +338,7 @@ export interface FileRouteTypes {
     | '/_auth/domains'
     | '/_auth/new-app'
     | '/_auth/notifications'
+    | '/_auth/stores'
     | '/_auth/system'
     | '/_auth/terminal'
     | '/_auth/tokens'
@@ -329,6 +353,7 @@ export interface FileRouteTypes {
     | '/_auth/apps/$name/history'
     | '/_auth/apps/$name/logs'
     | '/_auth/apps/$name/terminal'
+    | '/_auth/catalog/$store/$template'
     | '/_auth/apps/$name/'
     | '/_auth/apps/$name/deployments/$id'
     | '/_auth/apps/$name/deployments/'
@@ -409,6 +434,13 @@ declare module '@tanstack/react-router' {
       path: '/notifications'
       fullPath: '/notifications'
       preLoaderRoute: typeof AuthNotificationsRouteImport
+      parentRoute: typeof AuthRoute
+    }
+    '/_auth/stores': {
+      id: '/_auth/stores'
+      path: '/stores'
+      fullPath: '/stores'
+      preLoaderRoute: typeof AuthStoresRouteImport
       parentRoute: typeof AuthRoute
     }
     '/_auth/system': {
@@ -509,6 +541,13 @@ declare module '@tanstack/react-router' {
       preLoaderRoute: typeof AuthAppsNameTerminalRouteImport
       parentRoute: typeof AuthAppsNameRoute
     }
+    '/_auth/catalog/$store/$template': {
+      id: '/_auth/catalog/$store/$template'
+      path: '/catalog/$store/$template'
+      fullPath: '/catalog/$store/$template'
+      preLoaderRoute: typeof AuthCatalogStoreTemplateRouteImport
+      parentRoute: typeof AuthRoute
+    }
     '/_auth/apps/$name/deployments/': {
       id: '/_auth/apps/$name/deployments/'
       path: '/deployments'
@@ -558,6 +597,7 @@ interface AuthRouteChildren {
   AuthDomainsRoute: typeof AuthDomainsRoute
   AuthNewAppRoute: typeof AuthNewAppRoute
   AuthNotificationsRoute: typeof AuthNotificationsRoute
+  AuthStoresRoute: typeof AuthStoresRoute
   AuthSystemRoute: typeof AuthSystemRoute
   AuthTerminalRoute: typeof AuthTerminalRoute
   AuthTokensRoute: typeof AuthTokensRoute
@@ -568,6 +608,7 @@ interface AuthRouteChildren {
   AuthCatalogTemplateRoute: typeof AuthCatalogTemplateRoute
   AuthAppsIndexRoute: typeof AuthAppsIndexRoute
   AuthCatalogIndexRoute: typeof AuthCatalogIndexRoute
+  AuthCatalogStoreTemplateRoute: typeof AuthCatalogStoreTemplateRoute
 }
 
 const AuthRouteChildren: AuthRouteChildren = {
@@ -578,6 +619,7 @@ const AuthRouteChildren: AuthRouteChildren = {
   AuthDomainsRoute: AuthDomainsRoute,
   AuthNewAppRoute: AuthNewAppRoute,
   AuthNotificationsRoute: AuthNotificationsRoute,
+  AuthStoresRoute: AuthStoresRoute,
   AuthSystemRoute: AuthSystemRoute,
   AuthTerminalRoute: AuthTerminalRoute,
   AuthTokensRoute: AuthTokensRoute,
@@ -588,6 +630,7 @@ const AuthRouteChildren: AuthRouteChildren = {
   AuthCatalogTemplateRoute: AuthCatalogTemplateRoute,
   AuthAppsIndexRoute: AuthAppsIndexRoute,
   AuthCatalogIndexRoute: AuthCatalogIndexRoute,
+  AuthCatalogStoreTemplateRoute: AuthCatalogStoreTemplateRoute,
 }
 
 const AuthRouteWithChildren = AuthRoute._addFileChildren(AuthRouteChildren)

@@ -2,9 +2,12 @@ import type { Template } from "@/api/client";
 import { TEMPLATE_ICONS } from "@/lib/catalog";
 import { cn } from "@/lib/utils";
 
-/** A template's logo from Simple Icons in its brand colour, or its initials when it has none. */
+/** A template's logo from Simple Icons in its brand colour, or its initials when it has none. A
+ * store's `<store>/<name>` gets the logo of its `<name>` (the store's own logo URL is another site's,
+ * which the console's Content-Security-Policy does not load). */
 export function TemplateLogo({ template, className }: { template: Template; className?: string }) {
-  const icon = TEMPLATE_ICONS[template.name ?? ""];
+  const name = template.name ?? "";
+  const icon = TEMPLATE_ICONS[name] ?? TEMPLATE_ICONS[name.slice(name.indexOf("/") + 1)];
   const initials = (template.title || template.name || "?").slice(0, 2);
   return (
     <span

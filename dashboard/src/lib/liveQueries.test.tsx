@@ -35,6 +35,11 @@ describe("queryKeysFor", () => {
     [event("update_available", "blog", { updates: [] }), [["updates"]]],
     [event("update_step", "blog", { app: "blog", deployment: "d9", step: "pull", status: "running" }), [["updates"], ["deployment", "d9"], ["app", "blog"]]],
     [event("update_rolled_back", "blog", { app: "blog", deployment: "d9" }), [["updates"], ["deployment", "d9"], ["app", "blog"]]],
+    [event("store_refreshed", "casa", { store: "casa", templates: 2, skipped: 1, error: "", changed: [] }), [["stores"], ["store", "casa"], ["catalog"]]],
+    [
+      event("store_refreshed", "casa", { store: "casa", templates: 2, skipped: 1, error: "", changed: ["casa/whoami"] }),
+      [["stores"], ["store", "casa"], ["catalog"], ["template", "casa/whoami"]],
+    ],
   ])("%o makes stale %j", (e, keys) => {
     expect(queryKeysFor(e)).toEqual(keys);
   });
@@ -132,7 +137,7 @@ describe("EventsProvider", () => {
     vi.unstubAllGlobals();
   });
 
-  const eventDriven = ['["app","db"]', '["app","web"]', '["apps"]', '["backups"]', '["deployment","d1"]', '["domains"]', '["system-info"]'];
+  const eventDriven = ['["app","db"]', '["app","web"]', '["apps"]', '["backups"]', '["catalog","",""]', '["deployment","d1"]', '["domains"]', '["system-info"]'];
 
   it("refetches every event-driven query when the stream starts and when it comes back, and nothing it only polls", () => {
     const client = seededClient();

@@ -30,6 +30,11 @@ export const EVENT_DRIVEN_ROOTS = [
   "tokens",
   "notification-targets",
   "updates",
+  // app stores and the catalog they add to (a refresh may end while the stream is away); not a
+  // template's page, whose refetch would reset a settings form being filled in
+  "stores",
+  "store",
+  "catalog",
   // changes when the gateway restarts, which restarts the stream; its event count follows the stream
   "system-info",
 ] as const;
@@ -60,6 +65,11 @@ export function queryKeysFor(event: AppOSEvent): QueryKey[] {
     const deployment = text(payload.deployment);
     const app = text(payload.app) || subject;
     return [["updates"], ...(deployment ? [["deployment", deployment]] : []), ...(app ? [["app", app]] : [])];
+  }
+  // a store's refresh ended: its row, its details, the catalog, and the templates that changed
+  if (type === "store_refreshed") {
+    const changed = Array.isArray(payload.changed) ? payload.changed.map(text).filter(Boolean) : [];
+    return [["stores"], ["store", subject], ["catalog"], ...changed.map((name) => ["template", name])];
   }
   if (type.startsWith("domain_") || type.startsWith("certificate_")) return [["domains"]];
   if (type.startsWith("backup_")) return [["backups"]];

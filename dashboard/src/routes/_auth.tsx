@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { createFileRoute, Link, Outlet, redirect, useRouterState } from "@tanstack/react-router";
-import { Activity, ArrowUpCircle, Bell, Gauge, Boxes, ClipboardList, Globe, HardDriveDownload, History, KeyRound, LayoutGrid, LogOut, Menu, SquareTerminal, Store, UserCog, Users, X } from "lucide-react";
+import { Activity, ArrowUpCircle, Bell, Gauge, Boxes, ClipboardList, Globe, HardDriveDownload, History, KeyRound, LayoutGrid, Library, LogOut, Menu, SquareTerminal, Store, UserCog, Users, X } from "lucide-react";
 import { useState, type ComponentType } from "react";
 import { api, unwrap } from "@/api/client";
 import { clearToken, getToken } from "@/api/session";
@@ -28,6 +28,7 @@ interface NavItem {
 const NAV: NavItem[] = [
   { to: "/", label: "Overview", icon: Gauge, min: "viewer" },
   { to: "/catalog", label: "Catalog", icon: Store, min: "viewer" },
+  { to: "/stores", label: "Stores", icon: Library, min: "viewer" },
   { to: "/apps", label: "Apps", icon: LayoutGrid, min: "viewer" },
   { to: "/deployments", label: "Deployments", icon: History, min: "viewer" },
   { to: "/updates", label: "Updates", icon: ArrowUpCircle, min: "viewer" },
