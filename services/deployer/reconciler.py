@@ -3,13 +3,14 @@ failed with a reason. Runs in the deployer, at start and every APPOS_RECONCILE_I
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 
 from redis import Redis
 
 from appos.v1 import apps_pb2, state_pb2
-from services.common.errors import Conflict
+from services.common.errors import AppOSError, Conflict
 from services.common.state_client import StateClient
 from services.common.timestamps import MICROS, now_us, ts_us
 from services.deployer.executor import alive_key
@@ -53,6 +54,22 @@ class Reconciler:
             return False  # it moved on by itself meanwhile
         return True
 
+    def _update_failed(self, deployment: apps_pb2.Deployment) -> None:
+        message = (
+            f"the update of {deployment.app} (deployment {deployment.id}) failed: its worker stopped "
+            f"{deployment.attempt} times; the app may run either version: look at its state"
+        )
+        payload = {"app": deployment.app, "deployment": deployment.id, "message": message, "step": ""}
+        try:
+            self.state.stub.AppendEvent(
+                state_pb2.StateAppendEventRequest(
+                    type="update_failed", subject=deployment.app, actor="deployer",
+                    payload_json=json.dumps(payload),
+                )
+            )  # fmt: skip
+        except AppOSError:
+            logger.warning("app %s: could not record update_failed", deployment.app, exc_info=True)
+
     def run_once(self) -> None:
         now = now_us()
         grace = self.settings.heartbeat_ttl_seconds * MICROS
@@ -73,6 +90,8 @@ class Reconciler:
                 logger.warning(
                     "deployment %s failed after %d lost workers", deployment.id, deployment.attempt
                 )
+                if deployment.action == "update":  # its own failure notifies nobody: the update tells
+                    self._update_failed(deployment)
         for deployment in self._unfinished("pending"):
             waited = now - ts_us(deployment.created_at)
             if self.redis.exists(alive_key(deployment.id)) or waited < PENDING_REQUEUE_SECONDS * MICROS:

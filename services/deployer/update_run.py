@@ -15,7 +15,10 @@ each a log line and an `update_step` event (app, deployment, step, status, messa
 
 The volumes are restored before the old version starts, not after: the old version never runs on
 data the new one may have migrated. The snapshot (APPOS_DATA/updates/<deployment>/) is removed once
-the update or its rollback succeeded, and kept (named in the log) when the restore failed."""
+the update or its rollback succeeded, and kept (named in the log) when the restore failed.
+
+However it ends, people are told once: `update_failed` or `update_rolled_back` (the update's
+deployment and its rollback's carry REPORTED_BY, so their own failure notifies nobody)."""
 
 from __future__ import annotations
 
@@ -40,6 +43,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STEPS = ("snapshot", "pull", "redeploy", "health", "rollback")
+# In the options of an update's deployment (`updates/start.py`) and of its rollback's: people hear of
+# the outcome once, through the update's own event (`update_failed`, `update_rolled_back`); state
+# marks those deployments' and the rollback version's events, and notifications leave them out.
+REPORTED_BY = "update"
 
 
 @dataclass(frozen=True)
@@ -91,9 +98,11 @@ class UpdateRun:
         self.deployment = deployment
         self.app = deployment.app
         self.sink = sink
+        self.at = ""  # the step under way
 
     # events and lines
     def step(self, step: str, status: str, message: str = "") -> None:
+        self.at = step
         self.sink(f"update: {step} {status}{': ' + message if message else ''}")
         self.sink.flush()
         self._event("update_step", {"step": step, "status": status, "message": message})
@@ -111,11 +120,28 @@ class UpdateRun:
 
     # the run
     def perform(self, options: dict[str, Any]) -> Outcome:
+        """The steps; every way the update can fail ends in one `update_failed` or
+        `update_rolled_back` (its deployment's own failure notifies nobody: REPORTED_BY)."""
         from services.deployer.executor import Outcome
 
         plan = Plan.from_options(options)
         if not plan.previous or not plan.services:
-            return Outcome("failed", "the update deployment names no version or service to update")
+            reason = "the update deployment names no version or service to update"
+            self._event("update_failed", {"message": f"update of {self.app} failed: {reason}"})
+            return Outcome("failed", reason)
+        try:
+            return self._steps(plan)
+        except Exception as exc:  # the executor ends the deployment failed with it; people hear it here
+            said = exc.message if isinstance(exc, AppOSError) else "internal error in the worker"
+            where = f" at the {self.at} step" if self.at else ""
+            self._event(
+                "update_failed", {"message": f"update {plan.words} failed{where}: {said}", "step": self.at}
+            )
+            raise
+
+    def _steps(self, plan: Plan) -> Outcome:
+        from services.deployer.executor import Outcome
+
         previous = self._version(plan.previous)
         snapshot = self._snapshot(plan)
         version = self._version(self.deployment.version)
@@ -312,6 +338,7 @@ class UpdateRun:
                 message=f"back to v{plan.previous}: the update ({plan.words}) failed",
                 source="auto_rollback", expected_version=self.deployment.version, deploy=True,
                 rollback_to=plan.previous, rollback_cause=cause,
+                options_json=json.dumps({"reported_by": REPORTED_BY}),  # the update says it once
             )
         )  # fmt: skip
         return reply

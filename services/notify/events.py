@@ -114,7 +114,11 @@ def from_event(event: common_pb2.Event) -> Notification | None:
 
 
 def _classify(type_: str, subject: str, payload: dict[str, Any]) -> tuple[str, str, str]:
-    """(kind, app, message); kind '' for events nobody is notified of."""
+    """(kind, app, message); kind '' for events nobody is notified of. A deployment or version that
+    is part of a larger flow (`reported_by`: an update and its rollback) is told by that flow's own
+    event (`update_failed`, `update_rolled_back`): one event, one message."""
+    if type_ in ("deployment_status", "version_created") and payload.get("reported_by"):
+        return "", "", ""
     if type_ == "deployment_status" and payload.get("status") == "failed":
         app = str(payload.get("app", ""))
         action = str(payload.get("action", "deploy"))

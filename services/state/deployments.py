@@ -31,6 +31,14 @@ DEFAULT_PAGE = 50
 MAX_PAGE = 500
 
 
+def reporter(options: object) -> str:
+    """What tells people how this deployment ended instead of its own events' notifications: the
+    options' `reported_by` (`"update"`: an update's deployment and its rollback's, whose outcome the
+    update reports once, as `update_failed` or `update_rolled_back`), else ""."""
+    value = options.get("reported_by") if isinstance(options, dict) else None
+    return value if isinstance(value, str) else ""
+
+
 def create_deployment(
     *, session: Session, app: App, action: str, actor: str, options_json: str
 ) -> Deployment:
@@ -166,18 +174,18 @@ def transition(
                 actor="deployer",
                 payload={"status": "deploying", "message": ""},
             )
+    payload: dict[str, object] = {
+        "app": deployment.app,
+        "action": deployment.action,
+        "status": to_status,
+        "reason": deployment.reason,
+        "attempt": deployment.attempt,
+    }
+    reported_by = reporter(json.loads(deployment.options_json or "{}"))
+    if reported_by:
+        payload["reported_by"] = reported_by  # notifications leave it to that flow's own event
     events.emit(
-        session=session,
-        type="deployment_status",
-        subject=deployment.id,
-        actor="deployer",
-        payload={
-            "app": deployment.app,
-            "action": deployment.action,
-            "status": to_status,
-            "reason": deployment.reason,
-            "attempt": deployment.attempt,
-        },
+        session=session, type="deployment_status", subject=deployment.id, actor="deployer", payload=payload
     )
     return deployment
 

@@ -13,7 +13,7 @@ from services.common.errors import Conflict, InvalidArgument, NotFound
 from services.common.timestamps import now_us
 from services.state import events
 from services.state.apps import get_app
-from services.state.deployments import create_deployment
+from services.state.deployments import create_deployment, reporter
 from services.state.models import App, ConfigVersion, Deployment
 
 SOURCES = ("create", "edit", "rollback", "auto_rollback", "update")
@@ -31,9 +31,12 @@ def content_hash(compose: str, env: str) -> str:
 
 
 def add_version(
-    *, session: Session, app: App, compose: str, env: str, author: str, message: str, source: str
-) -> ConfigVersion:
-    """Append the next version and make it the app's current configuration."""
+    *, session: Session, app: App, compose: str, env: str, author: str, message: str, source: str,
+    reported_by: str = "",
+) -> ConfigVersion:  # fmt: skip
+    """Append the next version and make it the app's current configuration. `reported_by`: the flow
+    that tells people about it (an update's rollback: the update's own event), so its
+    `version_created` notifies nobody."""
     if source not in SOURCES:
         raise InvalidArgument(f"source must be one of {', '.join(SOURCES)}")
     if len(message) > 500:
@@ -45,13 +48,10 @@ def add_version(
     )  # fmt: skip
     session.add(version)
     app.compose, app.env, app.current_version, app.updated_at = compose, env, number, now_us()
-    events.emit(
-        session=session,
-        type="version_created",
-        subject=app.name,
-        actor=author,
-        payload={"version": number, "source": source, "message": message},
-    )
+    payload: dict[str, object] = {"version": number, "source": source, "message": message}
+    if reported_by:
+        payload["reported_by"] = reported_by
+    events.emit(session=session, type="version_created", subject=app.name, actor=author, payload=payload)
     return version
 
 
@@ -96,8 +96,9 @@ def create_version(
     if source == "update":
         origin["updated_from"] = app.current_version
     version = add_version(
-        session=session, app=app, compose=compose, env=env, author=author, message=message, source=source
-    )
+        session=session, app=app, compose=compose, env=env, author=author, message=message, source=source,
+        reported_by=reporter(options),
+    )  # fmt: skip
     deployment = None
     if deploy:
         deployment = create_deployment(

@@ -10,6 +10,7 @@ from appos.v1 import apps_pb2, state_pb2, updates_pb2
 from services.common.errors import FailedPrecondition
 from services.common.names import validate_app_name
 from services.deployer import validation
+from services.deployer.update_run import REPORTED_BY
 from services.deployer.updates import rewrite, target
 from services.deployer.versions import Versions
 
@@ -85,6 +86,7 @@ def start(*, versions: Versions, request: UpdateRequest, actor: str) -> apps_pb2
     )  # fmt: skip
     files = rewrite.rewrite(record.compose, record.env, {t.service: t.tag for t in targets})
     options: dict[str, object] = {
+        "reported_by": REPORTED_BY,  # its outcome is the update's event, not a plain deployment_failed
         "update": {
             "previous": record.app.current_version,
             "snapshot_volumes": request.snapshot_volumes,
@@ -92,7 +94,7 @@ def start(*, versions: Versions, request: UpdateRequest, actor: str) -> apps_pb2
                 {"service": t.service, "from": t.current_tag, "to": t.tag, "kind": t.kind, "image": t.image}
                 for t in targets
             ],
-        }
+        },
     }
     reply = versions.update(
         app=request.app, compose_text=files.compose, env_text=files.env,

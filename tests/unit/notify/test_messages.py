@@ -71,6 +71,9 @@ def test_which_events_notify() -> None:
     assert kind("update_failed", {"app": "blog", "message": "the app is failed"}) == "update_failed"
     assert kind("update_step", {"app": "blog", "step": "pull", "status": "failed"}) is None  # progress only
     assert kind("update_succeeded", {"app": "blog"}) is None
+    # an update's deployment and its rollback: the update's own event is the one message
+    assert kind("deployment_status", {"status": "failed", "app": "a", "reported_by": "update"}) is None
+    assert kind("version_created", {"source": "auto_rollback", "reported_by": "update"}) is None
     assert kind("notification_failed", {"event": "deployment_failed"}) is None  # never a loop
     assert kind("deployment_log", {"line": "x"}) is None
 
