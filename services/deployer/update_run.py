@@ -35,7 +35,7 @@ from appos.v1 import apps_pb2, state_pb2
 from services.common.errors import AppOSError, Conflict, NotFound
 from services.deployer import compose, images, runtime, volumes
 from services.deployer.archive import VolumeEntry
-from services.deployer.updates.pull_logins import pull_logins
+from services.deployer.updates.pull_logins import pull_logins, registries_of
 
 if TYPE_CHECKING:
     from services.deployer.executor import Executor, LogSink, Outcome
@@ -273,7 +273,9 @@ class UpdateRun:
             return ""
         said = self.ex.pull_failure(config, self.sink.tail)
         errors = [line for line in self.sink.tail if "error" in line.lower()] or self.sink.tail[-1:]
-        return said or (errors[-1].strip() if errors else "docker compose pull failed")
+        said = said or (errors[-1].strip() if errors else "docker compose pull failed")
+        registries = ", ".join(sorted(registries_of(config=config, services=plan.services)))
+        return f"pulling from registry {registries} failed: {said}" if registries else said
 
     # 4. health
     def _settle(self) -> str:

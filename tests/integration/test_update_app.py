@@ -32,6 +32,7 @@ from tests.harness import (
     wait_for,
 )
 from tests.registry import LocalRegistry, remove_images, start_registry
+from tests.registry_proxy import RegistryProxy
 from tests.webhooks import Receiver, verify_signature
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("update_app")]
@@ -511,6 +512,72 @@ def _notified(stack: Stack, token: str, receiver: Receiver, hook: str, app: str)
     finally:
         _remove(stack, token, marker)
     return [d.json()["event"] for d in receiver.received(f"/{hook}", app=app)]
+
+
+def test_a_registry_that_goes_away_during_the_pull_fails_the_update_and_a_later_one_succeeds(
+    ustack: Stack, token: str, tmp_path: Path, busybox_image: str
+) -> None:
+    """The app pulls through a proxy in front of the registry; the moment the update's pull asks for
+    its first blob, the registry goes away (that request loses its connection, the port refuses)."""
+    own = Registry(start_registry(tmp_path / "registry"))  # pushed to directly, pulled via the proxy
+    proxy = RegistryProxy(own.registry.host)
+    receiver = Receiver()
+    client = docker_client()
+    app, hook = "", ""
+    try:
+        own.push("1.0.0")
+        new = f"web 1.1.0 {uuid.uuid4().hex[:8]}"  # content no other image has: the engine must pull it
+        own.push("1.1.0", content=new)
+        client.images.remove(own.image("1.1.0"), force=True)
+        app, port = _deploy(ustack, token, proxy.image(REPOSITORY, "1.0.0"))
+        hook = _hook(ustack, token, receiver)
+        before = _web_container(app)
+        assert before.attrs["Image"] == client.images.get(own.image("1.0.0")).id
+
+        proxy.hold_blobs()
+        with ustack.client(token) as c:
+            r = c.post(f"/api/v1/apps/{app}/update", json={"services": {"web": "1.1.0"}})
+        assert r.status_code == 202, r.text
+        assert proxy.arrived.wait(120), "the update's pull never asked for a blob"
+        proxy.go_away()
+        deployment = ustack.wait_deployment(token, r.json()["deployment"]["id"], timeout=180)
+
+        assert deployment["status"] == "failed", deployment  # ended, not left running
+        reason = deployment["reason"]
+        assert f"pulling from registry {proxy.host} failed" in reason, reason
+        assert "nothing was stopped" in reason, reason
+        assert _serves(port) == "web 1.0.0"
+        after = _web_container(app)
+        assert (after.id, after.attrs["Image"]) == (before.id, before.attrs["Image"])  # untouched
+        with ustack.client(token) as c:
+            state = c.get(f"/api/v1/apps/{app}").json()
+        assert state["status"] == "running" and state["current_version"] == 3, state
+        assert state["last_deployment"]["images"][0]["digest"] == own.digests["1.0.0"], state
+        failed = _events(ustack, token, app, "update_failed")[-1]["payload"]
+        assert failed["deployment"] == deployment["id"] and failed["step"] == "pull", failed
+        assert proxy.host in failed["message"] and "nothing was stopped" in failed["message"], failed
+        assert _notified(ustack, token, receiver, hook, app) == ["update_failed"]  # one message
+
+        proxy.come_back()
+        again = _update(ustack, token, app, {"services": {"web": "1.1.0"}})
+        assert again["status"] == "succeeded", again
+        assert again["images"][0]["digest"] == own.digests["1.1.0"]
+        assert _serves(port) == new
+    finally:
+        if app:
+            _remove(ustack, token, app)
+        if hook:
+            with ustack.client(token) as c:
+                c.delete(f"/api/v1/notifications/targets/{hook}")
+        receiver.close()
+        proxy.close()
+        own.registry.stop()
+        remove_images(client, own.registry)
+        for image in client.images.list():  # what the engine pulled by the proxy's name
+            for tag in image.tags:
+                if tag.startswith(f"{proxy.host}/"):
+                    client.images.remove(tag)
+        client.close()
 
 
 def test_a_latest_app_updates_by_digest_and_a_rollback_runs_the_old_digest(
