@@ -63,13 +63,23 @@ def list_updates(
     _show(updates, as_json)
 
 
+def _queued(reply: dict[str, Any]) -> str:
+    """What the check request did, in words."""
+    job = reply.get("id", "")
+    if reply.get("joined"):
+        return f"an update check is already queued or running (job {job}): waiting on that one"
+    return f"update check queued (job {job})"
+
+
 def _check_and_wait(api: Api) -> dict[str, Any]:
     stream = EventStream(api)
     try:
         stream.open()  # subscribed before the check is queued: its end cannot be missed
-        api.post("/api/v1/updates/check", {})
-        for event in stream:
-            if event.type == CHECKED:
+        reply = api.post("/api/v1/updates/check", {})
+        note(_queued(reply))
+        job = reply.get("id", "")
+        for event in stream:  # its own end, not an update's re-check of one app
+            if event.type == CHECKED and (not job or event.payload.get("job") == job):
                 return event.payload
     finally:
         stream.close()
@@ -84,8 +94,7 @@ def check(
     """Check every app's images against their registries now (operator)."""
     with connect() as api:
         if not wait:
-            api.post("/api/v1/updates/check", {})
-            note("update check queued")
+            note(_queued(api.post("/api/v1/updates/check", {})))
             return
         counts = _check_and_wait(api)
         updates = api.get("/api/v1/updates").get("updates", [])

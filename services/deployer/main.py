@@ -22,6 +22,7 @@ from appos.v1 import (
     backups_pb2_grpc,
     notifications_pb2,
     notifications_pb2_grpc,
+    state_pb2,
     stores_pb2,
     stores_pb2_grpc,
     updates_pb2,
@@ -46,6 +47,7 @@ from services.deployer.stores.manager import Stores, refreshed_event
 from services.deployer.stores.servicer import StoresServicer
 from services.deployer.update_servicer import UpdatesServicer
 from services.deployer.updates.logins import RegistryLogins
+from services.deployer.updates.queue import CheckQueue
 from services.deployer.updates.schedule import UpdateSchedule
 from services.deployer.watcher import DockerWatcher
 from services.deployer.worker import Worker, register_tasks
@@ -80,18 +82,24 @@ def main() -> None:
     def enqueue(deployment_id: str) -> None:
         celery.send_task(RUN_DEPLOYMENT, args=[deployment_id], queue=QUEUE_OF[RUN_DEPLOYMENT])
 
-    def enqueue_update_check(actor: str, origin: str) -> None:
-        celery.send_task(CHECK_UPDATES, args=[actor, origin], queue=QUEUE_OF[CHECK_UPDATES])
+    def send_update_check(actor: str, origin: str, job: str) -> None:
+        celery.send_task(CHECK_UPDATES, args=[actor, origin, job], queue=QUEUE_OF[CHECK_UPDATES])
 
-    def check_updates(actor: str, origin: str) -> object:
+    check_queue = CheckQueue(redis=redis, send=send_update_check)
+
+    def check_updates(actor: str, origin: str, job: str) -> object:
         # here, not at start: the check imports httpx (~several MiB an idle deployer would keep)
-        from services.deployer.updates.job import check_all
+        from services.deployer.updates import job as check_job
         from services.deployer.updates.registry import RegistryClient
 
-        lookup = registry_logins.lookup()  # one read of the stored logins per check
-        return check_all(
-            state=state, make_client=lambda: RegistryClient(credentials=lookup), actor=actor, origin=origin
-        )
+        def check() -> list[state_pb2.StateAppUpdateCheck]:
+            lookup = registry_logins.lookup()  # one read of the stored logins per check
+            return check_job.check_apps(state=state, make_client=lambda: RegistryClient(credentials=lookup))
+
+        checks = check_queue.run(job, check)  # joined by requests until it returns
+        if checks is None:
+            return None
+        return check_job.record(state=state, checks=checks, actor=actor, origin=origin, job=job)
 
     def set_flag(key: str) -> None:
         redis.set(key, "1", ex=3600)
@@ -155,7 +163,7 @@ def main() -> None:
                 updates_pb2_grpc.add_UpdatesServicer_to_server,
                 UpdatesServicer(
                     state=state,
-                    enqueue=enqueue_update_check,
+                    checks=check_queue,
                     versions=apps_servicer.versions,
                     logins=registry_logins,
                 ),
@@ -190,7 +198,9 @@ def main() -> None:
     every(settings.backup_schedule_check_seconds, stop, backups.schedule.tick, "backup-schedule")
     every(settings.reconcile_interval_seconds, stop, backups.restorer.reconcile, "restore-reconciler")
     update_schedule = UpdateSchedule(
-        schedule=settings.update_check_schedule, state=state, enqueue=enqueue_update_check
+        schedule=settings.update_check_schedule,
+        state=state,
+        enqueue=lambda actor, origin: check_queue.request(actor=actor, origin=origin),
     )
     every(settings.backup_schedule_check_seconds, stop, update_schedule.tick, "update-schedule")
     watcher.start()

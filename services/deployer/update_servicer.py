@@ -1,10 +1,9 @@
 """The public Updates service: the last check's findings (read from state), a check on demand
-(queued on `appos.updates`; the worker runs `updates/job.py`), and an app's update (a new version
-and its `update` deployment: `updates/start.py`; the worker runs `update_run.py`)."""
+(queued on `appos.updates`, or the one already queued or running: `updates/queue.py`; the worker
+runs `updates/job.py`), and an app's update (a new version and its `update` deployment:
+`updates/start.py`; the worker runs `update_run.py`)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import grpc
 
@@ -15,6 +14,7 @@ from services.common.names import validate_app_name
 from services.common.state_client import StateClient
 from services.deployer.updates import start
 from services.deployer.updates.logins import RegistryLogins
+from services.deployer.updates.queue import CheckQueue
 from services.deployer.versions import Versions
 
 
@@ -23,12 +23,12 @@ class UpdatesServicer(updates_pb2_grpc.UpdatesServicer):
         self,
         *,
         state: StateClient,
-        enqueue: Callable[[str, str], None],
+        checks: CheckQueue,
         versions: Versions | None = None,
         logins: RegistryLogins | None = None,
     ) -> None:
         self.state = state
-        self.enqueue = enqueue  # (actor, origin)
+        self.checks = checks
         self.versions = versions
         self.logins = logins
 
@@ -51,8 +51,8 @@ class UpdatesServicer(updates_pb2_grpc.UpdatesServicer):
     def CheckUpdates(
         self, request: updates_pb2.CheckUpdatesRequest, context: grpc.ServicerContext
     ) -> updates_pb2.CheckUpdatesReply:
-        self.enqueue(actor(context), "request")
-        return updates_pb2.CheckUpdatesReply(queued=True)
+        job = self.checks.request(actor=actor(context), origin="request")
+        return updates_pb2.CheckUpdatesReply(queued=True, id=job.id, joined=job.joined)
 
     def UpdateApp(
         self, request: updates_pb2.UpdateAppRequest, context: grpc.ServicerContext

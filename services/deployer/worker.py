@@ -39,7 +39,7 @@ def register_tasks(
     executor: Executor,
     backups: Backups,
     deliver: Deliverer,
-    check_updates: Callable[[str, str], object],
+    check_updates: Callable[[str, str, str], object],
 ) -> None:
     """The tasks on `app` alone (`shared=False`: Celery would otherwise add them to every app)."""
 
@@ -56,8 +56,8 @@ def register_tasks(
         backups.restorer.run(restore_id)
 
     @app.task(name=queues.CHECK_UPDATES, acks_late=True, shared=False)  # type: ignore[untyped-decorator]
-    def check_image_updates(actor: str, origin: str) -> None:
-        check_updates(actor, origin)
+    def check_image_updates(actor: str, origin: str, job: str = "") -> None:
+        check_updates(actor, origin, job)  # `job`: its CheckQueue id ("" in a message queued before ids)
 
     notify_tasks.register(app, deliver)
 

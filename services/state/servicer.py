@@ -523,8 +523,9 @@ class StateServicer(state_pb2_grpc.StateServicer):
     ) -> state_pb2.StateRecordUpdateCheckReply:
         with self.store.write() as s:
             counts = updates.record_check(
-                session=s, checks=list(request.apps), actor=request.actor, origin=request.origin
-            )
+                session=s, checks=list(request.apps), actor=request.actor, origin=request.origin,
+                job=request.job,
+            )  # fmt: skip
             return state_pb2.StateRecordUpdateCheckReply(
                 apps=counts.apps, updates=counts.updates, unknown=counts.unknown,
                 new_updates=counts.new_updates, seq=counts.seq,

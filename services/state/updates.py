@@ -67,10 +67,11 @@ def _rows(app: str, check: state_pb2.StateAppUpdateCheck, checked_at: int) -> li
 
 
 def record_check(
-    *, session: Session, checks: Sequence[state_pb2.StateAppUpdateCheck], actor: str, origin: str
-) -> Counts:
+    *, session: Session, checks: Sequence[state_pb2.StateAppUpdateCheck], actor: str, origin: str,
+    job: str = "",
+) -> Counts:  # fmt: skip
     """Replace each checked app's findings (an app removed meanwhile is skipped, and the rows of
-    removed apps are dropped), then append the events."""
+    removed apps are dropped), then append the events (`job`: the check's id, for who waits on it)."""
     checked_at = now_us()
     existing = set(session.scalars(select(App.name)))
     session.execute(delete(ImageUpdateRow).where(ImageUpdateRow.app.not_in(existing)))
@@ -110,7 +111,8 @@ def record_check(
             )  # fmt: skip
     event = events.emit(
         session=session, type=UPDATES_CHECKED, subject="updates", actor=actor,
-        payload={"apps": apps, "updates": updates, "unknown": unknown, "new": new_updates, "origin": origin},
+        payload={"apps": apps, "updates": updates, "unknown": unknown, "new": new_updates, "origin": origin,
+                 "job": job},
     )  # fmt: skip
     return Counts(apps=apps, updates=updates, unknown=unknown, new_updates=new_updates, seq=event.seq)
 

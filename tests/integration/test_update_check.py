@@ -12,7 +12,8 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 
 from tests.harness import ROOT, Stack, docker_client, free_port
 from tests.registry import LocalRegistry, push_image, remove_images, start_registry
+from tests.registry_proxy import RegistryProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("update_check")]
 
@@ -48,8 +50,10 @@ class Seeded:
         return self.registry.image(REPOSITORY, tag)
 
 
-def _check(stack: Stack, token: str) -> dict[str, Any]:
-    """POST the check (202) and read the live events until its `updates_checked`; its payload."""
+@contextmanager
+def _subscribed(stack: Stack, token: str) -> Iterator[Callable[[str], dict[str, Any]]]:
+    """The live events from now on; yields `ended(job)`, which reads them until the `updates_checked`
+    of that job (a check's id) and returns that event."""
     headers = {"Authorization": f"Bearer {token}"}
     timeout = httpx.Timeout(10, read=120)
     with httpx.stream("GET", f"{stack.url}/api/v1/events", headers=headers, timeout=timeout) as events:
@@ -57,16 +61,28 @@ def _check(stack: Stack, token: str) -> dict[str, Any]:
         lines = events.iter_lines()
         assert next(lines).startswith("retry:")
         assert next(lines).startswith(": events after ")  # subscribed: the check's end cannot be missed
+
+        def ended(job: str) -> dict[str, Any]:
+            for line in lines:
+                if line.startswith("data: "):
+                    event: dict[str, Any] = json.loads(line.removeprefix("data: "))
+                    if event["type"] == "updates_checked" and event["payload"]["job"] == job:
+                        return event
+            raise AssertionError("the event stream ended before updates_checked")
+
+        yield ended
+
+
+def _check(stack: Stack, token: str) -> dict[str, Any]:
+    """POST the check (202 with its job's id) and read the live events until that job's
+    `updates_checked`; the event."""
+    with _subscribed(stack, token) as ended:
         with stack.client(token) as c:
             r = c.post("/api/v1/updates/check", json={})
         assert r.status_code == 202, r.text
-        assert r.json() == {"queued": True}
-        for line in lines:
-            if line.startswith("data: "):
-                event: dict[str, Any] = json.loads(line.removeprefix("data: "))
-                if event["type"] == "updates_checked":
-                    return event
-    raise AssertionError("the event stream ended before updates_checked")
+        reply = r.json()
+        assert reply["queued"] is True and len(reply["id"]) == 32 and not reply.get("joined"), reply
+        return ended(reply["id"])
 
 
 def _found(stack: Stack, token: str, app: str) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
@@ -196,6 +212,43 @@ def test_the_cli_checks_waits_and_lists(
     ]
     refused = appos("updates", "no-such-app-here")
     assert refused.returncode == 1 and "no-such-app-here" in refused.stderr
+
+
+def test_a_check_asked_for_while_one_runs_is_that_same_job(
+    stack: Stack, admin_token: str, seeded: Seeded
+) -> None:
+    """One app pulls through a proxy in front of the registry, which holds the check's first manifest
+    request: the check is running. Asking again then gives its id and queues nothing; once it ended,
+    asking queues a new one."""
+    app = f"updq{uuid.uuid4().hex[:8]}"
+    with RegistryProxy(seeded.registry.host) as proxy:
+        compose = COMPOSE.format(image=proxy.image(REPOSITORY, "1.0.0"), port=free_port())
+        _, deployment = stack.deploy(admin_token, {"name": app, "compose": compose})
+        try:
+            assert deployment["status"] == "succeeded", deployment
+            proxy.hold_manifests()
+            with _subscribed(stack, admin_token) as ended, stack.client(admin_token) as c:
+                first = c.post("/api/v1/updates/check", json={})
+                assert first.status_code == 202 and not first.json().get("joined"), first.text
+                assert proxy.arrived.wait(60), "the check never asked the registry"  # it runs now
+                again = c.post("/api/v1/updates/check", json={})
+                assert again.status_code == 202, again.text
+                assert again.json() == {"queued": True, "id": first.json()["id"], "joined": True}
+                proxy.release()
+                event = ended(first.json()["id"])
+                assert event["payload"]["origin"] == "request", event
+
+                after = c.post("/api/v1/updates/check", json={})
+                assert after.status_code == 202 and not after.json().get("joined"), after.text
+                assert after.json()["id"] != first.json()["id"]
+                ended(after.json()["id"])
+            rows = [u for u in _found(stack, admin_token, app)[0] if u[6] != "unknown"]
+            assert {row[4] for row in rows} == {"1.0.1", "1.1.0", "2.0.0"}, rows
+        finally:
+            with stack.client(admin_token) as c:
+                r = c.delete(f"/api/v1/apps/{app}", params={"remove_volumes": "true"})
+            if r.status_code == 202:
+                stack.wait_deployment(admin_token, r.json()["deployment"]["id"])
 
 
 def test_a_repushed_tag_is_a_digest_update_then_a_stopped_registry_is_unknown(

@@ -1474,6 +1474,8 @@ export interface components {
             status?: string;
         };
         CheckUpdatesReply: {
+            id?: string;
+            joined?: boolean;
             queued?: boolean;
         };
         ComposeEdit: {

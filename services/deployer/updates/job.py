@@ -60,7 +60,11 @@ def findings(
 
 
 def check_app(
-    *, state: StateClient, client: RegistryClient, app: str, checker: Checker = check_image
+    *,
+    state: StateClient,
+    client: RegistryClient,
+    app: str,
+    checker: Checker = check_image,
 ) -> state_pb2.StateAppUpdateCheck:
     found: list[updates_pb2.ImageUpdate] = []
     for image in ran_images(state, app):
@@ -81,15 +85,10 @@ def check_app(
     return state_pb2.StateAppUpdateCheck(app=app, updates=found)
 
 
-def check_all(
-    *,
-    state: StateClient,
-    make_client: Callable[[], RegistryClient],
-    actor: str,
-    origin: str,
-    checker: Checker = check_image,
-) -> state_pb2.StateRecordUpdateCheckReply:
-    """Check every app and record what was found; the reply has the counts state recorded."""
+def check_apps(
+    *, state: StateClient, make_client: Callable[[], RegistryClient], checker: Checker = check_image
+) -> list[state_pb2.StateAppUpdateCheck]:
+    """Every app's findings (an app whose check raised is left out: it keeps its previous ones)."""
     apps: state_pb2.StateListAppsReply = state.stub.ListApps(state_pb2.StateListAppsRequest())
     checks: list[state_pb2.StateAppUpdateCheck] = []
     with make_client() as client:  # one client: tokens and the loopback scheme are remembered
@@ -98,11 +97,32 @@ def check_all(
                 checks.append(check_app(state=state, client=client, app=app.name, checker=checker))
             except Exception:  # one app never stops the others; it keeps its previous findings
                 logger.exception("update check of app %s failed", app.name)
+    return checks
+
+
+def record(
+    *, state: StateClient, checks: list[state_pb2.StateAppUpdateCheck], actor: str, origin: str, job: str = ""
+) -> state_pb2.StateRecordUpdateCheckReply:
+    """The findings into state (`job`: the check's id, named in `updates_checked`); its counts."""
     reply: state_pb2.StateRecordUpdateCheckReply = state.stub.RecordUpdateCheck(
-        state_pb2.StateRecordUpdateCheckRequest(apps=checks, actor=actor, origin=origin)
+        state_pb2.StateRecordUpdateCheckRequest(apps=checks, actor=actor, origin=origin, job=job)
     )
     logger.info(
-        "update check (%s): %d apps, %d updates (%d new), %d unknown",
-        origin, reply.apps, reply.updates, reply.new_updates, reply.unknown,
+        "update check %s (%s): %d apps, %d updates (%d new), %d unknown",
+        job or "-", origin, reply.apps, reply.updates, reply.new_updates, reply.unknown,
     )  # fmt: skip
     return reply
+
+
+def check_all(
+    *,
+    state: StateClient,
+    make_client: Callable[[], RegistryClient],
+    actor: str,
+    origin: str,
+    job: str = "",
+    checker: Checker = check_image,
+) -> state_pb2.StateRecordUpdateCheckReply:
+    """Check every app and record what was found; the reply has the counts state recorded."""
+    checks = check_apps(state=state, make_client=make_client, checker=checker)
+    return record(state=state, checks=checks, actor=actor, origin=origin, job=job)

@@ -20,10 +20,10 @@ SETTING_LAST_SCHEDULED = "updates.last_scheduled"
 
 
 class UpdateSchedule:
-    def __init__(self, *, schedule: str, state: StateClient, enqueue: Callable[[str, str], None]) -> None:
+    def __init__(self, *, schedule: str, state: StateClient, enqueue: Callable[[str, str], object]) -> None:
         self.schedule = schedule
         self.state = state
-        self.enqueue = enqueue  # (actor, origin)
+        self.enqueue = enqueue  # (actor, origin): queues a check, or joins the one queued or running
 
     def _last(self) -> int | None:
         try:

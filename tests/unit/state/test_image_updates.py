@@ -54,6 +54,7 @@ def _record(store: Store, **checks: list[updates_pb2.ImageUpdate]) -> updates.Co
             checks=[state_pb2.StateAppUpdateCheck(app=app, updates=found) for app, found in checks.items()],
             actor="scheduler",
             origin="schedule",
+            job="job-1",
         )
 
 
@@ -102,7 +103,9 @@ def test_a_check_stores_findings_and_says_what_is_new(store: Store) -> None:
     ]
     available = found[0][2]
     assert [u["candidate_tag"] for u in available["updates"]] == ["1.0.1", "1.1.0", "2.0.0"]
-    assert found[1][2] == {"apps": 2, "updates": 3, "unknown": 1, "new": 3, "origin": "schedule"}
+    assert found[1][2] == {
+        "apps": 2, "updates": 3, "unknown": 1, "new": 3, "origin": "schedule", "job": "job-1"
+    }  # fmt: skip
     assert found[1][0] == "updates_checked" and counts.seq > 0
 
 
