@@ -7,7 +7,8 @@ each a log line and an `update_step` event (app, deployment, step, status, messa
                a failure ends here: the files on disk go back to P, a version equal to P (made as
                an automatic rollback) records the untouched containers, `update_failed`
     redeploy   `up --wait` as a deploy (healthchecks gate it)
-    health     services without a healthcheck must still run after APPOS_UPDATE_SETTLE_SECONDS
+    health     services without a healthcheck must still run after APPOS_UPDATE_SETTLE_SECONDS;
+               then the app's update check runs again for what it now runs (`job.recheck_app`)
     rollback   after a failure of redeploy or health: the containers go (`down`, volumes kept), the
                snapshot is copied back, and a version equal to P, pinned to P's recorded digests
                (`images.py`), is deployed right here; `update_rolled_back`, or `update_failed`
@@ -35,7 +36,7 @@ from appos.v1 import apps_pb2, state_pb2
 from services.common.errors import AppOSError, Conflict, NotFound
 from services.deployer import compose, images, runtime, volumes
 from services.deployer.archive import VolumeEntry
-from services.deployer.updates.pull_logins import pull_logins, registries_of
+from services.deployer.updates.pull_logins import pull_logins, read_logins, registries_of
 
 if TYPE_CHECKING:
     from services.deployer.executor import Executor, LogSink, Outcome
@@ -179,6 +180,8 @@ class UpdateRun:
         if snapshot is not None:
             shutil.rmtree(snapshot.folder, ignore_errors=True)
         ran = self.ex.running_images(self.app, config)
+        if ran:
+            self._recheck(ran)
         self._event("update_succeeded", {"message": plan.words, "version": self.deployment.version})
         return Outcome("succeeded", images=ran)
 
@@ -291,6 +294,24 @@ class UpdateRun:
             if left <= 0:
                 return ""
             time.sleep(min(0.25, left))
+
+    # after success
+    def _recheck(self, ran: list[images.ServiceImage]) -> None:
+        """The app's update findings again, for what it runs now: the list and its badge stop offering
+        the update just made without waiting for the next check (HEAD and tag-list requests only)."""
+        from services.deployer.updates.job import recheck_app
+        from services.deployer.updates.registry import RegistryClient  # httpx: only where checks run
+
+        try:
+            logins = read_logins(self.ex.settings)
+            reply = recheck_app(
+                state=self.state, make_client=lambda: RegistryClient(credentials=logins.get), app=self.app,
+                running=[image.to_pb() for image in ran], actor=self.deployment.actor,
+            )  # fmt: skip
+        except AppOSError as exc:
+            self.sink(f"update check of {self.app} not run again ({exc.message}): the next check will")
+            return
+        self.sink(f"update check of {self.app} again: {reply.updates} updates, {reply.unknown} unknown")
 
     # failure before any container changed
     def _back_untouched(

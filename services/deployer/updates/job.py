@@ -4,6 +4,8 @@
     checked (`check_image`) → findings → state (one RecordUpdateCheck: rows, `update_available`,
     `updates_checked`)
 
+and one app's check again after its update succeeded (`recheck_app`, run by `update_run.py`).
+
 One app never stops the others: a registry failure is that service's `unknown` with the reason
 (check_image never raises for one), and anything else that goes wrong for an app is logged and that
 app keeps its previous findings. An image with no registry digest (built here, never pulled) is
@@ -65,9 +67,11 @@ def check_app(
     client: RegistryClient,
     app: str,
     checker: Checker = check_image,
+    running: list[apps_pb2.ServiceImage] | None = None,
 ) -> state_pb2.StateAppUpdateCheck:
+    """`running`: what the app runs (default: what its newest succeeded deployment recorded)."""
     found: list[updates_pb2.ImageUpdate] = []
-    for image in ran_images(state, app):
+    for image in ran_images(state, app) if running is None else running:
         if not image.image or not image.digest or image.digest == image.image_id:
             found.append(
                 updates_pb2.ImageUpdate(
@@ -126,3 +130,20 @@ def check_all(
     """Check every app and record what was found; the reply has the counts state recorded."""
     checks = check_apps(state=state, make_client=make_client, checker=checker)
     return record(state=state, checks=checks, actor=actor, origin=origin, job=job)
+
+
+def recheck_app(
+    *,
+    state: StateClient,
+    make_client: Callable[[], RegistryClient],
+    app: str,
+    running: list[apps_pb2.ServiceImage],
+    actor: str,
+    checker: Checker = check_image,
+) -> state_pb2.StateRecordUpdateCheckReply:
+    """One app checked again for what it runs now, recorded like a check (origin `update`): after an
+    update succeeded, so the list stops offering what it just installed (its deployment is not
+    recorded as succeeded yet, hence `running`)."""
+    with make_client() as client:
+        check = check_app(state=state, client=client, app=app, checker=checker, running=running)
+    return record(state=state, checks=[check], actor=actor, origin="update")

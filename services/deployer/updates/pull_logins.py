@@ -57,6 +57,11 @@ def pull_logins(
         yield folder
 
 
+def read_logins(settings: DeployerSettings) -> dict[str, Credentials]:
+    """Every stored login by registry, read once (an update's re-check of its app after success)."""
+    return stored_logins(_read_stored(settings))
+
+
 def _read_stored(settings: DeployerSettings) -> dict[str, Any]:
     """The settings under PREFIX, read on a channel of its own, closed after (one read per pull)."""
     with closing(sync_channel(settings.socket_path("state"))) as channel:

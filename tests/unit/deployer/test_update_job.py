@@ -7,6 +7,7 @@ tests/integration/test_update_check.py)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from services.common.grpc_server import build_server
 from services.common.state_client import StateClient
 from services.common.timestamps import now_us
 from services.deployer.updates.check import ImageCheck, Update
-from services.deployer.updates.job import BUILT_LOCALLY, check_all
+from services.deployer.updates.job import BUILT_LOCALLY, check_all, recheck_app
 from services.deployer.updates.registry import RegistryClient
 from services.deployer.updates.schedule import SETTING_LAST_SCHEDULED, UpdateSchedule
 from services.deployer.updates.tags import UpdateKind
@@ -168,6 +169,30 @@ def test_the_newest_succeeded_deployment_with_images_is_what_is_checked(
     registry = Registry()
     check_all(state=state, make_client=RegistryClient, actor="alice", origin="request", checker=registry)
     assert registry.asked == ["ok.test/web:1.0.0"]
+
+
+def test_the_job_id_is_in_updates_checked_and_an_update_rechecks_its_app_alone(
+    store_and_state: tuple[Store, StateClient],
+) -> None:
+    store, state = store_and_state
+    _deployed(store, "alpha", [_image("web", "ok.test/web:1.0.0", _digest("a"), _digest("1"))])
+    _deployed(store, "beta", [_image("web", "ok.test/beta:1.0.0", _digest("b"), _digest("2"))])
+    registry = Registry()
+    check_all(
+        state=state, make_client=RegistryClient, actor="alice", origin="request", job="j1", checker=registry
+    )
+    # alpha's update to 1.0.1 succeeded: its deployment is not recorded yet, what it runs is passed in
+    now = [_image("web", "ok.test/web:1.0.1", _digest("e"), _digest("5"))]
+    reply = recheck_app(
+        state=state, make_client=RegistryClient, app="alpha", running=now, actor="bob", checker=registry
+    )
+    assert reply.apps == 1 and reply.new_updates == 0
+    assert registry.asked[-1] == "ok.test/web:1.0.1" and "ok.test/beta:1.0.0" not in registry.asked[2:]
+    rows = state.stub.ListUpdateChecks(state_pb2.StateListUpdateChecksRequest()).updates
+    assert {(u.app, u.current_digest) for u in rows} == {("alpha", _digest("e")), ("beta", _digest("b"))}
+    checked = state.stub.ListEvents(state_pb2.StateListEventsRequest(after_seq=0, limit=0)).events
+    payloads = [json.loads(e.payload_json) for e in checked if e.type == "updates_checked"]
+    assert [(p["job"], p["origin"], p["apps"]) for p in payloads] == [("j1", "request", 2), ("", "update", 1)]
 
 
 def test_the_schedule_queues_a_check_when_due_and_counts_from_its_first_tick(
