@@ -6,6 +6,7 @@ say who holds it.
 keeps it fresh); the job, once it runs, takes it over with the same token for `BUSY_TTL` and a thread
 extends it every quarter of that while the long work runs. A kill -9 leaves a guard that expires by
 itself. redis-py's Lock does the atomic parts (set-if-free, extend and release only by the owner).
+The update check's one-at-a-time claim is the same kind of lock on its own key (`updates/queue.py`).
 """
 
 from __future__ import annotations
@@ -78,9 +79,7 @@ class Guard:
         try:
             self._lock.release()
         except LockNotOwnedError:
-            logger.warning(
-                "the backup guard of %s had expired or was taken over before its release", self.owner
-            )
+            logger.warning("%s of %s had expired or was taken over before its release", self.key, self.owner)
 
     def _keep(self) -> None:
         while not self._stop.wait(self.keep_every):
@@ -93,11 +92,11 @@ class Guard:
                         "%s of %s is held by %s now", self.key, self.owner, current(self.redis, self.key)
                     )
             except (RedisError, LockError):
-                logger.warning("could not extend the backup guard of %s", self.owner, exc_info=True)
+                logger.warning("could not extend %s of %s", self.key, self.owner, exc_info=True)
 
     def __enter__(self) -> Guard:
         self.claim()
-        self._keeper = threading.Thread(target=self._keep, name="backup-guard", daemon=True)
+        self._keeper = threading.Thread(target=self._keep, name=f"guard-{self.key}", daemon=True)
         self._keeper.start()
         return self
 
