@@ -22,6 +22,8 @@ from appos.v1 import (
     backups_pb2_grpc,
     notifications_pb2,
     notifications_pb2_grpc,
+    servers_pb2,
+    servers_pb2_grpc,
     state_pb2,
     stores_pb2,
     stores_pb2_grpc,
@@ -41,6 +43,8 @@ from services.deployer.catalog import Catalog
 from services.deployer.celery_app import make_celery
 from services.deployer.executor import Executor
 from services.deployer.reconciler import Reconciler
+from services.deployer.servers.manager import Servers
+from services.deployer.servers.servicer import ServersServicer
 from services.deployer.servicer import AppsServicer, CatalogServicer, DeploymentsServicer, port_holders
 from services.deployer.settings import DeployerSettings
 from services.deployer.stores.manager import Stores, refreshed_event
@@ -78,6 +82,7 @@ def main() -> None:
     catalog = Catalog.load(settings.template_dirs())
     stores = Stores(settings, catalog, on_refreshed=refreshed_event(state))
     stores.load_all()
+    servers = Servers(settings, state)
 
     def enqueue(deployment_id: str) -> None:
         celery.send_task(RUN_DEPLOYMENT, args=[deployment_id], queue=QUEUE_OF[RUN_DEPLOYMENT])
@@ -133,6 +138,11 @@ def main() -> None:
         socket_path=socket_path,
         services=[
             (apps_pb2_grpc.add_CatalogServicer_to_server, catalog_servicer, _SERVICES["Catalog"].full_name),
+            (
+                servers_pb2_grpc.add_ServersServicer_to_server,
+                ServersServicer(servers),
+                servers_pb2.DESCRIPTOR.services_by_name["Servers"].full_name,
+            ),
             (
                 stores_pb2_grpc.add_StoresServicer_to_server,
                 StoresServicer(stores, catalog, suggest_ports=catalog_servicer.suggest_ports),
@@ -203,6 +213,8 @@ def main() -> None:
         enqueue=lambda actor, origin: check_queue.request(actor=actor, origin=origin),
     )
     every(settings.backup_schedule_check_seconds, stop, update_schedule.tick, "update-schedule")
+    servers.start()
+    every(settings.server_probe_seconds, stop, servers.probe_all, "server-probe")
     watcher.start()
     dispatcher.start()
     worker.start()
@@ -211,6 +223,7 @@ def main() -> None:
 
     def on_stop() -> None:
         stop.set()
+        servers.stop()
         watcher.stop()
         dispatcher.stop()
         if worker.stop(timeout=WORKER_STOP_SECONDS):

@@ -49,6 +49,9 @@ class DeployerSettings(CommonSettings):
     # largest archive a store may download.
     store_import_timeout_seconds: float = Field(default=600.0, gt=0)
     store_max_archive_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    # More servers (issue 21): how often each server's engine is asked whether it answers (several
+    # failed probes in a row mark it down).
+    server_probe_seconds: float = Field(default=10.0, gt=0)
     # Tests only: a restore's job waits at the start of this step (once) until told to go on
     # (`backups/restore.py`), so a test can kill a part at a known step.
     test_restore_pause_at: str = ""

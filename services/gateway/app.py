@@ -61,6 +61,7 @@ STATUS_HOOKS = {
     "appos.v1.Updates.CheckUpdates": _accepted,
     "appos.v1.Updates.UpdateApp": _accepted,
     "appos.v1.Stores.AddStore": _created,
+    "appos.v1.Servers.AddServer": _created,
     "appos.v1.Stores.RefreshStore": _accepted,
 }
 # Optimistic locking of compose edits over REST: ETag out, If-Match in.

@@ -16,6 +16,7 @@ from appos.v1 import (
     notifications_pb2,
     options_pb2,
     proxy_pb2,
+    servers_pb2,
     stores_pb2,
     system_pb2,
     updates_pb2,
@@ -26,6 +27,7 @@ from services.common.roles import ROLES
 PUBLIC_FILES: tuple[FileDescriptor, ...] = (
     auth_pb2.DESCRIPTOR,
     system_pb2.DESCRIPTOR,
+    servers_pb2.DESCRIPTOR,
     stores_pb2.DESCRIPTOR,  # before apps: /api/v1/catalog/stores is not the template named "stores"
     apps_pb2.DESCRIPTOR,
     proxy_pb2.DESCRIPTOR,
@@ -45,6 +47,7 @@ REMOTE_SERVICES: dict[str, str] = {
     "appos.v1.Notifications": "deployer",
     "appos.v1.Updates": "deployer",
     "appos.v1.Stores": "deployer",
+    "appos.v1.Servers": "deployer",
 }
 
 _PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)\}")

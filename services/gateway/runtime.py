@@ -99,7 +99,11 @@ class Runtime:
                     implementations,
                     channels,
                     timeout=settings.rpc_timeout_seconds,
-                    timeouts={"appos.v1.Stores.AddStore": settings.store_add_timeout_seconds},
+                    timeouts={
+                        "appos.v1.Stores.AddStore": settings.store_add_timeout_seconds,
+                        "appos.v1.Servers.AddServer": 60.0,  # SSH, host key and Docker checks first
+                        "appos.v1.Servers.RepinServer": 60.0,
+                    },
                 ),  # fmt: skip
                 channels,
                 settings.backup_timeout_seconds,

@@ -11,7 +11,7 @@ from typing import Any, Protocol, TypeAlias
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, Row, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from appos.v1 import apps_pb2, common_pb2, proxy_pb2, updates_pb2
+from appos.v1 import apps_pb2, common_pb2, proxy_pb2, state_pb2, updates_pb2
 from services.common.timestamps import MICROS, now_us, set_ts
 
 # A plain row of any columns, as a list read gets it.
@@ -163,6 +163,8 @@ class App(Base):
     auto_rollback: Mapped[bool] = mapped_column(Boolean, default=True)
     last_good_version: Mapped[int] = mapped_column(Integer, default=0)
     policy_exceptions_json: Mapped[str] = mapped_column(Text, default="[]")
+    # The server it runs on (issue 21): `local`, or a row of `servers`.
+    server: Mapped[str] = mapped_column(String(64), default="local", server_default="local", index=True)
 
     def to_pb(self) -> apps_pb2.App:
         return fill_app(apps_pb2.App(), self)
@@ -475,4 +477,25 @@ class TemplateUpdateRow(Base):
             reason=f"the store's template {self.template} changed; redeploying with it is your choice",
         )  # fmt: skip
         set_ts(reply.checked_at, self.found_at)
+        return reply
+
+
+class ServerRow(Base):
+    """A remote Docker engine AppOS reaches over SSH (issue 21). `local` is implied, never a row."""
+
+    __tablename__ = "servers"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(Text)
+    docker_socket: Mapped[str] = mapped_column(Text)
+    known_hosts: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[int] = mapped_column(Micros)
+
+    def to_pb(self, apps: int = 0) -> state_pb2.StateServer:
+        reply = state_pb2.StateServer(
+            name=self.name, address=self.address, docker_socket=self.docker_socket,
+            known_hosts=self.known_hosts, fingerprint=self.fingerprint, apps=apps,
+        )  # fmt: skip
+        set_ts(reply.created_at, self.created_at)
         return reply

@@ -27,6 +27,7 @@ from services.state import (
     events,
     notifications,
     proxy,
+    servers,
     settings_store,
     stats,
     tokens,
@@ -537,6 +538,40 @@ class StateServicer(state_pb2_grpc.StateServicer):
         with self.store.read() as s:
             rows = updates.list_findings(session=s, app=request.app)
             return updates_pb2.ListUpdatesReply(updates=[row.to_pb() for row in rows])
+
+    def CreateServer(
+        self, request: state_pb2.StateServer, context: grpc.ServicerContext
+    ) -> state_pb2.StateServer:
+        with self.store.write() as s:
+            row = servers.create(
+                session=s, name=request.name, address=request.address, docker_socket=request.docker_socket,
+                known_hosts=request.known_hosts, fingerprint=request.fingerprint, actor=request.actor,
+            )  # fmt: skip
+            return row.to_pb()
+
+    def ListServers(
+        self, request: state_pb2.StateListServersRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateListServersReply:
+        with self.store.read() as s:
+            return state_pb2.StateListServersReply(
+                servers=[row.to_pb(apps) for row, apps in servers.list_all(session=s)]
+            )
+
+    def PinServerHostKey(
+        self, request: state_pb2.StatePinServerHostKeyRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateServer:
+        with self.store.write() as s:
+            row, apps = servers.pin(
+                session=s, name=request.name, known_hosts=request.known_hosts,
+                fingerprint=request.fingerprint, actor=request.actor,
+            )  # fmt: skip
+            return row.to_pb(apps)
+
+    def DeleteServer(
+        self, request: state_pb2.StateDeleteServerRequest, context: grpc.ServicerContext
+    ) -> state_pb2.StateServer:
+        with self.store.write() as s:
+            return servers.delete(session=s, name=request.name, actor=request.actor).to_pb()
 
     def RecordTemplateChanges(
         self, request: state_pb2.StateRecordTemplateChangesRequest, context: grpc.ServicerContext

@@ -1,0 +1,251 @@
+"""The servers AppOS deploys to: `local`, and the remote engines in state, each with its tunnel.
+
+Adding one checks everything before anything is saved: the address, the host key (scanned now and
+pinned), SSH with AppOS's key, Docker through the forwarded socket, the engine's API version. The
+tunnel that made the check is the server's connection from then on (no second login). A server's
+files: `$APPOS_DATA/servers/<name>/known_hosts` (the pinned key); its sockets: `<run>/s/<name>/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from pathlib import Path
+
+from appos.v1 import servers_pb2, state_pb2
+from services.common.dockerd import docker_client
+from services.common.errors import AlreadyExists, InvalidArgument, NotFound
+from services.common.names import validate_dns_label
+from services.common.state_client import StateClient
+from services.common.timestamps import set_ts
+from services.deployer.servers import keys, ssh
+from services.deployer.servers.address import SshAddress, parse_address, parse_socket
+from services.deployer.servers.tunnel import UP, Tunnel, api_at_least
+from services.deployer.settings import DeployerSettings
+
+logger = logging.getLogger(__name__)
+
+LOCAL = "local"
+RESERVED = (LOCAL, "key")
+CHECK_SECONDS = 20.0  # how long an add waits for SSH and Docker to answer
+
+
+class Servers:
+    def __init__(self, settings: DeployerSettings, state: StateClient) -> None:
+        self.settings = settings
+        self.state = state
+        self.files = settings.data / "servers"
+        self.sockets = settings.sockets / "s"
+        self._tunnels: dict[str, Tunnel] = {}
+        self._lock = threading.Lock()
+        self._adding: set[str] = set()
+        self._key: Path | None = None
+
+    # --- the key ---
+
+    @property
+    def key(self) -> Path:
+        if self._key is None:
+            self._key = keys.ensure_key(self.settings.secrets_dir)
+        return self._key
+
+    def public_key(self) -> servers_pb2.ServerKey:
+        line, fingerprint = keys.public_key(self.key)
+        return servers_pb2.ServerKey(public_key=line, fingerprint=fingerprint)
+
+    # --- start, probe, stop ---
+
+    def start(self) -> None:
+        """A tunnel for every server in state (their sockets are made again from nothing)."""
+        rows = self._rows()
+        if not rows:
+            return
+        for row in rows:
+            self._open(row)
+
+    def probe_all(self) -> None:
+        for tunnel in list(self._tunnels.values()):
+            tunnel.probe()
+
+    def stop(self) -> None:
+        for tunnel in list(self._tunnels.values()):
+            tunnel.stop()
+
+    def docker_host(self, server: str) -> str:
+        """Where Docker and Compose reach the server's engine."""
+        if server in ("", LOCAL):
+            return self.settings.docker_host
+        tunnel = self._tunnels.get(server)
+        if tunnel is None:
+            raise NotFound(f"server {server!r} does not exist")
+        return tunnel.docker_host
+
+    # --- changes ---
+
+    def add(self, *, name: str, address: str, docker_socket: str, actor: str) -> servers_pb2.Server:
+        name = validate_dns_label(name.strip(), what="server name")
+        if name in RESERVED:
+            raise InvalidArgument(f"{name!r} is reserved; give the server another name")
+        parsed, socket = parse_address(address), parse_socket(docker_socket)
+        with self._lock:
+            if name in self._adding or name in self._tunnels:
+                raise AlreadyExists(f"a server named {name!r} already exists")
+            self._adding.add(name)
+        try:
+            return self._add(name, parsed, socket, actor)
+        finally:
+            with self._lock:
+                self._adding.discard(name)
+
+    def _add(self, name: str, address: SshAddress, socket: str, actor: str) -> servers_pb2.Server:
+        if any(row.name == name for row in self._rows()):
+            raise AlreadyExists(f"a server named {name!r} already exists")
+        known = ssh.scan_host_key(address)
+        fingerprint = ssh.fingerprint(known)
+        folder = self.files / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, mode=0o700)
+        known_hosts = folder / "known_hosts"
+        known_hosts.write_text(_pinned_line(known, address) + "\n")
+        tunnel = self._tunnel(name, address, socket, known_hosts)
+        saved = False
+        try:
+            tunnel.start()
+            self._check(tunnel)
+            row = self.state.stub.CreateServer(
+                state_pb2.StateServer(
+                    name=name, address=str(address), docker_socket=socket,
+                    known_hosts=known_hosts.read_text(), fingerprint=fingerprint, actor=actor,
+                )
+            )  # fmt: skip
+            saved = True
+        finally:
+            if not saved:
+                tunnel.stop()
+                shutil.rmtree(folder, ignore_errors=True)
+                shutil.rmtree(tunnel.folder, ignore_errors=True)
+        with self._lock:
+            self._tunnels[name] = tunnel
+        logger.info("server %s added (%s, host key %s)", name, address, fingerprint)
+        return self._reply(row)
+
+    def _check(self, tunnel: Tunnel) -> None:
+        if not tunnel.wait_connected(CHECK_SECONDS):
+            raise InvalidArgument(tunnel.error or f"no SSH connection within {int(CHECK_SECONDS)} s")
+        if not tunnel.probe():
+            raise InvalidArgument(tunnel.error)
+        if not api_at_least(tunnel.info.api_version):
+            raise InvalidArgument(
+                f"the server's Docker speaks API {tunnel.info.api_version or '?'}; AppOS needs 1.41 "
+                "(Docker Engine 20.10) or newer"
+            )
+
+    def repin(self, name: str, actor: str) -> servers_pb2.Server:
+        row = self._row(name)
+        address = parse_address(row.address)
+        known = ssh.scan_host_key(address)
+        fingerprint = ssh.fingerprint(known)
+        known_hosts = self.files / name / "known_hosts"
+        known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        known_hosts.write_text(_pinned_line(known, address) + "\n")
+        pinned = self.state.stub.PinServerHostKey(
+            state_pb2.StatePinServerHostKeyRequest(
+                name=name, known_hosts=known_hosts.read_text(), fingerprint=fingerprint, actor=actor
+            )
+        )
+        old = self._tunnels.pop(name, None)
+        if old is not None:
+            old.stop()
+        self._open(pinned)
+        return self._reply(pinned)
+
+    def delete(self, name: str, actor: str) -> None:
+        if name == LOCAL:
+            raise InvalidArgument("`local` is this machine; it cannot be removed")
+        self.state.stub.DeleteServer(state_pb2.StateDeleteServerRequest(name=name, actor=actor))
+        with self._lock:
+            tunnel = self._tunnels.pop(name, None)
+        if tunnel is not None:
+            tunnel.stop()
+            shutil.rmtree(tunnel.folder, ignore_errors=True)
+        shutil.rmtree(self.files / name, ignore_errors=True)
+
+    # --- reading ---
+
+    def all(self) -> list[servers_pb2.Server]:
+        return [self._local(), *(self._reply(row) for row in self._rows())]
+
+    def get(self, name: str) -> servers_pb2.Server:
+        if name == LOCAL:
+            return self._local()
+        return self._reply(self._row(name))
+
+    def _rows(self) -> list[state_pb2.StateServer]:
+        return list(self.state.stub.ListServers(state_pb2.StateListServersRequest()).servers)
+
+    def _row(self, name: str) -> state_pb2.StateServer:
+        for row in self._rows():
+            if row.name == name:
+                return row
+        raise NotFound(f"server {name!r} does not exist")
+
+    def _reply(self, row: state_pb2.StateServer) -> servers_pb2.Server:
+        tunnel = self._tunnels.get(row.name)
+        reply = servers_pb2.Server(
+            name=row.name, address=row.address, docker_socket=row.docker_socket,
+            host_key_fingerprint=row.fingerprint, apps=row.apps,
+            status=tunnel.status if tunnel else "connecting", error=tunnel.error if tunnel else "",
+        )  # fmt: skip
+        reply.created_at.CopyFrom(row.created_at)
+        if tunnel is not None:
+            info = tunnel.info
+            reply.engine_version, reply.api_version = info.engine_version, info.api_version
+            reply.cpus, reply.memory_bytes = info.cpus, info.memory_bytes
+            set_ts(reply.last_seen, tunnel.last_seen or None)
+        return reply
+
+    def _local(self) -> servers_pb2.Server:
+        reply = servers_pb2.Server(
+            name=LOCAL, address=LOCAL, status="local", docker_socket=self.settings.docker_host
+        )
+        try:
+            client = docker_client(self.settings.docker_host, timeout=5)
+            try:
+                version, info = client.version(), client.info()
+            finally:
+                client.close()
+        except Exception as exc:  # noqa: BLE001 (the list still shows local, with why)
+            reply.error = f"Docker does not answer: {type(exc).__name__}"
+            return reply
+        reply.engine_version, reply.api_version = (
+            str(version.get("Version", "")),
+            str(version.get("ApiVersion", "")),
+        )
+        reply.cpus, reply.memory_bytes = int(info.get("NCPU") or 0), int(info.get("MemTotal") or 0)
+        return reply
+
+    def _tunnel(self, name: str, address: SshAddress, socket: str, known_hosts: Path) -> Tunnel:
+        return Tunnel(
+            name=name, address=address, remote_socket=socket, key=self.key, known_hosts=known_hosts,
+            folder=self.sockets / name,
+        )  # fmt: skip
+
+    def _open(self, row: state_pb2.StateServer) -> None:
+        known_hosts = self.files / row.name / "known_hosts"
+        known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        known_hosts.write_text(row.known_hosts)  # state is the record; the file is what ssh reads
+        tunnel = self._tunnel(row.name, parse_address(row.address), row.docker_socket, known_hosts)
+        with self._lock:
+            self._tunnels[row.name] = tunnel
+        tunnel.start()
+
+
+def _pinned_line(scanned: str, address: SshAddress) -> str:
+    """The scanned key under the name ssh looks it up by (`[host]:port` off port 22)."""
+    _, key_type, key = scanned.split()[:3]
+    return f"{address.known_hosts_name} {key_type} {key}"
+
+
+def is_up(server: servers_pb2.Server) -> bool:
+    return server.status in (UP, "local")
