@@ -70,9 +70,8 @@ def _events(store: Store, after: int = 0) -> list[tuple[str, str, dict[str, Any]
 
 def _listed(store: Store, app: str = "") -> list[tuple[str, str, str, str]]:
     with store.read() as s:
-        return [
-            (r.app, r.service, r.kind, r.candidate_tag) for r in updates.list_findings(session=s, app=app)
-        ]
+        found = [r.to_pb() for r in updates.list_findings(session=s, app=app)]
+        return [(u.app, u.service, u.kind, u.candidate_tag) for u in found]
 
 
 def test_a_check_stores_findings_and_says_what_is_new(store: Store) -> None:
@@ -145,3 +144,31 @@ def test_a_finding_of_an_unknown_kind_is_refused(store: Store) -> None:
     with pytest.raises(InvalidArgument, match="unknown update kind"):
         _record(store, blog=[_found("web", "newer", "1.0.1")])
     assert _listed(store) == []
+
+
+def test_a_changed_store_template_is_an_update_of_the_apps_made_from_it(store: Store) -> None:
+    with store.write() as s:
+        apps.create_app(
+            session=s, name="casa1", template="casa/hello", compose="services: {}\n", env="", web_service="",
+            web_port=0, actor="alice",
+        )  # fmt: skip
+    change = state_pb2.StateTemplateChange(template="casa/hello", diff="-echo one\n+echo two\n")
+    with store.write() as s:
+        assert updates.record_template_changes(session=s, changes=[change], actor="system") == 1
+        # a second change of the same template replaces the first: one row per app
+        again = state_pb2.StateTemplateChange(template="casa/hello", diff="-echo two\n+echo three\n")
+        assert updates.record_template_changes(session=s, changes=[again, change], actor="system") == 1
+        assert updates.record_template_changes(session=s, changes=[], actor="system") == 0
+    with store.read() as s:
+        found = [r.to_pb() for r in updates.list_findings(session=s, app="casa1")]
+        assert [(u.kind, u.image, u.service) for u in found] == [("template", "casa/hello", "")]
+        assert found[0].diff == "-echo one\n+echo two\n" and "redeploying" in found[0].reason
+        assert [u.app for u in (r.to_pb() for r in updates.list_findings(session=s, app=""))] == ["casa1"]
+    announced = [e for e in _events(store) if e[0] == updates.UPDATE_AVAILABLE]
+    assert [(subject, payload["updates"][0]["kind"]) for _, subject, payload in announced] == [
+        ("casa1", "template"), ("casa1", "template"),
+    ]  # fmt: skip
+    with store.write() as s, pytest.raises(InvalidArgument, match="not a store template"):
+        updates.record_template_changes(
+            session=s, changes=[state_pb2.StateTemplateChange(template="builtin-name")], actor="system"
+        )
