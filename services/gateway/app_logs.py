@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from appos.v1 import apps_pb2, state_pb2, state_pb2_grpc
+from services.common import engines
 from services.common.clients import aio_call
 from services.common.errors import InvalidArgument
 from services.common.names import validate_app_name, validate_service_name
@@ -60,10 +62,24 @@ def _pb(lines: list[Line]) -> list[apps_pb2.LogLine]:
 
 
 class AppLogs:
-    def __init__(self, *, state: state_pb2_grpc.StateStub, docker: DockerLogs, rpc_timeout: float) -> None:
+    def __init__(
+        self, *, state: state_pb2_grpc.StateStub, docker: DockerLogs, rpc_timeout: float,
+        sockets: Path | None = None,
+    ) -> None:  # fmt: skip
         self._state = state
-        self._docker = docker
+        self._docker = docker  # this machine's engine
         self._timeout = rpc_timeout
+        self._sockets = sockets  # where remote servers' forwarded Docker sockets are (issue 21)
+        self._remote: dict[str, DockerLogs] = {}
+
+    def _engine(self, server: str) -> DockerLogs:
+        if not engines.is_remote(server) or self._sockets is None:
+            return self._docker
+        if server not in self._remote:
+            self._remote[server] = DockerLogs(
+                engines.docker_host(self._sockets, server, ""), timeout=self._docker.timeout
+            )
+        return self._remote[server]
 
     async def open(self, request: apps_pb2.GetAppLogsRequest) -> Batches:
         """The request checked and the app found (errors are raised here, before anything streams),
@@ -73,20 +89,20 @@ class AppLogs:
             validate_service_name(request.service)
         if not 0 <= request.tail <= MAX_TAIL:
             raise InvalidArgument(f"tail must be between 0 and {MAX_TAIL}")
-        await aio_call(
+        record = await aio_call(
             self._state.GetApp,
             state_pb2.StateGetAppRequest(name=request.app),
             service="state",
             timeout=self._timeout,
         )  # NotFound for an unknown app
-        return self._batches(request)
+        return self._batches(request, self._engine(record.app.server))
 
-    async def _batches(self, request: apps_pb2.GetAppLogsRequest) -> Batches:
+    async def _batches(self, request: apps_pb2.GetAppLogsRequest, docker: DockerLogs) -> Batches:
         tail = request.tail or DEFAULT_TAIL
         if not request.follow:
-            yield _pb(await self._docker.tail(app=request.app, service=request.service, tail=tail))
+            yield _pb(await docker.tail(app=request.app, service=request.service, tail=tail))
             return
-        async for batch in self._docker.follow(app=request.app, service=request.service, tail=tail):
+        async for batch in docker.follow(app=request.app, service=request.service, tail=tail):
             yield _pb(batch)
 
 
@@ -107,7 +123,7 @@ async def logs_endpoint(request: Request) -> Response:
     assert isinstance(message, apps_pb2.GetAppLogsRequest)
     streams: OpenStreams = runtime.streams
     token = bearer(request.headers.get("authorization"))
-    lease = streams.take(ctx.require_caller(), token, min_role=LOGS_ROUTE.min_role)
+    lease = await streams.take(ctx.require_caller(), token, min_role=LOGS_ROUTE.min_role)
     streaming = False
     try:
         batches = await runtime.app_logs.open(message)
@@ -120,5 +136,5 @@ async def logs_endpoint(request: Request) -> Response:
         lines = [message_to_json(line) async for batch in batches for line in batch]
     finally:
         if not streaming:
-            streams.release(lease)
+            await streams.release(lease)
     return JSONResponse({"lines": lines})

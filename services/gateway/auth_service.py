@@ -98,7 +98,7 @@ class AuthService:
                 "this call carries an API token, which does not sign out: revoke it "
                 "(DELETE /api/v1/tokens/{id}) to end it"
             )
-        await self._authn.revoked.revoke(caller.session_id, caller.session_expires)
+        await self._authn.sessions.sign_out(caller.session_id, caller.session_expires)
         await self._event("logout", caller.username, caller.username, {"address": ctx.client_address})
         return auth_pb2.LogoutReply(username=caller.username)
 
@@ -120,7 +120,7 @@ class AuthService:
                 username=caller.username, password_hash=new_hash, actor=caller.username
             ),
         )
-        self._authn.forget(caller.username)
+        await self._authn.forget(caller.username)
         return user
 
     async def CreateToken(
@@ -214,7 +214,7 @@ class AuthService:
             validate_password(request.password)
             update.password_hash = await asyncio.to_thread(hash_password, request.password)
         user: common_pb2.User = await self._call(self._state.UpdateUser, update)
-        self._authn.forget(request.username)
+        await self._authn.forget(request.username)
         return user
 
     async def DeleteUser(
@@ -225,7 +225,7 @@ class AuthService:
             self._state.DeleteUser,
             state_pb2.StateDeleteUserRequest(username=request.username, actor=caller.username),
         )
-        self._authn.forget(request.username)
+        await self._authn.forget(request.username)
         return auth_pb2.DeleteUserReply()
 
     # two-factor authentication (second_factor.py)
@@ -239,17 +239,17 @@ class AuthService:
     ) -> auth_pb2.ConfirmTotpSetupReply:
         caller = ctx.require_caller()
         reply = await self._second_factor.confirm(caller, request.code)
-        self._authn.forget(caller.username)
+        await self._authn.forget(caller.username)
         return reply
 
     async def DisableTotp(self, request: auth_pb2.DisableTotpRequest, ctx: CallContext) -> common_pb2.User:
         caller = ctx.require_caller()
         user = await self._second_factor.disable(caller, request)
-        self._authn.forget(caller.username)
+        await self._authn.forget(caller.username)
         return user
 
     async def ResetTotp(self, request: auth_pb2.ResetTotpRequest, ctx: CallContext) -> common_pb2.User:
         caller = ctx.require_caller()
         user = await self._second_factor.reset(request.username, actor=caller.username)
-        self._authn.forget(request.username)
+        await self._authn.forget(request.username)
         return user

@@ -2,8 +2,10 @@
 
 An access token is signed with the gateway's key (`signing_key.py`); rotating the key ends every
 session. It names its user; the user's current role and status come from state (cached for a
-few seconds), so a disabled user or a changed password ends every session of that user. API tokens
-are looked up by their SHA-256 in state on every use, so a revoked token stops working at once.
+few seconds, and dropped by every gateway process as soon as one of them changes the user:
+`sessions.py`), so a disabled user or a changed password ends every session of that user. A
+signed-out session is looked up in Redis on each use. API tokens are looked up by their SHA-256 in
+state on every use, so a revoked token stops working at once, whichever gateway process answers.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from services.common.clients import aio_call
 from services.common.errors import NotFound, Unauthenticated
 from services.common.roles import ROLES
 from services.gateway.context import Caller
-from services.gateway.sessions import RevokedSessions
+from services.gateway.sessions import Sessions
 from services.gateway.signing_key import SigningKey
 
 API_TOKEN_PREFIX = "appos_"
@@ -62,14 +64,15 @@ class Authenticator:
         key: SigningKey,
         ttl_seconds: int,
         rpc_timeout: float,
-        revoked: RevokedSessions,
+        sessions: Sessions,
     ) -> None:
         self._state = state
-        self.revoked = revoked
+        self.sessions = sessions
         self.key = key
         self.ttl_seconds = ttl_seconds
         self._timeout = rpc_timeout
-        self._users: dict[str, tuple[float, common_pb2.User]] = {}
+        # username → (when it was read, the user's generation then, the record)
+        self._users: dict[str, tuple[float, int | None, common_pb2.User]] = {}
 
     def issue(self, user: common_pb2.User) -> str:
         now = int(time.time())
@@ -83,8 +86,10 @@ class Authenticator:
         }
         return jwt.encode(claims, self.key.current(), algorithm=_ALGORITHM)
 
-    def forget(self, username: str) -> None:
+    async def forget(self, username: str) -> None:
+        """The user was changed: this process and every other read it again."""
         self._users.pop(username, None)
+        await self.sessions.user_changed(username)
 
     async def authenticate(self, authorization: str | None) -> Caller:
         if not authorization:
@@ -133,26 +138,37 @@ class Authenticator:
         session = str(claims.get("jti") or "")
         if not session:  # every token this gateway issues has one
             raise Unauthenticated("invalid access token")
-        if await self.revoked.is_revoked(session):
+        view = await self.sessions.look_up(session, str(claims["sub"]))
+        if view.signed_out:
             raise Unauthenticated("the session has ended: signed out; log in again")
 
         def ended(user: common_pb2.User | None) -> bool:
             return user is None or user.disabled or _user_version(user) > int(claims["uv"])
 
-        user = await self.current_user(str(claims["sub"]))
+        username, generation = str(claims["sub"]), view.user_generation
+        user = await self.current_user(username, generation=generation)
         if ended(user):  # the cache may be older than the token (a restore replaced the users): ask again
-            user = await self.current_user(str(claims["sub"]), fresh=True)
+            user = await self.current_user(username, fresh=True, generation=generation)
         if user is None or ended(user):
             raise Unauthenticated(_why_ended(user, str(claims.get("role", ""))))
         return Caller(
             username=user.username, role=user.role, session_id=session, session_expires=float(claims["exp"])
         )
 
-    async def current_user(self, username: str, *, fresh: bool = False) -> common_pb2.User | None:
+    async def current_user(
+        self, username: str, *, fresh: bool = False, generation: int | None = None
+    ) -> common_pb2.User | None:
+        """The user's record, from the cache while it is younger than a few seconds and (when the
+        caller read it: `generation`) no gateway process changed the user since it was read."""
         cached = self._users.get(username)
         now = time.monotonic()
-        if not fresh and cached is not None and now - cached[0] < _USER_CACHE_SECONDS:
-            return cached[1]
+        if (
+            not fresh
+            and cached is not None
+            and now - cached[0] < _USER_CACHE_SECONDS
+            and (generation is None or cached[1] == generation)
+        ):
+            return cached[2]
         try:
             user: common_pb2.User = await aio_call(
                 self._state.GetUser,
@@ -161,7 +177,7 @@ class Authenticator:
                 timeout=self._timeout,
             )
         except NotFound:
-            self.forget(username)
+            self._users.pop(username, None)
             return None
-        self._users[username] = (now, user)
+        self._users[username] = (now, generation, user)
         return user

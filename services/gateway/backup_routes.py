@@ -168,7 +168,7 @@ def install_backup_routes(app: FastAPI, settings: GatewaySettings) -> None:
         )
         # a download is a stream like a log follow: counted, and cut when the admin's access ends
         streams: OpenStreams = request.app.state.runtime.streams
-        lease = streams.take(
+        lease = await streams.take(
             ctx.require_caller(), bearer(request.headers.get("authorization")), min_role="admin"
         )
         call = stub.DownloadBackup(
@@ -177,7 +177,7 @@ def install_backup_routes(app: FastAPI, settings: GatewaySettings) -> None:
         try:
             first, iterator = await first_of(call, service="deployer")
         except BaseException:
-            streams.release(lease)
+            await streams.release(lease)
             raise
 
         async def body() -> AsyncIterator[bytes]:

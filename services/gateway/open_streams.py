@@ -2,9 +2,10 @@
 downloads, server streams on the public gRPC port — counted per user, and ended when the access
 that opened them ends.
 
-Each stream holds a `Lease` while it is open. A user may hold `per_user` at once; one more is
-refused before anything starts (`RateLimited`: 429, WebSocket close 4429, RESOURCE_EXHAUSTED),
-saying how many are open and the limit.
+Each stream holds a `Lease` while it is open. A user may hold `per_user` at once, across every
+gateway process (the places are counted in Redis: `stream_counts.py`); one more is refused before
+anything starts (`RateLimited`: 429, WebSocket close 4429, RESOURCE_EXHAUSTED), saying how many are
+open and the limit. While Redis cannot be asked, each process counts its own streams.
 
 While any lease is held, one task checks every credential that opened a stream again, every
 `recheck_seconds`, with the same `Authenticator` that let it in: a revoked API token, a signed-out
@@ -25,9 +26,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
+from redis.exceptions import RedisError
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -39,6 +42,8 @@ from services.common.errors import (
 )
 from services.common.roles import ROLES, role_allows
 from services.gateway.context import Caller
+from services.gateway.redis_outage import RedisOutage
+from services.gateway.stream_counts import StreamCounts, member
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +66,8 @@ class Lease:
         self.token = token
         self.min_role = min_role
         self.session = ""  # a terminal's session id, once it is open
+        self.id = uuid.uuid4().hex
+        self.counted = ""  # its member in Redis's count (stream_counts.py); "" when not counted there
         self.error: AppOSError | None = None
         self._ended = asyncio.Event()
 
@@ -114,39 +121,71 @@ def bearer(authorization: str | None) -> str:
 
 
 class OpenStreams:
-    def __init__(self, authenticate: Authenticate, *, per_user: int, recheck_seconds: float) -> None:
-        """`authenticate`: the gateway's `Authenticator.authenticate_token`."""
+    def __init__(
+        self,
+        authenticate: Authenticate,
+        *,
+        per_user: int,
+        recheck_seconds: float,
+        counts: StreamCounts | None = None,
+    ) -> None:
+        """`authenticate`: the gateway's `Authenticator.authenticate_token`; `counts`: the places
+        shared by every gateway process (None: this process's own streams only)."""
         self._authenticate = authenticate
         self.per_user = per_user
         self.recheck_seconds = recheck_seconds
+        self._counts = counts
         self._held: dict[str, set[Lease]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._outage = RedisOutage(logger)
 
     def count(self, username: str) -> int:
+        """This process's streams of the user."""
         return len(self._held.get(username, ()))
 
-    def take(self, caller: Caller, token: str, *, min_role: str, session: str = "") -> Lease:
+    async def take(self, caller: Caller, token: str, *, min_role: str, session: str = "") -> Lease:
         """A lease for one more stream of this caller, or RateLimited when it holds its limit. A
         terminal attached again (`session`) takes the place its earlier connection holds: that one
         is detached by the attach and gives its lease back."""
-        held = self._held.setdefault(caller.username, set())
-        if len(held) >= self.per_user and not (session and any(h.session == session for h in held)):
+        lease = Lease(caller, token, min_role)
+        here = self._held.get(caller.username, set())
+        again = bool(session) and any(h.session == session for h in here)
+        held: int | None = None if again or len(here) < self.per_user else len(here)
+        if self._counts is not None and not self._outage.skipping:
+            name = member(lease.id, "")
+            try:
+                limit = self.per_user if not again else 2**31
+                held = await self._counts.take(caller.username, name, limit=limit, session=session)
+                lease.counted = name if held is None else ""
+            except RedisError:
+                self._outage.failed("could not count open streams in redis; counting this process's own")
+        if held is not None:
             raise RateLimited(
-                f"{caller.username} has {len(held)} streams open (log follows, event streams, "
+                f"{caller.username} has {held} streams open (log follows, event streams, "
                 f"terminals, downloads); the limit is {self.per_user} per user: close one first"
             )
-        lease = Lease(caller, token, min_role)
-        held.add(lease)
+        self._held.setdefault(caller.username, set()).add(lease)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._recheck_loop())
         return lease
 
-    def release(self, lease: Lease) -> None:
+    async def release(self, lease: Lease) -> None:
         held = self._held.get(lease.username)
         if held is not None:
             held.discard(lease)
             if not held:
                 del self._held[lease.username]
+        if self._counts is not None and lease.counted:
+            lease.counted = ""
+            try:
+                await self._counts.give_back(
+                    lease.username, [member(lease.id, ""), member(lease.id, lease.session)]
+                )
+            except RedisError:
+                lapse = self._counts.lapse_seconds
+                self._outage.failed(
+                    f"could not give back a stream's place in redis; it lapses in {lapse:.0f} s"
+                )
 
     async def close(self) -> None:
         task, self._task = self._task, None
@@ -162,6 +201,26 @@ class OpenStreams:
                 await self.recheck()
             except Exception:  # noqa: BLE001 - the next round tries again
                 logger.exception("re-checking open streams failed")
+            await self.renew()
+
+    async def renew(self) -> None:
+        """Keep this process's places in Redis's count (they lapse otherwise, as a killed
+        process's do), under the name of the terminal session each now has, and count again
+        the ones taken while Redis was down."""
+        if self._counts is None or self._outage.skipping:
+            return
+        names = {lease: member(lease.id, lease.session) for held in self._held.values() for lease in held}
+        by_user: dict[str, list[tuple[str, str]]] = {}
+        for lease, name in names.items():
+            by_user.setdefault(lease.username, []).append((name, lease.counted))
+        try:
+            await self._counts.renew(by_user)
+        except RedisError:
+            self._outage.failed("could not renew the open streams' places in redis")
+            return
+        for lease, name in names.items():
+            if lease in self._held.get(lease.username, ()):
+                lease.counted = name
 
     async def recheck(self) -> None:
         """One round: each credential with open streams, checked once."""
@@ -214,4 +273,4 @@ class LeasedStreamingResponse(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self._streams.release(self._lease)
+            await self._streams.release(self._lease)

@@ -131,7 +131,7 @@ def _stream(runtime: Runtime, method: MethodDescriptor) -> Callable[..., Any]:
         try:
             ctx = await _context(runtime, method, context)
             token = bearer(str(dict(context.invocation_metadata() or ()).get("authorization") or "") or None)
-            lease = streams.take(ctx.require_caller(), token, min_role=min_role)
+            lease = await streams.take(ctx.require_caller(), token, min_role=min_role)
         except AppOSError as exc:
             await context.abort(grpc_code_for(exc), exc.message)
             return
@@ -147,15 +147,22 @@ def _stream(runtime: Runtime, method: MethodDescriptor) -> Callable[..., Any]:
         except AppOSError as exc:
             await context.abort(grpc_code_for(exc), exc.message)
         finally:
-            streams.release(lease)
+            await streams.release(lease)
 
     return handle
 
 
 def build_public_server(
-    runtime: Runtime, *, address: str, tls: tuple[Path, Path] | None, metrics: RequestMetrics | None = None
+    runtime: Runtime,
+    *,
+    address: str,
+    tls: tuple[Path, Path] | None,
+    metrics: RequestMetrics | None = None,
+    shared_port: bool = False,
 ) -> grpc.aio.Server:
-    server = grpc.aio.server()
+    """`shared_port`: several gateway processes serve the port (SO_REUSEPORT); otherwise a second
+    server on it fails to start rather than sharing it silently."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", int(shared_port))])
     names = []
     for file in PUBLIC_FILES:
         for service in file.services_by_name.values():

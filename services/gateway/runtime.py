@@ -23,9 +23,10 @@ from services.gateway.open_streams import OpenStreams
 from services.gateway.ratelimit import LoginLimiter
 from services.gateway.rest import Handler, resolve_handlers
 from services.gateway.second_factor import SecondFactor
-from services.gateway.sessions import RevokedSessions
+from services.gateway.sessions import Sessions
 from services.gateway.settings import GatewaySettings
 from services.gateway.signing_key import SigningKey
+from services.gateway.stream_counts import StreamCounts, lapse_for
 from services.gateway.system_service import SystemService
 
 
@@ -60,7 +61,7 @@ class Runtime:
             key=signing_key,
             ttl_seconds=settings.token_ttl_seconds,
             rpc_timeout=settings.rpc_timeout_seconds,
-            revoked=RevokedSessions(redis),
+            sessions=Sessions(redis),
         )
         limiter = LoginLimiter(
             redis,
@@ -116,9 +117,15 @@ class Runtime:
                 authenticator.authenticate_token,
                 per_user=settings.streams_per_user,
                 recheck_seconds=settings.stream_recheck_seconds,
+                counts=StreamCounts(redis, lapse_seconds=lapse_for(settings.stream_recheck_seconds)),
             ),
             docker_logs=docker_logs,
-            app_logs=AppLogs(state=state, docker=docker_logs, rpc_timeout=settings.rpc_timeout_seconds),
+            app_logs=AppLogs(
+                state=state,
+                docker=docker_logs,
+                rpc_timeout=settings.rpc_timeout_seconds,
+                sockets=settings.sockets,
+            ),
             second_factor=second_factor,
         )
 

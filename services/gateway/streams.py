@@ -97,7 +97,7 @@ def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
         after = _after(request.query_params.get("after") or request.headers.get("last-event-id"))
         start = await _start_seq(hub, after)
         streams: OpenStreams = runtime.streams
-        lease = streams.take(caller, bearer(request.headers.get("authorization")), min_role="viewer")
+        lease = await streams.take(caller, bearer(request.headers.get("authorization")), min_role="viewer")
 
         async def body() -> AsyncIterator[bytes]:
             yield f"retry: 2000\n: events after {start}\n\n".encode()
@@ -133,7 +133,7 @@ def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
             hub: EventHub = runtime.events
             start = await _start_seq(hub, _after(websocket.query_params.get("after")))
             streams: OpenStreams = runtime.streams
-            lease = streams.take(caller, token, min_role="viewer")
+            lease = await streams.take(caller, token, min_role="viewer")
         except (TimeoutError, ValueError, WebSocketDisconnect):
             await websocket.close(code=4401, reason='send {"token": …} first')
             return
@@ -156,7 +156,7 @@ def install_streams(app: FastAPI, *, allowed_origins: list[str]) -> None:
         except WebSocketDisconnect:
             return
         finally:
-            streams.release(lease)
+            await streams.release(lease)
 
     app.router.add_route(EVENTS_PATH, events_sse, methods=["GET"], include_in_schema=False)
     app.router.add_websocket_route(EVENTS_WS_PATH, events_ws)

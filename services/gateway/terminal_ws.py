@@ -274,7 +274,7 @@ def install_terminal(app: FastAPI, *, allowed_origins: list[str]) -> None:
                 raise Unavailable("the terminal service is not configured (APPOS_SERVICES)")
             streams: OpenStreams = runtime.streams
             session = first.attach.session_id if first.HasField("attach") else ""
-            lease = streams.take(caller, token, min_role=TERMINAL_MIN_ROLE, session=session)
+            lease = await streams.take(caller, token, min_role=TERMINAL_MIN_ROLE, session=session)
         except (TimeoutError, ValueError, WebSocketDisconnect):
             await refuse(websocket, Unauthenticated('send {"token": …} first'))
             return
@@ -286,7 +286,7 @@ def install_terminal(app: FastAPI, *, allowed_origins: list[str]) -> None:
             left = await _bridge(websocket, channel, caller, first, lease)
         finally:
             if left is None:
-                streams.release(lease)
+                await streams.release(lease)
             else:  # detached: still ended when the access that opened it ends
                 _watch_detached(websocket.app, streams, channel, caller, lease, *left)
 
@@ -358,7 +358,7 @@ def _watch_detached(
                 await asyncio.wait_for(lease.wait_ended(), grace + 2 * streams.recheck_seconds)
                 await _end_detached(channel, caller, session_id)
         finally:
-            streams.release(lease)
+            await streams.release(lease)
             watched = _watchers(app).get(session_id)
             if watched is not None and watched[1] is task:
                 del _watchers(app)[session_id]

@@ -40,13 +40,13 @@ def test_one_stream_over_the_limit_is_refused_saying_how_many_are_open() -> None
     async def scenario() -> None:
         streams = OpenStreams(Credentials(), per_user=2, recheck_seconds=60)
         vera = Caller(username="vera", role="viewer")
-        first = streams.take(vera, "t1", min_role="viewer")
-        streams.take(vera, "t2", min_role="viewer")
+        first = await streams.take(vera, "t1", min_role="viewer")
+        await streams.take(vera, "t2", min_role="viewer")
         with pytest.raises(RateLimited, match="vera has 2 streams open .*the limit is 2 per user"):
-            streams.take(vera, "t3", min_role="viewer")
-        streams.take(Caller(username="otto", role="viewer"), "t4", min_role="viewer")  # per user
-        streams.release(first)
-        streams.take(vera, "t3", min_role="viewer")
+            await streams.take(vera, "t3", min_role="viewer")
+        await streams.take(Caller(username="otto", role="viewer"), "t4", min_role="viewer")  # per user
+        await streams.release(first)
+        await streams.take(vera, "t3", min_role="viewer")
         assert streams.count("vera") == 2
         await streams.close()
 
@@ -59,8 +59,8 @@ def test_a_failed_recheck_ends_every_stream_of_that_credential_only() -> None:
         admin = Caller(username="ada", role="admin")
         creds.now = {"revoked": admin, "kept": admin}
         streams = OpenStreams(creds, per_user=10, recheck_seconds=0.05)
-        doomed = [streams.take(admin, "revoked", min_role="viewer") for _ in range(3)]
-        kept = streams.take(admin, "kept", min_role="viewer")
+        doomed = [await streams.take(admin, "revoked", min_role="viewer") for _ in range(3)]
+        kept = await streams.take(admin, "kept", min_role="viewer")
         creds.now["revoked"] = Unauthenticated("invalid, expired or revoked token")
         async with asyncio.timeout(5):
             got = [n async for n in _take(doomed[0].guard(_forever()), until_error=True)]
@@ -79,8 +79,8 @@ def test_a_role_lowered_below_the_stream_or_its_opening_ends_it() -> None:
         creds.now = {"api": Caller(username="ada", role="admin")}
         streams = OpenStreams(creds, per_user=10, recheck_seconds=60)
         ada = Caller(username="ada", role="admin")
-        host = streams.take(ada, "api", min_role="admin")
-        events = streams.take(ada, "api", min_role="viewer")
+        host = await streams.take(ada, "api", min_role="admin")
+        events = await streams.take(ada, "api", min_role="viewer")
         creds.now["api"] = Caller(username="ada", role="operator")
         await streams.recheck()
         assert isinstance(host.error, PermissionDenied) and "needs the admin role" in host.error.message
@@ -96,7 +96,7 @@ def test_streams_go_on_while_state_cannot_be_asked() -> None:
         creds = Credentials()
         creds.now = {"t": Unavailable("the state service is unavailable")}
         streams = OpenStreams(creds, per_user=10, recheck_seconds=60)
-        lease = streams.take(Caller(username="ada", role="admin"), "t", min_role="viewer")
+        lease = await streams.take(Caller(username="ada", role="admin"), "t", min_role="viewer")
         await streams.recheck()
         assert not lease.ended
         await streams.close()
