@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import NoReturn
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from services.common.dockerd import docker_answers
 from services.common.settings import CommonSettings
@@ -41,6 +41,7 @@ def supervise_command(*args: str) -> list[str]:
 class LaunchSettings(CommonSettings):
     host: str = "127.0.0.1"
     port: int = 8080
+    gateway_processes: int = Field(default=1, ge=1, le=32)  # as services/gateway/settings.py
     grpc_port: int = 8081
     proxy_http_port: int = 80
     proxy_https_port: int = 443
@@ -71,9 +72,21 @@ def supervisor_env(*, data: Path, run_dir: Path, extra: dict[str, str] | None = 
     # -OO reads its own .opt-2.pyc files: let the first start write them, or every start compiles
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(extra or {})
+    processes = gateway_processes(env)
+    env["APPOS_GATEWAY_PROCESSES"] = str(processes)
+    env["APPOS_GATEWAY_EXTRA_PROCESSES"] = str(processes - 1)  # supervisord.conf's [program:gateway-extra]
     # a Caddy of its own (deploy/docker-compose.yml) is reached at APPOS_CADDY_ADMIN: do not start ours
     env["APPOS_CADDY_AUTOSTART"] = "false" if env.get("APPOS_CADDY_ADMIN") else "true"
     return env
+
+
+def gateway_processes(env: dict[str, str]) -> int:
+    """APPOS_GATEWAY_PROCESSES (default 1), checked as the gateway checks it."""
+    value = env.get("APPOS_GATEWAY_PROCESSES", "").strip() or "1"
+    processes = int(value) if value.isdigit() else 0
+    if not 1 <= processes <= 32:
+        raise ValueError(f"APPOS_GATEWAY_PROCESSES must be a number from 1 to 32, not {value!r}")
+    return processes
 
 
 def start_supervisord(env: dict[str, str], *, output: Path) -> subprocess.Popen[bytes]:

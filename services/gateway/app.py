@@ -165,6 +165,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 address=f"{settings.host}:{settings.grpc_port}",
                 tls=tls if tls[0] and tls[1] else None,  # type: ignore[arg-type]
                 metrics=metrics.requests,
+                shared_port=settings.gateway_processes > 1,
             )
             await public_grpc.start()
         try:

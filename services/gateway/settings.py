@@ -12,6 +12,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class GatewaySettings(CommonSettings):
     host: str = "127.0.0.1"
     port: int = 8080
+    # Gateway processes serving APPOS_PORT and APPOS_GRPC_PORT together (supervisord runs them; the
+    # kernel spreads the connections over them: SO_REUSEPORT). They share state and Redis.
+    gateway_processes: int = Field(default=1, ge=1, le=32)
+    # This process's number, 1…gateway_processes (supervisord sets it). Each process also serves
+    # APPOS_RUN_DIR/gateway-<n>.sock, which reaches that process alone.
+    gateway_process: int = Field(default=1, ge=1)
     # Lifetime of a login's access token.
     token_ttl_seconds: int = 12 * 3600
     # Largest request body accepted, in bytes.
@@ -53,6 +59,10 @@ class GatewaySettings(CommonSettings):
     @property
     def address_failure_limit(self) -> int:
         return self.login_max_address_failures or 4 * self.login_max_failures
+
+    @property
+    def process_socket(self) -> Path:
+        return self.socket_path(f"gateway-{self.gateway_process}")
 
     @property
     def jwt_secret_file(self) -> Path:
