@@ -11,9 +11,10 @@ import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from appos.v1 import apps_pb2, state_pb2
+from services.common import engines
 from services.common.errors import (
     Conflict,
     FailedPrecondition,
@@ -41,6 +42,7 @@ class NewApp:
     message: str = ""
     auto_rollback: bool = True
     allow: Sequence[str] = ()
+    server: str = engines.LOCAL
 
     @classmethod
     def from_pb(cls, request: apps_pb2.CreateAppRequest) -> NewApp:
@@ -48,7 +50,7 @@ class NewApp:
             name=request.name, template=request.template, settings=dict(request.settings),
             compose=request.compose, env=request.env, message=request.message,
             auto_rollback=request.auto_rollback if request.HasField("auto_rollback") else True,
-            allow=list(request.allow),
+            allow=list(request.allow), server=request.server or engines.LOCAL,
         )  # fmt: skip
 
 
@@ -91,6 +93,10 @@ def requested_exceptions(names: Sequence[str], *, role: str) -> list[str]:
     return allowed
 
 
+class ServerCheck(Protocol):
+    def require_up(self, server: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class Apps:
     """What the app flows work with; versions.Versions uses its shared steps too."""
@@ -99,8 +105,10 @@ class Apps:
     catalog: Catalog
     state: StateClient
     enqueue: Callable[[str], None]
-    docker_factory: Callable[[], Any]
+    docker_factory: Callable[[], Any]  # the local engine's
     backups: Backups | None = None
+    # `require_up(server)`: InvalidArgument unless the remote server exists and answers (issue 21)
+    servers: ServerCheck | None = None
 
     # steps shared by every change
     def refuse_while_restoring(self) -> None:
@@ -112,23 +120,33 @@ class Apps:
     def queue(self, created: state_pb2.StateAppDeployment) -> state_pb2.StateAppDeployment:
         return deployments.queue(state=self.state, enqueue=self.enqueue, created=created)
 
-    def refuse_taken_ports(self, app: str, config: dict[str, Any]) -> None:
+    def engine_of(self, server: str) -> Callable[[], Any]:
+        return engines.factory_for(server, sockets=self.settings.sockets, local=self.docker_factory)
+
+    def server_of(self, app: str) -> str:
+        record: state_pb2.AppRecord = self.state.stub.GetApp(state_pb2.StateGetAppRequest(name=app))
+        return record.app.server or engines.LOCAL
+
+    def refuse_taken_ports(self, app: str, config: dict[str, Any], server: str = engines.LOCAL) -> None:
         """A version whose host port is taken is refused now (the worker checks again right before
         Compose runs, which would stop the running version before finding the port taken)."""
-        ports.refuse_taken(config, engine.port_holders(self.settings, self.docker_factory), app=app)
+        holders = engine.port_holders(self.settings, self.engine_of(server), remote=engines.is_remote(server))
+        ports.refuse_taken(config, holders, app=app)
 
     def check_version(
-        self, app: str, compose_text: str, env_text: str, allowed: Sequence[str], *, deploy: bool
-    ) -> None:
-        """The checks of a new version of an existing app; one deployed at once is also checked
-        against the app's running containers and the host ports held now."""
+        self, app: str, compose_text: str, env_text: str, allowed: Sequence[str], *, deploy: bool,
+        server: str = engines.LOCAL,
+    ) -> None:  # fmt: skip
+        """The checks of a new version of an existing app (on `server`); one deployed at once is also
+        checked against the app's running containers and the host ports held now."""
+        server = server or engines.LOCAL
         config = validation.check(
             name=app, compose_text=compose_text, env_text=env_text, allowed=allowed,
             apps_dir=self.settings.apps_dir,
-            running=engine.running_binds(self.docker_factory, app) if deploy else (),
+            running=engine.running_binds(self.engine_of(server), app) if deploy else (),
         ).config  # fmt: skip
         if deploy:
-            self.refuse_taken_ports(app, config)
+            self.refuse_taken_ports(app, config, server)
 
     def with_options(self, *found: apps_pb2.App) -> None:
         """Options kept as settings rather than app columns (backup_volumes)."""
@@ -141,13 +159,17 @@ class Apps:
     def create(self, *, spec: NewApp, actor: str, role: str) -> apps_pb2.CreateAppReply:
         """The app and its first deployment, queued. Nothing is left of a create that failed."""
         self.refuse_while_restoring()
+        if engines.is_remote(spec.server):
+            if self.servers is None:
+                raise InvalidArgument("this AppOS runs apps on this machine only")
+            self.servers.require_up(spec.server)
         files = _files(self.catalog, spec)
         allowed = requested_exceptions(spec.allow, role=role)
         config = validation.check(
             name=spec.name, compose_text=files.compose, env_text=files.env, allowed=allowed,
             apps_dir=self.settings.apps_dir,
         ).config  # fmt: skip
-        self.refuse_taken_ports(spec.name, config)
+        self.refuse_taken_ports(spec.name, config, spec.server)
         web_port = (
             compose.published_port(config, files.web_service, files.web_port) if files.web_service else 0
         )
@@ -155,7 +177,7 @@ class Apps:
             state_pb2.StateCreateAppRequest(
                 name=spec.name, template=spec.template, compose=files.compose, env=files.env,
                 web_service=files.web_service, web_port=web_port, actor=actor, message=spec.message,
-                auto_rollback=spec.auto_rollback, policy_exceptions=allowed,
+                auto_rollback=spec.auto_rollback, policy_exceptions=allowed, server=spec.server,
             ),
         )  # fmt: skip
         try:
@@ -194,13 +216,15 @@ class Apps:
         )  # fmt: skip
         later = ""
         try:
+            server = record.app.server if record is not None else engines.LOCAL
             checked = check(
-                running=engine.running_binds(self.docker_factory, name) if record is not None else []
+                running=engine.running_binds(self.engine_of(server), name) if record is not None else []
             )
         except InvalidArgument as now:  # perhaps only while the app runs: then it can be saved
             checked = check()
             later = f"deploying this version while the app runs would be refused: {now.message}"
-        holders = engine.port_holders(self.settings, self.docker_factory)
+        server = record.app.server if record is not None else engines.LOCAL
+        holders = engine.port_holders(self.settings, self.engine_of(server), remote=engines.is_remote(server))
         busy = ports.taken(ports.published(checked.config), holders, app=name)
         return apps_pb2.ValidateAppReply(
             warnings=[
@@ -233,7 +257,7 @@ class Apps:
             ).config  # fmt: skip
         except InvalidArgument:
             config = {}  # the worker refuses it with the reason, before Compose runs
-        self.refuse_taken_ports(app, config)
+        self.refuse_taken_ports(app, config, record.app.server or engines.LOCAL)
         return self.act(app=app, action="redeploy", actor=actor)
 
     def list_all(self) -> list[apps_pb2.App]:
@@ -248,8 +272,7 @@ class Apps:
 
     def usage(self, name: str) -> apps_pb2.AppStats:
         """CPU and memory of the app's containers (NotFound for an app state does not know)."""
-        self.state.stub.GetApp(state_pb2.StateGetAppRequest(name=name))
-        return stats.sample_app(self.docker_factory, name).to_pb()
+        return stats.sample_app(self.engine_of(self.server_of(name)), name).to_pb()
 
     def update_options(
         self, *, app: str, auto_rollback: bool | None, backup_volumes: bool | None, actor: str

@@ -28,9 +28,14 @@ def _client(docker_factory: Callable[[], Any]) -> Iterator[Any]:
         raise Unavailable("the Docker engine is not answering; try again shortly") from exc
 
 
-def port_holders(settings: DeployerSettings, docker_factory: Callable[[], Any]) -> ports.Holders:
-    """Who holds host ports now (AppOS's own, containers, listeners)."""
+def port_holders(
+    settings: DeployerSettings, docker_factory: Callable[[], Any], *, remote: bool = False
+) -> ports.Holders:
+    """Who holds host ports now (AppOS's own, containers, listeners); of a remote server's engine,
+    its containers only."""
     with _client(docker_factory) as client:
+        if remote:
+            return ports.Holders(own_ports={}, client=client, local_listeners=False)
         return ports.Holders(own_ports=settings.own_ports(), client=client)
 
 

@@ -12,7 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import docker.errors
 import requests
@@ -20,6 +21,7 @@ from redis import Redis
 from redis.exceptions import LockError, RedisError
 
 from appos.v1 import apps_pb2, state_pb2
+from services.common import engines
 from services.common.errors import AppOSError, Conflict, FailedPrecondition, InvalidArgument, NotFound
 from services.common.state_client import StateClient
 from services.deployer import compose, images, ports, runtime, validation
@@ -119,6 +121,12 @@ class Outcome:
     images: list[images.ServiceImage] = field(default_factory=list)
 
 
+class RemoteFiles(Protocol):
+    """Copies an app's folder to the same path on a remote server (servers/manager.py)."""
+
+    def sync_folder(self, server: str, folder: Path) -> None: ...
+
+
 class Executor:
     def __init__(
         self,
@@ -128,12 +136,27 @@ class Executor:
         redis: Redis,
         docker_factory: Callable[[], Any],
         enqueue: Callable[[str], None],
+        remote_files: RemoteFiles | None = None,
     ) -> None:
         self.settings = settings
         self.state = state
         self.redis = redis
-        self.docker_factory = docker_factory
+        self.docker_factory = docker_factory  # the local engine's
         self.enqueue = enqueue
+        self.remote_files = remote_files
+
+    def engine_of(self, server: str) -> Callable[[], Any]:
+        """A client factory for the engine of `server` (issue 21): the local one, or the socket its
+        SSH connection forwards."""
+        return engines.factory_for(server, sockets=self.settings.sockets, local=self.docker_factory)
+
+    def server_of(self, app: str) -> str:
+        """The server the app runs on (`local` for one state no longer knows)."""
+        try:
+            record: state_pb2.AppRecord = self.state.stub.GetApp(state_pb2.StateGetAppRequest(name=app))
+        except NotFound:
+            return engines.LOCAL
+        return record.app.server or engines.LOCAL
 
     # the task body
     def run(self, deployment_id: str) -> None:
@@ -234,19 +257,25 @@ class Executor:
             compose_text, env_text = version.compose, version.env
         directory = self.settings.apps_dir / deployment.app
         compose.write_files(directory, compose_text, env_text)
+        server = record.app.server or engines.LOCAL
         config: dict[str, Any] = {}
         pinned: dict[str, images.ServiceImage] = {}
         if deployment.action in STARTS_CONTAINERS:
             allowed = list(record.app.policy_exceptions)
-            with contextlib.closing(self.docker_factory()) as client:  # one client for the checks
+            with contextlib.closing(self.engine_of(server)()) as client:  # one client for the checks
                 config = self._check_policy(client, deployment.app, compose_text, env_text, allowed, sink)
-                self._check_ports(client, deployment.app, config, sink)
+                self._check_ports(client, deployment.app, config, sink, remote=engines.is_remote(server))
                 pinned = self._pins(client, deployment, version, config, sink)
+        if engines.is_remote(server) and deployment.action != "remove":
+            if self.remote_files is None:
+                raise FailedPrecondition(f"the app runs on server {server}, which this worker cannot reach")
+            sink(f"copying the app's files to server {server}")
+            self.remote_files.sync_folder(server, directory)
         with images.override_files(pinned) as overrides:
             project = compose.Project(
                 name=compose.project_name(deployment.app),
                 directory=directory,
-                docker_host=self.settings.docker_host,
+                docker_host=engines.docker_host(self.settings.sockets, server, self.settings.docker_host),
                 overrides=overrides,
             )
             # a failure names the images Compose was asked to run (pinned ones by digest)
@@ -281,7 +310,7 @@ class Executor:
         """What the app's services run now; an engine that does not answer records nothing (the
         deployment succeeded all the same)."""
         try:
-            with contextlib.closing(self.docker_factory()) as client:
+            with contextlib.closing(self.engine_of(self.server_of(app))()) as client:
                 return images.read(client, app, config)
         except (docker.errors.DockerException, requests.RequestException):
             logger.warning("app %s: the images it runs could not be read", app, exc_info=True)
@@ -405,10 +434,16 @@ class Executor:
             sink(f"service {service}: not pinned (it builds its image or names another): runs as written")
         return pinned
 
-    def _check_ports(self, client: Any, app: str, config: dict[str, Any], sink: LogSink) -> None:
+    def _check_ports(
+        self, client: Any, app: str, config: dict[str, Any], sink: LogSink, *, remote: bool = False
+    ) -> None:
         """Every host port the version publishes is free (or the app's own) right before Compose
-        runs: Compose stops the old container before it finds the port taken."""
-        holders = ports.Holders(own_ports=self.settings.own_ports(), client=client)
+        runs: Compose stops the old container before it finds the port taken. On a remote server
+        only its engine's containers are known (AppOS's own ports and this machine's listeners are
+        not there)."""
+        holders = ports.Holders(
+            own_ports={} if remote else self.settings.own_ports(), client=client, local_listeners=not remote
+        )
         try:
             ports.refuse_taken(config, holders, app=app)
         except FailedPrecondition as exc:
@@ -460,7 +495,7 @@ class Executor:
         return f"rolled back automatically to v{good} (as v{reply.version.number})"
 
     def _failure_reason(self, app: str, sink: LogSink, config: dict[str, Any]) -> str:
-        with contextlib.closing(self.docker_factory()) as client:
+        with contextlib.closing(self.engine_of(self.server_of(app))()) as client:
             pull = _pull_failure(client, config, sink.tail)
             if pull:
                 return pull
@@ -471,8 +506,8 @@ class Executor:
         return errors[-1] if errors else "docker compose failed"
 
     def refresh_app(self, app: str) -> None:
-        """Write the app's runtime status from Docker into state."""
-        with contextlib.closing(self.docker_factory()) as client:
+        """Write the app's runtime status from Docker (the engine of the app's server) into state."""
+        with contextlib.closing(self.engine_of(self.server_of(app))()) as client:
             services = runtime.app_containers(client, app)
         status, message = runtime.summarize(services)
         try:

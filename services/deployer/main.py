@@ -82,7 +82,6 @@ def main() -> None:
     catalog = Catalog.load(settings.template_dirs())
     stores = Stores(settings, catalog, on_refreshed=refreshed_event(state))
     stores.load_all()
-    servers = Servers(settings, state)
 
     def enqueue(deployment_id: str) -> None:
         celery.send_task(RUN_DEPLOYMENT, args=[deployment_id], queue=QUEUE_OF[RUN_DEPLOYMENT])
@@ -110,9 +109,11 @@ def main() -> None:
         redis.set(key, "1", ex=3600)
 
     docker_factory = lambda: docker_client(settings.docker_host)  # noqa: E731
+    servers = Servers(settings, state)
     executor = Executor(
-        settings=settings, state=state, redis=redis, docker_factory=docker_factory, enqueue=enqueue
-    )
+        settings=settings, state=state, redis=redis, docker_factory=docker_factory, enqueue=enqueue,
+        remote_files=servers,
+    )  # fmt: skip
     backups = make_backups(
         settings=settings, state=state, redis=redis, docker_factory=docker_factory, celery=celery
     )
@@ -131,7 +132,7 @@ def main() -> None:
     socket_path = settings.socket_path("deployer")
     apps_servicer = AppsServicer(
         settings=settings, catalog=catalog, state=state, enqueue=enqueue,
-        docker_factory=docker_factory, backups=backups,
+        docker_factory=docker_factory, backups=backups, servers=servers,
     )  # fmt: skip
     catalog_servicer = CatalogServicer(catalog, functools.partial(port_holders, settings, docker_factory))
     server, health = build_server(

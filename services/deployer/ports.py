@@ -88,8 +88,10 @@ class Holders:
     list: the running ones' published ports are in it), and only an app's containers that are not
     running are inspected (their configured ports); a busy engine answers each inspect slowly."""
 
-    def __init__(self, *, own_ports: Mapping[int, str], client: Any) -> None:
+    def __init__(self, *, own_ports: Mapping[int, str], client: Any, local_listeners: bool = True) -> None:
         self.own_ports = dict(own_ports)
+        # whether a port no container holds is tried on this machine (not for a remote server's)
+        self.local_listeners = local_listeners
         self.held: list[_Held] = []
         # Host ports each app's containers are set to publish, whatever their state: while a deploy
         # replaces a container, the new one holds its port before Docker lists it as running
@@ -138,6 +140,8 @@ class Holders:
             )
         if mine or (app and (wanted.port, wanted.protocol) in self.configured.get(app, set())):
             return ""  # the app's own containers: the new version replaces them
+        if not self.local_listeners:
+            return ""
         return "" if bindable(wanted.host_ip, wanted.port, wanted.protocol) else ANOTHER_PROGRAM
 
 

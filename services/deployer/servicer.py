@@ -15,7 +15,7 @@ from services.common.grpc_server import actor, caller_role
 from services.common.names import validate_app_name
 from services.common.state_client import StateClient
 from services.deployer import deployments, ports
-from services.deployer.apps import Apps, NewApp
+from services.deployer.apps import Apps, NewApp, ServerCheck
 from services.deployer.backups import Backups
 from services.deployer.catalog import Catalog
 from services.deployer.engine import port_holders
@@ -78,10 +78,11 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         enqueue: Callable[[str], None],
         docker_factory: Callable[[], Any],
         backups: Backups | None = None,
+        servers: ServerCheck | None = None,
     ) -> None:
         self.apps = Apps(
             settings=settings, catalog=catalog, state=state, enqueue=enqueue,
-            docker_factory=docker_factory, backups=backups,
+            docker_factory=docker_factory, backups=backups, servers=servers,
         )  # fmt: skip
         self.versions = Versions(self.apps)
 

@@ -99,7 +99,9 @@ class Versions:
             app=app, current=current, disk=disk, edit=(edit.compose, edit.env), overwrite=edit.overwrite_drift
         )
         allowed = list(record.app.policy_exceptions)
-        self.apps.check_version(app, edit.compose, edit.env, allowed, deploy=edit.deploy)
+        self.apps.check_version(
+            app, edit.compose, edit.env, allowed, deploy=edit.deploy, server=record.app.server
+        )
         return self._store(
             app, edit.compose, edit.env, author=actor, message=edit.message, source="edit",
             expected=current, deploy=edit.deploy,
@@ -110,7 +112,9 @@ class Versions:
         record = self._record(app)
         target = self.get(app, number)
         allowed = list(record.app.policy_exceptions)
-        self.apps.check_version(app, target.compose, target.env, allowed, deploy=True)
+        self.apps.check_version(
+            app, target.compose, target.env, allowed, deploy=True, server=record.app.server
+        )
         return self._store(
             app, target.compose, target.env, author=actor,
             message=message or f"rollback to v{target.number}", source="rollback",
@@ -126,7 +130,7 @@ class Versions:
         it is made from the current version (`expected`), and refused if the app moved on since."""
         record = self._record(app)
         allowed = list(record.app.policy_exceptions)
-        self.apps.check_version(app, compose_text, env_text, allowed, deploy=True)
+        self.apps.check_version(app, compose_text, env_text, allowed, deploy=True, server=record.app.server)
         return self._store(
             app, compose_text, env_text, author=actor, message=message, source="update",
             expected=expected, deploy=True, options=options,

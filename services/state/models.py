@@ -365,6 +365,7 @@ APP_COLUMNS = (
     App.auto_rollback,
     App.last_good_version,
     App.policy_exceptions_json,
+    App.server,
 )
 DEPLOYMENT_COLUMNS = (
     Deployment.id,
@@ -389,9 +390,10 @@ _deployment_values = attrgetter(*(column.key for column in DEPLOYMENT_COLUMNS))
 def fill_app(pb: apps_pb2.App, app: App | AnyRow) -> apps_pb2.App:
     """Write `app` (the ORM object or a row of APP_COLUMNS) into `pb` in place."""
     (name, template, status, status_message, services_json, current_version, created_at, updated_at,
-     web_service, web_port, auto_rollback, last_good_version, policy_exceptions_json) = (
+     web_service, web_port, auto_rollback, last_good_version, policy_exceptions_json, server) = (
         app if isinstance(app, Row) else _app_values(app)
     )  # fmt: skip
+    pb.server = server or "local"
     pb.name, pb.template, pb.status, pb.status_message = name, template, status, status_message
     pb.current_version, pb.web_service, pb.web_port = current_version, web_service, web_port
     pb.auto_rollback, pb.last_good_version = bool(auto_rollback), last_good_version

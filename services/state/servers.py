@@ -43,6 +43,13 @@ def create(
     return row
 
 
+def existing(*, session: Session, name: str) -> str:
+    """`name` when it is `local` or a stored server, else InvalidArgument."""
+    if name != LOCAL and session.get(ServerRow, name) is None:
+        raise InvalidArgument(f"server {name!r} does not exist; add it first (POST /api/v1/servers)")
+    return name
+
+
 def list_all(*, session: Session) -> list[tuple[ServerRow, int]]:
     apps = _apps(session)
     return [

@@ -207,6 +207,7 @@ class StateServicer(state_pb2_grpc.StateServicer):
             )
             app.auto_rollback = request.auto_rollback
             app.policy_exceptions_json = json.dumps(sorted(set(request.policy_exceptions)))
+            app.server = servers.existing(session=s, name=request.server or servers.LOCAL)
             version = versions.add_version(
                 session=s,
                 app=app,

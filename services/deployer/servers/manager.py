@@ -8,14 +8,19 @@ files: `$APPOS_DATA/servers/<name>/known_hosts` (the pinned key); its sockets: `
 
 from __future__ import annotations
 
+import io
 import logging
+import shlex
 import shutil
+import subprocess
+import tarfile
 import threading
 from pathlib import Path
 
 from appos.v1 import servers_pb2, state_pb2
+from services.common import engines
 from services.common.dockerd import docker_client
-from services.common.errors import AlreadyExists, InvalidArgument, NotFound
+from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
 from services.common.names import validate_dns_label
 from services.common.state_client import StateClient
 from services.common.timestamps import set_ts
@@ -36,7 +41,6 @@ class Servers:
         self.settings = settings
         self.state = state
         self.files = settings.data / "servers"
-        self.sockets = settings.sockets / "s"
         self._tunnels: dict[str, Tunnel] = {}
         self._lock = threading.Lock()
         self._adding: set[str] = set()
@@ -80,6 +84,43 @@ class Servers:
         if tunnel is None:
             raise NotFound(f"server {server!r} does not exist")
         return tunnel.docker_host
+
+    def sync_folder(self, server: str, folder: Path, *, timeout: float = 120.0) -> None:
+        """The app folder's files to the same path on the server, over its one connection: new and
+        changed files are written (never a file in place: a temporary copy is renamed over it),
+        files only the server has are kept (an app's data)."""
+        tunnel = self._tunnels.get(server)
+        if tunnel is None:
+            raise NotFound(f"server {server!r} does not exist")
+        if not tunnel.control.exists():
+            raise Unavailable(f"server {server!r} is not connected: {tunnel.error or 'connecting'}")
+        archive = _tar(folder)
+        remote = f"sh -c {shlex.quote(_SYNC_SCRIPT)} appos-sync {shlex.quote(str(folder))}"
+        command = ssh.session_command(
+            tunnel.address,
+            key=self.key,
+            known_hosts=tunnel.known_hosts,
+            control=tunnel.control,
+            remote=remote,
+        )
+        try:
+            done = subprocess.run(command, input=archive, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise Unavailable(
+                f"copying the app's files to server {server!r} took longer than {int(timeout)} s"
+            ) from exc
+        if done.returncode != 0:
+            lines = done.stderr.decode(errors="replace").strip().splitlines()
+            said = lines[-1] if lines else f"exit status {done.returncode}"
+            raise Unavailable(f"copying the app's files to server {server!r} failed: {said}")
+
+    def require_up(self, server: str) -> None:
+        """InvalidArgument unless `server` exists and its engine answered the last probe."""
+        tunnel = self._tunnels.get(server)
+        if tunnel is None:
+            raise InvalidArgument(f"server {server!r} does not exist; add it first (POST /api/v1/servers)")
+        if tunnel.status != UP:
+            raise InvalidArgument(f"server {server!r} is {tunnel.status}: {tunnel.error or 'not answering'}")
 
     # --- changes ---
 
@@ -228,7 +269,7 @@ class Servers:
     def _tunnel(self, name: str, address: SshAddress, socket: str, known_hosts: Path) -> Tunnel:
         return Tunnel(
             name=name, address=address, remote_socket=socket, key=self.key, known_hosts=known_hosts,
-            folder=self.sockets / name,
+            folder=engines.forwarded_socket(self.settings.sockets, name).parent,
         )  # fmt: skip
 
     def _open(self, row: state_pb2.StateServer) -> None:
@@ -239,6 +280,30 @@ class Servers:
         with self._lock:
             self._tunnels[row.name] = tunnel
         tunnel.start()
+
+
+# Runs on the server: unpack into a private temporary folder, then move each file that differs into
+# place (so a file is never rewritten while something reads it, even on a shared file system).
+_SYNC_SCRIPT = r"""set -eu
+dest=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+tar -x -C "$tmp" -f -
+mkdir -p "$dest"
+cd "$tmp"
+find . -type d -exec mkdir -p "$dest/{}" \;
+find . ! -type d -exec sh -c 'for f; do cmp -s "$f" "$0/$f" || mv -f "$f" "$0/$f"; done' "$dest" {} +
+"""
+
+
+def _tar(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(folder.rglob("*")):
+            if path.is_symlink():
+                continue  # the policy refuses links in an app's folder; none is copied either
+            tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+    return buffer.getvalue()
 
 
 def _pinned_line(scanned: str, address: SshAddress) -> str:

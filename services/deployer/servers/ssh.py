@@ -53,6 +53,18 @@ def forward_command(
     ]  # fmt: skip
 
 
+def session_command(
+    address: SshAddress, *, key: Path, known_hosts: Path, control: Path, remote: str
+) -> list[str]:
+    """A command on the server, multiplexed over the server's one connection (`control`)."""
+    return [
+        "ssh", *base_options(key=key, known_hosts=known_hosts),
+        "-o", "ControlMaster=no",
+        "-o", f"ControlPath={control}",
+        "-T", "-p", str(address.port), "-l", address.user, "--", address.host, remote,
+    ]  # fmt: skip
+
+
 def scan_host_key(address: SshAddress, *, timeout: int = 10) -> str:
     """The server's host key as a known_hosts line (ed25519 when it has one), or InvalidArgument."""
     try:

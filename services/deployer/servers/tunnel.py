@@ -61,7 +61,7 @@ class Tunnel:
 
     @property
     def local_socket(self) -> Path:
-        return self.folder / "docker.sock"
+        return self.folder / "docker.sock"  # = services.common.engines.forwarded_socket
 
     @property
     def control(self) -> Path:
