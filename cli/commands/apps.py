@@ -104,6 +104,9 @@ def deploy(
         ),
     ] = None,
     auto_rollback: bool = typer.Option(True, "--auto-rollback/--no-auto-rollback"),
+    server: str = typer.Option(
+        "", "--server", help="The server to run it on (see appos servers); default local."
+    ),
     wait: bool = actions.WAIT_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (progress on stderr)."),
 ) -> None:
@@ -118,6 +121,8 @@ def deploy(
         allow=allow or [],
         auto_rollback=auto_rollback,
     )
+    if server:
+        body["server"] = server
     console = err if as_json else out
 
     def announce(reply: dict[str, Any]) -> None:
@@ -166,9 +171,10 @@ def list_apps(as_json: bool = JSON_OPTION) -> None:
                 f"v{app.get('current_version', 0)}",
                 f"{up}/{len(services)}",
                 _ports(app),
+                app.get("server", "") or "local",
             ]
         )
-    table(["NAME", "STATUS", "TEMPLATE", "VERSION", "UP", "PORTS"], rows)
+    table(["NAME", "STATUS", "TEMPLATE", "VERSION", "UP", "PORTS", "SERVER"], rows)
 
 
 def app_status(app: str = typer.Argument(...), as_json: bool = JSON_OPTION) -> None:
