@@ -27,7 +27,9 @@ def _rows(updates: list[dict[str, Any]]) -> list[list[str]]:
     rows = []
     for u in updates:
         current = escape(u.get("current_tag") or _short(u.get("current_digest", "")))
-        if u.get("kind") == "unknown":
+        if u.get("kind") == "template":  # the store template the app came from changed (issue 20)
+            change = "the store template changed; redeploying with it is your choice (--json has the diff)"
+        elif u.get("kind") == "unknown":
             change = f"{current} → ? ({escape(u.get('reason', ''))})"
         else:
             target = u.get("candidate_tag", "")

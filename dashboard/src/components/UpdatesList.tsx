@@ -5,6 +5,7 @@ import { useState } from "react";
 import { api, unwrap } from "@/api/client";
 import { ConfirmDialog } from "@/components/ConfirmDialog";
 import { EmptyState, ErrorAlert, PageHeader, Spinner, StatusBadge, SuccessNote } from "@/components/common";
+import { TemplateUpdate } from "@/components/TemplateUpdate";
 import { UpdateDialog } from "@/components/UpdateDialog";
 import { Alert } from "@/components/ui/alert";
 import { Badge } from "@/components/ui/badge";
@@ -14,7 +15,22 @@ import { plainMessage } from "@/lib/appState";
 import { useCan } from "@/lib/auth";
 import { formatTime, timeAgo } from "@/lib/format";
 import { appsQuery } from "@/lib/queries";
-import { groupByApp, hasDefaultUpdate, kindWords, lastChecked, shortDigest, stillCurrent, summaryWords, unknownWords, updateAll, updatesQuery, type ImageUpdate, type UpdateOutcome } from "@/lib/updates";
+import {
+  groupByApp,
+  hasDefaultUpdate,
+  kindWords,
+  lastChecked,
+  shortDigest,
+  splitRows,
+  stillCurrent,
+  summaryWords,
+  unknownWords,
+  updateAll,
+  updatesQuery,
+  type AppUpdates,
+  type ImageUpdate,
+  type UpdateOutcome,
+} from "@/lib/updates";
 
 const KIND_VARIANT: Record<string, "default" | "warning" | "muted" | "success"> = {
   digest: "default",
@@ -48,6 +64,49 @@ function Row({ row }: { row: ImageUpdate }) {
         {kind === "unknown" && <div className="mt-1 max-w-72 text-xs text-muted-foreground" data-testid="update-reason">Could not check: {unknownWords(row)}</div>}
       </TD>
     </TR>
+  );
+}
+
+/** One app's updates: its store template's change (no button: nothing applies it), then its
+ * images' rows with Update for operators. */
+function AppSection({ group, canUpdate }: { group: AppUpdates; canUpdate: boolean }) {
+  const { images, templates } = splitRows(group.rows);
+  return (
+    <section className="rounded-xl border bg-card shadow-xs" data-testid={`updates-${group.app}`}>
+      <div className="flex items-center justify-between gap-2 border-b px-4 py-3">
+        <div>
+          <Link to="/apps/$name" params={{ name: group.app }} className="font-medium text-primary hover:underline">
+            {group.app}
+          </Link>
+          <span className="ml-2 text-xs text-muted-foreground">
+            {images.length ? "checked" : "found"} {timeAgo(group.checkedAt)}
+          </span>
+        </div>
+        {canUpdate && images.length > 0 && <UpdateDialog app={group.app} rows={images} />}
+      </div>
+      {templates.map((row, i) => (
+        <TemplateUpdate key={`template-${i}`} row={row} />
+      ))}
+      {images.length > 0 && (
+        <div className={templates.length ? "border-t" : undefined}>
+          <Table>
+            <THead>
+              <TR>
+                <TH>Service</TH>
+                <TH>Image</TH>
+                <TH>Running → newer</TH>
+                <TH>Kind</TH>
+              </TR>
+            </THead>
+            <TBody>
+              {images.map((row, i) => (
+                <Row key={`${row.service}-${row.kind}-${i}`} row={row} />
+              ))}
+            </TBody>
+          </Table>
+        </div>
+      )}
+    </section>
   );
 }
 
@@ -99,8 +158,8 @@ export function UpdateAllSummary({ outcomes }: { outcomes: UpdateOutcome[] }) {
   );
 }
 
-/** The Updates page: the last check's rows grouped by app, Check now, Update and Update all for
- * operators; viewers see the lists only. */
+/** The Updates page: the last check's rows grouped by app (and each app's changed store template,
+ * with its diff), Check now, Update and Update all for operators; viewers see the lists only. */
 export function UpdatesList() {
   const updates = useQuery(updatesQuery);
   const canUpdate = useCan("operator");
@@ -157,32 +216,7 @@ export function UpdatesList() {
       ) : (
         <div className="grid gap-4">
           {groups.map((group) => (
-            <section key={group.app} className="rounded-xl border bg-card shadow-xs" data-testid={`updates-${group.app}`}>
-              <div className="flex items-center justify-between gap-2 border-b px-4 py-3">
-                <div>
-                  <Link to="/apps/$name" params={{ name: group.app }} className="font-medium text-primary hover:underline">
-                    {group.app}
-                  </Link>
-                  <span className="ml-2 text-xs text-muted-foreground">checked {timeAgo(group.checkedAt)}</span>
-                </div>
-                {canUpdate && <UpdateDialog app={group.app} rows={group.rows} />}
-              </div>
-              <Table>
-                <THead>
-                  <TR>
-                    <TH>Service</TH>
-                    <TH>Image</TH>
-                    <TH>Running → newer</TH>
-                    <TH>Kind</TH>
-                  </TR>
-                </THead>
-                <TBody>
-                  {group.rows.map((row, i) => (
-                    <Row key={`${row.service}-${row.kind}-${i}`} row={row} />
-                  ))}
-                </TBody>
-              </Table>
-            </section>
+            <AppSection key={group.app} group={group} canUpdate={canUpdate} />
           ))}
         </div>
       )}

@@ -1,11 +1,13 @@
 /** The Updates page: rows grouped by app, majors marked, unknown rows with their reason, who sees
- * the buttons, Update's confirmation (a major needs its box), Update all's summary with one failure. */
+ * the buttons, Update's confirmation (a major needs its box), Update all's summary with one failure,
+ * and a changed store template (kind `template`): its words and diff, and no Update for it. */
 import { createMemoryHistory, createRootRoute, createRoute, createRouter, Outlet, RouterProvider } from "@tanstack/react-router";
 import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { setToken } from "@/api/session";
 import { AppState } from "@/components/AppState";
+import { UpdateBadge } from "@/components/UpdateBadge";
 import { UpdatesList } from "@/components/UpdatesList";
 import type { Role } from "@/lib/auth";
 import type { ImageUpdate } from "@/lib/updates";
@@ -26,12 +28,27 @@ function renderPage(role: Role, answer: (call: Call) => { status: number; body: 
   const root = createRootRoute({ component: () => <Outlet /> });
   const page = createRoute({ getParentRoute: () => root, path: "/", component: UpdatesList });
   const deployment = createRoute({ getParentRoute: () => root, path: "/apps/$name/deployments/$id", component: () => <p>deployment page</p> });
-  const router = createRouter({ routeTree: root.addChildren([page, deployment]), history: createMemoryHistory({ initialEntries: ["/"] }) });
+  const compose = createRoute({ getParentRoute: () => root, path: "/apps/$name/compose", component: () => <p>compose tab</p> });
+  const router = createRouter({ routeTree: root.addChildren([page, deployment, compose]), history: createMemoryHistory({ initialEntries: ["/"] }) });
   render(withRole(role, <RouterProvider router={router} />));
   return { calls, router };
 }
 
 const listing = (call: Call) => (call.method === "GET" && call.path === "/api/v1/updates" ? { status: 200, body: { updates: ROWS } } : null);
+
+const DIFF = "--- a/hello/compose.yaml\n+++ b/hello/compose.yaml\n@@ -1,3 +1,3 @@\n services:\n-  web: {image: busybox:1.36}\n+  web: {image: busybox:1.37}\n";
+const template = (app: string): ImageUpdate => ({
+  app,
+  service: "",
+  image: "casa/hello",
+  kind: "template",
+  reason: "the store's template casa/hello changed; redeploying with it is your choice",
+  diff: DIFF,
+  checked_at: "2026-12-03T09:00:00Z",
+});
+// casa1 has only its template's change; blog has the change and an image update too
+const WITH_TEMPLATES = [template("casa1"), template("blog"), ...ROWS];
+const withTemplates = (call: Call) => (call.method === "GET" && call.path === "/api/v1/updates" ? { status: 200, body: { updates: WITH_TEMPLATES } } : null);
 
 afterEach(() => vi.unstubAllGlobals());
 
@@ -129,6 +146,62 @@ describe("UpdatesList", () => {
     );
     expect(within(summary).getByTestId("update-all-blog")).toHaveTextContent("succeeded");
     expect(summary).toHaveAttribute("role", "alert");
+  });
+
+  it("shows a changed store template plainly, its diff on demand, and no Update for it", async () => {
+    const { router } = renderPage("operator", (call) => withTemplates(call) ?? { status: 404, body: {} });
+    const casa = await screen.findByTestId("updates-casa1");
+    const change = within(casa).getByTestId("template-update-casa1");
+    expect(within(change).getByTestId("template-update-words")).toHaveTextContent("The store template casa/hello changed.");
+    expect(change).toHaveTextContent("AppOS does not apply it: casa1 keeps running what it runs now. Redeploying with the new template is your choice");
+    // nothing to update for an app whose only news is its template; no image table either
+    expect(within(casa).queryByRole("button", { name: /Update/ })).toBeNull();
+    expect(within(casa).queryByRole("table")).toBeNull();
+    // the diff is collapsed, then shown with its added and removed lines marked
+    const user = userEvent.setup();
+    const diff = within(change).getByTestId("template-diff");
+    expect(diff).not.toBeVisible();
+    await user.click(within(change).getByText(/What changed in the template/));
+    expect(diff).toBeVisible();
+    expect(within(change).getByText(/What changed in the template/)).toHaveTextContent("(+1 −1)");
+    expect(diff.tagName).toBe("PRE");
+    expect([...diff.querySelectorAll("[data-kind=add]")].map((el) => el.textContent)).toEqual(["+  web: {image: busybox:1.37}"]);
+    expect([...diff.querySelectorAll("[data-kind=del]")].map((el) => el.textContent)).toEqual(["-  web: {image: busybox:1.36}"]);
+    expect(diff.querySelector("[data-kind=add]")?.className).toMatch(/bg-/);
+    // redeploying is the user's choice: the compose tab is one click away
+    await user.click(within(change).getByRole("link", { name: "Compose tab" }));
+    expect(await screen.findByText("compose tab")).toBeInTheDocument();
+    expect(router.state.location.pathname).toBe("/apps/casa1/compose");
+  });
+
+  it("keeps an app's image updates working next to its template's change", async () => {
+    const { calls } = renderPage("operator", (call) => withTemplates(call) ?? { status: 202, body: { app: "blog", deployment: { id: "d9", app: "blog", action: "update", status: "pending" } } });
+    const blog = await screen.findByTestId("updates-blog");
+    expect(within(blog).getByTestId("template-update-blog")).toBeInTheDocument();
+    expect(within(blog).getAllByTestId("update-kind").map((el) => el.textContent)).toEqual(["minor"]);
+    expect(screen.getByTestId("last-check")).toHaveTextContent("Last checked");
+    const user = userEvent.setup();
+    // Update all: the apps with an image update only, not casa1
+    await user.click(screen.getByTestId("update-all"));
+    expect(await screen.findByRole("dialog")).toHaveTextContent("blog, shop, wiki");
+    await user.click(within(screen.getByRole("dialog")).getByRole("button", { name: "Cancel" }));
+    await waitFor(() => expect(screen.queryByRole("dialog")).toBeNull());
+    // blog's Update lists its image only
+    await user.click(screen.getByTestId("update-blog"));
+    const dialog = await screen.findByRole("dialog");
+    expect(within(dialog).getByTestId("update-changes").querySelectorAll("li")).toHaveLength(1);
+    expect(within(dialog).getByTestId("update-changes")).toHaveTextContent("web 127.0.0.1:5000/web:1.0.0: 1.0.0 → 1.1.0");
+    await user.click(within(dialog).getByRole("button", { name: "Update" }));
+    await waitFor(() => expect(calls.filter((c) => c.method === "POST")).toEqual([{ method: "POST", path: "/api/v1/apps/blog/update", body: {} }]));
+  });
+
+  it("gives an app whose template changed a badge of its own", async () => {
+    stubFetch((call) => withTemplates(call) ?? { status: 404, body: {} });
+    setToken("tok", 3600);
+    const root = createRootRoute({ component: () => <UpdateBadge app={{ name: "casa1", status: "running" }} /> });
+    const router = createRouter({ routeTree: root, history: createMemoryHistory({ initialEntries: ["/"] }) });
+    render(withRole("viewer", <RouterProvider router={router} />));
+    expect(await screen.findByTestId("update-badge-casa1")).toHaveTextContent("template changed");
   });
 
   it("says an update under way on the app's page as one", async () => {

@@ -1,7 +1,22 @@
 /** Image updates in words: grouping, the badge an app gets, what an update changes, update all. */
 import { describe, expect, it } from "vitest";
 import { ApiError } from "@/api/errors";
-import { appBadge, groupByApp, stillCurrent, kindWords, lastChecked, plannedChanges, shortDigest, summaryWords, updateAll, updateBody, type ImageUpdate } from "@/lib/updates";
+import {
+  appBadge,
+  groupByApp,
+  hasDefaultUpdate,
+  kindWords,
+  lastChecked,
+  plannedChanges,
+  shortDigest,
+  splitRows,
+  stillCurrent,
+  summaryWords,
+  templateWords,
+  updateAll,
+  updateBody,
+  type ImageUpdate,
+} from "@/lib/updates";
 
 const row = (app: string, service: string, kind: string, extra: Partial<ImageUpdate> = {}): ImageUpdate => ({
   app,
@@ -88,5 +103,54 @@ describe("stillCurrent", () => {
     expect(stillCurrent(rows, [updated, failed]).map((r) => `${r.app}:${r.service}:${r.kind}`)).toEqual(["a:db:digest", "b:web:minor", "c:web:minor"]);
     expect(appBadge(rows, updated)).toBe("update"); // the db's digest is still news; web's patch and major are not
     expect(appBadge(rows, "a")).toBe("major");
+  });
+});
+
+describe("template rows", () => {
+  // as GET /api/v1/updates gives them: no service, no tags; image names the store template
+  const template = (app: string, extra: Partial<ImageUpdate> = {}): ImageUpdate => ({
+    app,
+    service: "",
+    kind: "template",
+    image: "casa/hello",
+    reason: "the store's template casa/hello changed; redeploying with it is your choice",
+    diff: "--- a/hello/compose.yaml\n+++ b/hello/compose.yaml\n@@ -1 +1 @@\n-echo one\n+echo two\n",
+    checked_at: "2026-12-03T09:00:00Z",
+    ...extra,
+  });
+
+  it("come first in their app's group and apart from the images' rows", () => {
+    const groups = groupByApp([row("casa1", "web", "patch"), template("casa1"), template("other")]);
+    expect(groups.map((g) => [g.app, g.rows.map((r) => r.kind)])).toEqual([
+      ["casa1", ["template", "patch"]],
+      ["other", ["template"]],
+    ]);
+    const { images, templates } = splitRows(groups[0].rows);
+    expect(images.map((r) => r.kind)).toEqual(["patch"]);
+    expect(templates.map((r) => r.image)).toEqual(["casa/hello"]);
+  });
+
+  it("are never something Update or Update all changes", () => {
+    expect(hasDefaultUpdate([template("a")])).toBe(false);
+    expect(plannedChanges([template("a")], true)).toEqual([]);
+    expect(plannedChanges([template("a"), row("a", "web", "minor")], false).map((c) => c.service)).toEqual(["web"]);
+  });
+
+  it("give a badge of their own, after the images' updates", () => {
+    expect(appBadge([template("a")], "a")).toBe("template");
+    expect(appBadge([template("a"), row("a", "web", "patch")], "a")).toBe("update");
+    expect(appBadge([template("a"), row("a", "web", "major")], "a")).toBe("major");
+    // an app that runs other images since the check still has its template's change
+    const app = { name: "a", last_deployment: { status: "succeeded", images: [{ service: "web", image: "127.0.0.1:5000/web:2.0.0" }] } };
+    expect(stillCurrent([template("a"), row("a", "web", "patch")], [app]).map((r) => r.kind)).toEqual(["template"]);
+    expect(appBadge([template("a"), row("a", "web", "patch")], app)).toBe("template");
+  });
+
+  it("say which template changed, and do not count as the last image check", () => {
+    expect(templateWords(template("a"))).toBe("The store template casa/hello changed.");
+    expect(templateWords(template("a", { image: "" }))).toBe("The store's template casa/hello changed; redeploying with it is your choice.");
+    expect(kindWords("template")).toBe("store template changed");
+    expect(lastChecked([template("a"), row("b", "web", "patch")])).toBe("2026-12-03T06:00:00Z");
+    expect(lastChecked([template("a")])).toBe("");
   });
 });

@@ -1,12 +1,15 @@
 /** Image updates in words: the last check's rows grouped by app, what each kind means, the badge an
  * app gets, and "update all" (each app requested on its own; one failure never stops the others).
- * The rows come from `GET /api/v1/updates` (the update check, services/deployer/updates/). */
+ * The rows come from `GET /api/v1/updates` (the update check, services/deployer/updates/). A row of
+ * kind `template` is not an image's: the store template the app was made from changed (issue 20),
+ * with `image` naming it (`<store>/<template>`), `diff` its files old → new and no service or tag;
+ * nothing applies it, so it never counts towards Update or Update all. */
 import { queryOptions } from "@tanstack/react-query";
 import { api, unwrap, type App, type Deployment, type Schemas } from "@/api/client";
 import { explainError } from "@/api/errors";
 
 export type ImageUpdate = Schemas["ImageUpdate"];
-export type UpdateKind = "digest" | "patch" | "minor" | "major" | "unknown";
+export type UpdateKind = "digest" | "patch" | "minor" | "major" | "unknown" | "template";
 
 export const updatesQuery = queryOptions({
   queryKey: ["updates"],
@@ -20,9 +23,20 @@ export interface AppUpdates {
   checkedAt: string;
 }
 
-/** The rows grouped by app (apps by name; within one, by service, then digest < patch < minor < major < unknown). */
+/** True for a store template's change (not an image's). */
+export function isTemplateUpdate(row: ImageUpdate): boolean {
+  return row.kind === "template";
+}
+
+/** One app's rows split: its images' (what Update changes) and its store template's changes. */
+export function splitRows(rows: ImageUpdate[]): { images: ImageUpdate[]; templates: ImageUpdate[] } {
+  return { images: rows.filter((r) => !isTemplateUpdate(r)), templates: rows.filter(isTemplateUpdate) };
+}
+
+/** The rows grouped by app (apps by name; within one, the template's change first, then by service,
+ * then digest < patch < minor < major < unknown). */
 export function groupByApp(rows: ImageUpdate[]): AppUpdates[] {
-  const order: Record<string, number> = { digest: 0, patch: 1, minor: 2, major: 3, unknown: 4 };
+  const order: Record<string, number> = { template: -1, digest: 0, patch: 1, minor: 2, major: 3, unknown: 4 };
   const groups = new Map<string, ImageUpdate[]>();
   for (const row of rows) {
     const app = row.app ?? "";
@@ -32,6 +46,7 @@ export function groupByApp(rows: ImageUpdate[]): AppUpdates[] {
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([app, list]) => ({
       app,
+      // a template row has no service: it sorts first
       rows: [...list].sort((a, b) => (a.service ?? "").localeCompare(b.service ?? "") || (order[a.kind ?? ""] ?? 9) - (order[b.kind ?? ""] ?? 9)),
       checkedAt: latest(list.map((r) => r.checked_at)),
     }));
@@ -57,9 +72,10 @@ export function stillCurrent(rows: ImageUpdate[], apps: App[]): ImageUpdate[] {
   });
 }
 
-/** When the last check ran (the newest `checked_at` of any row), or "" when none is known. */
+/** When the last image check ran (the newest `checked_at` of any image's row), or "" when none is
+ * known. A template row's time is when a store's refresh found the change, not a check. */
 export function lastChecked(rows: ImageUpdate[]): string {
-  return latest(rows.map((r) => r.checked_at));
+  return latest(rows.filter((r) => !isTemplateUpdate(r)).map((r) => r.checked_at));
 }
 
 /** What a kind means, for the badge's title and the page. */
@@ -69,6 +85,7 @@ export const KIND_WORDS: Record<UpdateKind, string> = {
   minor: "minor",
   major: "major — may need changes, read the release notes",
   unknown: "could not check",
+  template: "store template changed",
 };
 
 export function kindWords(kind: string | undefined): string {
@@ -89,13 +106,22 @@ export function unknownWords(row: ImageUpdate): string {
   return explainError(reason).summary;
 }
 
-/** The badge an app gets from the last check: a major beats the others; unknown rows give none. */
-export function appBadge(rows: ImageUpdate[], app: string | App): "major" | "update" | null {
+/** The headline of a template row: "The store template casa/hello changed." */
+export function templateWords(row: ImageUpdate): string {
+  if (row.image) return `The store template ${row.image} changed.`;
+  const reason = (row.reason ?? "").trim();
+  return reason ? `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.` : "The store template this app was made from changed.";
+}
+
+/** The badge an app gets from the last check: a major beats the others, an image update beats a
+ * changed store template; unknown rows give none. */
+export function appBadge(rows: ImageUpdate[], app: string | App): "major" | "update" | "template" | null {
   const name = typeof app === "string" ? app : (app.name ?? "");
   const current = typeof app === "string" ? rows : stillCurrent(rows, [app]);
   const kinds = current.filter((r) => r.app === name).map((r) => r.kind);
   if (kinds.includes("major")) return "major";
   if (kinds.some((k) => k === "digest" || k === "patch" || k === "minor")) return "update";
+  if (kinds.includes("template")) return "template";
   return null;
 }
 
