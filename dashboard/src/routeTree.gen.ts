@@ -19,6 +19,7 @@ import { Route as AuthDeploymentsRouteImport } from './routes/_auth/deployments'
 import { Route as AuthDomainsRouteImport } from './routes/_auth/domains'
 import { Route as AuthNewAppRouteImport } from './routes/_auth/new-app'
 import { Route as AuthNotificationsRouteImport } from './routes/_auth/notifications'
+import { Route as AuthServersRouteImport } from './routes/_auth/servers'
 import { Route as AuthStoresRouteImport } from './routes/_auth/stores'
 import { Route as AuthSystemRouteImport } from './routes/_auth/system'
 import { Route as AuthTerminalRouteImport } from './routes/_auth/terminal'
@@ -85,6 +86,11 @@ const AuthNewAppRoute = AuthNewAppRouteImport.update({
 const AuthNotificationsRoute = AuthNotificationsRouteImport.update({
   id: '/notifications',
   path: '/notifications',
+  getParentRoute: () => AuthRoute,
+} as any)
+const AuthServersRoute = AuthServersRouteImport.update({
+  id: '/servers',
+  path: '/servers',
   getParentRoute: () => AuthRoute,
 } as any)
 const AuthStoresRoute = AuthStoresRouteImport.update({
@@ -191,6 +197,7 @@ export interface FileRoutesByFullPath {
   '/domains': typeof AuthDomainsRoute
   '/new-app': typeof AuthNewAppRoute
   '/notifications': typeof AuthNotificationsRoute
+  '/servers': typeof AuthServersRoute
   '/stores': typeof AuthStoresRoute
   '/system': typeof AuthSystemRoute
   '/terminal': typeof AuthTerminalRoute
@@ -219,6 +226,7 @@ export interface FileRoutesByTo {
   '/domains': typeof AuthDomainsRoute
   '/new-app': typeof AuthNewAppRoute
   '/notifications': typeof AuthNotificationsRoute
+  '/servers': typeof AuthServersRoute
   '/stores': typeof AuthStoresRoute
   '/system': typeof AuthSystemRoute
   '/terminal': typeof AuthTerminalRoute
@@ -249,6 +257,7 @@ export interface FileRoutesById {
   '/_auth/domains': typeof AuthDomainsRoute
   '/_auth/new-app': typeof AuthNewAppRoute
   '/_auth/notifications': typeof AuthNotificationsRoute
+  '/_auth/servers': typeof AuthServersRoute
   '/_auth/stores': typeof AuthStoresRoute
   '/_auth/system': typeof AuthSystemRoute
   '/_auth/terminal': typeof AuthTerminalRoute
@@ -281,6 +290,7 @@ export interface FileRouteTypes {
     | '/domains'
     | '/new-app'
     | '/notifications'
+    | '/servers'
     | '/stores'
     | '/system'
     | '/terminal'
@@ -309,6 +319,7 @@ export interface FileRouteTypes {
     | '/domains'
     | '/new-app'
     | '/notifications'
+    | '/servers'
     | '/stores'
     | '/system'
     | '/terminal'
@@ -338,6 +349,7 @@ export interface FileRouteTypes {
     | '/_auth/domains'
     | '/_auth/new-app'
     | '/_auth/notifications'
+    | '/_auth/servers'
     | '/_auth/stores'
     | '/_auth/system'
     | '/_auth/terminal'
@@ -434,6 +446,13 @@ declare module '@tanstack/react-router' {
       path: '/notifications'
       fullPath: '/notifications'
       preLoaderRoute: typeof AuthNotificationsRouteImport
+      parentRoute: typeof AuthRoute
+    }
+    '/_auth/servers': {
+      id: '/_auth/servers'
+      path: '/servers'
+      fullPath: '/servers'
+      preLoaderRoute: typeof AuthServersRouteImport
       parentRoute: typeof AuthRoute
     }
     '/_auth/stores': {
@@ -597,6 +616,7 @@ interface AuthRouteChildren {
   AuthDomainsRoute: typeof AuthDomainsRoute
   AuthNewAppRoute: typeof AuthNewAppRoute
   AuthNotificationsRoute: typeof AuthNotificationsRoute
+  AuthServersRoute: typeof AuthServersRoute
   AuthStoresRoute: typeof AuthStoresRoute
   AuthSystemRoute: typeof AuthSystemRoute
   AuthTerminalRoute: typeof AuthTerminalRoute
@@ -619,6 +639,7 @@ const AuthRouteChildren: AuthRouteChildren = {
   AuthDomainsRoute: AuthDomainsRoute,
   AuthNewAppRoute: AuthNewAppRoute,
   AuthNotificationsRoute: AuthNotificationsRoute,
+  AuthServersRoute: AuthServersRoute,
   AuthStoresRoute: AuthStoresRoute,
   AuthSystemRoute: AuthSystemRoute,
   AuthTerminalRoute: AuthTerminalRoute,

@@ -10,18 +10,20 @@ import { cn } from "@/lib/utils";
  * Every error as a person reads it: a plain summary first (`explainError`: which image, which port
  * and who holds it, …), the server's full text, code and request id on demand in a <details>, and
  * the next steps as buttons (`actions`) under it. Takes an ApiError, any thrown value, or a message
- * (a deployment's reason).
+ * (a deployment's reason). A page that knows the message better gives its own `summary`; the
+ * server's text stays under Details.
  */
-export function ErrorAlert({ error, className, actions, title }: { error: unknown; className?: string; actions?: ReactNode; title?: string }) {
+export function ErrorAlert({ error, className, actions, title, summary }: { error: unknown; className?: string; actions?: ReactNode; title?: string; summary?: string }) {
   if (!error) return null;
   const explained = explainError(error);
-  const more = explained.detail.trim() !== explained.summary.trim();
+  const shown = summary ?? explained.summary;
+  const more = explained.detail.trim() !== shown.trim();
   return (
     <Alert variant="destructive" className={className} data-problem={explained.kind}>
       <AlertCircle className="mt-0.5" />
       <div className="min-w-0">
         {title && <p className="font-medium">{title}</p>}
-        <p className="break-words whitespace-pre-wrap" data-testid="error-summary">{explained.summary}</p>
+        <p className="break-words whitespace-pre-wrap" data-testid="error-summary">{shown}</p>
         {more && (
           <details className="mt-1 text-xs">
             <summary className="cursor-pointer opacity-80 select-none">Details</summary>
@@ -64,13 +66,17 @@ const STATUS_VARIANT: Record<string, "success" | "warning" | "destructive" | "mu
   none: "muted",
   failed: "destructive",
   dead: "destructive",
+  // servers
+  up: "success",
+  local: "success",
+  connecting: "default",
 };
 
 /** A status word (running, failed, …) with its colour; the word itself is the text, unless a
  * `label` puts it in plainer words ("2 of 3 running"). */
 export function StatusBadge({ status, label, testId, className }: { status?: string; label?: string; testId?: string; className?: string }) {
   const word = status || "unknown";
-  const live = word === "deploying" || word === "pending" || word === "running";
+  const live = word === "deploying" || word === "pending" || word === "running" || word === "connecting";
   return (
     <Badge variant={STATUS_VARIANT[word] ?? "muted"} className={className}>
       <span

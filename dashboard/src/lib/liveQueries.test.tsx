@@ -40,6 +40,9 @@ describe("queryKeysFor", () => {
       event("store_refreshed", "casa", { store: "casa", templates: 2, skipped: 1, error: "", changed: ["casa/whoami"] }),
       [["stores"], ["store", "casa"], ["catalog"], ["template", "casa/whoami"]],
     ],
+    [event("server_added", "edge", { server: "edge", address: "ssh://deploy@203.0.113.7:22", fingerprint: "SHA256:x" }), [["servers"]]],
+    [event("server_host_key_pinned", "edge", { server: "edge", before: "SHA256:x", fingerprint: "SHA256:y" }), [["servers"]]],
+    [event("server_removed", "edge", { server: "edge" }), [["servers"]]],
   ])("%o makes stale %j", (e, keys) => {
     expect(queryKeysFor(e)).toEqual(keys);
   });
@@ -56,7 +59,7 @@ describe("queryKeysFor", () => {
   });
 
   it("names only roots that a restart of the stream refetches", () => {
-    const types = ["app_deleted", "version_created", "deployment_status", "domain_removed", "certificate_failed", "backup_succeeded", "backup_restored", "user_created", "token_created", "notification_failed", "totp_disabled", "updates_checked", "update_available", "update_step", "update_failed"];
+    const types = ["app_deleted", "version_created", "deployment_status", "domain_removed", "certificate_failed", "backup_succeeded", "backup_restored", "user_created", "token_created", "notification_failed", "totp_disabled", "updates_checked", "update_available", "update_step", "update_failed", "server_added", "server_removed", "server_host_key_pinned"];
     for (const type of types) {
       for (const key of queryKeysFor(event(type, "s", { app: "web", deployment: "d1", keys: ["backup.volumes.web"] }))) {
         expect(EVENT_DRIVEN_ROOTS as readonly unknown[]).toContain(key[0]);

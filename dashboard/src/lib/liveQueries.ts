@@ -35,6 +35,8 @@ export const EVENT_DRIVEN_ROOTS = [
   "stores",
   "store",
   "catalog",
+  // servers are also read every 10 s (their status comes from the deployer's probes, not events)
+  "servers",
   // changes when the gateway restarts, which restarts the stream; its event count follows the stream
   "system-info",
 ] as const;
@@ -71,6 +73,8 @@ export function queryKeysFor(event: AppOSEvent): QueryKey[] {
     const changed = Array.isArray(payload.changed) ? payload.changed.map(text).filter(Boolean) : [];
     return [["stores"], ["store", subject], ["catalog"], ...changed.map((name) => ["template", name])];
   }
+  // a server added, removed or its host key pinned again (server_added, server_removed, server_host_key_pinned)
+  if (type.startsWith("server_")) return [["servers"]];
   if (type.startsWith("domain_") || type.startsWith("certificate_")) return [["domains"]];
   if (type.startsWith("backup_")) return [["backups"]];
   if (type === "settings_changed") {

@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { createFileRoute, Link, Outlet, redirect, useRouterState } from "@tanstack/react-router";
-import { Activity, ArrowUpCircle, Bell, Gauge, Boxes, ClipboardList, Globe, HardDriveDownload, History, KeyRound, LayoutGrid, Library, LogOut, Menu, SquareTerminal, Store, UserCog, Users, X } from "lucide-react";
+import { Activity, ArrowUpCircle, Bell, Gauge, Boxes, ClipboardList, Globe, HardDriveDownload, History, KeyRound, LayoutGrid, Library, LogOut, Menu, Server, SquareTerminal, Store, UserCog, Users, X } from "lucide-react";
 import { useState, type ComponentType } from "react";
 import { api, unwrap } from "@/api/client";
 import { clearToken, getToken } from "@/api/session";
@@ -39,6 +39,7 @@ const NAV: NavItem[] = [
   ...(FEATURES.backups ? [{ to: "/backups", label: "Backups", icon: HardDriveDownload, min: "admin" as Role }] : []),
   ...(FEATURES.notifications ? [{ to: "/notifications", label: "Notifications", icon: Bell, min: "admin" as Role }] : []),
   { to: "/terminal", label: "Terminal", icon: SquareTerminal, min: "admin" },
+  { to: "/servers", label: "Servers", icon: Server, min: "viewer" },
   { to: "/system", label: "System", icon: Activity, min: "viewer" },
 ];
 

@@ -1,0 +1,142 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { Plus } from "lucide-react";
+import { useState, type FormEvent } from "react";
+import { api, unwrap } from "@/api/client";
+import { errorMessage } from "@/api/errors";
+import { ErrorAlert, Spinner, SuccessNote } from "@/components/common";
+import { Button } from "@/components/ui/button";
+import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
+import { Input } from "@/components/ui/input";
+import { Label } from "@/components/ui/label";
+import { engineWords, explainServerError, validateDockerSocket, validateServerAddress, validateServerName, type Server } from "@/lib/servers";
+
+type Field = "name" | "address" | "socket";
+
+function addedWords(server: Server): string {
+  return `Added ${server.name}: ${engineWords(server)}, host key ${server.host_key_fingerprint} pinned.`;
+}
+
+/** The admin's "Add server" form. The server checks SSH, pins the host key and asks Docker before
+ * it saves anything, which can take up to a minute; a refusal keeps what was typed and says what
+ * failed, in the console's words when the message is one it knows. */
+export function AddServer({ onAdded }: { onAdded?: (server: Server) => void }) {
+  const queryClient = useQueryClient();
+  const [name, setName] = useState("");
+  const [address, setAddress] = useState("");
+  const [socket, setSocket] = useState("");
+  const [invalid, setInvalid] = useState<Partial<Record<Field, string>>>({});
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [added, setAdded] = useState<Server | null>(null);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    const problems = {
+      name: validateServerName(name) ?? undefined,
+      address: validateServerAddress(address) ?? undefined,
+      socket: validateDockerSocket(socket) ?? undefined,
+    };
+    setInvalid(problems);
+    if (problems.name || problems.address || problems.socket) return;
+    setBusy(true);
+    setError(null);
+    setAdded(null);
+    try {
+      const body = { name, address: address.trim(), ...(socket.trim() ? { docker_socket: socket.trim() } : {}) };
+      const server = await unwrap(api.POST("/api/v1/servers", { body }));
+      setAdded(server);
+      setName("");
+      setAddress("");
+      setSocket("");
+      queryClient.invalidateQueries({ queryKey: ["servers"] });
+      onAdded?.(server);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const refusal = error ? explainServerError(errorMessage(error)) : null;
+  const help = (field: Field, text: string) => (
+    <p id={`server-${field}-help`} className={invalid[field] ? "text-xs text-destructive" : "text-xs text-muted-foreground"}>
+      {invalid[field] ?? text}
+    </p>
+  );
+
+  return (
+    <Card className="mb-6">
+      <CardHeader>
+        <CardTitle>Add a server</CardTitle>
+        <CardDescription>
+          A machine with Docker that AppOS reaches over SSH; nothing of AppOS is installed there. Put AppOS's key in the user's authorized_keys first.
+        </CardDescription>
+      </CardHeader>
+      <CardContent>
+        <form onSubmit={submit} noValidate className="grid gap-4" aria-busy={busy}>
+          <div className="grid gap-4 md:grid-cols-[1fr_2fr_1.5fr]">
+            <div className="grid content-start gap-1.5">
+              <Label htmlFor="server-name">Name</Label>
+              <Input
+                id="server-name"
+                placeholder="edge"
+                value={name}
+                aria-invalid={invalid.name ? true : undefined}
+                aria-describedby="server-name-help"
+                onChange={(e) => setName(e.target.value.trim().toLowerCase())}
+                required
+                disabled={busy}
+                autoComplete="off"
+              />
+              {help("name", "Lowercase letters, digits and '-'.")}
+            </div>
+            <div className="grid content-start gap-1.5">
+              <Label htmlFor="server-address">Address</Label>
+              <Input
+                id="server-address"
+                placeholder="ssh://deploy@203.0.113.7:22"
+                value={address}
+                aria-invalid={invalid.address ? true : undefined}
+                aria-describedby="server-address-help"
+                onChange={(e) => setAddress(e.target.value)}
+                required
+                disabled={busy}
+                autoComplete="off"
+                spellCheck={false}
+              />
+              {help("address", "ssh://user@host:port (port 22 when left out). The user must be allowed to use Docker there.")}
+            </div>
+            <div className="grid content-start gap-1.5">
+              <Label htmlFor="server-socket">Docker socket (optional)</Label>
+              <Input
+                id="server-socket"
+                placeholder="/var/run/docker.sock"
+                value={socket}
+                aria-invalid={invalid.socket ? true : undefined}
+                aria-describedby="server-socket-help"
+                onChange={(e) => setSocket(e.target.value)}
+                disabled={busy}
+                autoComplete="off"
+                spellCheck={false}
+              />
+              {help("socket", "Its path on the server, when not the default.")}
+            </div>
+          </div>
+          <ErrorAlert
+            error={error}
+            title="The server was not added; nothing was saved."
+            summary={refusal ? `${refusal.summary} ${refusal.next}` : undefined}
+          />
+          <div className="flex flex-wrap items-center gap-3">
+            <Button type="submit" disabled={busy || !address.trim()}>
+              <Plus />
+              {busy ? "Adding…" : "Add server"}
+            </Button>
+            {busy && <Spinner label="Checking SSH, the host key and Docker on the server; this can take up to a minute…" />}
+            {added && !busy && <SuccessNote>{addedWords(added)}</SuccessNote>}
+          </div>
+        </form>
+      </CardContent>
+    </Card>
+  );
+}
