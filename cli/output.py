@@ -41,6 +41,11 @@ STATUS_STYLES = {
     "cancelled": "dim",
     "failed": "red",
     "unhealthy": "red",
+    # servers
+    "up": "green",
+    "local": "green",
+    "connecting": "yellow",
+    "down": "red",
 }
 
 
@@ -64,6 +69,16 @@ def when(value: Any) -> str:
     except ValueError:
         return value
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def size(value: Any) -> str:
+    """A byte count in words: `512 B`, `1.5 GiB`."""
+    amount = float(value or 0)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if amount < 1024 or unit == "GiB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return ""
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:

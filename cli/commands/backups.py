@@ -11,20 +11,11 @@ from rich.markup import escape
 
 from cli.client import Api, ApiError, CliError, connect, seg
 from cli.groups import group
-from cli.output import JSON_OPTION, fields, note, out, print_json, status, table, when
+from cli.output import JSON_OPTION, fields, note, out, print_json, size, status, table, when
 
 backup_app = group("Backups of the whole install (admin): create, list, download, restore.", default=True)
 POLL_SECONDS = 0.5
 RESTORE_TIMEOUT = 3600.0
-
-
-def _size(value: Any) -> str:
-    size = float(value or 0)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""
 
 
 def _show(backup: dict[str, Any]) -> None:
@@ -35,7 +26,7 @@ def _show(backup: dict[str, Any]) -> None:
             ("reason", escape(backup.get("reason", ""))),
             ("message", escape(backup.get("message", ""))),
             ("created", when(backup.get("created_at"))),
-            ("size", _size(backup.get("size_bytes"))),
+            ("size", size(backup.get("size_bytes"))),
             ("apps", ", ".join(a.get("name", "") for a in backup.get("apps", []))),
             ("volumes", "yes" if backup.get("include_volumes") else "no"),
             ("origin", backup.get("origin", "")),
@@ -85,7 +76,7 @@ def list_backups(as_json: bool = JSON_OPTION) -> None:
                 b.get("id"),
                 status(b.get("status", "")),
                 when(b.get("created_at")),
-                _size(b.get("size_bytes")),
+                size(b.get("size_bytes")),
                 len(b.get("apps", [])),
                 escape(b.get("message", "")),
             )
@@ -118,7 +109,7 @@ def download(
             for chunk in response.iter_bytes():
                 data.write(chunk)
     partial.replace(target)
-    note(f"Saved {target} ({_size(target.stat().st_size)}).")
+    note(f"Saved {target} ({size(target.stat().st_size)}).")
 
 
 @backup_app.command("delete")
