@@ -72,7 +72,10 @@ def main() -> None:
     every(1.0, stop, keep_caddy, "caddy-keeper")
     every(settings.cert_check_seconds, stop, proxy.check_all, "cert-check")
     # container addresses change when Compose recreates them: re-apply when an app's containers start or stop
-    ContainerWatcher(proxy=proxy, stop=stop).start()
+    # (on the remote servers whose apps have domains too: each config load says which)
+    watcher = ContainerWatcher(proxy=proxy, stop=stop)
+    proxy.on_servers = watcher.watch_servers
+    watcher.start()
     serve_until_signalled(server, socket_path=socket_path, on_stop=stop.set)
     state.close()
 

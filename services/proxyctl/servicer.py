@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import grpc
 
 from appos.v1 import proxy_pb2, proxy_pb2_grpc, state_pb2
+from services.common import engines
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.common.grpc_server import actor, caller_role
 from services.common.names import validate_app_name
 from services.common.state_client import StateClient
-from services.proxyctl import certs, domains, upstream
+from services.proxyctl import certs, domains, remote, upstream
 from services.proxyctl.caddy import CaddyAdmin, build_config
 from services.proxyctl.engine import Engine
 from services.proxyctl.issuance import IssuanceFollower
@@ -39,6 +41,9 @@ class Proxy:
         self.engine = engine
         self.lock = threading.Lock()  # one config change at a time
         self.issuance = IssuanceFollower(proxy=self, window=settings.cert_follow_seconds)
+        # told, at each config load, the remote servers whose apps have domains (the container
+        # watcher follows their engines' events too)
+        self.on_servers: Callable[[set[str]], None] | None = None
 
     def domains(self) -> list[proxy_pb2.Domain]:
         # rows recorded before console domains were HTTPS-only, or app domains dialed the container:
@@ -49,12 +54,19 @@ class Proxy:
     def apply(self, domains: list[proxy_pb2.Domain], *, stopped: str = "", force: bool = False) -> None:
         """Build the whole config with the addresses the apps' containers have now (`stopped`: a
         container that just died), and load it."""
-        dials = upstream.dials(self.engine, domains, stopped=stopped)
+        placed = self.remote() if any(not d.console for d in domains) else remote.Remote()
+        dials = upstream.dials(self.engine, domains, stopped=stopped, remote=placed)
         mark = certs.log_mark(self.settings.caddy_log)  # Caddy's word on certificates comes after this
         config = build_config(domains, self.settings, self.settings.caddy_admin_socket, dials=dials)
         self.caddy.load(config, force=force)
         if any(d.https for d in domains):
             self.issuance.follow(mark)
+        if self.on_servers is not None:
+            self.on_servers({placed.server_of[d.app] for d in domains if d.app in placed.server_of})
+
+    def remote(self) -> remote.Remote:
+        """Which apps run on remote servers, and where those are (state, now)."""
+        return remote.read(self.state, sockets=self.settings.sockets)
 
     def reapply(self, *, force: bool = False) -> None:
         with self.lock:
@@ -114,10 +126,8 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServicer):
                 raise InvalidArgument("service is required: the compose service that serves the site")
             if not 1 <= request.port <= 65535:
                 raise InvalidArgument("port must be the container port the service listens on (1-65535)")
-            self.proxy.state.stub.GetApp(state_pb2.StateGetAppRequest(name=request.app))  # NotFound
-            upstream.check_service_port(
-                self.proxy.engine, app=request.app, service=request.service, port=request.port
-            )
+            record = self.proxy.state.stub.GetApp(state_pb2.StateGetAppRequest(name=request.app))  # NotFound
+            self._check_port(record.app.server, app=request.app, service=request.service, port=request.port)
             spec.app, spec.service, spec.port = request.app, request.service, request.port
             spec.upstream = upstream.describe(app=request.app, service=request.service, port=request.port)
         with self.proxy.lock:
@@ -136,6 +146,16 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServicer):
                 self.proxy.apply(current)  # state said no: back to what is recorded
                 raise
         return stored
+
+    def _check_port(self, server: str, *, app: str, service: str, port: int) -> None:
+        if not engines.is_remote(server):
+            upstream.check_service_port(self.proxy.engine, app=app, service=service, port=port)
+            return
+        placed = self.proxy.remote()
+        upstream.check_published_port(
+            placed.engine_of(server), app=app, service=service, port=port,
+            server=server, host=placed.hosts.get(server, ""),
+        )  # fmt: skip
 
     def ListDomains(
         self, request: proxy_pb2.ListDomainsRequest, context: grpc.ServicerContext

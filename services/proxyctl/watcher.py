@@ -1,6 +1,8 @@
 """Follows Docker's container start/die events: when a container of an app with a domain starts or
 stops, the Caddy config is built again, because Compose gives a recreated container a new address
-(redeploy, restart, rollback) and a stopped app's domain should say so. Reconnects when the engine
+(redeploy, restart, rollback) — on a remote server, maybe a new published port — and a stopped
+app's domain should say so. One stream for this machine's engine, and one for each remote server
+whose apps have domains (the proxy tells which at each config load). Reconnects when an engine
 goes away, and re-applies on every (re)connect for what changed meanwhile."""
 
 from __future__ import annotations
@@ -12,25 +14,33 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from services.common import engines
 from services.common.errors import AppOSError
+from services.common.followers import PerServer, Run
 from services.common.labels import PROJECT_LABEL, app_of_project
+from services.proxyctl import remote
+from services.proxyctl.engine import Engine
 
 if TYPE_CHECKING:
     from services.proxyctl.servicer import Proxy
 
 logger = logging.getLogger(__name__)
 
-MAX_BACKOFF_SECONDS = 30.0
+FILTERS = {"type": ["container"], "event": ["start", "die"], "label": [PROJECT_LABEL]}
 
 
 class ContainerWatcher:
     def __init__(self, *, proxy: Proxy, stop: threading.Event) -> None:
         self.proxy = proxy
         self.stop = stop
-        self._backoff = 1.0
+        self.streams = PerServer(follow=self._follow, what="container-watcher")
 
     def start(self) -> None:
-        threading.Thread(target=self._run, name="container-watcher", daemon=True).start()
+        self.streams.watch(engines.LOCAL)
+
+    def watch_servers(self, servers: set[str]) -> None:
+        """Follow this machine's engine and exactly these remote servers'."""
+        self.streams.keep({engines.LOCAL, *servers})
 
     def _apply(self, job: Callable[[], None], what: str) -> None:
         try:
@@ -38,26 +48,22 @@ class ContainerWatcher:
         except AppOSError as exc:  # Caddy or state not answering yet: the caddy keeper applies later
             logger.warning("could not re-apply the proxy config after %s: %s", what, exc.message)
 
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                self._follow()
-            except Exception:  # noqa: BLE001 - the engine went away (or restarted): follow it again
-                logger.warning(
-                    "docker events stream ended; reconnecting in %.0fs", self._backoff, exc_info=True
-                )
-            self.stop.wait(self._backoff)
-            self._backoff = min(self._backoff * 2, MAX_BACKOFF_SECONDS)
+    def _engine(self, server: str) -> Engine:
+        if not engines.is_remote(server):
+            return self.proxy.engine
+        return remote.engine_for(self.proxy.settings.sockets, server)
 
-    def _follow(self) -> None:
+    def _follow(self, run: Run) -> None:
+        if self.stop.is_set():  # the process is ending
+            self.streams.stop()
+            return
         since = int(time.time())  # events from here on are replayed: none is lost while applying
-        events = self.proxy.engine.events(
-            since=since, filters={"type": ["container"], "event": ["start", "die"], "label": [PROJECT_LABEL]}
-        )
-        self._backoff = 1.0
-        self._apply(self.proxy.reapply, "connecting to Docker")
+        events = self._engine(run.server).events(since=since, filters=FILTERS)
+        run.on_stop(events.close)
+        run.connected()
+        self._apply(self.proxy.reapply, f"connecting to Docker ({run.server})")
         for event in events:
-            if self.stop.is_set():
+            if run.stop.is_set():
                 return
             actor = event.get("Actor") or {}
             app = app_of_project(str((actor.get("Attributes") or {}).get(PROJECT_LABEL, "")))

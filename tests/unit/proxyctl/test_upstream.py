@@ -1,5 +1,6 @@
-"""Which address Caddy dials for a domain, from Docker's container list entries (as the engine
-returns them), and the Caddy routes built from it."""
+"""Which address Caddy dials for a domain, from Docker's container list entries and, for an app on a
+remote server, its containers' inspect (as the engine returns them), and the Caddy routes built
+from it."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from appos.v1 import proxy_pb2
 from services.common.errors import InvalidArgument
 from services.common.labels import PROJECT_LABEL, SERVICE_LABEL
-from services.proxyctl import upstream
+from services.proxyctl import remote, upstream
 from services.proxyctl.caddy import NOT_RUNNING, build_config
 from services.proxyctl.engine import Engine
 from services.proxyctl.settings import ProxySettings
@@ -46,8 +47,11 @@ class FakeDockerAPI(socketserver.ThreadingUnixStreamServer):
 
     daemon_threads = True
 
-    def __init__(self, path: Path, containers: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, path: Path, containers: list[dict[str, Any]], inspects: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         self.containers = containers
+        self.inspects = inspects or {}  # container id → `GET /containers/{id}/json`
         self.events: list[dict[str, Any]] = []
         self.requests: list[tuple[str, dict[str, Any]]] = []
         super().__init__(str(path), _Handler)
@@ -63,8 +67,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query)
         params = {key: values[0] for key, values in query.items()}
-        filters = json.loads(params["filters"])
+        filters = json.loads(params.get("filters", "{}"))
         self.server.requests.append((url.path, {**params, "filters": filters}))
+        ident = url.path.removeprefix("/containers/").removesuffix("/json")
+        if url.path.startswith("/containers/") and ident in self.server.inspects:
+            self._json(self.server.inspects[ident])
+            return
         if url.path == "/events":  # one JSON object a line; HTTP/1.0: the stream ends with the connection
             self.send_response(200)
             self.end_headers()
@@ -75,13 +83,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         wanted = [label.partition("=") for label in filters["label"]]
-        body = json.dumps(
+        self._json(
             [
                 c
                 for c in self.server.containers
                 if all(k in c["Labels"] and (not eq or c["Labels"][k] == v) for k, eq, v in wanted)
             ]
-        ).encode()
+        )
+
+    def _json(self, value: Any) -> None:
+        body = json.dumps(value).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -93,13 +104,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def docker_api(tmp_path: Path) -> Iterator[Callable[[list[dict[str, Any]]], Engine]]:
+def docker_api(tmp_path: Path) -> Iterator[Callable[..., Engine]]:
     """Start a FakeDockerAPI with these containers; an Engine that talks to it."""
     servers: list[FakeDockerAPI] = []
 
-    def start(containers: list[dict[str, Any]]) -> Engine:
+    def start(containers: list[dict[str, Any]], inspects: dict[str, dict[str, Any]] | None = None) -> Engine:
         path = tmp_path / f"docker{len(servers)}.sock"
-        server = FakeDockerAPI(path, containers)
+        server = FakeDockerAPI(path, containers, inspects)
         servers.append(server)
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return Engine(f"unix://{path}")
@@ -267,3 +278,98 @@ def test_the_event_stream(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# apps on a remote server: the server's address and the port Docker published there
+
+
+def inspect(ident: str, bindings: dict[str, list[dict[str, str]] | None]) -> dict[str, Any]:
+    """A container's inspect, as far as the proxy reads it (NetworkSettings.Ports)."""
+    return {"Id": ident, "NetworkSettings": {"Ports": bindings}}
+
+
+def test_the_published_port_is_dialed_at_the_servers_address_or_the_one_docker_bound() -> None:
+    every = [{"HostIp": "0.0.0.0", "HostPort": "18080"}, {"HostIp": "::", "HostPort": "18080"}]
+    attrs = inspect("c1", {"8080/tcp": every, "9090/tcp": [{"HostIp": "10.1.2.3", "HostPort": "19090"}]})
+    assert remote.published_dials(attrs, 8080, host="10.0.0.2") == ["10.0.0.2:18080"]
+    assert remote.published_dials(attrs, 8080, host="fd00::2") == ["[fd00::2]:18080"]
+    assert remote.published_dials(attrs, 9090, host="10.0.0.2") == ["10.1.2.3:19090"]
+    assert remote.published_dials(attrs, 7070, host="10.0.0.2") == []  # not published
+    v6 = inspect("c2", {"80/tcp": [{"HostIp": "fd00::5", "HostPort": "18085"}]})
+    assert remote.published_dials(v6, 80, host="10.0.0.2") == ["[fd00::5]:18085"]
+    loopback = inspect("c3", {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18086"}]})
+    assert remote.published_dials(loopback, 80, host="10.0.0.2") == []  # only the server reaches it
+    exposed = inspect("c4", {"80/tcp": None})  # exposed, not published
+    assert remote.published_dials(exposed, 80, host="10.0.0.2") == []
+
+
+def test_the_servers_host_is_its_ssh_address_s_host() -> None:
+    assert remote.host_of("ssh://root@10.0.0.2:22") == "10.0.0.2"
+    assert remote.host_of("ssh://deploy@[fd00::2]:2222") == "fd00::2"
+    assert remote.host_of("ssh://deploy@build.example.com:22") == "build.example.com"
+
+
+def test_a_remote_apps_domain_dials_its_server_never_the_containers_address(
+    docker_api: Callable[..., Engine],
+) -> None:
+    local = docker_api([container("blog", "web", {"appos-blog_default": {"IPAddress": "10.0.7.3"}})])
+    published = [{"HostIp": "0.0.0.0", "HostPort": "18080"}]
+    far = docker_api(
+        [
+            container("shop", "web", {"appos-shop_default": {"IPAddress": "172.18.0.2"}}, ident="s1"),
+            container("shop", "web", {"appos-shop_default": {"IPAddress": "172.18.0.3"}}, ident="s2"),
+        ],
+        {
+            "s1": inspect("s1", {"8080/tcp": published}),
+            "s2": inspect("s2", {"8080/tcp": [{"HostIp": "10.0.0.2", "HostPort": "18081"}]}),
+        },
+    )
+    placed = remote.Remote(server_of={"shop": "far"}, hosts={"far": "10.0.0.2"}, engine=lambda s: far)
+    domains = [
+        proxy_pb2.Domain(domain="blog.example.com", app="blog", service="web", port=80),
+        proxy_pb2.Domain(domain="shop.example.com", app="shop", service="web", port=8080),
+    ]
+    assert upstream.dials(local, domains, remote=placed) == {
+        "blog.example.com": ["10.0.7.3:80"],
+        "shop.example.com": ["10.0.0.2:18080", "10.0.0.2:18081"],
+    }
+    assert upstream.dials(local, domains, remote=placed, stopped="s1")["shop.example.com"] == [
+        "10.0.0.2:18081"
+    ]
+
+
+def test_a_server_not_answering_leaves_only_its_apps_domains_without_a_dial(
+    docker_api: Callable[..., Engine], tmp_path: Path
+) -> None:
+    local = docker_api([container("blog", "web", {"appos-blog_default": {"IPAddress": "10.0.7.3"}})])
+    gone = Engine(f"unix://{tmp_path}/nothing.sock")
+    placed = remote.Remote(server_of={"shop": "far"}, hosts={"far": "10.0.0.2"}, engine=lambda s: gone)
+    domains = [
+        proxy_pb2.Domain(domain="blog.example.com", app="blog", service="web", port=80),
+        proxy_pb2.Domain(domain="shop.example.com", app="shop", service="web", port=8080),
+    ]
+    assert upstream.dials(local, domains, remote=placed) == {
+        "blog.example.com": ["10.0.7.3:80"],
+        "shop.example.com": [],
+    }
+
+
+def test_add_refuses_a_remote_port_it_cannot_reach(docker_api: Callable[..., Engine]) -> None:
+    far = docker_api(
+        [
+            container("shop", "web", {"appos-shop_default": {"IPAddress": "172.18.0.2"}}, ident="s1"),
+            container("shop", "admin", {"appos-shop_default": {"IPAddress": "172.18.0.3"}}, ident="s2"),
+        ],
+        {
+            "s1": inspect("s1", {"8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18080"}], "9090/tcp": None}),
+            "s2": inspect("s2", {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18081"}]}),
+        },
+    )
+    where = {"server": "far", "host": "10.0.0.2"}
+    upstream.check_published_port(far, app="shop", service="web", port=8080, **where)
+    with pytest.raises(InvalidArgument, match="container port 9090 is not published: publish it"):
+        upstream.check_published_port(far, app="shop", service="web", port=9090, **where)
+    with pytest.raises(InvalidArgument, match="published only on the loopback of server far"):
+        upstream.check_published_port(far, app="shop", service="admin", port=80, **where)
+    with pytest.raises(InvalidArgument, match="no running container for service 'db'"):
+        upstream.check_published_port(far, app="shop", service="db", port=80, **where)
