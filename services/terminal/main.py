@@ -54,13 +54,16 @@ def build_registry(settings: TerminalSettings, state: StateClient) -> Registry:
                 opened.pop(session, None)  # not recorded: there is no session
             raise
 
-    def check_app(app: str) -> None:
-        state.stub.GetApp(state_pb2.StateGetAppRequest(name=app))  # NotFound for unknown apps
+    def check_app(app: str) -> str:
+        """The app's server; NotFound for unknown apps."""
+        record: state_pb2.AppRecord = state.stub.GetApp(state_pb2.StateGetAppRequest(name=app))
+        return record.app.server
 
     spawner = Spawner(
         docker_factory=lambda: docker_client(settings.docker_host),
         check_app=check_app,
         docker_host=settings.docker_host,
+        sockets=settings.sockets,
         docker_cli=settings.docker_cli,
         host_shell=settings.terminal_host_shell,
     )

@@ -202,8 +202,7 @@ class Session:
             self._end_reason = reason
             self._cond.notify_all()
         threading.Thread(
-            target=processes.end_sessions,
-            args=(self._spawned.leaders,),
+            target=self._spawned.end,
             name=f"kill-{self.id[:8]}",
             daemon=True,
         ).start()
@@ -246,7 +245,7 @@ class Session:
             self._finish(poller, on_end)
 
     def _finish(self, poller: select.poll, on_end: Callable[[Session], None]) -> None:
-        left = processes.end_sessions(self._spawned.leaders)
+        left = self._spawned.end()
         if left:
             logger.warning("terminal session %s: processes %s survived SIGKILL", self.id[:8], left)
         while poller.poll(0):  # the last output

@@ -49,7 +49,7 @@ def _no_docker() -> Any:
     raise AssertionError("host sessions never ask Docker")
 
 
-def _no_app(app: str) -> None:
+def _no_app(app: str) -> str:
     raise AssertionError("host sessions never look up apps")
 
 
