@@ -41,7 +41,7 @@ def supervise_command(*args: str) -> list[str]:
 class LaunchSettings(CommonSettings):
     host: str = "127.0.0.1"
     port: int = 8080
-    gateway_processes: int = Field(default=1, ge=1, le=32)  # as services/gateway/settings.py
+    gateway_processes: int = Field(default=1, ge=1, le=8)  # as services/gateway/settings.py
     grpc_port: int = 8081
     proxy_http_port: int = 80
     proxy_https_port: int = 443
@@ -84,8 +84,8 @@ def gateway_processes(env: dict[str, str]) -> int:
     """APPOS_GATEWAY_PROCESSES (default 1), checked as the gateway checks it."""
     value = env.get("APPOS_GATEWAY_PROCESSES", "").strip() or "1"
     processes = int(value) if value.isdigit() else 0
-    if not 1 <= processes <= 32:
-        raise ValueError(f"APPOS_GATEWAY_PROCESSES must be a number from 1 to 32, not {value!r}")
+    if not 1 <= processes <= 8:
+        raise ValueError(f"APPOS_GATEWAY_PROCESSES must be a number from 1 to 8, not {value!r}")
     return processes
 
 

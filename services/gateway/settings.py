@@ -13,8 +13,9 @@ class GatewaySettings(CommonSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     # Gateway processes serving APPOS_PORT and APPOS_GRPC_PORT together (supervisord runs them; the
-    # kernel spreads the connections over them: SO_REUSEPORT). They share state and Redis.
-    gateway_processes: int = Field(default=1, ge=1, le=32)
+    # kernel spreads the connections over them: SO_REUSEPORT). They share state and Redis. At most 8:
+    # each holds one of state's 16 stream threads (its event watch) while it has event clients.
+    gateway_processes: int = Field(default=1, ge=1, le=8)
     # This process's number, 1…gateway_processes (supervisord sets it). Each process also serves
     # APPOS_RUN_DIR/gateway-<n>.sock, which reaches that process alone.
     gateway_process: int = Field(default=1, ge=1)
