@@ -25,7 +25,7 @@ from typing import IO, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.common.errors import InvalidArgument
-from services.common.names import validate_app_name
+from services.common.names import validate_app_name, validate_dns_label
 
 PRODUCT = "appos"
 FORMAT = 1
@@ -58,6 +58,8 @@ class AppEntry(BaseModel):
 
     name: str
     version: int = 0
+    # the server the app ran on, when not this machine (its volumes are restored there)
+    server: str = ""
     volumes: list[VolumeEntry] = []
 
     @field_validator("name")
@@ -65,6 +67,14 @@ class AppEntry(BaseModel):
     def _app_name(cls, value: str) -> str:
         try:
             return validate_app_name(value)
+        except InvalidArgument as exc:
+            raise ValueError(exc.message) from exc
+
+    @field_validator("server")
+    @classmethod
+    def _server_name(cls, value: str) -> str:
+        try:
+            return validate_dns_label(value, what="server name") if value else value
         except InvalidArgument as exc:
             raise ValueError(exc.message) from exc
 

@@ -1,6 +1,8 @@
 """Making a backup: `start` (in the deployer's call) claims the guard, writes the sidecar `running`
 and queues the job; `make` (the worker's task) snapshots the database, archives the app folders,
-Caddy's storage and the opted-in apps' volumes, renames the archive into place, applies retention."""
+Caddy's storage and the opted-in apps' volumes (each from the engine of its app's server: this
+machine's, or a remote server's through its forwarded socket), renames the archive into place,
+applies retention."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any
 from redis import Redis
 
 from appos.v1 import state_pb2
+from services.common import engines
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.state_client import StateClient
 from services.common.timestamps import now_us
@@ -150,7 +153,13 @@ class Creator:
                 if folder.is_dir():
                     writer.add_tree(folder, f"apps/{name}")
                 app = apps.get(name)
-                entries.append(archive.AppEntry(name=name, version=app.current_version if app else 0))
+                entries.append(
+                    archive.AppEntry(
+                        name=name,
+                        version=app.current_version if app else 0,
+                        server=app.server if app and engines.is_remote(app.server) else "",
+                    )
+                )
             progress("apps", apps=len(entries))
             caddy = self.settings.data / "caddy"
             if caddy.is_dir():
@@ -190,16 +199,34 @@ class Creator:
         progress: Callable[..., None],
     ) -> None:
         chosen = [e for e in entries if e.name in opted]
-        if not chosen:
-            return
-        client = self.docker_factory()
+        by_server: dict[str, list[archive.AppEntry]] = {}
+        for entry in chosen:
+            by_server.setdefault(entry.server or engines.LOCAL, []).append(entry)
+        dir_added = False  # `volumes/`, once
+        for server, on_server in sorted(by_server.items()):
+            factory = engines.factory_for(server, sockets=self.settings.sockets, local=self.docker_factory)
+            dir_added |= self._add_server_volumes(factory, writer, work, on_server, progress, dir_added)
+
+    def _add_server_volumes(
+        self,
+        factory: Callable[[], Any],
+        writer: archive.ArchiveWriter,
+        work: Path,
+        chosen: list[archive.AppEntry],
+        progress: Callable[..., None],
+        dir_added: bool,
+    ) -> bool:
+        """The volumes of `chosen`, apps on one server, through one helper on its engine; whether
+        any was found (and `volumes/` is in the archive)."""
+        client = factory()
         try:
             image = volumes.helper_image(client, self.settings.backup_helper_image)
             found = {entry.name: volumes.app_volumes(client, entry.name) for entry in chosen}
             names = [docker_name for vols in found.values() for _, docker_name, _ in vols]
             if not names:
-                return
-            writer.add_dir("volumes")
+                return False
+            if not dir_added:
+                writer.add_dir("volumes")
             by_name = {entry.name: entry for entry in chosen}
             with (
                 volumes.helper(client, image, names, read_only=True) as helper,
@@ -223,3 +250,4 @@ class Creator:
                     progress("volumes", app=app, volumes=[v.name for v in entry.volumes])
         finally:
             client.close()
+        return True

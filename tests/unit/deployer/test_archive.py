@@ -252,3 +252,10 @@ def test_a_schedule_may_be_a_cron_line() -> None:
         with pytest.raises(InvalidArgument):
             validate_schedule(bad)
     assert next_run("not a valid cron line", last=None, now=now) is None  # stored by mistake: no run
+
+
+def test_an_app_entry_names_its_server_by_a_valid_name_only() -> None:
+    assert archive.AppEntry(name="blog").server == ""  # manifests from before servers: local
+    assert archive.AppEntry(name="blog", server="far").server == "far"
+    with pytest.raises(ValueError, match="server name"):
+        archive.AppEntry(name="blog", server="../../run/x")
