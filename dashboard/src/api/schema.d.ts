@@ -1466,6 +1466,7 @@ export interface components {
             last_version_deployment?: components["schemas"]["Deployment"];
             name?: string;
             policy_exceptions?: string[];
+            server?: string;
             services?: components["schemas"]["AppService"][];
             status?: string;
             status_message?: string;
@@ -2131,6 +2132,7 @@ export interface operations {
                     env?: string;
                     message?: string;
                     name?: string;
+                    server?: string;
                     settings?: {
                         [key: string]: string;
                     };
