@@ -78,9 +78,8 @@ function AppSection({ group, canUpdate }: { group: AppUpdates; canUpdate: boolea
           <Link to="/apps/$name" params={{ name: group.app }} className="font-medium text-primary hover:underline">
             {group.app}
           </Link>
-          <span className="ml-2 text-xs text-muted-foreground">
-            {images.length ? "checked" : "found"} {timeAgo(group.checkedAt)}
-          </span>
+          {/* a template row says when it was found itself */}
+          {images.length > 0 && <span className="ml-2 text-xs text-muted-foreground">checked {timeAgo(lastChecked(images))}</span>}
         </div>
         {canUpdate && images.length > 0 && <UpdateDialog app={group.app} rows={images} />}
       </div>
@@ -180,7 +179,7 @@ export function UpdatesList() {
         title="Updates"
         description={
           <span data-testid="last-check">
-            {checked ? <>Last checked {timeAgo(checked)} ({formatTime(checked)}).</> : "No check has found anything yet."} Checked daily.
+            {checked ? <>Last checked {timeAgo(checked)} ({formatTime(checked)}).</> : rows.length ? "No image check has found an update yet." : "No check has found anything yet."} Checked daily.
             {stale > 0 && <> Some apps were updated since: check again to see what is newer for them now.</>}
           </span>
         }
