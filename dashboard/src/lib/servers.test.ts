@@ -5,6 +5,7 @@ import {
   capacityWords,
   engineWords,
   explainServerError,
+  serverHost,
   serverProblem,
   serversQuery,
   SERVERS_REFRESH_MS,
@@ -113,5 +114,24 @@ describe("serverProblem", () => {
       next: "AppOS keeps trying; this page shows the server as AppOS last saw it.",
     });
     expect(explainServerError("a server named 'edge' already exists")).toBeNull();
+  });
+});
+
+describe("where an app's ports answer", () => {
+  const servers = [
+    { name: "web2", address: "ssh://root@203.0.113.7:22" },
+    { name: "v6", address: "ssh://admin@[2001:db8::7]:2222" },
+    { name: "named", address: "ssh://deploy@box.example.org" },
+  ];
+  it("is this page's host for local apps", () => {
+    expect(serverHost("local", servers, "appos.lan")).toBe("appos.lan");
+    expect(serverHost(undefined, undefined, "appos.lan")).toBe("appos.lan");
+  });
+  it("is the server's host for remote apps, never a guess", () => {
+    expect(serverHost("web2", servers, "appos.lan")).toBe("203.0.113.7");
+    expect(serverHost("v6", servers, "appos.lan")).toBe("2001:db8::7");
+    expect(serverHost("named", servers, "appos.lan")).toBe("box.example.org");
+    expect(serverHost("gone", servers, "appos.lan")).toBeNull();
+    expect(serverHost("web2", undefined, "appos.lan")).toBeNull();
   });
 });

@@ -167,3 +167,13 @@ export function explainServerError(text: string): ServerProblem | null {
   }
   return null;
 }
+
+/** The host an app's published ports answer at: `here` for `local` (or no server), else the host of
+ *  the server's `ssh://user@host:port` address; null when the list has no such server. */
+export function serverHost(server: string | undefined, servers: Pick<Server, "name" | "address">[] | undefined, here: string): string | null {
+  if (!server || server === LOCAL) return here;
+  const found = servers?.find((s) => s.name === server);
+  const match = found?.address ? /^ssh:\/\/[^@/]+@(\[[^\]]+\]|[^:/]+)/.exec(found.address) : null;
+  return match ? match[1].replace(/^\[|\]$/g, "") : null;
+}
+

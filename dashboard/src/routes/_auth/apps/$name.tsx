@@ -6,6 +6,7 @@ import { ErrorAlert, Spinner, StatusBadge } from "@/components/common";
 import { UpdateBadge } from "@/components/UpdateBadge";
 import { Tabs, TabsList, TabsTrigger } from "@/components/ui/tabs";
 import { statusWords } from "@/lib/appState";
+import { useServerHost } from "@/hooks/useServerHost";
 import { webUrl } from "@/lib/apps";
 import { appQuery } from "@/lib/queries";
 
@@ -28,7 +29,8 @@ function AppLayout() {
   const pathname = useRouterState({ select: (s) => s.location.pathname });
   const tab = pathname.split("/")[3] ?? "";
   const app = useQuery(appQuery(name));
-  const url = app.data ? webUrl(app.data) : null;
+  const host = useServerHost(app.data?.server);
+  const url = app.data && host ? webUrl(app.data, { protocol: window.location.protocol, hostname: host }) : null;
   const keepInView = useCallback((el: HTMLButtonElement | null) => el?.scrollIntoView?.({ block: "nearest", inline: "nearest" }), []);
 
   return (
@@ -42,6 +44,14 @@ function AppLayout() {
           {app.data && <StatusBadge status={app.data.status} label={statusWords(app.data)} testId="app-status" />}
           {app.data && <UpdateBadge app={app.data} link />}
           {app.data?.template && <span className="text-sm text-muted-foreground">from {app.data.template}</span>}
+          {app.data?.server && app.data.server !== "local" && (
+            <span className="text-sm text-muted-foreground" data-testid="app-server">
+              on server{" "}
+              <Link to="/servers" className="text-primary hover:underline">
+                {app.data.server}
+              </Link>
+            </span>
+          )}
         </div>
         {url && (
           <a href={url} target="_blank" rel="noreferrer" className="inline-flex items-center gap-1 text-sm text-primary hover:underline">

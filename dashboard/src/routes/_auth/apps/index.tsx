@@ -97,6 +97,11 @@ function AppsPage() {
                       {app.name}
                     </Link>
                     {app.template && <div className="text-xs text-muted-foreground">{app.template}</div>}
+                    {app.server && app.server !== "local" && (
+                      <div className="text-xs text-muted-foreground" data-testid={`app-server-${app.name}`}>
+                        on server {app.server}
+                      </div>
+                    )}
                     <UpdateBadge app={app} className="ml-2" />
                   </TD>
                   <TD>

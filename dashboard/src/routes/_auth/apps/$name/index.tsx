@@ -11,6 +11,7 @@ import { StatsChart } from "@/components/StatsChart";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
+import { useServerHost } from "@/hooks/useServerHost";
 import { STATS_WINDOW_MS, useStats } from "@/hooks/useStats";
 import { portUrl } from "@/lib/apps";
 import { actionState, deploymentLabel, failure, type AppAction } from "@/lib/appState";
@@ -41,6 +42,7 @@ function Overview() {
   const [removeVolumes, setRemoveVolumes] = useState(false);
   const domains = useQuery(domainsQuery);
   const stats = useStats(name);
+  const host = useServerHost(app.server);
   const appDomains = (domains.data?.domains ?? []).filter((d) => d.app === name);
   const why = actionState(app);
 
@@ -131,7 +133,7 @@ function Overview() {
                           {s.state === "exited" && s.exit_code ? <div className="text-xs text-muted-foreground">exit code {s.exit_code}</div> : null}
                         </TD>
                         <TD className="font-mono text-xs">
-                          <PublishedPorts ports={s.ports ?? []} />
+                          <PublishedPorts ports={s.ports ?? []} host={host} />
                         </TD>
                         <TD className="hidden font-mono text-xs sm:table-cell">{usage ? `${usage.cpu.toFixed(1)} % · ${formatBytes(usage.memory)}` : "—"}</TD>
                       </TR>
@@ -221,12 +223,12 @@ function LastAction({ deployment, app }: { deployment: Deployment; app: string }
 }
 
 /** A container's ports; each one published on the host over TCP is a link that opens it. */
-function PublishedPorts({ ports }: { ports: string[] }) {
+function PublishedPorts({ ports, host }: { ports: string[]; host: string | null }) {
   if (ports.length === 0) return <>—</>;
   return (
     <ul className="grid gap-1">
       {ports.map((port) => {
-        const url = portUrl(port);
+        const url = host ? portUrl(port, { hostname: host }) : null;
         return (
           <li key={port} className="flex flex-wrap items-center gap-2">
             <span>{port}</span>
