@@ -34,6 +34,7 @@ from typing import Any
 from redis import Redis
 
 from appos.v1 import apps_pb2, backups_pb2, state_pb2
+from services.common import engines
 from services.common.errors import (
     Conflict,
     DeadlineExceeded,
@@ -464,9 +465,8 @@ class Restorer:
             going_down = list(live.app_names)
         else:
             going_down = self._refuse_a_non_empty_install()
-        entries = [v for app in manifest.apps for v in app.volumes]
-        if entries:
-            client = self.docker_factory()
+        for server, entries in _volumes_by_server(manifest).items():
+            client = self._engine(server)()
             try:
                 volumes.helper_image(client, self.settings.backup_helper_image)
                 volumes.preflight(client, entries, force=record.force, going_down=set(going_down))
@@ -474,12 +474,20 @@ class Restorer:
                 client.close()
         record.going_down, record.apps = going_down, [a.name for a in manifest.apps]
 
+    def _engine(self, server: str) -> Callable[[], Any]:
+        """A client factory for the server's engine (`local`: this machine's)."""
+        return engines.factory_for(server, sockets=self.settings.sockets, local=self.docker_factory)
+
     def _step_stop_apps(self, record: RestoreRecord) -> None:
+        # the install's own state still (the database is replaced two steps later): where each runs
+        apps = self.state.stub.ListApps(state_pb2.StateListAppsRequest()).apps
+        server_of = {app.name: app.server for app in apps}
         for name in record.going_down:
+            server = server_of.get(name, "")
             project = compose.Project(
                 name=compose.project_name(name),
                 directory=self.settings.apps_dir / name,
-                docker_host=self.settings.docker_host,
+                docker_host=engines.docker_host(self.settings.sockets, server, self.settings.docker_host),
             )
             if not (project.directory / "compose.yaml").exists():
                 continue  # never deployed, or moved aside by an earlier run
@@ -532,15 +540,13 @@ class Restorer:
 
     def _step_restore_volumes(self, record: RestoreRecord) -> None:
         work, manifest = self._unpacked(record)
-        entries = [v for app in manifest.apps for v in app.volumes]
-        if not entries:
-            return
-        client = self.docker_factory()
-        try:
-            image = volumes.helper_image(client, self.settings.backup_helper_image)
-            volumes.import_volumes(client, image, [(e, work / e.file) for e in entries])
-        finally:
-            client.close()
+        for server, entries in _volumes_by_server(manifest).items():
+            client = self._engine(server)()
+            try:
+                image = volumes.helper_image(client, self.settings.backup_helper_image)
+                volumes.import_volumes(client, image, [(e, work / e.file) for e in entries])
+            finally:
+                client.close()
 
     def _step_redeploy(self, record: RestoreRecord) -> None:
         """Unfinished deployments (of the snapshot, or left by an earlier run before it recorded
@@ -603,3 +609,12 @@ class Restorer:
     def _step_clean_up(self, record: RestoreRecord) -> None:
         shutil.rmtree(self.folder.dir(record.id), ignore_errors=True)
         record.previous = ""
+
+
+def _volumes_by_server(manifest: archive.Manifest) -> dict[str, list[archive.VolumeEntry]]:
+    """The backup's volumes by the server their app ran on (`local` for this machine)."""
+    found: dict[str, list[archive.VolumeEntry]] = {}
+    for app in manifest.apps:
+        if app.volumes:
+            found.setdefault(app.server or engines.LOCAL, []).extend(app.volumes)
+    return found
