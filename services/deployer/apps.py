@@ -104,7 +104,7 @@ class Apps:
     settings: DeployerSettings
     catalog: Catalog
     state: StateClient
-    enqueue: Callable[[str], None]
+    enqueue: Callable[[str, str], None]  # (deployment id, its app's server)
     docker_factory: Callable[[], Any]  # the local engine's
     backups: Backups | None = None
     # `require_up(server)`: InvalidArgument unless the remote server exists and answers (issue 21)

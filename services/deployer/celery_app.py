@@ -8,7 +8,8 @@ retrying it (up to APPOS_MAX_ATTEMPTS) or failing it with a reason. The task its
 it only starts a deployment that is still `pending`, so a late redelivery does nothing.
 
 The task and queue names live in `services/common/queues.py`; each task is routed to its kind's
-queue there, and the worker (`worker.py`) consumes each queue with threads of its own.
+queue there (a deployment to the queue of its app's server: `send_deployment`), and the worker
+(`worker.py`) consumes each queue with threads of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from celery import Celery
 
 from services.common import queues
 from services.deployer.settings import DeployerSettings
+
+
+def send_deployment(celery: Celery, deployment_id: str, server: str) -> None:
+    """Queue a deployment on its app's server's queue (`queues.deployments_of`)."""
+    celery.send_task(queues.RUN_DEPLOYMENT, args=[deployment_id], queue=queues.deployments_of(server))
 
 
 def make_celery(settings: DeployerSettings) -> Celery:

@@ -12,12 +12,13 @@ from services.deployer.executor import cancel_key
 
 
 def queue(
-    *, state: StateClient, enqueue: Callable[[str], None], created: state_pb2.StateAppDeployment
+    *, state: StateClient, enqueue: Callable[[str, str], None], created: state_pb2.StateAppDeployment
 ) -> state_pb2.StateAppDeployment:
-    """Hand a pending deployment to the worker; when the broker does not take it, the deployment
-    ends as failed (it would otherwise wait for ever) and the caller gets Unavailable."""
+    """Hand a pending deployment to the worker, on the queue of the app's server (`enqueue(id,
+    server)`); when the broker does not take it, the deployment ends as failed (it would otherwise
+    wait for ever) and the caller gets Unavailable."""
     try:
-        enqueue(created.deployment.id)
+        enqueue(created.deployment.id, created.app.server)
     except Exception as exc:  # noqa: BLE001 - the broker's errors vary; the deployment must end
         state.stub.TransitionDeployment(
             state_pb2.StateTransitionDeploymentRequest(

@@ -121,10 +121,17 @@ class Outcome:
     images: list[images.ServiceImage] = field(default_factory=list)
 
 
-class RemoteFiles(Protocol):
-    """Copies an app's folder to the same path on a remote server (servers/manager.py)."""
+class RemoteServers(Protocol):
+    """The remote servers as a deployment needs them (servers/manager.py)."""
 
-    def sync_folder(self, server: str, folder: Path) -> None: ...
+    def require_answering(self, server: str) -> None:
+        """Unavailable, naming the server and why, unless its engine answers now."""
+
+    def explain(self, server: str) -> str:
+        """Why its engine does not answer, when its connection knows; "" otherwise."""
+
+    def sync_folder(self, server: str, folder: Path) -> None:
+        """The app's folder to the same path on the server."""
 
 
 class Executor:
@@ -135,15 +142,15 @@ class Executor:
         state: StateClient,
         redis: Redis,
         docker_factory: Callable[[], Any],
-        enqueue: Callable[[str], None],
-        remote_files: RemoteFiles | None = None,
+        enqueue: Callable[[str, str], None],  # (deployment id, its app's server)
+        servers: RemoteServers | None = None,
     ) -> None:
         self.settings = settings
         self.state = state
         self.redis = redis
         self.docker_factory = docker_factory  # the local engine's
         self.enqueue = enqueue
-        self.remote_files = remote_files
+        self.servers = servers
 
     def engine_of(self, server: str) -> Callable[[], Any]:
         """A client factory for the engine of `server` (issue 21): the local one, or the socket its
@@ -207,6 +214,8 @@ class Executor:
             outcome = self._perform(deployment, options, sink)
         except AppOSError as exc:
             outcome = Outcome("failed", exc.message)
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            outcome = Outcome("failed", self._engine_failed(deployment.app, exc))
         except Exception:  # noqa: BLE001 - a deployment must end, whatever happened
             logger.exception("deployment %s crashed", deployment_id)
             outcome = Outcome("failed", "internal error in the worker (its log has the details)")
@@ -222,7 +231,15 @@ class Executor:
         self._finish(deployment_id, ["running"], outcome)
         # the watcher follows Docker's events too; this makes the final status certain
         if deployment.action != "remove" or outcome.status != "succeeded":
-            self.refresh_app(deployment.app)
+            try:
+                self.refresh_app(deployment.app)
+            except (docker.errors.DockerException, requests.RequestException):
+                logger.warning(
+                    "app %s: its engine did not answer after deployment %s",
+                    deployment.app,
+                    deployment_id,
+                    exc_info=True,
+                )
 
     def _finish(self, deployment_id: str, from_statuses: list[str], outcome: Outcome) -> None:
         try:
@@ -258,6 +275,8 @@ class Executor:
         directory = self.settings.apps_dir / deployment.app
         compose.write_files(directory, compose_text, env_text)
         server = record.app.server or engines.LOCAL
+        if engines.is_remote(server):  # a server that is down fails its deployments at once
+            self._remote(server).require_answering(server)
         config: dict[str, Any] = {}
         pinned: dict[str, images.ServiceImage] = {}
         if deployment.action in STARTS_CONTAINERS:
@@ -267,10 +286,8 @@ class Executor:
                 self._check_ports(client, deployment.app, config, sink, remote=engines.is_remote(server))
                 pinned = self._pins(client, deployment, version, config, sink)
         if engines.is_remote(server) and deployment.action != "remove":
-            if self.remote_files is None:
-                raise FailedPrecondition(f"the app runs on server {server}, which this worker cannot reach")
             sink(f"copying the app's files to server {server}")
-            self.remote_files.sync_folder(server, directory)
+            self._remote(server).sync_folder(server, directory)
         with images.override_files(pinned) as overrides:
             project = compose.Project(
                 name=compose.project_name(deployment.app),
@@ -283,6 +300,18 @@ class Executor:
         if outcome.status == "succeeded" and deployment.action in images.RECORDS_IMAGES:
             outcome.images = self.running_images(deployment.app, config)
         return outcome
+
+    def _remote(self, server: str) -> RemoteServers:
+        if self.servers is None:
+            raise FailedPrecondition(f"the app runs on server {server}, which this worker cannot reach")
+        return self.servers
+
+    def _engine_failed(self, app: str, exc: Exception) -> str:
+        """A deployment's reason when its engine stopped answering: for a remote server, what its
+        connection says (`server far is connecting: … cannot be reached`)."""
+        server = self.server_of(app)
+        said = self.servers.explain(server) if self.servers and engines.is_remote(server) else ""
+        return said or f"the Docker engine of server {server} did not answer ({type(exc).__name__})"
 
     # what an update's run (`update_run.py`) does as a deployment does it
     def check_before_start(
@@ -490,20 +519,25 @@ class Executor:
             )
         except (Conflict, NotFound):
             return ""
-        self.enqueue(reply.deployment.id)
+        self.enqueue(reply.deployment.id, app.server)
         logger.warning("app %s: v%d failed, rolling back to v%d", app.name, deployment.version, good)
         return f"rolled back automatically to v{good} (as v{reply.version.number})"
 
     def _failure_reason(self, app: str, sink: LogSink, config: dict[str, Any]) -> str:
-        with contextlib.closing(self.engine_of(self.server_of(app))()) as client:
-            pull = _pull_failure(client, config, sink.tail)
-            if pull:
-                return pull
-            reason = runtime.failure_reason(runtime.app_containers(client, app))
-        if reason:
-            return reason
         errors = [line for line in sink.tail if "error" in line.lower()] or sink.tail[-1:]
-        return errors[-1] if errors else "docker compose failed"
+        said = errors[-1] if errors else "docker compose failed"
+        server = self.server_of(app)
+        try:
+            with contextlib.closing(self.engine_of(server)()) as client:
+                pull = _pull_failure(client, config, sink.tail)
+                if pull:
+                    return pull
+                reason = runtime.failure_reason(runtime.app_containers(client, app))
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            # the server went away during the run (its network was cut, say): why (Compose's own
+            # words, "Cannot connect to the Docker daemon", are in the deployment's log)
+            return self._engine_failed(app, exc)
+        return reason or said
 
     def refresh_app(self, app: str) -> None:
         """Write the app's runtime status from Docker (the engine of the app's server) into state."""

@@ -1,5 +1,6 @@
 """The deployer process: Catalog/Apps/Deployments/Notifications over gRPC, the Celery workers that run
-deployments, backups and deliveries (`worker.py`, one per queue, on threads of this process), the
+deployments, backups and deliveries (`worker.py`, one per queue and one per remote server's
+deployments, on threads of this process), the servers' SSH connections and probes, the
 Docker watcher, the reconciler, the notification dispatcher, and the workers' health (a Celery ping
 every few seconds)."""
 
@@ -12,6 +13,7 @@ import threading
 
 from grpc_health.v1 import health_pb2
 from redis import Redis
+from redis.exceptions import RedisError
 
 from appos.v1 import (
     apps_pb2,
@@ -34,13 +36,13 @@ from services.common.dockerd import docker_client
 from services.common.grpc_server import build_server, serve_until_signalled
 from services.common.logs import configure_logging
 from services.common.periodic import every
-from services.common.queues import CHECK_UPDATES, QUEUE_OF, RUN_DEPLOYMENT
+from services.common.queues import CHECK_UPDATES, QUEUE_OF, SERVER_QUEUES
 from services.common.state_client import StateClient
 from services.deployer.backup_servicer import BackupImportsServicer, BackupsServicer
 from services.deployer.backups import make_backups
 from services.deployer.backups.internal import Internal
 from services.deployer.catalog import Catalog
-from services.deployer.celery_app import make_celery
+from services.deployer.celery_app import make_celery, send_deployment
 from services.deployer.executor import Executor
 from services.deployer.reconciler import Reconciler
 from services.deployer.servers.manager import Servers
@@ -83,8 +85,8 @@ def main() -> None:
     stores = Stores(settings, catalog, on_refreshed=refreshed_event(state))
     stores.load_all()
 
-    def enqueue(deployment_id: str) -> None:
-        celery.send_task(RUN_DEPLOYMENT, args=[deployment_id], queue=QUEUE_OF[RUN_DEPLOYMENT])
+    def enqueue(deployment_id: str, server: str) -> None:
+        send_deployment(celery, deployment_id, server)
 
     def send_update_check(actor: str, origin: str, job: str) -> None:
         celery.send_task(CHECK_UPDATES, args=[actor, origin, job], queue=QUEUE_OF[CHECK_UPDATES])
@@ -108,11 +110,22 @@ def main() -> None:
     def set_flag(key: str) -> None:
         redis.set(key, "1", ex=3600)
 
+    def publish_server_queues(names: set[str]) -> None:
+        """The per-server queues consumed now, for the gateway's metrics."""
+        try:
+            with redis.pipeline() as pipe:
+                pipe.delete(SERVER_QUEUES)
+                if names:
+                    pipe.sadd(SERVER_QUEUES, *sorted(names))
+                pipe.execute()
+        except RedisError as exc:
+            logger.warning("could not record the per-server queues (%s): %s", sorted(names), exc)
+
     docker_factory = lambda: docker_client(settings.docker_host)  # noqa: E731
     servers = Servers(settings, state)
     executor = Executor(
         settings=settings, state=state, redis=redis, docker_factory=docker_factory, enqueue=enqueue,
-        remote_files=servers,
+        servers=servers,
     )  # fmt: skip
     backups = make_backups(
         settings=settings, state=state, redis=redis, docker_factory=docker_factory, celery=celery
@@ -128,7 +141,10 @@ def main() -> None:
             check_updates=check_updates,
         ),
         concurrency=settings.worker_concurrency(),
+        per_server=settings.worker_concurrency_per_server,
+        on_servers=publish_server_queues,
     )
+    servers.on_change = worker.serve_servers  # a deployments queue per server, consumed from its add
     socket_path = settings.socket_path("deployer")
     apps_servicer = AppsServicer(
         settings=settings, catalog=catalog, state=state, enqueue=enqueue,
@@ -185,12 +201,13 @@ def main() -> None:
     health.set(WORKER_HEALTH, health_pb2.HealthCheckResponse.NOT_SERVING)
 
     def ping_worker() -> None:
-        """Serving while every queue's worker answers."""
-        replies = celery.control.ping(timeout=1.0, limit=len(worker.nodes))
+        """Serving while every queue's worker answers (each server's too, once it has started)."""
+        required = worker.nodes
+        replies = celery.control.ping(timeout=1.0, limit=len(worker.controllers))
         answered = {node for reply in replies for node in reply}
         status = (
             health_pb2.HealthCheckResponse.SERVING
-            if worker.nodes <= answered
+            if required <= answered
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         health.set(WORKER_HEALTH, status)

@@ -3,6 +3,7 @@ failed with a reason. Runs in the deployer, at start and every APPOS_RECONCILE_I
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -30,7 +31,7 @@ class Reconciler:
         settings: DeployerSettings,
         state: StateClient,
         redis: Redis,
-        enqueue: Callable[[str], None],
+        enqueue: Callable[[str, str], None],  # (deployment id, its app's server)
     ) -> None:
         self.settings = settings
         self.state = state
@@ -42,6 +43,11 @@ class Reconciler:
             state_pb2.StateListDeploymentsRequest(statuses=[status], page_size=500)
         )
         return list(reply.deployments)
+
+    def _servers(self) -> dict[str, str]:
+        """Each app's server (a deployment goes back on the queue of its app's server)."""
+        reply: state_pb2.StateListAppsReply = self.state.stub.ListApps(state_pb2.StateListAppsRequest())
+        return {app.name: app.server for app in reply.apps}
 
     def _move(self, deployment: apps_pb2.Deployment, to: str, reason: str) -> bool:
         try:
@@ -73,6 +79,7 @@ class Reconciler:
     def run_once(self) -> None:
         now = now_us()
         grace = self.settings.heartbeat_ttl_seconds * MICROS
+        servers = functools.cache(self._servers)  # read once a run, when something is queued again
         for deployment in self._unfinished("running"):
             if self.redis.exists(alive_key(deployment.id)) or now - ts_us(deployment.started_at) < grace:
                 continue
@@ -81,7 +88,7 @@ class Reconciler:
                     deployment, "pending", f"the worker stopped during attempt {deployment.attempt}; retrying"
                 ):
                     logger.warning("deployment %s lost its worker; queued again", deployment.id)
-                    self.enqueue(deployment.id)
+                    self.enqueue(deployment.id, servers().get(deployment.app, ""))
             elif self._move(
                 deployment,
                 "failed",
@@ -100,4 +107,4 @@ class Reconciler:
                 f"appos:deployment:{deployment.id}:requeued", "1", nx=True, ex=PENDING_REQUEUE_SECONDS
             ):
                 logger.warning("deployment %s was never picked up; queued again", deployment.id)
-                self.enqueue(deployment.id)
+                self.enqueue(deployment.id, servers().get(deployment.app, ""))

@@ -75,7 +75,7 @@ class AppsServicer(apps_pb2_grpc.AppsServicer):
         settings: DeployerSettings,
         catalog: Catalog,
         state: StateClient,
-        enqueue: Callable[[str], None],
+        enqueue: Callable[[str, str], None],
         docker_factory: Callable[[], Any],
         backups: Backups | None = None,
         servers: ServerCheck | None = None,

@@ -26,6 +26,9 @@ class DeployerSettings(CommonSettings):
     worker_concurrency_notifications: int = Field(default=2, ge=1)
     # Update checks (issue 19): one at a time, never behind a deployment.
     worker_concurrency_updates: int = Field(default=1, ge=1)
+    # More servers (issue 21): each remote server's deployments have a queue of their own, consumed by
+    # this many threads (a slow or unreachable server holds up only its own deployments).
+    worker_concurrency_per_server: int = Field(default=2, ge=1)
     # A running deployment whose worker has not said it is alive for this long is taken back.
     heartbeat_seconds: int = 5
     heartbeat_ttl_seconds: int = 20

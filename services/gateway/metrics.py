@@ -319,12 +319,20 @@ class Metrics:
             return None
 
     async def _queue_depth(self, runtime: Any) -> dict[str, int] | None:
-        """Each queue's Redis list length (`services.common.queues`: plain names, no Celery import)."""
-        try:
-            lengths = await asyncio.wait_for(
-                asyncio.gather(*(runtime.redis.llen(queue) for queue in queues.ALL)), SOURCE_TIMEOUT
+        """Each queue's Redis list length (`services.common.queues`: plain names, no Celery import),
+        the per-server deployment queues the worker consumes now included (a set it keeps)."""
+
+        async def lengths() -> dict[str, int]:
+            servers = sorted(
+                name.decode() if isinstance(name, bytes) else str(name)
+                for name in await runtime.redis.smembers(queues.SERVER_QUEUES)
             )
-            return {queue: int(length) for queue, length in zip(queues.ALL, lengths, strict=True)}
+            names = [*queues.ALL, *servers]
+            found = await asyncio.gather(*(runtime.redis.llen(queue) for queue in names))
+            return {queue: int(length) for queue, length in zip(names, found, strict=True)}
+
+        try:
+            return await asyncio.wait_for(lengths(), SOURCE_TIMEOUT)
         except Exception as exc:  # noqa: BLE001 - redis' errors vary; the family is left out
             logger.warning("metrics: redis did not answer: %s", exc)
             return None

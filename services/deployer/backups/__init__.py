@@ -67,7 +67,8 @@ def make_backups(
     celery: Any,
 ) -> Backups:
     """The Backups domain as the deployer and the worker both build it."""
-    from services.common.queues import CREATE_BACKUP, QUEUE_OF, RESTORE_BACKUP, RUN_DEPLOYMENT
+    from services.common.queues import CREATE_BACKUP, QUEUE_OF, RESTORE_BACKUP
+    from services.deployer.celery_app import send_deployment
 
     internal = Internal(settings)
     store = Store(folder=Folder(settings.data / "backups"), redis=redis, state=state, internal=internal)
@@ -92,9 +93,7 @@ def make_backups(
         enqueue=lambda restore_id: celery.send_task(
             RESTORE_BACKUP, args=[restore_id], queue=QUEUE_OF[RESTORE_BACKUP]
         ),
-        enqueue_deployment=lambda deployment_id: celery.send_task(
-            RUN_DEPLOYMENT, args=[deployment_id], queue=QUEUE_OF[RUN_DEPLOYMENT]
-        ),
+        enqueue_deployment=lambda deployment_id, server: send_deployment(celery, deployment_id, server),
     )
     return Backups(
         store=store,

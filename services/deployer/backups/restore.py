@@ -200,7 +200,7 @@ class Restorer:
         store: Store,
         docker_factory: Callable[[], Any],
         enqueue: Callable[[str], None],
-        enqueue_deployment: Callable[[str], None],
+        enqueue_deployment: Callable[[str, str], None],  # (deployment id, its app's server)
     ) -> None:
         self.settings = settings
         self.state = state
@@ -581,7 +581,7 @@ class Restorer:
             )
             record.deployment_ids.append(created.deployment.id)
             self.folder.save(record)
-            self.enqueue_deployment(created.deployment.id)
+            self.enqueue_deployment(created.deployment.id, app.server)
 
     def _deployments(self, ids: list[str]) -> list[apps_pb2.Deployment]:
         found = []

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tarfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from appos.v1 import servers_pb2, state_pb2
@@ -34,6 +35,9 @@ logger = logging.getLogger(__name__)
 LOCAL = "local"
 RESERVED = (LOCAL, "key")
 CHECK_SECONDS = 20.0  # how long an add waits for SSH and Docker to answer
+# How long a deployment waits for a server whose connection is being made (a server that is down is
+# not waited for: its deployments fail at once with the reason).
+CONNECT_WAIT_SECONDS = 20.0
 
 
 class Servers:
@@ -43,8 +47,12 @@ class Servers:
         self.files = settings.data / "servers"
         self._tunnels: dict[str, Tunnel] = {}
         self._lock = threading.Lock()
+        self._change_lock = threading.Lock()  # one change told at a time, in order
         self._adding: set[str] = set()
         self._key: Path | None = None
+        # told the names of the servers there are now, at the start and whenever one comes or goes
+        # (what follows each server: the worker's deployments queue for it, say)
+        self.on_change: Callable[[set[str]], None] | None = None
 
     # --- the key ---
 
@@ -62,11 +70,9 @@ class Servers:
 
     def start(self) -> None:
         """A tunnel for every server in state (their sockets are made again from nothing)."""
-        rows = self._rows()
-        if not rows:
-            return
-        for row in rows:
+        for row in self._rows():
             self._open(row)
+        self._changed()
 
     def probe_all(self) -> None:
         for tunnel in list(self._tunnels.values()):
@@ -113,6 +119,23 @@ class Servers:
             lines = done.stderr.decode(errors="replace").strip().splitlines()
             said = lines[-1] if lines else f"exit status {done.returncode}"
             raise Unavailable(f"copying the app's files to server {server!r} failed: {said}")
+
+    def require_answering(self, server: str) -> None:
+        """Unavailable, naming the server and why, unless its engine answers now (a deployment's
+        first step on a remote server): one that is down fails at once, one still connecting is
+        waited for up to CONNECT_WAIT_SECONDS."""
+        tunnel = self._tunnels.get(server)
+        if tunnel is None:
+            raise Unavailable(f"server {server!r} does not exist (it was removed)")
+        if not tunnel.answering(wait=CONNECT_WAIT_SECONDS):
+            raise Unavailable(f"server {server} is {tunnel.status}: {tunnel.error or 'not answering'}")
+
+    def explain(self, server: str) -> str:
+        """Why the server's engine does not answer, when its connection knows ("" otherwise)."""
+        tunnel = self._tunnels.get(server)
+        if tunnel is None or (tunnel.status == UP and tunnel.control.exists()):
+            return ""
+        return f"server {server} is {tunnel.status}: {tunnel.error or 'not answering'}"
 
     def require_up(self, server: str) -> None:
         """InvalidArgument unless `server` exists and its engine answered the last probe."""
@@ -168,6 +191,7 @@ class Servers:
                 shutil.rmtree(tunnel.folder, ignore_errors=True)
         with self._lock:
             self._tunnels[name] = tunnel
+        self._changed()
         logger.info("server %s added (%s, host key %s)", name, address, fingerprint)
         return self._reply(row)
 
@@ -211,6 +235,14 @@ class Servers:
             tunnel.stop()
             shutil.rmtree(tunnel.folder, ignore_errors=True)
         shutil.rmtree(self.files / name, ignore_errors=True)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            with self._change_lock:
+                with self._lock:
+                    names = set(self._tunnels)
+                self.on_change(names)
 
     # --- reading ---
 

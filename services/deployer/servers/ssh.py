@@ -102,6 +102,11 @@ def fingerprint(public_key_line: str) -> str:
 def explain(stderr: str, address: SshAddress) -> str:
     """What an ssh failure means for the user, with the next step."""
     text = stderr.strip()
+    if not text:  # ssh says nothing at LogLevel=ERROR when its keepalives go unanswered
+        return (
+            f"the SSH connection to {address.host}:{address.port} ended (the server stopped answering "
+            "or closed it)"
+        )
     if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text or "Host key verification failed" in text:
         return (
             f"the host key of {address.host} is not the one pinned when the server was added; if it "
@@ -119,4 +124,4 @@ def explain(stderr: str, address: SshAddress) -> str:
         return f"{address.host}:{address.port} cannot be reached ({said})"
     if "forwarding" in text.lower():
         return f"the server refused to forward its Docker socket: {text.splitlines()[-1]}"
-    return f"ssh to {address.host} failed: {text.splitlines()[-1] if text else 'no reason given'}"
+    return f"ssh to {address.host} failed: {text.splitlines()[-1]}"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from docker.errors import DockerException
-from requests.exceptions import RequestException
+from requests.exceptions import RequestException, Timeout
 
 from services.common.dockerd import docker_client
 from services.deployer.servers import ssh
@@ -134,6 +134,16 @@ class Tunnel:
             return ""
         return log.read_text(errors="replace")[-4000:]
 
+    def answering(self, *, wait: float) -> bool:
+        """Whether the engine answers now: up, or a probe made now succeeds (it may have come back
+        since the last one). A connection being made gets up to `wait` seconds; one that is down is
+        not waited for."""
+        if self.status == UP:
+            return True
+        if self.status != DOWN:
+            self._connected.wait(wait)
+        return self._connected.is_set() and self.probe()
+
     def probe(self) -> bool:
         """Whether the engine answers through the socket now; updates the status."""
         if not self._connected.is_set():
@@ -147,10 +157,7 @@ class Tunnel:
             finally:
                 client.close()
         except (DockerException, RequestException, OSError) as exc:
-            self._failed(
-                f"no Docker answers at {self.remote_socket} on the server (is it running, and may "
-                f"{self.address.user} use its socket?): {type(exc).__name__}"
-            )
+            self._failed(self._probe_error(exc))
             return False
         self.info = EngineInfo(
             engine_version=str(version.get("Version", "")), api_version=str(version.get("ApiVersion", "")),
@@ -160,6 +167,25 @@ class Tunnel:
         self.last_seen = int(time.time() * 1_000_000)
         return True
 
+    def _probe_error(self, exc: Exception) -> str:
+        """What a failed probe means (the Docker SDK wraps the cause into its message)."""
+        said = f"{type(exc).__name__}: {exc}"
+        where = f"{self.address.host}:{self.address.port}"
+        if isinstance(exc, Timeout) or "timed out" in said.lower():  # nothing came back at all
+            return (
+                f"{where} did not answer within {self.probe_timeout} s (its network or the SSH "
+                "connection is down)"
+            )
+        with self._lock:
+            proc = self._proc
+        if proc is None or _ends_within(proc, 1.0):  # the reset was ssh going away (a network cut)
+            return f"the SSH connection to {where} ended"
+        # ssh runs on: the server's sshd could not connect the socket there, or what answers is not Docker
+        return (
+            f"no Docker answers at {self.remote_socket} on the server (is it running, and may "
+            f"{self.address.user} use its socket?): {type(exc).__name__}"
+        )
+
     def _failed(self, error: str) -> None:
         self._failures += 1
         self.error = error
@@ -167,6 +193,14 @@ class Tunnel:
             self.status = DOWN
         elif self.status != UP:
             self.status = CONNECTING
+
+
+def _ends_within(proc: subprocess.Popen[bytes], seconds: float) -> bool:
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def api_at_least(version: str, minimum: tuple[int, int] = MIN_API) -> bool:

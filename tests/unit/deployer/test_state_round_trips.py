@@ -75,11 +75,16 @@ def calls_and_apps(tmp_path: Path) -> Iterator[tuple[list[str], Apps, list[str]]
     server.start()
     state = StateClient(socket)
     queued: list[str] = []
+
+    def enqueue(deployment_id: str, server: str) -> None:
+        assert server == "local"  # the queue of the app's server, known without asking state again
+        queued.append(deployment_id)
+
     apps = Apps(
         settings=DeployerSettings(data=tmp_path / "data", port=0, grpc_port=0),
         catalog=Catalog({}),
         state=state,
-        enqueue=queued.append,
+        enqueue=enqueue,
         docker_factory=_Docker,
     )
     yield counted.calls, apps, queued
