@@ -483,7 +483,9 @@ class Executor:
 
     def _auto_rollback(self, deployment: apps_pb2.Deployment, cause: str) -> str:
         """After a failed deploy of a new version: a new version equal to the last good one, queued.
-        Never after an automatic rollback itself (no loops), nor when someone changed the app since."""
+        Never after an automatic rollback itself (no loops), nor when someone changed the app since,
+        nor while the app's server does not answer (the version is not to blame, and the rollback
+        could not run either)."""
         try:
             record: state_pb2.AppRecord = self.state.stub.GetApp(
                 state_pb2.StateGetAppRequest(name=deployment.app)
@@ -494,6 +496,12 @@ class Executor:
                 return ""
             if app.current_version != deployment.version:
                 return ""
+            if (
+                engines.is_remote(app.server)
+                and self.servers is not None
+                and self.servers.explain(app.server)
+            ):
+                return f"no automatic rollback while server {app.server} does not answer"
             failed: apps_pb2.ConfigVersion = self.state.stub.GetVersion(
                 apps_pb2.GetVersionRequest(app=app.name, number=deployment.version)
             )

@@ -2,9 +2,10 @@
 (tests/remote.py: network namespaces with their own dockerd and sshd): 20 deployments at once spread
 over `local`, r1 and r2 all succeed while their status is polled; deployments held on one server
 (every thread of its queue busy) do not delay the others'; r1's traffic cut with iptables mid-deploy
-fails its deployments well within the deploy timeout, naming the server, while r2's and local's go
-on; a deployment to r1 while it is down fails at once with the reason; once the traffic is back, r1
-comes back by itself and a deploy there succeeds. Nothing leaves the machine."""
+fails its deployments well within the deploy timeout, naming the server (and a new version is not
+rolled back for it), while r2's and local's go on; a deployment to r1 while it is down fails at once
+with the reason; once the traffic is back, r1 comes back by itself and a deploy there succeeds.
+Nothing leaves the machine."""
 
 from __future__ import annotations
 
@@ -122,6 +123,20 @@ def _log(stack: Stack, token: str, deployment_id: str) -> list[str]:
         return [str(line) for line in c.get(f"/api/v1/deployments/{deployment_id}/logs").json()["lines"]]
 
 
+def _edit(stack: Stack, token: str, app: str, env: str) -> str:
+    """A new version of the app's HELD compose with `env`, deployed at once; the deployment's id."""
+    with stack.client(token) as c:
+        current = c.get(f"/api/v1/apps/{app}/compose")
+        r = c.put(
+            f"/api/v1/apps/{app}/compose",
+            json={"compose": HELD, "env": env},
+            params={"deploy": "true"},
+            headers={"If-Match": current.headers["etag"]},
+        )
+    assert r.status_code == 200, r.text
+    return str(r.json()["deployment"]["id"])
+
+
 def _server(stack: Stack, token: str, name: str) -> dict[str, Any]:
     with stack.client(token) as c:
         found: dict[str, Any] = c.get(f"/api/v1/servers/{name}").json()
@@ -197,9 +212,14 @@ def test_a_cut_server_fails_its_deployments_in_time_and_the_others_go_on(
 ) -> None:
     r1 = remotes["r1"]
     held = [f"held{i}{uuid.uuid4().hex[:6]}" for i in range(2)]
+    # held[0] runs (v1 is its last good version), then a v2 that never gets healthy; held[1] is new
+    first = _post_app(
+        own_stack, token, {"name": held[0], "server": "r1", "compose": HELD, "env": "READY=1\n"}
+    )
+    assert own_stack.wait_deployment(token, first)["status"] == "succeeded"
     held_ids = [
-        _post_app(own_stack, token, {"name": name, "server": "r1", "compose": HELD, "env": "READY=0\n"})
-        for name in held
+        _edit(own_stack, token, held[0], "READY=0\n"),
+        _post_app(own_stack, token, {"name": held[1], "server": "r1", "compose": HELD, "env": "READY=0\n"}),
     ]  # as many as r1's queue has threads: both are taken
 
     def both_running() -> bool:
@@ -241,6 +261,12 @@ def test_a_cut_server_fails_its_deployments_in_time_and_the_others_go_on(
             assert deployment["status"] == "failed", deployment
             assert deployment["reason"].startswith("server r1 "), deployment["reason"]
         assert took < DEPLOY_TIMEOUT, (took, [d["reason"] for d in ended])
+        # v2 is not to blame: no automatic rollback to v1 while r1 does not answer
+        assert ended[0]["reason"].endswith("; no automatic rollback while server r1 does not answer"), ended[
+            0
+        ]
+        with own_stack.client(token) as c:
+            assert c.get(f"/api/v1/apps/{held[0]}").json()["current_version"] == 2
 
         # r1 down: a deployment there fails at once, with why (the API takes it: a restart asks no engine)
         wait_for(lambda: _server(own_stack, token, "r1")["status"] == "down", timeout=60, what="r1 down")
@@ -254,16 +280,7 @@ def test_a_cut_server_fails_its_deployments_in_time_and_the_others_go_on(
 
     # r1 comes back by itself; a deploy there succeeds (the held app, ready this time)
     wait_for(lambda: _server(own_stack, token, "r1")["status"] == "up", timeout=90, what="r1 up again")
-    with own_stack.client(token) as c:
-        current = c.get(f"/api/v1/apps/{held[0]}/compose")
-        r = c.put(
-            f"/api/v1/apps/{held[0]}/compose",
-            json={"compose": HELD, "env": "READY=1\n"},
-            params={"deploy": "true"},
-            headers={"If-Match": current.headers["etag"]},
-        )
-    assert r.status_code == 200, r.text
-    done = own_stack.wait_deployment(token, r.json()["deployment"]["id"])
+    done = own_stack.wait_deployment(token, _edit(own_stack, token, held[0], "READY=1\n"))
     assert done["status"] == "succeeded", (done["reason"], _log(own_stack, token, done["id"]))
     _remove(own_stack, token, held)
     assert not [c for c in r1.containers() if any(n in c for n in held)], r1.containers()
