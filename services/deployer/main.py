@@ -144,7 +144,6 @@ def main() -> None:
         per_server=settings.worker_concurrency_per_server,
         on_servers=publish_server_queues,
     )
-    servers.on_change = worker.serve_servers  # a deployments queue per server, consumed from its add
     socket_path = settings.socket_path("deployer")
     apps_servicer = AppsServicer(
         settings=settings, catalog=catalog, state=state, enqueue=enqueue,
@@ -216,8 +215,16 @@ def main() -> None:
     reconciler = Reconciler(settings=settings, state=state, redis=redis, enqueue=enqueue)
     unhealthy = UnhealthyReporter(state=state, redis=redis, quiet_seconds=notify_settings.quiet_seconds)
     watcher = DockerWatcher(
-        state=state, docker_factory=docker_factory, refresh=executor.refresh_app, observe=unhealthy.observe
-    )
+        state=state, docker_factory=docker_factory, sockets=settings.sockets,
+        refresh=executor.refresh_app, observe=unhealthy.observe,
+    )  # fmt: skip
+
+    def servers_changed(names: set[str]) -> None:
+        """From a server's add (or the start) to its removal:"""
+        worker.serve_servers(names)  # a deployments queue per server, consumed
+        watcher.watch_servers(names)  # its engine's container events, followed
+
+    servers.on_change = servers_changed
     dispatcher = Dispatcher(
         state=state, state_socket=settings.socket_path("state"), enqueue=notify_tasks.enqueuer(celery)
     )

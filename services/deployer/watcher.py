@@ -1,16 +1,20 @@
-"""Keeps each app's status in state as Docker sees it: a full sync at start, then Docker's event
-stream (container start/die/health/destroy), reconnecting when the engine goes away."""
+"""Keeps each app's status in state as Docker sees it: one event stream (container start/die/health/
+destroy) per server's engine — `local`, and each remote server from when it is added (or the
+deployer starts) until it is removed — with a sync of that server's apps each time its stream
+(re)connects, for what changed while it was not followed."""
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from appos.v1 import state_pb2
+from services.common import engines
 from services.common.errors import AppOSError
+from services.common.followers import PerServer, Run
 from services.common.labels import PROJECT_LABEL, app_of_project
 from services.common.state_client import StateClient
 
@@ -26,28 +30,34 @@ class DockerWatcher:
         state: StateClient,
         docker_factory: Callable[[], Any],
         refresh: Callable[[str], None],
+        sockets: Path | None = None,
         observe: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.state = state
-        self.docker_factory = docker_factory
+        self.docker_factory = docker_factory  # the local engine's
+        self.sockets = sockets  # where remote servers' engines are forwarded (engines.py)
         self.refresh = refresh
         # sees every container event of an app first (notifications: `notify.unhealthy`)
         self.observe = observe
-        self._stop = threading.Event()
-        self._client: Any = None
+        self.streams = PerServer(follow=self._follow, what="docker-watcher")
 
     def start(self) -> None:
-        threading.Thread(target=self._run, name="docker-watcher", daemon=True).start()
+        self.streams.watch(engines.LOCAL)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._client is not None:
-            self._client.close()
+        self.streams.stop()
 
-    def sync_all(self) -> None:
+    def watch_servers(self, names: set[str]) -> None:
+        """Follow `local` and exactly these remote servers (the deployer's Servers tell their names
+        whenever one comes or goes: `Servers.on_change`)."""
+        self.streams.keep({engines.LOCAL, *names})
+
+    def sync(self, server: str) -> None:
+        """Refresh every app that runs on `server`."""
         reply = self.state.stub.ListApps(state_pb2.StateListAppsRequest())
         for app in reply.apps:
-            self._refresh(app.name)
+            if (app.server or engines.LOCAL) == server:
+                self._refresh(app.name)
 
     def _refresh(self, app: str) -> None:
         try:
@@ -55,31 +65,39 @@ class DockerWatcher:
         except AppOSError as exc:
             logger.warning("could not refresh %s: %s", app, exc.message)
 
-    def _run(self) -> None:
-        backoff = 1.0
-        while not self._stop.is_set():
-            try:
-                self._client = self.docker_factory()
-                since = int(time.time())
-                self.sync_all()
-                backoff = 1.0
-                for event in self._client.events(
-                    decode=True, since=since, filters={"type": "container", "label": PROJECT_LABEL}
-                ):
-                    if self._stop.is_set():
-                        return
-                    action = str(event.get("Action", "")).split(":")[0]
-                    if action not in _ACTIONS and not action.startswith("health_status"):
-                        continue
-                    project = event.get("Actor", {}).get("Attributes", {}).get(PROJECT_LABEL, "")
-                    app = app_of_project(project)
-                    if app and self.observe is not None:
-                        self.observe(event)
-                    if app:
-                        self._refresh(app)
-            except Exception:  # noqa: BLE001 - the engine went away; try again
-                if self._stop.is_set():
+    def _factory(self, server: str) -> Callable[[], Any]:
+        if not engines.is_remote(server):
+            return self.docker_factory
+        if self.sockets is None:
+            raise RuntimeError("the watcher was built without the servers' sockets")
+        return engines.factory_for(server, sockets=self.sockets, local=self.docker_factory)
+
+    def _follow(self, run: Run) -> None:
+        client = self._factory(run.server)()
+        run.on_stop(client.close)  # ends a read blocked on the stream
+        try:
+            since = int(time.time())  # events from here on are replayed: none is lost while syncing
+            events = client.events(
+                decode=True, since=since, filters={"type": "container", "label": PROJECT_LABEL}
+            )
+            run.connected()
+            self.sync(run.server)
+            for event in events:
+                if run.stop.is_set():
                     return
-                logger.warning("docker events stream ended; reconnecting in %.0fs", backoff, exc_info=True)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+                self._event(event)
+        finally:
+            run.forget(client.close)
+            client.close()
+
+    def _event(self, event: dict[str, Any]) -> None:
+        action = str(event.get("Action", "")).split(":")[0]
+        if action not in _ACTIONS and not action.startswith("health_status"):
+            return
+        project = event.get("Actor", {}).get("Attributes", {}).get(PROJECT_LABEL, "")
+        app = app_of_project(project)
+        if not app:
+            return
+        if self.observe is not None:
+            self.observe(event)
+        self._refresh(app)

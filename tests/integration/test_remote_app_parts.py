@@ -1,10 +1,12 @@
-"""A remote app's domain and terminal (issue 21), on a real stack and a real remote server
+"""A remote app's domain, terminal and status (issue 21), on a real stack and a real remote server
 (tests/remote.py: a network namespace with its own dockerd and sshd):
 
 - a domain: Caddy on this machine dials the server's address at the port Docker published for the
   container port (as the remote engine reports it), and follows a redeploy that publishes another;
 - a terminal: `docker exec` into the container on the remote engine, through the server's socket;
-  closing it ends what it started there."""
+  closing it ends what it started there;
+- the events watcher: a container killed on the remote engine behind AppOS's back changes the app's
+  status, with no AppOS action."""
 
 from __future__ import annotations
 
@@ -185,4 +187,20 @@ def test_a_terminal_on_a_remote_app_runs_in_its_container_there(
         )
     # closing the terminal ends the shell and both sleeps there
     wait_for(lambda: _top(container) == baseline, timeout=30, what="the remote container's own processes")
+    _remove(own_stack, token, app)
+
+
+def test_a_container_that_dies_on_a_remote_server_changes_its_apps_status(
+    own_stack: Stack, token: str, remote: RemoteServer
+) -> None:
+    app = _deploy(own_stack, token, message="four", port=18084)
+    assert _status(own_stack, token, app) == ("running", "")
+    _container(remote, app).kill()  # on the server itself, behind AppOS's back
+    assert wait_for(
+        lambda: (s := _status(own_stack, token, app))[0] != "running" and s,
+        timeout=30,
+        what="the app's status to follow the remote engine",
+    ) == ("stopped", "")  # SIGKILL's 137 reads as stopped, not crashed (runtime.summarize)
+    _container(remote, app).start()
+    wait_for(lambda: _status(own_stack, token, app)[0] == "running", timeout=30, what="running again")
     _remove(own_stack, token, app)
