@@ -133,7 +133,7 @@ def main() -> None:
             with ThreadPoolExecutor(max_workers=20) as pool:
                 names = list(pool.map(one, jobs))
             wall = time.perf_counter() - start
-            threads = int(os.environ.get("APPOS_WORKER_CONCURRENCY_DEPLOYMENTS", "2"))
+            threads = 2  # APPOS_WORKER_CONCURRENCY_DEPLOYMENTS (local) and _PER_SERVER (each remote), both 2
             ideal = max(single[s] * -(-sum(1 for j in jobs if j[0] == s) // threads) for s in servers)
             print("20 deploys at once over local + 2 remote servers (7/7/6):")
             print(
