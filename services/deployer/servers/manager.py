@@ -82,15 +82,6 @@ class Servers:
         for tunnel in list(self._tunnels.values()):
             tunnel.stop()
 
-    def docker_host(self, server: str) -> str:
-        """Where Docker and Compose reach the server's engine."""
-        if server in ("", LOCAL):
-            return self.settings.docker_host
-        tunnel = self._tunnels.get(server)
-        if tunnel is None:
-            raise NotFound(f"server {server!r} does not exist")
-        return tunnel.docker_host
-
     def sync_folder(self, server: str, folder: Path, *, timeout: float = 120.0) -> None:
         """The app folder's files to the same path on the server, over its one connection: new and
         changed files are written (never a file in place: a temporary copy is renamed over it),
