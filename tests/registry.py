@@ -284,6 +284,64 @@ def push_image(client: Any, reference: str, *, content: str) -> str:
     return str(digest)
 
 
+# The images of the update tests (issue 19; on remote servers, issue 21): busybox-static with a start
+# script and a healthcheck baked in. A good version serves /version and records its first start in
+# its volume; a bad one writes over the volume, then fails its healthcheck; a crashing one has no
+# healthcheck, serves, then exits (only an update's settle period can catch it).
+GOOD_START = """#!/bin/sh
+[ -f /data/schema ] && { echo "the data is from a newer version"; exit 4; }
+[ -f /data/seed ] || echo "seeded by $(cat /www/version)" > /data/seed
+exec httpd -f -p 8080 -h /www
+"""
+BAD_START = """#!/bin/sh
+echo "migrated by $(cat /www/version)" > /data/seed
+echo "schema 2" > /data/schema
+exec httpd -f -p 8080 -h /www
+"""
+# a version without a healthcheck that serves, then exits: only the settle period can catch it
+CRASH_START = """#!/bin/sh
+httpd -p 8080 -h /www
+sleep 2.5
+exit 3
+"""
+GOOD_HEALTH = "#!/bin/sh\nexec wget -q -O /dev/null http://127.0.0.1:8080/version\n"
+BAD_HEALTH = "#!/bin/sh\nexit 1\n"
+
+
+def push_web(client: Any, reference: str, *, content: str, bad: bool = False, crash: bool = False) -> str:
+    """Build `reference` (busybox + /start, /health, /www/version), push it; the registry's digest.
+    `bad`: writes over its volume, then fails its healthcheck; `crash`: no healthcheck, exits soon."""
+    build_busybox_image(client)
+    healthcheck = "" if crash else 'HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/health"]\n'
+    dockerfile = (
+        f"FROM {BUSYBOX_IMAGE}\n"
+        "COPY version /www/version\nCOPY start /start\nCOPY health /health\n"
+        f'{healthcheck}CMD ["/start"]\n'
+    ).encode()
+    start = CRASH_START if crash else BAD_START if bad else GOOD_START
+    files = {
+        "Dockerfile": (dockerfile, 0o644),
+        "version": (content.encode(), 0o644),
+        "start": (start.encode(), 0o755),
+        "health": ((BAD_HEALTH if bad else GOOD_HEALTH).encode(), 0o755),
+    }
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, (data, mode) in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    client.images.build(fileobj=context, custom_context=True, tag=reference, rm=True)
+    repository, tag = reference.rsplit(":", 1)
+    digest = ""
+    for line in client.images.push(repository, tag=tag, stream=True, decode=True):
+        assert "error" not in line, f"pushing {reference} failed: {line['error']}"
+        digest = (line.get("aux") or {}).get("Digest", digest)
+    assert digest
+    return str(digest)
+
+
 def remove_images(client: Any, registry: LocalRegistry) -> None:
     """Remove every local image that names `registry` by a tag or a digest (what push_image made,
     including an image whose tag a later push moved)."""

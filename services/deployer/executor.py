@@ -315,14 +315,37 @@ class Executor:
 
     # what an update's run (`update_run.py`) does as a deployment does it
     def check_before_start(
-        self, *, app: str, compose_text: str, env_text: str, allowed: list[str], sink: LogSink
+        self, *, app: str, server: str, compose_text: str, env_text: str, allowed: list[str], sink: LogSink
     ) -> dict[str, Any]:
         """The checks a deployment that starts containers passes right before Compose runs (the
-        compose policy against the files on disk, every published port free); the config to run."""
-        with contextlib.closing(self.docker_factory()) as client:
+        compose policy against the files on disk, every published port free on the engine of the
+        app's `server`); the config to run."""
+        with contextlib.closing(self.engine_of(server)()) as client:
             config = self._check_policy(client, app, compose_text, env_text, allowed, sink)
-            self._check_ports(client, app, config, sink)
+            self._check_ports(client, app, config, sink, remote=engines.is_remote(server))
         return config
+
+    def project_of(self, app: str, server: str) -> compose.Project:
+        """The app's Compose project on the engine of its `server` (its folder as written on disk)."""
+        return compose.Project(
+            name=compose.project_name(app),
+            directory=self.settings.apps_dir / app,
+            docker_host=engines.docker_host(self.settings.sockets, server, self.settings.docker_host),
+        )
+
+    def require_server(self, server: str) -> None:
+        """Unavailable, naming the server and why, unless its engine answers now (`local`: nothing)."""
+        if engines.is_remote(server):
+            self._remote(server).require_answering(server)
+
+    def prepare_server(self, server: str, directory: Path, sink: LogSink) -> None:
+        """Before Compose runs for an app on a remote server: the server answers (Unavailable naming
+        it and why otherwise) and the app's folder is copied to it. Nothing for `local`."""
+        if not engines.is_remote(server):
+            return
+        self.require_server(server)
+        sink(f"copying the app's files to server {server}")
+        self._remote(server).sync_folder(server, directory)
 
     def up(
         self, *, deployment: apps_pb2.Deployment, project: compose.Project, sink: LogSink,
@@ -345,9 +368,10 @@ class Executor:
             logger.warning("app %s: the images it runs could not be read", app, exc_info=True)
             return []
 
-    def pull_failure(self, config: dict[str, Any], tail: list[str]) -> str:
-        """Why a pull failed in words (which images are missing, what Docker said), or ""."""
-        with contextlib.closing(self.docker_factory()) as client:
+    def pull_failure(self, server: str, config: dict[str, Any], tail: list[str]) -> str:
+        """Why a pull on `server`'s engine failed in words (which images are missing, what Docker
+        said), or ""."""
+        with contextlib.closing(self.engine_of(server)()) as client:
             return _pull_failure(client, config, tail)
 
     def cancel_requested(self, deployment_id: str) -> bool:

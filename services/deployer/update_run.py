@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appos.v1 import apps_pb2, state_pb2
+from services.common import engines
 from services.common.errors import AppOSError, Conflict, NotFound
 from services.deployer import compose, images, runtime, volumes
 from services.deployer.archive import VolumeEntry
@@ -100,6 +101,11 @@ class UpdateRun:
         self.app = deployment.app
         self.sink = sink
         self.at = ""  # the step under way
+        self.server = engines.LOCAL  # the app's server, read when the run starts (issue 21)
+
+    def engine(self) -> Any:
+        """A client of the engine of the app's server."""
+        return self.ex.engine_of(self.server)()
 
     # events and lines
     def step(self, step: str, status: str, message: str = "") -> None:
@@ -143,21 +149,24 @@ class UpdateRun:
     def _steps(self, plan: Plan) -> Outcome:
         from services.deployer.executor import Outcome
 
+        record: state_pb2.AppRecord = self.state.stub.GetApp(state_pb2.StateGetAppRequest(name=self.app))
+        self.server = record.app.server or engines.LOCAL
+        if engines.is_remote(self.server):  # a server that is down fails the update before any step
+            self.sink(f"the app runs on server {self.server}")
+            self.ex.require_server(self.server)
         previous = self._version(plan.previous)
         snapshot = self._snapshot(plan)
         version = self._version(self.deployment.version)
-        record: state_pb2.AppRecord = self.state.stub.GetApp(state_pb2.StateGetAppRequest(name=self.app))
         directory = self.ex.settings.apps_dir / self.app
         compose.write_files(directory, version.compose, version.env)
-        project = compose.Project(
-            name=compose.project_name(self.app), directory=directory, docker_host=self.ex.settings.docker_host
-        )
+        project = self.ex.project_of(self.app, self.server)
         self.step("pull", "started", ", ".join(plan.services))
         try:
             config = self.ex.check_before_start(
-                app=self.app, compose_text=version.compose, env_text=version.env,
+                app=self.app, server=self.server, compose_text=version.compose, env_text=version.env,
                 allowed=list(record.app.policy_exceptions), sink=self.sink,
             )  # fmt: skip
+            self.ex.prepare_server(self.server, directory, self.sink)
             failed = self._pull(project, plan, config)
         except AppOSError as exc:
             failed = exc.message
@@ -213,7 +222,7 @@ class UpdateRun:
         shutil.rmtree(folder, ignore_errors=True)  # half an attempt's copy: nothing had changed yet
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         entries: list[tuple[VolumeEntry, Path]] = []
-        with contextlib.closing(self.ex.docker_factory()) as client:
+        with contextlib.closing(self.engine()) as client:
             found = volumes.app_volumes(client, self.app)
             if found:
                 helper_image = volumes.helper_image(client, self.ex.settings.backup_helper_image)
@@ -274,7 +283,7 @@ class UpdateRun:
             return f"pulling timed out after {self.ex.settings.deploy_timeout_seconds} s"
         if result.returncode == 0:
             return ""
-        said = self.ex.pull_failure(config, self.sink.tail)
+        said = self.ex.pull_failure(self.server, config, self.sink.tail)
         errors = [line for line in self.sink.tail if "error" in line.lower()] or self.sink.tail[-1:]
         said = said or (errors[-1].strip() if errors else "docker compose pull failed")
         registries = ", ".join(sorted(registries_of(config=config, services=plan.services)))
@@ -285,7 +294,7 @@ class UpdateRun:
         """ "" when every container still runs (and none is unhealthy) after the settle period."""
         deadline = time.monotonic() + self.ex.settings.update_settle_seconds
         while True:
-            with contextlib.closing(self.ex.docker_factory()) as client:
+            with contextlib.closing(self.engine()) as client:
                 services = runtime.app_containers(client, self.app)
             bad = [s for s in services if s["state"] != "running" or s["health"] == "unhealthy"]
             if bad or not services:
@@ -321,6 +330,7 @@ class UpdateRun:
 
         directory = self.ex.settings.apps_dir / self.app
         compose.write_files(directory, previous.compose, previous.env)
+        self._files_back_on_server(directory)
         if snapshot is not None:
             shutil.rmtree(snapshot.folder, ignore_errors=True)
         note = f"nothing was stopped: the app still runs v{plan.previous}"
@@ -352,6 +362,19 @@ class UpdateRun:
         self._event("update_failed", {"message": message, "step": "pull", "version": plan.previous})
         return Outcome("failed", f"{cause}; {note}")
 
+    def _files_back_on_server(self, directory: Path) -> None:
+        """The previous version's files on the app's remote server again (its containers never
+        changed); a server that stopped answering gets them with the next deployment's copy."""
+        if not engines.is_remote(self.server):
+            return
+        try:
+            self.ex.prepare_server(self.server, directory, self.sink)
+        except AppOSError as exc:
+            self.sink(
+                f"the previous files could not be copied back to server {self.server} ({exc.message}): "
+                "the app's next deployment copies them"
+            )
+
     def _rollback_version(self, plan: Plan, cause: str) -> apps_pb2.VersionReply:
         """A version equal to P, made as an automatic rollback (its deployment pins P's digests)."""
         previous = self._version(plan.previous)
@@ -371,10 +394,7 @@ class UpdateRun:
         from services.deployer.executor import Outcome
 
         self.step("rollback", "started", f"to v{plan.previous}")
-        directory = self.ex.settings.apps_dir / self.app
-        project = compose.Project(
-            name=compose.project_name(self.app), directory=directory, docker_host=self.ex.settings.docker_host
-        )
+        project = self.ex.project_of(self.app, self.server)
         restore_error = self._restore(project, snapshot) if snapshot is not None else ""
         try:
             reply = self._rollback_version(plan, cause)
@@ -430,7 +450,7 @@ class UpdateRun:
         if result.returncode != 0:
             return "the app's containers could not be removed to restore its volumes"
         try:
-            with contextlib.closing(self.ex.docker_factory()) as client:
+            with contextlib.closing(self.engine()) as client:
                 image = volumes.helper_image(client, self.ex.settings.backup_helper_image)
                 volumes.import_volumes(client, image, snapshot.entries)
         except AppOSError as exc:

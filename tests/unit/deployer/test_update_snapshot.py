@@ -46,7 +46,7 @@ def _run(data: Path, calls: list[str]) -> tuple[update_run.UpdateRun, _Sink]:
         raise AssertionError("the volumes were copied again")
 
     executor = SimpleNamespace(
-        state=_state(calls), settings=SimpleNamespace(data=data), docker_factory=no_engine
+        state=_state(calls), settings=SimpleNamespace(data=data), engine_of=lambda server: no_engine
     )
     sink = _Sink()
     deployment = apps_pb2.Deployment(id="d1", app="blog", action="update", version=4)
