@@ -330,3 +330,35 @@ def test_only_admins_change_stores_and_nobody_unsigned_sees_them(
             assert c.delete("/api/v1/catalog/stores/x").status_code == 403
     with stack.client() as c:
         assert c.get("/api/v1/catalog/stores").status_code == 401
+
+
+def test_store_names_in_paths_never_reach_a_file(stack: Stack, admin_token: str, tmp_path: Path) -> None:
+    """An admin's GET, refresh and DELETE of /catalog/stores/{name} with a climbing, encoded or
+    otherwise bad name: a JSON error (a 404 from the router when the name holds a slash), never a
+    file outside the stores' folder touched, and a real store beside it untouched."""
+    name = _name("keep")
+    assert _add(stack, admin_token, name, str(casaos_store(tmp_path / "casa"))).status_code == 201
+    before = sorted(p.name for p in stack.data.iterdir())
+    # (a plain `..` or `.` never reaches the server: HTTP clients resolve dot segments first; their
+    # encoded forms do)
+    bad_names = [
+        "%2e%2e", "%2E%2E", ".%2e", "..%2f..%2fsecrets", f"..%2F{name}", f"{name}%2F..", "a%00b",
+        "%2e", "%20", "x" * 64, "UPPER",
+    ]  # fmt: skip
+    try:
+        with stack.client(admin_token) as c:
+            for bad in bad_names:
+                for method, path in (
+                    ("GET", f"/api/v1/catalog/stores/{bad}"),
+                    ("POST", f"/api/v1/catalog/stores/{bad}/refresh"),
+                    ("DELETE", f"/api/v1/catalog/stores/{bad}"),
+                ):
+                    r = c.request(method, path, json={} if method == "POST" else None)
+                    assert r.status_code in (400, 404, 405), (method, bad, r.status_code, r.text)
+                    body = r.json()
+                    assert body["code"] and body["message"], (method, bad, body)
+            assert _store(stack, admin_token, name)["template_names"] == [f"{name}/hello"]
+        assert sorted(p.name for p in stack.data.iterdir()) == before
+        assert (stack.data / "stores" / name).is_dir()
+    finally:
+        _remove(stack, admin_token, name)
