@@ -7,7 +7,9 @@ busybox test image loaded into that engine.
 Each server takes a free /30 of 10.231.0.0/16 (chosen under a lock, so pytest-xdist workers and
 parallel runs never clash); its engine's bridge (10.232.0.0/24) and compose networks
 (10.233.0.0/16) exist only inside its namespace, which has no default route: nothing there reaches
-past the host's end of the veth. The engine listens on `/run/appos-t-<pid>-<n>/docker.sock`, the
+past the host's end of the veth. `serve_tls()` restarts the engine also listening on
+`tcp://<address>:2376` with `--tlsverify` and the certificates the test made (tests/tlscerts.py),
+as a real server does for Docker over TLS. The engine listens on `/run/appos-t-<pid>-<n>/docker.sock`, the
 path this server names as a real one names /var/run/docker.sock (that one is the host's engine):
 `ssh -N -L local.sock:<docker_socket>` forwards it. Root logs in with a key only.
 
@@ -41,6 +43,7 @@ SUBNET = ipaddress.IPv4Network("10.231.0.0/16")  # one /30 per server
 BRIDGE_IP = "10.232.0.1/24"  # the remote engine's docker0, inside its namespace only
 ADDRESS_POOL = "base=10.233.0.0/16,size=24"  # its compose networks, inside its namespace only
 SSH_PORT = 22
+TLS_PORT = 2376
 SSH_USER = "root"
 LOCK = Path("/run/appos-remote-servers.lock")
 TOOLS = {  # what a remote server needs → the Debian package that has it
@@ -105,12 +108,28 @@ class RemoteServer:
     run_dir: Path = field(repr=False)
     host_interface: str = field(repr=False)
     _sshd: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _engines: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
     _cut: bool = field(default=False, repr=False)
 
     @property
     def ssh_url(self) -> str:
         """The address as `POST /api/v1/servers` takes it."""
         return f"ssh://{self.ssh_user}@{self.address}:{self.ssh_port}"
+
+    @property
+    def tls_url(self) -> str:
+        """The address as `POST /api/v1/servers` takes it for Docker over TLS (after `serve_tls`)."""
+        return f"tcp://{self.address}:{TLS_PORT}"
+
+    def serve_tls(self, *, ca: Path, cert: Path, key: Path) -> None:
+        """The engine restarted listening on its socket and on tcp://<address>:2376 with
+        --tlsverify (client certificates signed by `ca` only); its containers are removed."""
+        _stop_engine(self._engines[-1], Path(self.docker_socket))
+        tls_args = (
+            *("-H", f"tcp://{self.address}:{TLS_PORT}", "--tlsverify"),
+            *("--tlscacert", str(ca), "--tlscert", str(cert), "--tlskey", str(key)),
+        )
+        self._engines.append(_start_engine(self.netns, self.folder, self.run_dir, tls_args))
 
     @property
     def host_key_file(self) -> Path:
@@ -228,8 +247,8 @@ def remote_server(base: Path, *, name: str) -> Iterator[RemoteServer]:
         undo.callback(_unmount_under, (folder, run_dir))
         address, host_interface = _make_namespace(netns, undo)
         undo.callback(_end_leftovers, netns)
-        engine = _start_engine(netns, folder, run_dir)
-        undo.callback(_stop_engine, engine, run_dir / "docker.sock")
+        engines = [_start_engine(netns, folder, run_dir)]
+        undo.callback(lambda: _stop_engine(engines[-1], run_dir / "docker.sock"))
         server = RemoteServer(
             name=name,
             address=address,
@@ -243,6 +262,7 @@ def remote_server(base: Path, *, name: str) -> Iterator[RemoteServer]:
             folder=folder,
             run_dir=run_dir,
             host_interface=host_interface,
+            _engines=engines,
         )
         client = server.docker_client()
         try:
@@ -292,7 +312,9 @@ def _free_block() -> ipaddress.IPv4Network:
     raise RuntimeError(f"no free /30 left in {SUBNET}")
 
 
-def _start_engine(netns: str, folder: Path, run_dir: Path) -> subprocess.Popen[bytes]:
+def _start_engine(
+    netns: str, folder: Path, run_dir: Path, extra: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
     """dockerd (its own containerd under its exec-root) in the namespace; returns once it answers."""
     config = folder / "daemon.json"
     config.write_text("{}\n")  # never the host's /etc/docker/daemon.json
@@ -303,6 +325,7 @@ def _start_engine(netns: str, folder: Path, run_dir: Path) -> subprocess.Popen[b
         *("-H", f"unix://{sock}", "--bip", BRIDGE_IP, "--default-address-pool", ADDRESS_POOL),
         *("--iptables=true", "--cgroup-parent", netns),
         *("--containerd-namespace", netns, "--containerd-plugins-namespace", f"{netns}-plugins"),
+        *extra,
     ]
     log_path = folder / "dockerd.log"
     with log_path.open("ab") as log:

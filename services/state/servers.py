@@ -27,8 +27,10 @@ def create(
     validate_dns_label(name, what="server name")
     if name == LOCAL:
         raise InvalidArgument("`local` is this machine; give the server another name")
-    if not address or not known_hosts or not fingerprint or not docker_socket:
-        raise InvalidArgument("a server needs its address, Docker socket and pinned host key")
+    if not address or not known_hosts or not fingerprint:
+        raise InvalidArgument("a server needs its address and pinned host key (or certificate)")
+    if not docker_socket and not address.startswith("tcp://"):  # a tcp:// address names the engine
+        raise InvalidArgument("an ssh:// server needs its Docker socket")
     if session.get(ServerRow, name) is not None:
         raise AlreadyExists(f"a server named {name!r} already exists")
     row = ServerRow(

@@ -61,7 +61,7 @@ def test_bad_servers_are_refused_clearly_and_nothing_is_saved(
 ) -> None:
     good = {"address": remote.ssh_url, "docker_socket": remote.docker_socket}
     cases = [
-        ({"name": "x1", "address": "tcp://10.0.0.1:2376"}, "not supported yet"),
+        ({"name": "x1", "address": "tcp://10.0.0.1:2376"}, "plain tcp:// without TLS is refused"),
         ({"name": "x2", "address": "http://host"}, "ssh://user@host"),
         ({"name": "x3", "address": "ssh://host"}, "the user AppOS signs in as"),
         ({"name": "x4", "address": "ssh://root@-oProxyCommand=x"}, "not a host name"),

@@ -1,4 +1,5 @@
-"""A server's address: `ssh://user@host[:port]`, nothing else (TLS engines are not supported yet)."""
+"""A server's address: `ssh://user@host[:port]`, or `tcp://host[:port]` for an engine that speaks TLS
+with client certificates (issue 21); nothing else."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ _HOSTNAME = re.compile(
 )
 _SOCKET = re.compile(r"^/[A-Za-z0-9._/-]{1,200}$")
 DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
+DEFAULT_TLS_PORT = 2376
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,20 @@ class SshAddress:
         return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
 
 
-def parse_address(text: str) -> SshAddress:
+@dataclass(frozen=True)
+class TlsAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"tcp://{host}:{self.port}"
+
+
+def parse_address(text: str) -> SshAddress | TlsAddress:
     text = text.strip()
     if text.startswith("tcp://"):
-        raise InvalidArgument("Docker over TLS (tcp://) is not supported yet; use ssh://user@host:port")
+        return _parse_tcp(text)
     try:
         parts = urlsplit(text)
         port = parts.port or 22
@@ -58,6 +70,22 @@ def parse_address(text: str) -> SshAddress:
     if not 1 <= port <= 65535:
         raise InvalidArgument("the SSH port must be between 1 and 65535")
     return SshAddress(user=user, host=host, port=port)
+
+
+def _parse_tcp(text: str) -> TlsAddress:
+    try:
+        parts = urlsplit(text)
+        port = parts.port or DEFAULT_TLS_PORT
+    except ValueError as exc:
+        raise InvalidArgument(f"not a server address: {exc}") from exc
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise InvalidArgument("a TLS server address is tcp://host:port (port 2376 when left out)")
+    host = parts.hostname or ""
+    if not _is_host(host):
+        raise InvalidArgument(f"{host!r} is not a host name or IP address")
+    if not 1 <= port <= 65535:
+        raise InvalidArgument("the port must be between 1 and 65535")
+    return TlsAddress(host=host, port=port)
 
 
 def parse_socket(text: str) -> str:

@@ -1,9 +1,13 @@
-"""The servers AppOS deploys to: `local`, and the remote engines in state, each with its tunnel.
+"""The servers AppOS deploys to: `local`, and the remote engines in state, each with its link: an
+SSH tunnel (tunnel.py) or, for tcp://, a TLS forwarder (tlslink.py); both keep the engine at
+`<run>/s/<name>/docker.sock` and answer the same probes.
 
 Adding one checks everything before anything is saved: the address, the host key (scanned now and
-pinned), SSH with AppOS's key, Docker through the forwarded socket, the engine's API version. The
-tunnel that made the check is the server's connection from then on (no second login). A server's
-files: `$APPOS_DATA/servers/<name>/known_hosts` (the pinned key); its sockets: `<run>/s/<name>/`.
+pinned) and SSH with AppOS's key — or the TLS material, the handshake with it and the engine's
+certificate (its fingerprint pinned) —, Docker through the forwarded socket, the engine's API
+version. The link that made the check is the server's connection from then on. A server's files:
+`$APPOS_DATA/servers/<name>/known_hosts` (the pinned key) or `ca.pem`, `cert.pem`, `key.pem` (0600);
+its sockets: `<run>/s/<name>/`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from docker.errors import DockerException
+
 from appos.v1 import servers_pb2, state_pb2
 from services.common import engines
 from services.common.dockerd import docker_client
@@ -25,8 +31,9 @@ from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Una
 from services.common.names import validate_dns_label
 from services.common.state_client import StateClient
 from services.common.timestamps import set_ts
-from services.deployer.servers import keys, ssh
-from services.deployer.servers.address import SshAddress, parse_address, parse_socket
+from services.deployer.servers import apicopy, certs, keys, ssh, tls
+from services.deployer.servers.address import SshAddress, TlsAddress, parse_address, parse_socket
+from services.deployer.servers.tlslink import TlsLink
 from services.deployer.servers.tunnel import UP, Tunnel, api_at_least
 from services.deployer.settings import DeployerSettings
 
@@ -45,7 +52,7 @@ class Servers:
         self.settings = settings
         self.state = state
         self.files = settings.data / "servers"
-        self._tunnels: dict[str, Tunnel] = {}
+        self._tunnels: dict[str, Tunnel | TlsLink] = {}
         self._lock = threading.Lock()
         self._change_lock = threading.Lock()  # one change told at a time, in order
         self._adding: set[str] = set()
@@ -89,6 +96,9 @@ class Servers:
         tunnel = self._tunnels.get(server)
         if tunnel is None:
             raise NotFound(f"server {server!r} does not exist")
+        if isinstance(tunnel, TlsLink):
+            self._copy_over_api(server, tunnel, folder)
+            return
         if not tunnel.control.exists():
             raise Unavailable(f"server {server!r} is not connected: {tunnel.error or 'connecting'}")
         archive = _tar(folder)
@@ -124,7 +134,7 @@ class Servers:
     def explain(self, server: str) -> str:
         """Why the server's engine does not answer, when its connection knows ("" otherwise)."""
         tunnel = self._tunnels.get(server)
-        if tunnel is None or (tunnel.status == UP and tunnel.control.exists()):
+        if tunnel is None or (tunnel.status == UP and tunnel.connected):
             return ""
         return f"server {server} is {tunnel.status}: {tunnel.error or 'not answering'}"
 
@@ -138,16 +148,40 @@ class Servers:
 
     # --- changes ---
 
-    def add(self, *, name: str, address: str, docker_socket: str, actor: str) -> servers_pb2.Server:
+    def add(
+        self,
+        *,
+        name: str,
+        address: str,
+        docker_socket: str,
+        actor: str,
+        tls_pems: tuple[str, str, str] = ("", "", ""),
+    ) -> servers_pb2.Server:
+        """`tls_pems`: (CA, client certificate, key), for a tcp:// address only."""
         name = validate_dns_label(name.strip(), what="server name")
         if name in RESERVED:
             raise InvalidArgument(f"{name!r} is reserved; give the server another name")
-        parsed, socket = parse_address(address), parse_socket(docker_socket)
+        parsed = parse_address(address)
+        if isinstance(parsed, TlsAddress):
+            if docker_socket.strip():
+                raise InvalidArgument(
+                    "docker_socket is for ssh:// servers; a tcp:// address names the engine"
+                )
+            ca, cert, key = tls_pems
+            material = certs.check_material(ca_pem=ca, cert_pem=cert, key_pem=key)
+        elif any(pem.strip() for pem in tls_pems):
+            raise InvalidArgument(
+                "ca_pem, cert_pem and key_pem are for tcp:// servers; ssh:// uses AppOS's key"
+            )
+        else:
+            socket = parse_socket(docker_socket)
         with self._lock:
             if name in self._adding or name in self._tunnels:
                 raise AlreadyExists(f"a server named {name!r} already exists")
             self._adding.add(name)
         try:
+            if isinstance(parsed, TlsAddress):
+                return self._add_tls(name, parsed, material, actor)
             return self._add(name, parsed, socket, actor)
         finally:
             with self._lock:
@@ -164,31 +198,58 @@ class Servers:
         known_hosts = folder / "known_hosts"
         known_hosts.write_text(_pinned_line(known, address) + "\n")
         tunnel = self._tunnel(name, address, socket, known_hosts)
+        row = state_pb2.StateServer(
+            name=name, address=str(address), docker_socket=socket,
+            known_hosts=known_hosts.read_text(), fingerprint=fingerprint, actor=actor,
+        )  # fmt: skip
+        return self._keep(tunnel, folder, row)
+
+    def _add_tls(
+        self, name: str, address: TlsAddress, material: certs.TlsMaterial, actor: str
+    ) -> servers_pb2.Server:
+        if any(row.name == name for row in self._rows()):
+            raise AlreadyExists(f"a server named {name!r} already exists")
+        folder = self.files / name
+        shutil.rmtree(folder, ignore_errors=True)
+        material.save(folder)
+        link = TlsLink(
+            name=name, address=address, files=folder, pinned="",
+            folder=engines.forwarded_socket(self.settings.sockets, name).parent,
+        )  # fmt: skip
+        try:
+            der = tls.fetch_certificate(address, link.context)
+        except (tls.TlsRefused, OSError) as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise InvalidArgument(str(exc)) from exc
+        link.pinned = certs.fingerprint(der)
+        row = state_pb2.StateServer(
+            name=name, address=str(address), known_hosts=certs.der_to_pem(der), fingerprint=link.pinned,
+            actor=actor,
+        )  # fmt: skip
+        return self._keep(link, folder, row)
+
+    def _keep(self, link: Tunnel | TlsLink, folder: Path, row: state_pb2.StateServer) -> servers_pb2.Server:
+        """The new server's link started and checked, then its row saved; nothing kept on failure."""
         saved = False
         try:
-            tunnel.start()
-            self._check(tunnel)
-            row = self.state.stub.CreateServer(
-                state_pb2.StateServer(
-                    name=name, address=str(address), docker_socket=socket,
-                    known_hosts=known_hosts.read_text(), fingerprint=fingerprint, actor=actor,
-                )
-            )  # fmt: skip
+            link.start()
+            self._check(link)
+            created = self.state.stub.CreateServer(row)
             saved = True
         finally:
             if not saved:
-                tunnel.stop()
+                link.stop()
                 shutil.rmtree(folder, ignore_errors=True)
-                shutil.rmtree(tunnel.folder, ignore_errors=True)
+                shutil.rmtree(link.folder, ignore_errors=True)
         with self._lock:
-            self._tunnels[name] = tunnel
+            self._tunnels[row.name] = link
         self._changed()
-        logger.info("server %s added (%s, host key %s)", name, address, fingerprint)
-        return self._reply(row)
+        logger.info("server %s added (%s, pinned %s)", row.name, row.address, row.fingerprint)
+        return self._reply(created)
 
-    def _check(self, tunnel: Tunnel) -> None:
+    def _check(self, tunnel: Tunnel | TlsLink) -> None:
         if not tunnel.wait_connected(CHECK_SECONDS):
-            raise InvalidArgument(tunnel.error or f"no SSH connection within {int(CHECK_SECONDS)} s")
+            raise InvalidArgument(tunnel.error or f"no connection within {int(CHECK_SECONDS)} s")
         if not tunnel.probe():
             raise InvalidArgument(tunnel.error)
         if not api_at_least(tunnel.info.api_version):
@@ -200,14 +261,17 @@ class Servers:
     def repin(self, name: str, actor: str) -> servers_pb2.Server:
         row = self._row(name)
         address = parse_address(row.address)
-        known = ssh.scan_host_key(address)
-        fingerprint = ssh.fingerprint(known)
-        known_hosts = self.files / name / "known_hosts"
-        known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        known_hosts.write_text(_pinned_line(known, address) + "\n")
+        if isinstance(address, TlsAddress):
+            known, fingerprint = self._seen_certificate(name, address)
+        else:
+            scanned = ssh.scan_host_key(address)
+            known, fingerprint = _pinned_line(scanned, address) + "\n", ssh.fingerprint(scanned)
+            known_hosts = self.files / name / "known_hosts"
+            known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            known_hosts.write_text(known)
         pinned = self.state.stub.PinServerHostKey(
             state_pb2.StatePinServerHostKeyRequest(
-                name=name, known_hosts=known_hosts.read_text(), fingerprint=fingerprint, actor=actor
+                name=name, known_hosts=known, fingerprint=fingerprint, actor=actor
             )
         )
         old = self._tunnels.pop(name, None)
@@ -215,6 +279,30 @@ class Servers:
             old.stop()
         self._open(pinned)
         return self._reply(pinned)
+
+    def _seen_certificate(self, name: str, address: TlsAddress) -> tuple[str, str]:
+        """(PEM, fingerprint) of the certificate the engine shows now, verified with the stored CA."""
+        ca, cert, key = certs.paths(self.files / name)
+        try:
+            der = tls.fetch_certificate(address, tls.client_context(ca=ca, cert=cert, key=key))
+        except (tls.TlsRefused, OSError) as exc:
+            raise InvalidArgument(str(exc)) from exc
+        return certs.der_to_pem(der), certs.fingerprint(der)
+
+    def _copy_over_api(self, server: str, link: TlsLink, folder: Path) -> None:
+        if not link.connected:
+            raise Unavailable(f"server {server!r} is not connected: {link.error or 'connecting'}")
+        try:
+            client = docker_client(link.docker_host, timeout=120)
+        except DockerException as exc:
+            raise Unavailable(f"server {server}: {link.error or link.diagnose(exc)}") from exc
+        try:
+            apicopy.copy_folder(
+                client, server=server, folder=folder, archive=_tar(folder),
+                configured_image=self.settings.backup_helper_image,
+            )  # fmt: skip
+        finally:
+            client.close()
 
     def delete(self, name: str, actor: str) -> None:
         if name == LOCAL:
@@ -259,6 +347,7 @@ class Servers:
         reply = servers_pb2.Server(
             name=row.name, address=row.address, docker_socket=row.docker_socket,
             host_key_fingerprint=row.fingerprint, apps=row.apps,
+            transport="tls" if row.address.startswith("tcp://") else "ssh",
             status=tunnel.status if tunnel else "connecting", error=tunnel.error if tunnel else "",
         )  # fmt: skip
         reply.created_at.CopyFrom(row.created_at)
@@ -271,7 +360,11 @@ class Servers:
 
     def _local(self) -> servers_pb2.Server:
         reply = servers_pb2.Server(
-            name=LOCAL, address=LOCAL, status="local", docker_socket=self.settings.docker_host
+            name=LOCAL,
+            address=LOCAL,
+            status="local",
+            docker_socket=self.settings.docker_host,
+            transport=LOCAL,
         )
         try:
             client = docker_client(self.settings.docker_host, timeout=5)
@@ -296,10 +389,20 @@ class Servers:
         )  # fmt: skip
 
     def _open(self, row: state_pb2.StateServer) -> None:
+        address = parse_address(row.address)
+        if isinstance(address, TlsAddress):
+            link = TlsLink(
+                name=row.name, address=address, files=self.files / row.name, pinned=row.fingerprint,
+                folder=engines.forwarded_socket(self.settings.sockets, row.name).parent,
+            )  # fmt: skip
+            with self._lock:
+                self._tunnels[row.name] = link
+            link.start()
+            return
         known_hosts = self.files / row.name / "known_hosts"
         known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         known_hosts.write_text(row.known_hosts)  # state is the record; the file is what ssh reads
-        tunnel = self._tunnel(row.name, parse_address(row.address), row.docker_socket, known_hosts)
+        tunnel = self._tunnel(row.name, address, row.docker_socket, known_hosts)
         with self._lock:
             self._tunnels[row.name] = tunnel
         tunnel.start()

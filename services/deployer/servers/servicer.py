@@ -21,6 +21,7 @@ class ServersServicer(servers_pb2_grpc.ServersServicer):
             address=request.address,
             docker_socket=request.docker_socket,
             actor=actor(context),
+            tls_pems=(request.ca_pem, request.cert_pem, request.key_pem),
         )
 
     def ListServers(

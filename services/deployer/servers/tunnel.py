@@ -71,6 +71,10 @@ class Tunnel:
     def docker_host(self) -> str:
         return f"unix://{self.local_socket}"
 
+    @property
+    def connected(self) -> bool:
+        return self.control.exists()
+
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._thread = threading.Thread(target=self._run, name=f"ssh-{self.name}", daemon=True)
