@@ -18,6 +18,7 @@ import sys
 import tarfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +182,22 @@ class Stack:
                 r = c.post(f"/api/v1/apps/{app}/{action}", json={})
         assert r.status_code == 202, r.text
         return self.wait_deployment(token, r.json()["deployment"]["id"])
+
+    def remove_app(self, token: str, app: str, *, timeout: float = 180) -> None:
+        """A test's clean-up: the app and its volumes removed, waited for; an app already gone (or
+        never made) is fine."""
+        with self.client(token) as c:
+            r = c.delete(f"/api/v1/apps/{app}", params={"remove_volumes": "true"})
+        if r.status_code == 202:
+            self.wait_deployment(token, r.json()["deployment"]["id"], timeout=timeout)
+
+    def make_user(self, admin_token: str, role: str) -> tuple[str, str]:
+        """A new user of `role` (a random name and password), signed in: (name, token)."""
+        name, password = f"{role[:3]}{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+        with self.client(admin_token) as c:
+            r = c.post("/api/v1/users", json={"username": name, "password": password, "role": role})
+        assert r.status_code == 200, r.text
+        return name, self.login(name, password)
 
     def log(self, program: str) -> str:
         return (self.data / "log" / f"{program}.log").read_text(errors="replace")

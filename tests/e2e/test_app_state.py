@@ -30,13 +30,6 @@ def _name(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:6]}"
 
 
-def _remove(stack: Stack, token: str, app: str) -> None:
-    with stack.client(token) as c:
-        r = c.delete(f"/api/v1/apps/{app}", params={"remove_volumes": "true"})
-    if r.status_code == 202:
-        stack.wait_deployment(token, r.json()["deployment"]["id"])
-
-
 def _get(stack: Stack, token: str, path: str) -> Any:
     with stack.client(token) as c:
         r = c.get(path)
@@ -50,7 +43,7 @@ def failed_app(stack: Stack, admin_token: str, docker_engine: None) -> Iterator[
     _, deployment = stack.deploy(admin_token, {"name": name, "compose": MISSING_IMAGE, "env": ""})
     assert deployment["status"] == "failed", deployment
     yield name
-    _remove(stack, admin_token, name)
+    stack.remove_app(admin_token, name)
 
 
 @pytest.fixture
@@ -61,7 +54,7 @@ def web_app(stack: Stack, admin_token: str, busybox_image: str) -> Iterator[str]
     _, deployment = stack.deploy(admin_token, body)
     assert deployment["status"] == "succeeded", deployment
     yield name
-    _remove(stack, admin_token, name)
+    stack.remove_app(admin_token, name)
 
 
 def _screenshot(page: Page, name: str) -> None:

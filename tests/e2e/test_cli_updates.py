@@ -58,13 +58,6 @@ def _deploy(stack: Stack, token: str, registry: LocalRegistry, app: str, reposit
     return port
 
 
-def _remove(stack: Stack, token: str, app: str) -> None:
-    with stack.client(token) as c:
-        r = c.delete(f"/api/v1/apps/{app}", params={"remove_volumes": "true"})
-    if r.status_code == 202:
-        stack.wait_deployment(token, r.json()["deployment"]["id"])
-
-
 @pytest.fixture(scope="module")
 def apps(
     stack: Stack, admin_token: str, tmp_path_factory: pytest.TempPathFactory, busybox_image: str
@@ -86,7 +79,7 @@ def apps(
         yield Apps(registry, ports)
     finally:
         for name in names.values():
-            _remove(stack, admin_token, name)
+            stack.remove_app(admin_token, name)
         registry.stop()
         remove_images(client, registry)
         client.close()

@@ -60,13 +60,6 @@ def _get(stack: Stack, token: str, path: str) -> Any:
     return r.json()
 
 
-def _remove(stack: Stack, token: str, app: str) -> None:
-    with stack.client(token) as c:
-        r = c.delete(f"/api/v1/apps/{app}", params={"remove_volumes": "true"})
-    if r.status_code == 202:
-        stack.wait_deployment(token, r.json()["deployment"]["id"])
-
-
 def _container(app: str, service: str) -> Any:
     """The Docker container of an app's service (Compose project `appos-<app>`), or None."""
     import docker
@@ -87,7 +80,7 @@ def three(stack: Stack, admin_token: str, busybox_image: str) -> Iterator[str]:
     _, deployment = stack.deploy(admin_token, {"name": name, "compose": THREE, "env": ""})
     assert deployment["status"] == "succeeded", deployment
     yield name
-    _remove(stack, admin_token, name)
+    stack.remove_app(admin_token, name)
 
 
 @pytest.fixture
@@ -98,7 +91,7 @@ def web_app(stack: Stack, admin_token: str, busybox_image: str) -> Iterator[tupl
     _, deployment = stack.deploy(admin_token, body)
     assert deployment["status"] == "succeeded", deployment
     yield name, port
-    _remove(stack, admin_token, name)
+    stack.remove_app(admin_token, name)
 
 
 # ---- "2 of 3 running" --------------------------------------------------------------------------
@@ -203,7 +196,7 @@ def test_a_deploy_under_way_says_which_version_until_it_ends(
         expect(page.get_by_role("button", name="Stop", exact=True)).to_be_enabled()
     finally:
         _let_it_finish(app)
-        _remove(stack, admin_token, app)
+        stack.remove_app(admin_token, app)
 
 
 def _let_it_finish(app: str) -> None:
@@ -357,7 +350,7 @@ def test_a_catalog_deploy_offers_its_secret_to_copy_and_open_when_it_succeeded(
         expect(opened.value.locator("body")).to_contain_text(f"hello from {app}")  # the app answers there
         opened.value.close()
     finally:
-        _remove(stack, admin_token, app)
+        stack.remove_app(admin_token, app)
 
 
 def test_the_apps_published_ports_open_from_its_page(

@@ -28,20 +28,13 @@ def _name(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:6]}"
 
 
-def _remove(stack: Stack, token: str, app: str) -> None:
-    with stack.client(token) as c:
-        r = c.delete(f"/api/v1/apps/{app}", params={"remove_volumes": "true"})
-    if r.status_code == 202:
-        stack.wait_deployment(token, r.json()["deployment"]["id"])
-
-
 @pytest.fixture
 def unpullable_app(stack: Stack, admin_token: str, docker_engine: None) -> Iterator[tuple[str, str]]:
     name = _name("pull")
     _, deployment = stack.deploy(admin_token, {"name": name, "compose": UNPULLABLE, "env": ""})
     assert deployment["status"] == "failed", deployment
     yield name, deployment["id"]
-    _remove(stack, admin_token, name)
+    stack.remove_app(admin_token, name)
 
 
 def test_a_failed_pull_says_which_image_with_the_next_steps_as_buttons(

@@ -194,9 +194,6 @@ def test_an_update_and_the_rollback_of_a_bad_one_happen_on_the_apps_server(
         # none of it ever ran on this machine's engine
         assert not [x for x in app_containers(stack.data / "apps") if app in str(x.get("Names"))]
     finally:
-        with stack.client(token) as c:
-            r = c.delete(f"/api/v1/apps/{app}", params={"remove_volumes": "true"})
-        if r.status_code == 202:
-            stack.wait_deployment(token, r.json()["deployment"]["id"])
+        stack.remove_app(token, app)
     assert not any(app in name for name in far.containers()), far.containers()
     assert far.ssh_connections() == 1

@@ -86,23 +86,8 @@ def _remove(stack: Stack, token: str, name: str) -> None:
         c.delete(f"/api/v1/catalog/stores/{name}")
 
 
-def _delete_app(stack: Stack, token: str, app: str) -> None:
-    with stack.client(token) as c:
-        r = c.delete(f"/api/v1/apps/{app}", params={"remove_volumes": "true"})
-    if r.status_code == 202:
-        stack.wait_deployment(token, r.json()["deployment"]["id"])
-
-
 def _containers(stack: Stack, app: str) -> set[str]:
     return {c["Id"] for c in app_containers(stack.data / "apps") if app_of(c) == app}
-
-
-def _user_token(stack: Stack, admin_token: str, role: str) -> str:
-    name, password = f"{role[:3]}{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    with stack.client(admin_token) as c:
-        r = c.post("/api/v1/users", json={"username": name, "password": password, "role": role})
-    assert r.status_code == 200, r.text
-    return stack.login(name, password)
 
 
 def _page(port: int) -> str | None:
@@ -177,7 +162,7 @@ def test_a_folder_store_brings_its_apps_and_says_what_it_skipped(
             assert r.status_code == 200, r.text
         wait_for(lambda: _page(port) == "edited", timeout=60, what="the edited page")
     finally:
-        _delete_app(stack, admin_token, app)
+        stack.remove_app(admin_token, app)
 
 
 def test_a_git_store_refresh_shows_a_changed_template_as_an_update_and_restarts_nothing(
@@ -220,7 +205,7 @@ def test_a_git_store_refresh_shows_a_changed_template_as_an_update_and_restarts_
                 _containers(stack, app) == before and _page(port) == "one"
             )  # nothing restarted, nothing redeployed
         finally:
-            _delete_app(stack, admin_token, app)
+            stack.remove_app(admin_token, app)
 
 
 def test_file_urls_and_archives_are_stores_too(
@@ -318,8 +303,8 @@ def test_a_refresh_that_fails_keeps_the_templates(
 def test_only_admins_change_stores_and_nobody_unsigned_sees_them(
     stack: Stack, admin_token: str, tmp_path: Path
 ) -> None:
-    operator = _user_token(stack, admin_token, "operator")
-    viewer = _user_token(stack, admin_token, "viewer")
+    _, operator = stack.make_user(admin_token, "operator")
+    _, viewer = stack.make_user(admin_token, "viewer")
     folder = casaos_store(tmp_path / "casa")
     for token in (operator, viewer):
         r = _add(stack, token, _name("no"), str(folder))

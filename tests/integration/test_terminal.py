@@ -134,22 +134,14 @@ def _terminal_events(stack: Stack, seq: int) -> list[common_pb2.Event]:
     return [e for e in _events_after(stack, seq) if e.type.startswith("terminal_")]
 
 
-def _user_token(stack: Stack, admin_token: str, role: str) -> tuple[str, str]:
-    name, password = f"{role[:3]}{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    with stack.client(admin_token) as c:
-        r = c.post("/api/v1/users", json={"username": name, "password": password, "role": role})
-    assert r.status_code == 200, r.text
-    return name, stack.login(name, password)
-
-
 @pytest.fixture(scope="module")
 def operator(stack: Stack, admin_token: str) -> tuple[str, str]:
-    return _user_token(stack, admin_token, "operator")
+    return stack.make_user(admin_token, "operator")
 
 
 @pytest.fixture(scope="module")
 def viewer(stack: Stack, admin_token: str) -> tuple[str, str]:
-    return _user_token(stack, admin_token, "viewer")
+    return stack.make_user(admin_token, "viewer")
 
 
 @pytest.fixture(scope="module")

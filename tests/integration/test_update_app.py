@@ -109,13 +109,6 @@ def _deploy(stack: Stack, token: str, image: str, *, volumes: bool = False) -> t
     return app, port
 
 
-def _remove(stack: Stack, token: str, app: str) -> None:
-    with stack.client(token) as c:
-        r = c.delete(f"/api/v1/apps/{app}", params={"remove_volumes": "true"})
-    if r.status_code == 202:
-        stack.wait_deployment(token, r.json()["deployment"]["id"])
-
-
 def _check(stack: Stack, token: str) -> None:
     """A check now, waited for through the app's rows' `checked_at` moving on."""
     with stack.client(token) as c:
@@ -280,7 +273,7 @@ def test_update_to_the_newest_minor_then_a_major_only_when_confirmed(
         assert _versions(ustack, token, app)[0]["message"] == "web 1.1.0 → 2.0.0"
         assert _serves(port) == "web 2.0.0"
     finally:
-        _remove(ustack, token, app)
+        ustack.remove_app(token, app)
 
 
 def test_a_version_that_fails_its_healthcheck_is_rolled_back_with_its_volume_data(
@@ -336,7 +329,7 @@ def test_a_version_that_fails_its_healthcheck_is_rolled_back_with_its_volume_dat
         assert delivered[0].json()["app"] == app
         assert not list((ustack.data / "updates").glob(f"{deployment['id']}*"))  # the snapshot went
     finally:
-        _remove(ustack, token, app)
+        ustack.remove_app(token, app)
         if hook:
             with ustack.client(token) as c:
                 c.delete(f"/api/v1/notifications/targets/{hook}")
@@ -361,7 +354,7 @@ def test_a_service_without_healthcheck_that_exits_within_the_settle_period_is_ro
             state = c.get(f"/api/v1/apps/{app}").json()
         assert state["status"] == "running" and state["current_version"] == 3, state
     finally:
-        _remove(ustack, token, app)
+        ustack.remove_app(token, app)
 
 
 def test_without_a_volume_snapshot_a_failed_rollback_says_what_state_the_app_is_in(
@@ -390,7 +383,7 @@ def test_without_a_volume_snapshot_a_failed_rollback_says_what_state_the_app_is_
         assert "so did its rollback to v1" in events[-1]["payload"]["message"], events[-1]
         assert not (ustack.data / "updates" / deployment["id"]).exists()
     finally:
-        _remove(ustack, token, app)
+        ustack.remove_app(token, app)
 
 
 def test_a_registry_that_stopped_fails_the_update_and_the_old_version_keeps_serving(
@@ -429,7 +422,7 @@ def test_a_registry_that_stopped_fails_the_update_and_the_old_version_keeps_serv
         assert back["status"] == "succeeded" and back["images"][0]["digest"] == own.digests["1.0.0"], back
     finally:
         if app:
-            _remove(ustack, token, app)
+            ustack.remove_app(token, app)
         own.registry.stop()
         remove_images(client, own.registry)
         client.close()
@@ -457,7 +450,7 @@ def _notified(stack: Stack, token: str, receiver: Receiver, hook: str, app: str)
     try:
         wait_for(lambda: receiver.received(f"/{hook}", app=marker), timeout=60, what="the later webhook")
     finally:
-        _remove(stack, token, marker)
+        stack.remove_app(token, marker)
     return [d.json()["event"] for d in receiver.received(f"/{hook}", app=app)]
 
 
@@ -512,7 +505,7 @@ def test_a_registry_that_goes_away_during_the_pull_fails_the_update_and_a_later_
         assert _serves(port) == new
     finally:
         if app:
-            _remove(ustack, token, app)
+            ustack.remove_app(token, app)
         if hook:
             with ustack.client(token) as c:
                 c.delete(f"/api/v1/notifications/targets/{hook}")
@@ -556,7 +549,7 @@ def test_a_latest_app_updates_by_digest_and_a_rollback_runs_the_old_digest(
         assert rolled["images"][0]["digest"] == old
         assert _serves(port) == "web latest one"
     finally:
-        _remove(ustack, token, app)
+        ustack.remove_app(token, app)
 
 
 def test_refusals_leave_the_app_unchanged(ustack: Stack, token: str, seeded: Registry) -> None:
@@ -592,4 +585,4 @@ def test_refusals_leave_the_app_unchanged(ustack: Stack, token: str, seeded: Reg
             deployments = c.get("/api/v1/deployments", params={"app": app}).json()["deployments"]
         assert [d["action"] for d in deployments] == ["deploy"]
     finally:
-        _remove(ustack, token, app)
+        ustack.remove_app(token, app)

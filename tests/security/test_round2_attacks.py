@@ -113,13 +113,6 @@ def _host_visible(stack: Stack, app: str) -> list[str]:
     return seen
 
 
-def _remove(stack: Stack, token: str, app: str) -> None:
-    with stack.client(token) as c:
-        r = c.delete(f"/api/v1/apps/{app}", params={"remove_volumes": "true"})
-    if r.status_code == 202:
-        stack.wait_deployment(token, r.json()["deployment"]["id"], timeout=180)
-
-
 def _create(stack: Stack, token: str, body: dict[str, Any]) -> tuple[httpx.Response, dict[str, Any] | None]:
     """POST /api/v1/apps; when it was accepted, the ended deployment too."""
     with stack.client(token) as c:
@@ -173,7 +166,7 @@ def victim(stack: Stack, admin_token: str, busybox_image: str) -> Iterator[str]:
     )
     assert deployment and deployment["status"] == "succeeded", deployment
     yield app
-    _remove(stack, admin_token, app)
+    stack.remove_app(admin_token, app)
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +177,7 @@ def target(stack: Stack, admin_token: str, operator: str, busybox_image: str) ->
     _, deployment = _create(stack, operator, {"name": app, "compose": compose})
     assert deployment and deployment["status"] == "succeeded", deployment
     yield app
-    _remove(stack, admin_token, app)
+    stack.remove_app(admin_token, app)
 
 
 # ------------------------------------------------------------------------ the compose policy corpus
@@ -427,7 +420,7 @@ def test_hostile_file_is_refused_by_validate_create_and_edit(
         missing = c.get(f"/api/v1/apps/{app}").status_code
     if created.status_code == 202:  # a hole: let it finish, then clean up
         stack.wait_deployment(operator, created.json()["deployment"]["id"], timeout=180)
-        _remove(stack, operator, app)
+        stack.remove_app(operator, app)
     edit_compose, edit_env = CASES[case](Ctx(app=target, victim=victim, data=stack.data))
     edited = _put(stack, operator, target, edit_compose, edit_env)
     assert _refused(checked), f"validate: {checked.status_code} {checked.text}"
@@ -476,7 +469,7 @@ def test_env_file_path_with_plus_operator_reads_a_host_file(
     if deployment is not None:
         with contextlib.suppress(AssertionError):
             leaked = _exec(_service(app, "web"), "env")
-        _remove(stack, operator, app)
+        stack.remove_app(operator, app)
     assert secret not in leaked, "the host file's content is in the container's environment"
     assert _refused(checked), checked.text
     assert _refused(created), created.text
@@ -508,7 +501,7 @@ def test_a_relative_local_volume_device_is_not_relative_to_the_app(
     if deployment is not None:
         with contextlib.suppress(AssertionError):
             listing = _exec(_service(app, "web"), "ls -A /v")
-        _remove(stack, operator, app)
+        stack.remove_app(operator, app)
     host_entries = sorted(os.listdir(os.path.join(cwd, sub)))
     assert not (listing.split() and sorted(listing.split()) == host_entries), (
         f"the container sees dockerd's {cwd}/{sub}: {listing.split()[:8]}"
@@ -559,7 +552,7 @@ def test_an_owned_external_volume_hides_a_bind_through_a_planted_symlink(
         link = stack.data / "apps" / app / "data" / "sub"
         if link.is_symlink():
             link.unlink()
-        _remove(stack, admin_token, app)
+        stack.remove_app(admin_token, app)
 
 
 def test_a_network_subnet_cannot_take_over_host_routes(
@@ -583,7 +576,7 @@ def test_a_network_subnet_cannot_take_over_host_routes(
     if deployment is not None:
         with contextlib.suppress(httpx.HTTPError):
             answered = httpx.get("http://203.0.113.10/", timeout=5).text
-        _remove(stack, operator, app)
+        stack.remove_app(operator, app)
     assert marker not in answered, "the host's traffic to 203.0.113.10 went to the app's container"
     assert _refused(created), created.text
 
@@ -596,7 +589,7 @@ def test_container_name_of_another_app_changes_nothing(
     compose = _svc(f"    container_name: appos-{victim}-web-1\n")
     created, deployment = _create(stack, operator, {"name": app, "compose": compose})
     if deployment is not None:
-        _remove(stack, operator, app)
+        stack.remove_app(operator, app)
     after = _service(victim, "web")
     assert (after.id, after.status) == (before.id, "running")
     assert _refused(created) or (deployment or {}).get("status") == "failed", deployment
@@ -620,7 +613,7 @@ def test_publishing_on_appos_own_ports_takes_none_of_them(
             created, deployment = _create(stack, operator, {"name": app, "compose": compose})
             outcomes[f"{what} {spec}"] = created.status_code if deployment is None else deployment["status"]
             if deployment is not None:
-                _remove(stack, operator, app)
+                stack.remove_app(operator, app)
             health = httpx.get(f"{stack.url}/health", timeout=10)
             assert health.status_code == 200 and "status" in health.json(), (spec, health.text)
     assert all(o in (400, "failed") for o in outcomes.values()), outcomes
@@ -670,7 +663,7 @@ def test_a_host_path_exception_allows_only_its_path_and_ends_with_its_withdrawal
     finally:
         with contextlib.suppress(OSError):
             (srv / "link").unlink()
-        _remove(stack, admin_token, app)
+        stack.remove_app(admin_token, app)
 
 
 def test_a_symlink_planted_in_a_mount_then_a_rollback_through_it(
@@ -710,7 +703,7 @@ def test_a_symlink_planted_in_a_mount_then_a_rollback_through_it(
     finally:
         if folder.is_symlink():
             folder.unlink()
-        _remove(stack, admin_token, app)
+        stack.remove_app(admin_token, app)
 
 
 # ------------------------------------------------------------------------- domains (issue 16 §4)
@@ -796,7 +789,7 @@ def secret_app(stack: Stack, admin_token: str, operator: str, busybox_image: str
     r = _put(stack, operator, app, _svc(""), env.replace("sunshine9", "moonlight9"))
     assert r.status_code == 200, r.text
     yield app
-    _remove(stack, admin_token, app)
+    stack.remove_app(admin_token, app)
 
 
 def _leaks(text: str) -> list[str]:
@@ -1089,7 +1082,7 @@ def test_a_revoked_token_ends_its_open_streams(
         with httpx.Client(base_url=stack.url, headers=headers, timeout=10) as c:
             assert c.get("/api/v1/events").status_code == 401
     finally:
-        _remove(stack, admin_token, app)
+        stack.remove_app(admin_token, app)
 
 
 def _drain(lines: Iterator[str], deadline: float) -> list[str]:
@@ -1230,7 +1223,7 @@ def test_env_file_under_home_set_in_the_env_file(own: Stack, busybox_image: str)
     if deployment is not None:
         with contextlib.suppress(AssertionError):
             leaked = _exec(_service(app, "web"), "env")
-        _remove(own, admin, app)
+        own.remove_app(admin, app)
     assert secret not in leaked, "a file in the AppOS user's HOME is in the container's environment"
     assert _refused(checked), checked.text
     assert _refused(created), created.text
@@ -1279,7 +1272,7 @@ def test_a_symlink_planted_in_a_mount_then_a_redeploy_and_a_restore(own: Stack, 
         own.wait_deployment(admin, deployment_id, timeout=180)
     assert not (own.data / "apps" / app / "data" / "sub").is_symlink()
     assert _host_visible(own, app) == []
-    _remove(own, admin, app)
+    own.remove_app(admin, app)
 
 
 def _backup_status(stack: Stack, token: str, backup_id: str) -> str:
