@@ -21,6 +21,11 @@ _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     # argon2 hashes
     (re.compile(r"\$argon2[a-z]*\$[^\s'\"]+"), "[hash]"),
     (re.compile(r"(?i)\b(bearer)\s+\S+"), r"\1 [redacted]"),
+    # PEM private keys (a TLS server's client key), also cut off or with escaped newlines
+    (
+        re.compile(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.S),
+        r"[\1private key]",
+    ),
     # key=value, key: value, "key": "value" for secret-looking keys
     (
         re.compile(

@@ -51,7 +51,7 @@ def parse_address(text: str) -> SshAddress | TlsAddress:
         return _parse_tcp(text)
     try:
         parts = urlsplit(text)
-        port = parts.port or 22
+        port = 22 if parts.port is None else parts.port  # :0 is refused below
     except ValueError as exc:
         raise InvalidArgument(f"not a server address: {exc}") from exc
     if (
@@ -75,7 +75,7 @@ def parse_address(text: str) -> SshAddress | TlsAddress:
 def _parse_tcp(text: str) -> TlsAddress:
     try:
         parts = urlsplit(text)
-        port = parts.port or DEFAULT_TLS_PORT
+        port = DEFAULT_TLS_PORT if parts.port is None else parts.port
     except ValueError as exc:
         raise InvalidArgument(f"not a server address: {exc}") from exc
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:

@@ -38,6 +38,7 @@ def fetch_certificate(
 ) -> bytes:
     """The engine's certificate (DER) after a full handshake and a `GET /_ping` answered by Docker
     (with TLS 1.3 the engine refuses a client certificate only once the handshake is over)."""
+    der: bytes | None = None
     try:
         with socket.create_connection((address.host, address.port), timeout=timeout) as raw:
             with context.wrap_socket(raw, server_hostname=address.host) as tls:
@@ -45,7 +46,11 @@ def fetch_certificate(
                 tls.sendall(PING)
                 answer = _read_head(tls)
     except (OSError, ssl.SSLError) as exc:
+        if der and not isinstance(exc, TimeoutError):  # our handshake was over: the engine hung up
+            raise TlsRefused(_refused_client(address, exc)) from exc
         raise TlsRefused(explain(exc, address)) from exc
+    if der and not answer:
+        raise TlsRefused(_refused_client(address, None))
     if not der:
         raise TlsRefused(f"the engine at {address.host}:{address.port} showed no certificate")
     if not answer.startswith(b"HTTP/1.") or b" 200 " not in answer.split(b"\r\n", 1)[0] + b" ":
@@ -63,6 +68,14 @@ def _read_head(tls: ssl.SSLSocket) -> bytes:
     return data
 
 
+def _refused_client(address: TlsAddress, exc: BaseException | None) -> str:
+    said = getattr(exc, "reason", None) or (type(exc).__name__ if exc else "closed")
+    return (
+        f"the engine at {address.host}:{address.port} refused AppOS's client certificate (cert_pem): "
+        f"is it signed by the CA the engine trusts (--tlscacert)? ({said})"
+    )
+
+
 def explain(exc: BaseException, address: TlsAddress) -> str:
     """What a failed connection or handshake means for the user, with the next step."""
     where = f"{address.host}:{address.port}"
@@ -77,10 +90,7 @@ def explain(exc: BaseException, address: TlsAddress) -> str:
     if isinstance(exc, ssl.SSLError):
         reason = (exc.reason or str(exc)).lower()
         if "certificate" in reason or "alert" in reason or "handshake" in reason:
-            return (
-                f"the engine at {where} refused AppOS's client certificate (cert_pem): is it signed by "
-                f"the CA the engine trusts (--tlscacert)? ({exc.reason or 'TLS alert'})"
-            )
+            return _refused_client(address, exc)
         return (
             f"what answers at {where} does not speak TLS ({exc.reason or exc}); an engine without "
             "--tlsverify is refused"

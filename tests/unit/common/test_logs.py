@@ -21,6 +21,16 @@ JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
         ("Authorization: Bearer abc.def.ghi", "abc.def.ghi"),
         ("hash $argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", "c2FsdA$aGFzaA"),
         ("client_secret='qwerty-123'", "qwerty-123"),
+        # a TLS server's client key: whole, JSON-escaped, or cut off
+        (
+            "key -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIKeyBody\n-----END EC PRIVATE KEY-----",
+            "MHcCAQEEIKeyBody",
+        ),
+        (
+            '{"key_pem": "-----BEGIN PRIVATE KEY-----\\nMIGHAgEAKeyBody\\n-----END PRIVATE KEY-----"}',
+            "MIGHAgEAKeyBody",
+        ),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEKeyBody", "MIIEKeyBody"),
     ],
 )
 def test_redact_removes_secrets(text: str, secret: str) -> None:
