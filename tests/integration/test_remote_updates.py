@@ -1,12 +1,13 @@
-"""Image updates of an app on a remote server (issues 19 and 21), on a real stack, a real registry
-and a real remote server (tests/remote.py: a network namespace with its own dockerd and sshd). The
-registry runs on this machine's loopback; `tests/netns_bridge.py` makes the same port answer on the
-namespace's loopback, so both engines pull `127.0.0.1:<port>/…` over plain HTTP as Docker allows on
-loopback, and AppOS's update check asks the same registry.
+"""Image updates and automatic rollbacks of an app on a remote server (issues 19 and 21), on a real
+stack, a real registry and a real remote server (tests/remote.py: a network namespace with its own
+dockerd and sshd). The registry runs on this machine's loopback; `tests/netns_bridge.py` makes the
+same port answer on the namespace's loopback, so both engines pull `127.0.0.1:<port>/…` over plain
+HTTP as Docker allows on loopback, and AppOS's update check asks the same registry.
 
 The update's every step happens on the server's engine: the volume snapshot, the pull, the
-redeploy, the health gate, and after a bad version the rollback with its volumes restored there.
-Nothing of the app ever runs on this machine's engine. Nothing leaves the machine."""
+redeploy, the health gate, and after a bad version the rollback with its volumes restored there. A
+failing edit is rolled back automatically there too. Nothing of the app ever runs on this machine's
+engine. Nothing leaves the machine."""
 
 from __future__ import annotations
 
@@ -38,6 +39,18 @@ services:
 volumes:
   data:
 """
+
+PAGE = """\
+services:
+  web:
+    image: appos-test/busybox:latest
+    pull_policy: never
+    restart: "no"
+    command: ["sh", "-c", "mkdir -p /www && echo {message} > /www/version && {run}"]
+    ports:
+      - "{port}:8080"
+"""
+SERVE = "exec httpd -f -p 8080 -h /www"
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +210,35 @@ def test_an_update_and_the_rollback_of_a_bad_one_happen_on_the_apps_server(
         stack.remove_app(token, app)
     assert not any(app in name for name in far.containers()), far.containers()
     assert far.ssh_connections() == 1
+
+
+def test_a_failing_edit_on_a_remote_server_is_rolled_back_there(
+    stack: Stack, token: str, far: RemoteServer
+) -> None:
+    app, port = f"fr{uuid.uuid4().hex[:8]}", 18181
+    first = PAGE.format(message="first", run=SERVE, port=port)
+    _, deployment = stack.deploy(token, {"name": app, "server": "far", "compose": first})
+    assert deployment["status"] == "succeeded", deployment
+    try:
+        assert wait_for(lambda: _serves(far, port), timeout=20, what="v1 served") == "first"
+        with stack.client(token) as c:
+            current = c.get(f"/api/v1/apps/{app}/compose")
+            r = c.put(
+                f"/api/v1/apps/{app}/compose",
+                json={"compose": PAGE.format(message="second", run="exit 3", port=port), "env": ""},
+                params={"deploy": "true"},
+                headers={"If-Match": current.headers["etag"]},
+            )
+        assert r.status_code == 200, r.text
+        failed = stack.wait_deployment(token, r.json()["deployment"]["id"])
+        assert failed["status"] == "failed", failed
+        assert failed["reason"] == "service web exited with code 3; rolled back automatically to v1 (as v3)"
+        with stack.client(token) as c:
+            versions = c.get(f"/api/v1/apps/{app}/versions").json()["versions"]
+        assert [(v["number"], v["source"]) for v in versions[:2]] == [(3, "auto_rollback"), (2, "edit")]
+        assert stack.wait_deployment(token, versions[0]["deployment_id"])["status"] == "succeeded"
+        assert wait_for(lambda: _serves(far, port) == "first", timeout=30, what="v1 served again there")
+        assert _web(far, app).status == "running"
+        assert not [x for x in app_containers(stack.data / "apps") if app in str(x.get("Names"))]
+    finally:
+        stack.remove_app(token, app)
