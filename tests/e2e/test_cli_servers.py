@@ -93,10 +93,7 @@ def test_key_and_add_need_an_admin(run: Run) -> None:
 @pytest.mark.parametrize(
     ("address", "says"),
     [
-        (
-            "tcp://127.0.0.1:2376",
-            "error: Docker over TLS (tcp://) is not supported yet; use ssh://user@host:port",
-        ),
+        ("tcp://127.0.0.1:2376", "error: a tcp:// server needs --ca, --cert, --key"),
         ("ssh://127.0.0.1", "error: the address needs the user AppOS signs in as: ssh://user@host:port"),
         ("deploy@127.0.0.1", "error: a server address is ssh://user@host:port (port 22 when left out)"),
     ],

@@ -3,10 +3,13 @@ admin (no server; tests/e2e/test_cli_servers.py runs it against the real stack).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
-from cli.commands.servers import _capacity, _engine
+from cli.client import CliError
+from cli.commands.servers import _capacity, _engine, _tls_files
 from cli.main import build_app
 
 
@@ -26,3 +29,20 @@ def test_the_help_says_which_need_an_admin(command: str, admin: bool) -> None:
     shown = CliRunner().invoke(build_app(), ["servers", command, "--help"], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
     assert ("(admin)" in shown.output) is admin
+
+
+def test_a_tls_server_takes_its_three_pem_files(tmp_path: Path) -> None:
+    files = {name: tmp_path / f"{name}.pem" for name in ("ca", "cert", "key")}
+    for name, path in files.items():
+        path.write_text(f"{name} pem\n")
+    ca, cert, key = files.values()
+    assert _tls_files("tcp://10.0.0.2:2376", ca, cert, key) == {
+        "ca_pem": "ca pem\n", "cert_pem": "cert pem\n", "key_pem": "key pem\n",
+    }  # fmt: skip
+    assert _tls_files("ssh://root@10.0.0.2", None, None, None) == {}
+    with pytest.raises(CliError, match="needs --cert, --key"):
+        _tls_files("tcp://10.0.0.2", ca, None, None)
+    with pytest.raises(CliError, match="are for tcp:// addresses"):
+        _tls_files("ssh://root@10.0.0.2", ca, None, None)
+    with pytest.raises(CliError, match="cannot read the key file"):
+        _tls_files("tcp://10.0.0.2", ca, cert, tmp_path / "missing.pem")
