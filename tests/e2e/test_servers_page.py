@@ -1,8 +1,9 @@
 """Issue 21 in the console, with the real stack: the Servers page lists this machine with its engine;
 an admin sees AppOS's public key (the one the API gives) with where it goes, and an Add that cannot
 work (nothing listens at the address) says why in the console's words, keeps the form filled in and
-saves nothing; an address that is not ssh:// is caught before anything is sent. A viewer sees the
-list and neither the key nor the form. Adding a real remote server is tested in tests/integration.
+saves nothing; a tcp:// address without its certificates is caught before anything is sent. A
+viewer sees the list and neither the key nor the form. Adding a real remote server is tested in
+tests/integration.
 
 The test writes screenshots to tests/e2e/artifacts/servers-page/."""
 
@@ -81,12 +82,12 @@ def test_an_admin_sees_local_the_key_and_a_refused_add_that_keeps_the_form(
     expect(page.get_by_text("~/.ssh/authorized_keys", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Copy AppOS's public key")).to_be_visible()
 
-    # an address that is not ssh:// is caught here; nothing is sent
+    # a tcp:// address without its certificates is caught here; nothing is sent
     name = f"edge{uuid.uuid4().hex[:6]}"
     page.get_by_label("Name").fill(name)
     page.get_by_label("Address").fill("tcp://127.0.0.1:2376")
     page.get_by_role("button", name="Add server", exact=True).click()
-    expect(page.get_by_text("Docker over TLS (tcp://) is not supported yet")).to_be_visible()
+    expect(page.get_by_text("Paste the CA certificate (PEM)")).to_be_visible()
 
     # nothing listens there: the server says so after its check, the form keeps what was typed
     port = free_port()

@@ -1905,6 +1905,7 @@ export interface components {
             memory_bytes?: string | number;
             name?: string;
             status?: string;
+            transport?: string;
         };
         ServerKey: {
             fingerprint?: string;
@@ -8758,7 +8759,10 @@ export interface operations {
             content: {
                 "application/json": {
                     address?: string;
+                    ca_pem?: string;
+                    cert_pem?: string;
                     docker_socket?: string;
+                    key_pem?: string;
                     name?: string;
                 };
             };

@@ -6,24 +6,46 @@ import { errorMessage } from "@/api/errors";
 import { ErrorAlert, Spinner, SuccessNote } from "@/components/common";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
-import { Input } from "@/components/ui/input";
+import { Input, Textarea } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
-import { engineWords, explainServerError, validateDockerSocket, validateServerAddress, validateServerName, type Server } from "@/lib/servers";
+import {
+  engineWords,
+  explainServerError,
+  identityWords,
+  isTlsAddress,
+  validateDockerSocket,
+  validatePem,
+  validateServerAddress,
+  validateServerName,
+  type PemKind,
+  type Server,
+} from "@/lib/servers";
 
-type Field = "name" | "address" | "socket";
+type Field = "name" | "address" | "socket" | PemKind;
+type Pems = Record<PemKind, string>;
+const NO_PEMS: Pems = { ca: "", cert: "", key: "" };
+
+const PEM_FIELDS: { kind: PemKind; label: string; placeholder: string; help: string }[] = [
+  { kind: "ca", label: "CA certificate", placeholder: "-----BEGIN CERTIFICATE-----", help: "The CA that signed the engine's certificate (its ca.pem)." },
+  { kind: "cert", label: "Client certificate", placeholder: "-----BEGIN CERTIFICATE-----", help: "AppOS's certificate, signed by the CA the engine trusts (--tlscacert)." },
+  { kind: "key", label: "Client key", placeholder: "-----BEGIN PRIVATE KEY-----", help: "Its private key, without a passphrase. Kept on this machine only, never shown again." },
+];
 
 function addedWords(server: Server): string {
-  return `Added ${server.name}: ${engineWords(server)}, host key ${server.host_key_fingerprint} pinned.`;
+  return `Added ${server.name}: ${engineWords(server)}, ${identityWords(server)} ${server.host_key_fingerprint} pinned.`;
 }
 
-/** The admin's "Add server" form. The server checks SSH, pins the host key and asks Docker before
- * it saves anything, which can take up to a minute; a refusal keeps what was typed and says what
- * failed, in the console's words when the message is one it knows. */
+/** The admin's "Add server" form. The server checks SSH and pins the host key — or, for a tcp://
+ * address, the TLS handshake with the client certificate and pins the engine's certificate — and
+ * asks Docker before it saves anything, which can take up to a minute; a refusal keeps what was
+ * typed and says what failed, in the console's words when the message is one it knows. */
 export function AddServer({ onAdded }: { onAdded?: (server: Server) => void }) {
   const queryClient = useQueryClient();
   const [name, setName] = useState("");
   const [address, setAddress] = useState("");
   const [socket, setSocket] = useState("");
+  const [pems, setPems] = useState<Pems>(NO_PEMS);
+  const tls = isTlsAddress(address);
   const [invalid, setInvalid] = useState<Partial<Record<Field, string>>>({});
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -31,23 +53,30 @@ export function AddServer({ onAdded }: { onAdded?: (server: Server) => void }) {
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    const problems = {
+    const problems: Partial<Record<Field, string>> = {
       name: validateServerName(name) ?? undefined,
       address: validateServerAddress(address) ?? undefined,
-      socket: validateDockerSocket(socket) ?? undefined,
+      ...(tls
+        ? { ca: validatePem("ca", pems.ca) ?? undefined, cert: validatePem("cert", pems.cert) ?? undefined, key: validatePem("key", pems.key) ?? undefined }
+        : { socket: validateDockerSocket(socket) ?? undefined }),
     };
     setInvalid(problems);
-    if (problems.name || problems.address || problems.socket) return;
+    if (Object.values(problems).some(Boolean)) return;
     setBusy(true);
     setError(null);
     setAdded(null);
     try {
-      const body = { name, address: address.trim(), ...(socket.trim() ? { docker_socket: socket.trim() } : {}) };
+      const body = {
+        name,
+        address: address.trim(),
+        ...(tls ? { ca_pem: pems.ca, cert_pem: pems.cert, key_pem: pems.key } : socket.trim() ? { docker_socket: socket.trim() } : {}),
+      };
       const server = await unwrap(api.POST("/api/v1/servers", { body }));
       setAdded(server);
       setName("");
       setAddress("");
       setSocket("");
+      setPems(NO_PEMS);
       queryClient.invalidateQueries({ queryKey: ["servers"] });
       onAdded?.(server);
     } catch (err) {
@@ -69,7 +98,7 @@ export function AddServer({ onAdded }: { onAdded?: (server: Server) => void }) {
       <CardHeader>
         <CardTitle>Add a server</CardTitle>
         <CardDescription>
-          A machine with Docker that AppOS reaches over SSH; nothing of AppOS is installed there. Put AppOS's key in the user's authorized_keys first.
+          A machine with Docker that AppOS reaches over SSH (put AppOS's key in the user's authorized_keys first) or over Docker's TLS port with a client certificate; nothing of AppOS is installed there.
         </CardDescription>
       </CardHeader>
       <CardContent>
@@ -104,9 +133,9 @@ export function AddServer({ onAdded }: { onAdded?: (server: Server) => void }) {
                 autoComplete="off"
                 spellCheck={false}
               />
-              {help("address", "ssh://user@host:port (port 22 when left out). The user must be allowed to use Docker there.")}
+              {help("address", "ssh://user@host:port (port 22 when left out; the user must be allowed to use Docker there), or tcp://host:2376 for Docker over TLS.")}
             </div>
-            <div className="grid content-start gap-1.5">
+            <div className={tls ? "hidden" : "grid content-start gap-1.5"}>
               <Label htmlFor="server-socket">Docker socket (optional)</Label>
               <Input
                 id="server-socket"
@@ -122,6 +151,29 @@ export function AddServer({ onAdded }: { onAdded?: (server: Server) => void }) {
               {help("socket", "Its path on the server, when not the default.")}
             </div>
           </div>
+          {tls && (
+            <div className="grid gap-4 md:grid-cols-3" data-testid="server-tls-fields">
+              {PEM_FIELDS.map(({ kind, label, placeholder, help: words }) => (
+                <div key={kind} className="grid content-start gap-1.5">
+                  <Label htmlFor={`server-${kind}`}>{label}</Label>
+                  <Textarea
+                    id={`server-${kind}`}
+                    placeholder={placeholder}
+                    value={pems[kind]}
+                    aria-invalid={invalid[kind] ? true : undefined}
+                    aria-describedby={`server-${kind}-help`}
+                    onChange={(e) => setPems((before) => ({ ...before, [kind]: e.target.value }))}
+                    disabled={busy}
+                    autoComplete="off"
+                    spellCheck={false}
+                    rows={4}
+                    className="font-mono text-xs"
+                  />
+                  {help(kind, words)}
+                </div>
+              ))}
+            </div>
+          )}
           <ErrorAlert
             error={error}
             title="The server was not added; nothing was saved."
@@ -132,7 +184,15 @@ export function AddServer({ onAdded }: { onAdded?: (server: Server) => void }) {
               <Plus />
               {busy ? "Adding…" : "Add server"}
             </Button>
-            {busy && <Spinner label="Checking SSH, the host key and Docker on the server; this can take up to a minute…" />}
+            {busy && (
+              <Spinner
+                label={
+                  tls
+                    ? "Checking TLS, the engine's certificate and Docker on the server; this can take up to a minute…"
+                    : "Checking SSH, the host key and Docker on the server; this can take up to a minute…"
+                }
+              />
+            )}
             {added && !busy && <SuccessNote>{addedWords(added)}</SuccessNote>}
           </div>
         </form>

@@ -8,11 +8,11 @@ import { Alert } from "@/components/ui/alert";
 import { Button } from "@/components/ui/button";
 import { useCan } from "@/lib/auth";
 import { formatTime, timeAgo } from "@/lib/format";
-import { capacityWords, engineWords, LOCAL, serverProblem, serversQuery, statusWords, type Server } from "@/lib/servers";
+import { capacityWords, engineWords, identityWords, LOCAL, serverProblem, serversQuery, statusWords, type Server } from "@/lib/servers";
 import { cn } from "@/lib/utils";
 
 /** Every server, `local` first, each with its status (and why it is not up), engine, CPUs and
- * memory, apps and pinned host key; admins get Re-pin and Remove for the remote ones. The list is
+ * memory, apps and pinned host key (or, over TLS, engine certificate); admins get Re-pin and Remove for the remote ones. The list is
  * read every 10 s (serversQuery) and at once on the server_* events. */
 export function ServersList() {
   const isAdmin = useCan("admin");
@@ -47,6 +47,8 @@ function ServerCard({ server, isAdmin }: { server: Server; isAdmin: boolean }) {
   const local = name === LOCAL;
   const problem = serverProblem(server.error);
   const apps = server.apps ?? 0;
+  const tls = server.transport === "tls";
+  const identity = identityWords(server);
 
   const repin = async () => {
     const after = await unwrap(api.POST("/api/v1/servers/{name}/repin", { params: { path: { name } }, body: {} }));
@@ -90,7 +92,7 @@ function ServerCard({ server, isAdmin }: { server: Server; isAdmin: boolean }) {
           </dl>
           {!local && (
             <dl className="mt-1 text-sm">
-              <Fact label="Host key" testId="server-fingerprint" className="font-mono text-xs break-all">
+              <Fact label={tls ? "Certificate" : "Host key"} testId="server-fingerprint" className="font-mono text-xs break-all">
                 {server.host_key_fingerprint || "—"}
               </Fact>
             </dl>
@@ -105,9 +107,13 @@ function ServerCard({ server, isAdmin }: { server: Server; isAdmin: boolean }) {
                   Re-pin
                 </Button>
               }
-              title={`Trust the host key ${name} shows now?`}
-              description="AppOS pinned this server's SSH host key when it was added and refuses a different one, because a changed key can mean that someone is between AppOS and the server. Re-pin only after checking that the server was reinstalled or its host keys were made again on purpose, and that the new key's fingerprint (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the server) is the one AppOS will now see."
-              confirmLabel="Trust the new key"
+              title={`Trust the ${identity} ${name} shows now?`}
+              description={
+                tls
+                  ? "AppOS pinned the Docker engine's TLS certificate when the server was added and refuses a different one, because a changed certificate can mean that someone is between AppOS and the engine. Re-pin only after checking that the engine's certificate was renewed on purpose and that its SHA-256 fingerprint (openssl x509 -noout -fingerprint -sha256 -in its --tlscert on the server) is the one AppOS will now see."
+                  : "AppOS pinned this server's SSH host key when it was added and refuses a different one, because a changed key can mean that someone is between AppOS and the server. Re-pin only after checking that the server was reinstalled or its host keys were made again on purpose, and that the new key's fingerprint (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the server) is the one AppOS will now see."
+              }
+              confirmLabel={tls ? "Trust the new certificate" : "Trust the new key"}
               confirmVariant="destructive"
               onConfirm={repin}
             >
@@ -126,7 +132,9 @@ function ServerCard({ server, isAdmin }: { server: Server; isAdmin: boolean }) {
               description={
                 apps
                   ? `${apps} ${apps === 1 ? "app lives" : "apps live"} on ${name}: AppOS refuses to forget it until they are removed or moved.`
-                  : `AppOS closes its SSH connection and forgets the server and its pinned host key. Nothing on the server is changed; take AppOS's key out of its authorized_keys yourself if you wish.`
+                  : tls
+                    ? `AppOS stops connecting to the engine and forgets the server, its pinned certificate and the client certificate and key it was given. Nothing on the server is changed.`
+                    : `AppOS closes its SSH connection and forgets the server and its pinned host key. Nothing on the server is changed; take AppOS's key out of its authorized_keys yourself if you wish.`
               }
               confirmLabel="Remove server"
               confirmVariant="destructive"
@@ -146,7 +154,11 @@ function ServerCard({ server, isAdmin }: { server: Server; isAdmin: boolean }) {
               </div>
             </Alert>
           )}
-          {pinned !== null && <SuccessNote>Host key {pinned} pinned; AppOS connects with it now.</SuccessNote>}
+          {pinned !== null && (
+            <SuccessNote>
+              {tls ? "Certificate" : "Host key"} {pinned} pinned; AppOS connects with it now.
+            </SuccessNote>
+          )}
         </div>
       )}
     </li>

@@ -197,6 +197,41 @@ describe("Servers page", () => {
     expect(calls.find((c) => c.method === "POST")?.body).toEqual({ name: "edge", address: "ssh://deploy@203.0.113.7", docker_socket: "/run/docker.sock" });
   });
 
+  it("asks for the CA, the client certificate and its key for a tcp:// address, and sends them", async () => {
+    const user = userEvent.setup();
+    const TLS: Server = { ...EDGE, name: "tls1", address: "tcp://203.0.113.9:2376", docker_socket: "", transport: "tls", host_key_fingerprint: "SHA256:0a1b" };
+    let added = false;
+    const calls = renderPage("admin", (call) => {
+      if (call.method === "POST") {
+        added = true;
+        return { status: 201, body: TLS };
+      }
+      return servers(added ? [LOCAL, TLS] : [LOCAL])(call) ?? key(call) ?? notFound;
+    });
+    await screen.findByTestId("server-local");
+    expect(screen.queryByTestId("server-tls-fields")).toBeNull();
+    await user.type(screen.getByLabelText("Name"), "tls1");
+    await user.type(screen.getByLabelText("Address"), "tcp://203.0.113.9:2376");
+    expect(screen.getByTestId("server-tls-fields")).toBeInTheDocument();
+    await user.click(screen.getByRole("button", { name: "Add server" }));
+    expect(screen.getByText(/Paste the CA certificate \(PEM\)/)).toBeInTheDocument();
+    expect(screen.getByLabelText("Client key")).toHaveAttribute("aria-invalid", "true");
+    expect(calls.filter((c) => c.method === "POST")).toEqual([]);
+
+    const cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+    const pem = "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----";
+    for (const [label, text] of [["CA certificate", cert], ["Client certificate", cert], ["Client key", pem]]) {
+      await user.click(screen.getByLabelText(label));
+      await user.paste(text);
+    }
+    await user.click(screen.getByRole("button", { name: "Add server" }));
+    expect(await screen.findByText("Added tls1: Docker 24.0.7 (API 1.43), certificate SHA256:0a1b pinned.")).toBeInTheDocument();
+    expect(calls.find((c) => c.method === "POST")?.body).toEqual({ name: "tls1", address: "tcp://203.0.113.9:2376", ca_pem: cert, cert_pem: cert, key_pem: pem });
+    expect(await screen.findByTestId("server-tls1")).toBeInTheDocument();
+    expect(screen.queryByTestId("server-tls-fields")).toBeNull(); // the form is empty again: nothing of the key stays on screen
+    expect(within(screen.getByTestId("server-tls1")).getByText("Certificate")).toBeInTheDocument();
+  });
+
   it("re-pins only after a confirmation that says when it is safe", async () => {
     const user = userEvent.setup();
     let pinned = false;

@@ -5,12 +5,15 @@ import {
   capacityWords,
   engineWords,
   explainServerError,
+  identityWords,
+  isTlsAddress,
   serverHost,
   serverProblem,
   serversQuery,
   SERVERS_REFRESH_MS,
   statusWords,
   validateDockerSocket,
+  validatePem,
   validateServerAddress,
   validateServerName,
 } from "@/lib/servers";
@@ -42,18 +45,45 @@ describe("the Add form's checks", () => {
     expect(validateServerName("key")).toMatch(/reserved/);
   });
 
-  it("takes ssh://user@host[:port] and nothing else", () => {
+  it("takes ssh://user@host[:port] or tcp://host[:port] and nothing else", () => {
     for (const ok of ["ssh://deploy@203.0.113.7", "ssh://deploy@edge.example.com:2222", "ssh://root@[2001:db8::1]:22", " ssh://d_1@h/ "]) {
       expect(validateServerAddress(ok), ok).toBeNull();
     }
     expect(validateServerAddress("")).toMatch(/ssh:\/\/user@host:port/);
-    expect(validateServerAddress("tcp://10.0.0.2:2376")).toMatch(/TLS \(tcp:\/\/\) is not supported yet/);
+    for (const ok of ["tcp://10.0.0.2:2376", "tcp://engine.example.com", " tcp://[2001:db8::2]:2377/ "]) {
+      expect(validateServerAddress(ok), ok).toBeNull();
+      expect(isTlsAddress(ok)).toBe(true);
+    }
+    expect(isTlsAddress("ssh://deploy@h")).toBe(false);
+    expect(validateServerAddress("tcp://root@10.0.0.2:2376")).toMatch(/tcp:\/\/host:port \(port 2376 when left out\)/);
+    expect(validateServerAddress("tcp://10.0.0.2:2376/v1")).toMatch(/nothing after it/);
+    expect(validateServerAddress("tcp://10.0.0.2:0")).toMatch(/1 to 65535/);
     expect(validateServerAddress("deploy@host")).toMatch(/starts with ssh:\/\//);
     expect(validateServerAddress("ssh://host:22")).toMatch(/ssh:\/\/user@host:port/);
     expect(validateServerAddress("ssh://Deploy@host")).toMatch(/user AppOS signs in as/);
     expect(validateServerAddress("ssh://deploy@host:0")).toMatch(/1 to 65535/);
     expect(validateServerAddress("ssh://deploy@host:70000")).toMatch(/1 to 65535/);
     expect(validateServerAddress("ssh://deploy@host/path")).toMatch(/nothing after it/);
+  });
+
+  it("takes the three PEMs of a TLS server, never quoting the key", () => {
+    const cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const key = "-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----";
+    expect(validatePem("ca", cert)).toBeNull();
+    expect(validatePem("cert", ` ${cert} `)).toBeNull();
+    expect(validatePem("key", key)).toBeNull();
+    expect(validatePem("key", "-----BEGIN PRIVATE KEY-----\nMIG\n-----END PRIVATE KEY-----")).toBeNull();
+    expect(validatePem("ca", "")).toMatch(/Paste the CA certificate \(PEM\)/);
+    expect(validatePem("cert", key)).toMatch(/A certificate in PEM/);
+    expect(validatePem("key", cert)).toMatch(/A private key in PEM/);
+    expect(validatePem("key", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nx\n-----END ENCRYPTED PRIVATE KEY-----")).toMatch(/without a passphrase/);
+    expect(validatePem("key", "nope")).not.toMatch(/nope/);
+  });
+
+  it("names what a fingerprint is of", () => {
+    expect(identityWords({ transport: "tls" })).toBe("certificate");
+    expect(identityWords({ transport: "ssh" })).toBe("host key");
+    expect(identityWords({})).toBe("host key");
   });
 
   it("takes an absolute socket path, or none for the default", () => {
@@ -108,6 +138,29 @@ describe("serverProblem", () => {
     expect(p?.next).toMatch(next);
   });
 
+  it("turns what the deployer says of Docker over TLS into the next step", () => {
+    const changed = explainServerError(
+      "the certificate of the engine at 10.0.0.2:2376 is not the one pinned when the server was added (it shows SHA256:ab, SHA256:cd is pinned); if it changed for a good reason (renewed), re-pin it: POST /api/v1/servers/NAME/repin",
+    );
+    expect(changed?.hostKey).toBe(true);
+    expect(changed?.summary).toMatch(/^The certificate of the engine at 10.0.0.2:2376 is not the one AppOS pinned/);
+    expect(changed?.next).toMatch(/Re-pin/);
+    expect(
+      explainServerError("the engine at 10.0.0.2:2376 refused AppOS's client certificate (cert_pem): is it signed by the CA the engine trusts (--tlscacert)? (TLSV1_ALERT_UNKNOWN_CA)"),
+    ).toEqual({ summary: "The engine at 10.0.0.2:2376 refused AppOS's client certificate.", next: expect.stringMatching(/signed by the CA the engine trusts/) });
+    expect(explainServerError("the engine's certificate at 10.0.0.2:2376 is not signed by the CA given (ca_pem): unable to get local issuer certificate")).toEqual({
+      summary: "The engine's certificate at 10.0.0.2:2376 is not signed by the CA given.",
+      next: "Give the CA certificate that signed the engine's certificate.",
+    });
+    expect(explainServerError("the engine's certificate at 10.0.0.2:2376 is not made out to 10.0.0.2 (IP address mismatch): use …")?.next).toMatch(/names/);
+    expect(explainServerError("nothing accepts connections at 10.0.0.2:2377 (is dockerd listening there with --tlsverify?)")?.summary).toBe(
+      "Nothing accepts connections at 10.0.0.2:2377.",
+    );
+    expect(explainServerError("what answers at 10.0.0.2:2375 does not speak TLS (WRONG_VERSION_NUMBER); an engine without --tlsverify is refused")?.next).toMatch(
+      /does not use Docker without TLS/,
+    );
+  });
+
   it("shows a message it does not know as a sentence; the Add form then keeps the server's own", () => {
     expect(serverProblem("ssh to h failed: something new")).toEqual({
       summary: "SSH to h failed: something new.",
@@ -122,6 +175,8 @@ describe("where an app's ports answer", () => {
     { name: "web2", address: "ssh://root@203.0.113.7:22" },
     { name: "v6", address: "ssh://admin@[2001:db8::7]:2222" },
     { name: "named", address: "ssh://deploy@box.example.org" },
+    { name: "tls", address: "tcp://198.51.100.9:2376" },
+    { name: "tls6", address: "tcp://[2001:db8::9]:2376" },
   ];
   it("is this page's host for local apps", () => {
     expect(serverHost("local", servers, "appos.lan")).toBe("appos.lan");
@@ -131,6 +186,8 @@ describe("where an app's ports answer", () => {
     expect(serverHost("web2", servers, "appos.lan")).toBe("203.0.113.7");
     expect(serverHost("v6", servers, "appos.lan")).toBe("2001:db8::7");
     expect(serverHost("named", servers, "appos.lan")).toBe("box.example.org");
+    expect(serverHost("tls", servers, "appos.lan")).toBe("198.51.100.9");
+    expect(serverHost("tls6", servers, "appos.lan")).toBe("2001:db8::9");
     expect(serverHost("gone", servers, "appos.lan")).toBeNull();
     expect(serverHost("web2", undefined, "appos.lan")).toBeNull();
   });

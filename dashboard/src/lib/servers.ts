@@ -65,21 +65,58 @@ export function validateServerName(name: string): string | null {
 }
 
 const ADDRESS = /^ssh:\/\/([^@/?#]*)@(\[[0-9A-Fa-f:.]+\]|[^:/?#[\]@]+)(?::(\d*))?\/?$/;
+const TLS_ADDRESS = /^tcp:\/\/(\[[0-9A-Fa-f:.]+\]|[^:/?#[\]@]+)(?::(\d*))?\/?$/;
 const USER = /^[a-z_][a-z0-9_.-]{0,31}$/;
 
-/** Why an address would be refused, or null: it is `ssh://user@host[:port]`. The server checks it
- * again (and the host itself). */
+/** Whether the address is a Docker engine over TLS (`tcp://…`): the form then asks for the CA,
+ * AppOS's client certificate and its key instead of a socket path. */
+export function isTlsAddress(address: string): boolean {
+  return address.trim().startsWith("tcp://");
+}
+
+function validPort(port: string | undefined): boolean {
+  return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
+}
+
+/** Why an address would be refused, or null: it is `ssh://user@host[:port]` or `tcp://host[:port]`.
+ * The server checks it again (and the host itself). */
 export function validateServerAddress(address: string): string | null {
   const text = address.trim();
-  if (!text) return "Give the server's address: ssh://user@host:port.";
-  if (text.startsWith("tcp://")) return "Docker over TLS (tcp://) is not supported yet; use ssh://user@host:port.";
-  if (!text.startsWith("ssh://")) return "The address starts with ssh://, as in ssh://deploy@203.0.113.7:22.";
+  if (!text) return "Give the server's address: ssh://user@host:port (or tcp://host:2376 for Docker over TLS).";
+  if (isTlsAddress(text)) {
+    const tls = TLS_ADDRESS.exec(text);
+    if (!tls) return "A TLS address is tcp://host:port (port 2376 when left out), with nothing after it.";
+    if (!validPort(tls[2])) return "The port is a number from 1 to 65535.";
+    return null;
+  }
+  if (!text.startsWith("ssh://")) return "The address starts with ssh:// (or tcp:// for Docker over TLS), as in ssh://deploy@203.0.113.7:22.";
   const match = ADDRESS.exec(text);
   if (!match) return "The address is ssh://user@host:port (port 22 when left out), with nothing after it.";
   if (!USER.test(match[1])) return "The address needs the user AppOS signs in as, in lowercase: ssh://user@host:port.";
-  const port = match[3];
-  if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535)) return "The SSH port is a number from 1 to 65535.";
+  if (!validPort(match[3])) return "The SSH port is a number from 1 to 65535.";
   return null;
+}
+
+export type PemKind = "ca" | "cert" | "key";
+const PEM_WORDS: Record<PemKind, string> = { ca: "the CA certificate", cert: "AppOS's client certificate", key: "the client certificate's key" };
+
+/** Why a pasted PEM would be refused, or null (a first look: the server parses it and checks that
+ * the key is the certificate's). The key is never shown back. */
+export function validatePem(kind: PemKind, text: string): string | null {
+  const pem = text.trim();
+  if (!pem) return `Paste ${PEM_WORDS[kind]} (PEM); Docker over TLS needs all three.`;
+  if (kind === "key") {
+    if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(pem)) return "The key is encrypted; give it without a passphrase.";
+    if (!/^-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]+-----END [A-Z ]*PRIVATE KEY-----$/.test(pem)) return "A private key in PEM: -----BEGIN PRIVATE KEY----- … -----END PRIVATE KEY-----.";
+    return null;
+  }
+  if (!/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----$/.test(pem)) return "A certificate in PEM: -----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----.";
+  return null;
+}
+
+/** What a server's pinned fingerprint is of, in words: a TLS engine's certificate, or an SSH host key. */
+export function identityWords(server: Pick<Server, "transport">): string {
+  return server.transport === "tls" ? "certificate" : "host key";
 }
 
 /** Why a Docker socket path would be refused, or null ("" means the default). */
@@ -116,6 +153,8 @@ export function serverProblem(error: string | undefined): ServerProblem | null {
  * refused) in plain words with the next step; null for a message it does not know. Its messages
  * name REST paths for API users; the console names its own buttons instead. */
 export function explainServerError(text: string): ServerProblem | null {
+  const tls = explainTlsError(text);
+  if (tls) return tls;
   const hostKey = /^the host key of (\S+) is not the one pinned/.exec(text);
   if (hostKey) {
     return {
@@ -168,12 +207,42 @@ export function explainServerError(text: string): ServerProblem | null {
   return null;
 }
 
+/** What the deployer says of a Docker engine over TLS, in plain words with the next step. */
+function explainTlsError(text: string): ServerProblem | null {
+  const changed = /^the certificate of the engine at (\S+) is not the one pinned/.exec(text);
+  if (changed) {
+    return {
+      summary: `The certificate of the engine at ${changed[1]} is not the one AppOS pinned when the server was added, so AppOS does not connect.`,
+      next:
+        "If the engine's certificate was renewed on purpose, check its SHA-256 fingerprint on the server (openssl x509 -noout -fingerprint -sha256 -in its --tlscert), then Re-pin (admins). If not, someone may be between AppOS and the engine: do not re-pin.",
+      hostKey: true,
+    };
+  }
+  if (/refused AppOS's client certificate/.test(text)) {
+    return { summary: sentence(text.replace(/ \(cert_pem\).*$/, "")), next: "Give a client certificate signed by the CA the engine trusts (its --tlscacert), with its key." };
+  }
+  if (/is not signed by the CA given/.test(text)) {
+    return { summary: sentence(text.replace(/ \(ca_pem\).*$/, "")), next: "Give the CA certificate that signed the engine's certificate." };
+  }
+  if (/is not made out to/.test(text)) {
+    return { summary: sentence(text.replace(/:.*$/, "")), next: "Use the host name or IP address the engine's certificate names." };
+  }
+  const nothing = /^nothing accepts connections at (\S+)/.exec(text);
+  if (nothing) {
+    return { summary: `Nothing accepts connections at ${nothing[1]}.`, next: "Check the host and port, and that dockerd listens there with --tlsverify (-H tcp://0.0.0.0:2376)." };
+  }
+  if (/does not speak TLS/.test(text)) {
+    return { summary: sentence(text.replace(/ \(.*$/, "")), next: "Make the engine listen with --tlsverify and its certificates: AppOS does not use Docker without TLS." };
+  }
+  return null;
+}
+
 /** The host an app's published ports answer at: `here` for `local` (or no server), else the host of
- *  the server's `ssh://user@host:port` address; null when the list has no such server. */
+ *  the server's `ssh://user@host:port` or `tcp://host:port` address; null when the list has no such server. */
 export function serverHost(server: string | undefined, servers: Pick<Server, "name" | "address">[] | undefined, here: string): string | null {
   if (!server || server === LOCAL) return here;
   const found = servers?.find((s) => s.name === server);
-  const match = found?.address ? /^ssh:\/\/[^@/]+@(\[[^\]]+\]|[^:/]+)/.exec(found.address) : null;
+  const match = found?.address ? /^(?:ssh:\/\/[^@/]+@|tcp:\/\/)(\[[^\]]+\]|[^:/]+)/.exec(found.address) : null;
   return match ? match[1].replace(/^\[|\]$/g, "") : null;
 }
 
