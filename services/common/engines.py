@@ -1,7 +1,8 @@
 """Which Docker engine an app's server is, as every process reaches it: `local` is the engine at
 APPOS_DOCKER_HOST; a remote server is the Unix socket its SSH connection forwards (the deployer's
 servers/tunnel.py keeps it at `<run>/s/<server>/docker.sock`, a path every process of the stack
-shares)."""
+shares) — or, for a tcp:// server, the same socket the deployer's servers/tlslink.py serves,
+forwarding each connection over TLS."""
 
 from __future__ import annotations
 

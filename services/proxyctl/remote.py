@@ -61,7 +61,7 @@ def engine_for(sockets: Path, server: str) -> Engine:
 
 
 def host_of(address: str) -> str:
-    """`ssh://user@host:port` → `host` (an IPv6 address without its brackets)."""
+    """`ssh://user@host:port` or `tcp://host:port` → `host` (an IPv6 address without its brackets)."""
     try:
         return urlsplit(address).hostname or ""
     except ValueError:
