@@ -22,7 +22,7 @@ from services.common.grpc_server import build_server
 from services.common.state_client import StateClient
 from services.deployer.celery_app import make_celery, send_deployment
 from services.deployer.reconciler import Reconciler
-from services.deployer.servers.address import parse_address
+from services.deployer.servers.address import SshAddress
 from services.deployer.servers.tunnel import CONNECTING, DOWN, Tunnel
 from services.deployer.settings import DeployerSettings
 from services.deployer.worker import Worker, node_name
@@ -212,8 +212,9 @@ def test_the_reconciler_queues_a_deployment_again_on_its_servers_queue(
 
 def _tunnel(tmp_path: Path, status: str) -> Tunnel:
     return Tunnel(
-        name="far", address=parse_address("ssh://root@10.0.0.1"), remote_socket="/var/run/docker.sock",
-        key=tmp_path / "key", known_hosts=tmp_path / "known_hosts", folder=tmp_path, status=status,
+        name="far", address=SshAddress(user="root", host="10.0.0.1", port=22),
+        remote_socket="/var/run/docker.sock", key=tmp_path / "key", known_hosts=tmp_path / "known_hosts",
+        folder=tmp_path, status=status,
         error="10.0.0.1:22 cannot be reached (timed out)",
     )  # fmt: skip
 
