@@ -3,7 +3,9 @@
 --tlsverify and certificates this test makes, tests/tlscerts.py): added with a CA, a client
 certificate and its key (the engine's certificate fingerprint pinned and in the reply, the key kept
 0600 and never returned), an app deployed there (its folder copied through the Docker API), served
-on its published port, its logs read, removed; a changed engine certificate refused until an admin
+on its published port, its logs read, a terminal opened in its container (docker exec's hijacked
+stream through the link), a kill and a start made there behind AppOS's back followed (the watcher's
+event stream through the link), removed; a changed engine certificate refused until an admin
 re-pins it; the server removed with its files. Bad input is refused with a clear reason and
 nothing saved: plain tcp://, an unparsable PEM, a key not the certificate's, a CA that did not sign
 the engine's certificate, a client certificate the engine does not trust, no engine at the port.
@@ -25,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 
 from services.common.labels import BACKUP_HELPER_LABEL
 from tests.harness import Stack, running_stack, wait_for
+from tests.integration.test_terminal import open_term
 from tests.remote import TLS_PORT, RemoteServer, remote_server
 from tests.tlscerts import Ca, Issued, make_ca
 
@@ -129,6 +132,22 @@ def _helpers_created(server: RemoteServer, *, since: int) -> int:
         client.close()
 
 
+def _container(server: RemoteServer, app: str) -> Any:
+    client = server.docker_client()
+    try:
+        (found,) = client.containers.list(
+            all=True, filters={"label": f"com.docker.compose.project=appos-{app}"}
+        )
+        return found
+    finally:
+        client.close()
+
+
+def _app_status(stack: Stack, token: str, app: str) -> str:
+    with stack.client(token) as c:
+        return str(c.get(f"/api/v1/apps/{app}").json()["status"])
+
+
 def _page(address: str, port: int) -> str | None:
     try:
         with urllib.request.urlopen(f"http://{address}:{port}/", timeout=5) as page:
@@ -210,6 +229,16 @@ def test_a_tls_server_runs_an_app_and_a_changed_certificate_waits_for_a_repin(
                 x["service"] == "web" and x["line"].startswith("serving") for x in logs.json()["lines"]
             )
             assert c.get(f"/api/v1/apps/{name}").json()["status"] == "running"
+        # a terminal in its container there (docker exec's hijacked stream through the link)
+        with open_term(own_stack, token, target=f"app:{name}/web", cols="90", rows="20") as (term, opened):
+            assert opened["target"] == f"app:{name}/web"
+            term.run("echo IN-$(cat /data/seen)", b"IN-hi")
+        # the watcher follows the engine's event stream through the link: a kill there shows here
+        _container(remote, name).kill()
+        wait_for(lambda: _app_status(own_stack, token, name) == "stopped", timeout=30, what="the app stopped")
+        _container(remote, name).start()
+        wait_for(lambda: _app_status(own_stack, token, name) == "running", timeout=30, what="running again")
+        with own_stack.client(token) as c:
             r = c.delete(f"/api/v1/apps/{name}", params={"remove_volumes": "true"})
             assert r.status_code == 202, r.text
             assert own_stack.wait_deployment(token, r.json()["deployment"]["id"])["status"] == "succeeded"

@@ -103,13 +103,16 @@ class TlsLink:
         try:
             loop.run_until_complete(self._serve())
         except Exception as exc:  # noqa: BLE001 (the status says why; nothing listens then)
-            logger.error("server %s: the TLS forwarder ended: %s", self.name, exc)
-            self.error = f"the local socket for the engine could not be served: {exc}"
+            logger.error("server %s: the TLS forwarder ended: %s", self.name, type(exc).__name__)
+            self.error = (
+                f"AppOS cannot reach the engine: its TLS files or local socket failed ({type(exc).__name__})"
+            )
         finally:
             loop.close()
             self._connected.clear()
 
     async def _serve(self) -> None:
+        _ = self.context  # the stored files, read once: a server whose files are gone says so
         self.local_socket.unlink(missing_ok=True)
         tasks: set[asyncio.Task[None]] = set()
 
@@ -130,6 +133,12 @@ class TlsLink:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._connect_and_pump(reader, writer)
+        finally:
+            await _close(writer)
+
+    async def _connect_and_pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         host, port = self.address.host, self.address.port
         try:
             up_reader, up_writer = await asyncio.wait_for(
@@ -138,14 +147,12 @@ class TlsLink:
             )
         except (OSError, ssl.SSLError, TimeoutError) as exc:
             self._warn(tls.explain(exc, self.address))
-            await _close(writer)
             return
         ssl_object = up_writer.get_extra_info("ssl_object")
         seen = certs.fingerprint(ssl_object.getpeercert(binary_form=True) if ssl_object else b"")
         if seen != self.pinned:
             self._warn(tls.changed_message(self.address, seen, self.pinned))
             await _close(up_writer)
-            await _close(writer)
             return
         self.connections += 1
         _keepalive(up_writer.get_extra_info("socket"))
@@ -160,7 +167,6 @@ class TlsLink:
                 pump.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
             await _close(up_writer)
-            await _close(writer)
 
     def _warn(self, why: str) -> None:
         if why != self._warned:  # once per new reason, not once per Docker call
