@@ -12,6 +12,7 @@ its sockets: `<run>/s/<name>/`.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import shlex
@@ -31,7 +32,7 @@ from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Una
 from services.common.names import validate_dns_label
 from services.common.state_client import StateClient
 from services.common.timestamps import set_ts
-from services.deployer.servers import apicopy, certs, keys, ssh, tls
+from services.deployer.servers import apicopy, certs, keys, sftp, ssh, tls
 from services.deployer.servers.address import SshAddress, TlsAddress, parse_address, parse_socket
 from services.deployer.servers.tlslink import TlsLink
 from services.deployer.servers.tunnel import UP, Tunnel, api_at_least
@@ -57,6 +58,7 @@ class Servers:
         self._change_lock = threading.Lock()  # one change told at a time, in order
         self._adding: set[str] = set()
         self._key: Path | None = None
+        self._copies = sftp.Sessions()  # each server's SFTP session, for the apps' folders
         # told the names of the servers there are now, at the start and whenever one comes or goes
         # (what follows each server: the worker's deployments queue for it, say)
         self.on_change: Callable[[set[str]], None] | None = None
@@ -88,6 +90,7 @@ class Servers:
     def stop(self) -> None:
         for tunnel in list(self._tunnels.values()):
             tunnel.stop()
+        self._copies.close()
 
     def sync_folder(self, server: str, folder: Path, *, timeout: float = 120.0) -> None:
         """The app folder's files to the same path on the server, over its one connection: new and
@@ -101,6 +104,22 @@ class Servers:
             return
         if not tunnel.control.exists():
             raise Unavailable(f"server {server!r} is not connected: {tunnel.error or 'connecting'}")
+        command = functools.partial(
+            ssh.subsystem_command, tunnel.address, key=self.key, known_hosts=tunnel.known_hosts,
+            control=tunnel.control, subsystem="sftp",
+        )  # fmt: skip
+        try:  # through the server's SFTP session, kept open: no new session (nor login shell) per copy
+            self._copies.copy(server, folder, command=command, timeout=timeout)
+            return
+        except sftp.NoSftp as exc:
+            logger.warning("server %s: no SFTP session (%s); copying by a shell command", server, exc.message)
+        except sftp.SftpError as exc:
+            raise Unavailable(f"copying the app's files to server {server!r} failed: {exc.message}") from exc
+        self._copy_by_shell(server, tunnel, folder, timeout)
+
+    def _copy_by_shell(self, server: str, tunnel: Tunnel, folder: Path, timeout: float) -> None:
+        """The copy for a server whose sshd gives no SFTP session: a tar, unpacked by a shell command
+        in a new session (which runs the user's login shell each time)."""
         archive = _tar(folder)
         remote = f"sh -c {shlex.quote(_SYNC_SCRIPT)} appos-sync {shlex.quote(str(folder))}"
         command = ssh.session_command(
@@ -313,6 +332,7 @@ class Servers:
         if tunnel is not None:
             tunnel.stop()
             shutil.rmtree(tunnel.folder, ignore_errors=True)
+        self._copies.close(name)
         shutil.rmtree(self.files / name, ignore_errors=True)
         self._changed()
 

@@ -65,6 +65,18 @@ def session_command(
     ]  # fmt: skip
 
 
+def subsystem_command(
+    address: SshAddress, *, key: Path, known_hosts: Path, control: Path, subsystem: str
+) -> list[str]:
+    """A subsystem of the server's sshd (`sftp`), multiplexed over the server's one connection."""
+    return [
+        "ssh", *base_options(key=key, known_hosts=known_hosts),
+        "-o", "ControlMaster=no",
+        "-o", f"ControlPath={control}",
+        "-T", "-s", "-p", str(address.port), "-l", address.user, "--", address.host, subsystem,
+    ]  # fmt: skip
+
+
 def scan_host_key(address: SshAddress, *, timeout: int = 10) -> str:
     """The server's host key as a known_hosts line (ed25519 when it has one), or InvalidArgument."""
     try:
