@@ -6,10 +6,10 @@ certificate and its key (the engine's certificate fingerprint pinned and in the 
 on its published port, its logs read, a terminal opened in its container (docker exec's hijacked
 stream through the link), a kill and a start made there behind AppOS's back followed (the watcher's
 event stream through the link), removed; a changed engine certificate refused until an admin
-re-pins it; the server removed with its files. Bad input is refused with a clear reason and
-nothing saved: plain tcp://, an unparsable PEM, a key not the certificate's, a CA that did not sign
-the engine's certificate, a client certificate the engine does not trust, no engine at the port.
-Nothing leaves the machine."""
+re-pins it; the link made again when the deployer restarts; the server removed with its files.
+Bad input is refused with a clear reason and nothing saved: plain tcp://, an unparsable PEM, a key
+not the certificate's, a CA that did not sign the engine's certificate, a client certificate the
+engine does not trust, no engine at the port. Nothing leaves the machine."""
 
 from __future__ import annotations
 
@@ -106,6 +106,13 @@ def _server(stack: Stack, token: str, name: str) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     found: dict[str, Any] = r.json()
     return found
+
+
+def _status_or_none(stack: Stack, token: str, name: str) -> str | None:
+    """The server's status, or None while the deployer does not answer."""
+    with stack.client(token) as c:
+        r = c.get(f"/api/v1/servers/{name}")
+    return str(r.json()["status"]) if r.status_code == 200 else None
 
 
 def _names(stack: Stack, token: str) -> list[str]:
@@ -256,6 +263,13 @@ def test_a_tls_server_runs_an_app_and_a_changed_certificate_waits_for_a_repin(
             r = c.post("/api/v1/servers/t1/repin", json={}, timeout=90)
         assert r.status_code == 200 and r.json()["host_key_fingerprint"] == renewed, r.text
         wait_for(lambda: _server(own_stack, token, "t1")["status"] == "up", timeout=60, what="t1 up again")
+
+        # the deployer starts again: the link is made from state and the stored files, nothing asked
+        own_stack.supervisorctl("restart", "deployer")
+        wait_for(
+            lambda: _status_or_none(own_stack, token, "t1") == "up", timeout=90, what="t1 up after a restart"
+        )
+        assert _server(own_stack, token, "t1")["host_key_fingerprint"] == renewed
     finally:
         with own_stack.client(token) as c:
             c.delete(f"/api/v1/apps/{name}", params={"remove_volumes": "true"})
