@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.harness import ROOT, Stack, free_port
+from tests.tlscerts import make_ca
 
 pytestmark = pytest.mark.xdist_group("cli_servers")
 
@@ -124,3 +125,29 @@ def test_repin_and_remove_of_an_unknown_server_say_so(run: Run) -> None:
     local = run("servers", "remove", "local")
     assert local.returncode == 1
     assert "cannot be removed" in local.stderr, local.stderr
+
+
+def test_a_tls_server_sends_its_files_and_the_server_checks_them(run: Run, tmp_path: Path) -> None:
+    """tcp:// with --ca/--cert/--key: the CLI reads the three files and the server checks them (a bad
+    PEM, then good ones with nothing listening); nothing saved, no key quoted back."""
+    ca = make_ca("cli-ca")
+    client = ca.issue("appos", client=True)
+    ca_file = ca.write(tmp_path)
+    cert, key = client.write(tmp_path, "client")
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate\n")
+    name, address = f"tls{uuid.uuid4().hex[:6]}", f"tcp://127.0.0.1:{free_port()}"
+    for files, says in (
+        ((bad, cert, key), "error: the CA certificate (ca_pem) is not a PEM certificate"),
+        ((ca_file, cert, key), "error: nothing accepts connections at 127.0.0.1:"),
+    ):
+        refused = run("servers", "add", name, address, "--ca", *_paths(files))
+        assert refused.returncode == 1, refused.stdout
+        assert says in refused.stderr, refused.stderr
+        assert "PRIVATE KEY" not in refused.stderr + refused.stdout
+    assert name not in _names(run)
+
+
+def _paths(files: tuple[Path, Path, Path]) -> list[str]:
+    ca, cert, key = files
+    return [str(ca), "--cert", str(cert), "--key", str(key)]
