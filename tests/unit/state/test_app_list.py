@@ -1,4 +1,4 @@
-"""The app list (three reads for any number of apps) says of each app what `app_pb` says of it
+"""The app list (four reads for any number of apps) says of each app what `app_pb` says of it
 alone: status from containers and deployments, its newest deployment and the newest that applied a
 version (real SQLite, no server)."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from appos.v1 import apps_pb2, state_pb2
-from services.state import apps, deployments
+from services.state import apps, deployments, settings_store
 from services.state.db import make_engine, migrate
 from services.state.store import Store
 
@@ -83,6 +83,14 @@ def test_the_list_equals_each_app_read_alone(store: Store) -> None:
         with store.write() as s:
             apps.update_runtime(session=s, name=name, status=status, status_message="", services=services)
 
+    with store.write() as s:  # the backups' volume opt-in, kept as settings by the deployer
+        values = {
+            "backup.volumes.delta": "true",
+            "backup.volumes.echo": "false",
+            "backup.volumes.gone": "true",
+        }
+        settings_store.put_settings(session=s, values=values, actor="alice")
+
     listed = _listed(store)
     assert [app.name for app in listed] == ["alpha", "bravo", "charlie", "delta", "echo", "fox", "zeta"]
     assert listed == _reference(store)
@@ -95,6 +103,7 @@ def test_the_list_equals_each_app_read_alone(store: Store) -> None:
     assert by_name["fox"].last_version_deployment.action == "redeploy"
     assert not by_name["alpha"].HasField("last_deployment")
     assert list(by_name["bravo"].policy_exceptions) == ["host_network"]
+    assert [app.name for app in listed if app.backup_volumes] == ["delta"]
 
 
 def test_an_empty_list(store: Store) -> None:
