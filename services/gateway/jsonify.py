@@ -8,6 +8,12 @@ a converter call only where a value needs one, `HasField` only for fields with p
 message costs one dict display and its fields' reads. Timestamps are formatted from integer
 arithmetic and a cache of "YYYY-MM-DDTHH:MM:" by minute (time.strftime was half of a user list's time).
 tests/unit/gateway/test_jsonify.py checks both give the same output.
+
+`reply_json` writes a reply's JSON bytes. The long lists (a top-level repeated field of a type in
+_MEMOIZED: the apps, the users) keep each element's JSON by the element's wire bytes, so an element
+read again unchanged (the console reads the app list every few seconds) is not converted again:
+equal bytes are an equal message, whose JSON is the same. The memo of each type is emptied when it
+passes _MEMO_BYTES; types that may carry a secret are never kept.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pydantic_core
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -111,13 +118,16 @@ def _field(field: FieldDescriptor) -> tuple[bool, Convert | None]:
     return field.has_presence, one
 
 
-def _compile(descriptor: Any) -> Convert:
+def _compile(descriptor: Any, skip: frozenset[str] | set[str] = frozenset()) -> Convert:
     """`descriptor`'s converter: Python source with one line per field, in field order (names are
-    proto identifiers, written with repr; a converter is passed in as `c<i>`, never spelled)."""
+    proto identifiers, written with repr; a converter is passed in as `c<i>`, never spelled).
+    Fields in `skip` are left out."""
     names: dict[str, Any] = {}
     leading: list[str] = []  # the fields before the first with presence: one dict display
     lines: list[str] = []
     for i, field in enumerate(descriptor.fields):
+        if field.name in skip:
+            continue
         if not field.name.isidentifier():  # never for a proto field name; guards the source anyway
             raise ValueError(f"unexpected field name {field.name!r}")
         has_presence, convert = _field(field)
@@ -147,3 +157,76 @@ def message_to_json(message: Message) -> dict[str, Any]:
         converter = _converters[descriptor.full_name] = _compile(descriptor)
     result: dict[str, Any] = converter(message)
     return result
+
+
+_MEMO_BYTES = 8 << 20  # per message type: keys and JSON of about 5,000 apps
+_MEMOIZED = frozenset({"appos.v1.App", "appos.v1.User"})
+
+
+class _Fragments:
+    """The JSON of messages of one type, by their wire bytes, up to `budget` bytes (then emptied)."""
+
+    def __init__(self, budget: int = _MEMO_BYTES) -> None:
+        self.found: dict[bytes, bytes] = {}
+        self.size = 0
+        self.budget = budget
+
+    def add(self, out: list[bytes], elements: Any) -> None:
+        """Append the elements' JSON to `out`, separated by commas."""
+        found = self.found
+        for element in elements:
+            key = element.SerializeToString()
+            text = found.get(key)
+            if text is None:
+                text = pydantic_core.to_json(message_to_json(element))
+                if self.size + len(key) + len(text) > self.budget:
+                    found.clear()
+                    self.size = 0
+                found[key] = text
+                self.size += len(key) + len(text)
+            out.append(text)
+            out.append(b",")
+        if elements:
+            out.pop()
+
+
+# A reply type's fields in order: (name, its JSON key with colon, the memo of a list of messages
+# or None), and the converter of its other fields. None for a type without such a list.
+_Plan = tuple[list[tuple[str, bytes, "_Fragments | None"]], Convert]
+_plans: dict[str, _Plan | None] = {}
+
+
+def _plan(descriptor: Any) -> _Plan | None:
+    fields = []
+    for field in descriptor.fields:
+        message_type = field.message_type
+        listed = field.is_repeated and message_type is not None and message_type.full_name in _MEMOIZED
+        fields.append((field.name, f'"{field.name}":'.encode(), _Fragments() if listed else None))
+    if all(memo is None for _, _, memo in fields):
+        return None
+    return fields, _compile(descriptor, skip={name for name, _, memo in fields if memo is not None})
+
+
+def reply_json(message: Message) -> bytes:
+    """`pydantic_core.to_json(message_to_json(message))`, each element of a top-level list of
+    messages written once per distinct element (see the module's docstring)."""
+    name = message.DESCRIPTOR.full_name
+    if name in _plans:
+        plan = _plans[name]
+    else:
+        plan = _plans[name] = _plan(message.DESCRIPTOR)
+    if plan is None:
+        return pydantic_core.to_json(message_to_json(message))
+    fields, convert_rest = plan
+    rest = convert_rest(message)
+    # one join at the end: each concatenation of a megabyte of JSON costs a new buffer's page faults
+    out = [b"{"]
+    for field_name, key, memo in fields:
+        if memo is not None:
+            out.append(key + b"[" if len(out) == 1 else b"," + key + b"[")
+            memo.add(out, getattr(message, field_name))
+            out.append(b"]")
+        elif field_name in rest:
+            out.append((key if len(out) == 1 else b"," + key) + pydantic_core.to_json(rest[field_name]))
+    out.append(b"}")
+    return b"".join(out)

@@ -25,7 +25,7 @@ from services.gateway.audit import AuditCall, audited
 from services.gateway.authn import Authenticator
 from services.gateway.context import CallContext
 from services.gateway.http_rules import REMOTE_SERVICES, Route
-from services.gateway.translate import ProtoJSONResponse, build_request, to_json
+from services.gateway.translate import ProtoJSONResponse, build_request
 
 Handler = Callable[[Any, CallContext], Awaitable[Message]]
 StatusHook = Callable[[Any], int]
@@ -189,7 +189,7 @@ def make_endpoint(
         extra = None
         if headers is not None and headers.response_header:
             extra = {headers.response_header: str(getattr(reply, headers.response_field))}
-        return ProtoJSONResponse(to_json(reply), status_code=status, headers=extra)
+        return ProtoJSONResponse(reply, status_code=status, headers=extra)
 
     mutating = audited(route.method)
 

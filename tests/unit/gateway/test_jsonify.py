@@ -115,3 +115,47 @@ def test_reply_bytes_as_starlette_writes_them() -> None:
     for message in [*samples(), nan, system_pb2.Health(parts=[system_pb2.HealthPart(name="ü\U0001f600")])]:
         content = to_json(message)
         assert ProtoJSONResponse(content).body == JSONResponse(content).body, type(message).__name__
+
+
+def _app(name: str, status: str) -> apps_pb2.App:
+    app = apps_pb2.App(name=name, status=status, policy_exceptions=["host_network"], server="local")
+    app.services.add(service="web", container=f"appos-{name}-web-1", state="running", ports=["80/tcp"])
+    app.last_deployment.id, app.last_deployment.action = "d1", "deploy"
+    set_ts(app.last_deployment.created_at, 1_764_000_000_123_456)
+    return app
+
+
+def test_reply_json_writes_what_the_dicts_write() -> None:
+    """List replies (each element's JSON kept by its bytes) and others, read again, after their
+    elements changed, and with repeated elements, against pydantic-core on message_to_json."""
+    import pydantic_core
+
+    from services.gateway.jsonify import reply_json
+
+    user = samples()[0]
+    lists: list[Message] = [
+        apps_pb2.ListAppsReply(apps=[_app("blog", "running"), _app("wiki", "stopped")]),
+        apps_pb2.ListAppsReply(
+            apps=[_app("blog", "failed"), _app("wiki", "stopped"), _app("wiki", "stopped")]
+        ),
+        apps_pb2.ListAppsReply(),
+        auth_pb2.ListUsersReply(users=[user, common_pb2.User(username="bob")], next_page_token="abc"),
+        auth_pb2.ListUsersReply(users=[user]),
+        auth_pb2.ListUsersReply(next_page_token="x"),
+    ]
+    for message in [*samples(), *lists, *lists]:
+        assert reply_json(message) == pydantic_core.to_json(message_to_json(message)), message
+
+
+def test_the_memo_of_a_list_stays_within_its_budget() -> None:
+    import pydantic_core
+
+    from services.gateway.jsonify import _Fragments
+
+    fragments = _Fragments(budget=3000)
+    for round_ in range(3):
+        apps = [_app(f"app{i}", "running" if round_ else "stopped") for i in range(5)]
+        out: list[bytes] = []
+        fragments.add(out, apps)
+        assert b"".join(out) == b",".join(pydantic_core.to_json(message_to_json(app)) for app in apps)
+        assert fragments.size <= 3000 and len(fragments.found) < 5
