@@ -14,11 +14,29 @@ from typing import Any
 from docker.errors import DockerException
 from requests.exceptions import RequestException
 
+from services.common.dockerd import docker_client
 from services.common.errors import Unavailable
 from services.common.labels import BACKUP_HELPER_LABEL
 from services.deployer import volumes
+from services.deployer.servers.tlslink import TlsLink
 
 MOUNT = "/appos-app"
+
+
+def copy_through(link: TlsLink, *, folder: Path, archive: bytes, configured_image: str) -> None:
+    """`archive` unpacked at `folder` on the link's server, through its forwarded socket."""
+    if not link.connected:
+        raise Unavailable(f"server {link.name!r} is not connected: {link.error or 'connecting'}")
+    try:
+        client = docker_client(link.docker_host, timeout=120)
+    except DockerException as exc:
+        raise Unavailable(f"server {link.name}: {link.error or link.diagnose(exc)}") from exc
+    try:
+        copy_folder(
+            client, server=link.name, folder=folder, archive=archive, configured_image=configured_image
+        )
+    finally:
+        client.close()
 
 
 def copy_folder(client: Any, *, server: str, folder: Path, archive: bytes, configured_image: str) -> None:

@@ -23,8 +23,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from docker.errors import DockerException
-
 from appos.v1 import servers_pb2, state_pb2
 from services.common import engines
 from services.common.dockerd import docker_client
@@ -32,7 +30,7 @@ from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Una
 from services.common.names import validate_dns_label
 from services.common.state_client import StateClient
 from services.common.timestamps import set_ts
-from services.deployer.servers import apicopy, certs, keys, sftp, ssh, tls
+from services.deployer.servers import apicopy, certs, keys, sftp, ssh
 from services.deployer.servers.address import SshAddress, TlsAddress, parse_address, parse_socket
 from services.deployer.servers.tlslink import TlsLink
 from services.deployer.servers.tunnel import UP, Tunnel, api_at_least
@@ -100,7 +98,12 @@ class Servers:
         if tunnel is None:
             raise NotFound(f"server {server!r} does not exist")
         if isinstance(tunnel, TlsLink):
-            self._copy_over_api(server, tunnel, folder)
+            apicopy.copy_through(
+                tunnel,
+                folder=folder,
+                archive=_tar(folder),
+                configured_image=self.settings.backup_helper_image,
+            )
             return
         if not tunnel.control.exists():
             raise Unavailable(f"server {server!r} is not connected: {tunnel.error or 'connecting'}")
@@ -236,10 +239,10 @@ class Servers:
             folder=engines.forwarded_socket(self.settings.sockets, name).parent,
         )  # fmt: skip
         try:
-            der = tls.fetch_certificate(address, link.context)
-        except (tls.TlsRefused, OSError) as exc:
+            der = link.engine_certificate()
+        except InvalidArgument:
             shutil.rmtree(folder, ignore_errors=True)
-            raise InvalidArgument(str(exc)) from exc
+            raise
         link.pinned = certs.fingerprint(der)
         row = state_pb2.StateServer(
             name=name, address=str(address), known_hosts=certs.der_to_pem(der), fingerprint=link.pinned,
@@ -281,7 +284,8 @@ class Servers:
         row = self._row(name)
         address = parse_address(row.address)
         if isinstance(address, TlsAddress):
-            known, fingerprint = self._seen_certificate(name, address)
+            der = self._link(name).engine_certificate()
+            known, fingerprint = certs.der_to_pem(der), certs.fingerprint(der)
         else:
             scanned = ssh.scan_host_key(address)
             known, fingerprint = _pinned_line(scanned, address) + "\n", ssh.fingerprint(scanned)
@@ -299,29 +303,11 @@ class Servers:
         self._open(pinned)
         return self._reply(pinned)
 
-    def _seen_certificate(self, name: str, address: TlsAddress) -> tuple[str, str]:
-        """(PEM, fingerprint) of the certificate the engine shows now, verified with the stored CA."""
-        ca, cert, key = certs.paths(self.files / name)
-        try:
-            der = tls.fetch_certificate(address, tls.client_context(ca=ca, cert=cert, key=key))
-        except (tls.TlsRefused, OSError) as exc:
-            raise InvalidArgument(str(exc)) from exc
-        return certs.der_to_pem(der), certs.fingerprint(der)
-
-    def _copy_over_api(self, server: str, link: TlsLink, folder: Path) -> None:
-        if not link.connected:
-            raise Unavailable(f"server {server!r} is not connected: {link.error or 'connecting'}")
-        try:
-            client = docker_client(link.docker_host, timeout=120)
-        except DockerException as exc:
-            raise Unavailable(f"server {server}: {link.error or link.diagnose(exc)}") from exc
-        try:
-            apicopy.copy_folder(
-                client, server=server, folder=folder, archive=_tar(folder),
-                configured_image=self.settings.backup_helper_image,
-            )  # fmt: skip
-        finally:
-            client.close()
+    def _link(self, name: str) -> TlsLink:
+        link = self._tunnels.get(name)
+        if not isinstance(link, TlsLink):
+            raise Unavailable(f"server {name!r} has no TLS link (yet); try again")
+        return link
 
     def delete(self, name: str, actor: str) -> None:
         if name == LOCAL:

@@ -32,6 +32,7 @@ from docker.errors import DockerException
 from requests.exceptions import RequestException
 
 from services.common.dockerd import docker_client
+from services.common.errors import InvalidArgument
 from services.deployer.servers import certs, tls
 from services.deployer.servers.address import TlsAddress
 from services.deployer.servers.tunnel import CONNECTING, DOWN, DOWN_AFTER, UP, EngineInfo
@@ -95,6 +96,14 @@ class TlsLink:
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
+
+    def engine_certificate(self) -> bytes:
+        """The certificate (DER) the engine shows now, verified with the stored CA and client
+        certificate (add and re-pin pin it); InvalidArgument saying why not."""
+        try:
+            return tls.fetch_certificate(self.address, self.context)
+        except (tls.TlsRefused, OSError) as exc:
+            raise InvalidArgument(str(exc)) from exc
 
     # --- the forwarder ---
 
