@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.browser import ARTIFACTS, nav_link, sign_in
+from tests.e2e.browser import ARTIFACTS, horizontal_overflow, nav_link, sign_in
 from tests.harness import Stack, free_port
 
 pytestmark = [pytest.mark.xdist_group("browser")]
@@ -105,6 +105,16 @@ def test_an_admin_sees_local_the_key_and_a_refused_add_that_keeps_the_form(
     expect(page.get_by_role("button", name="Add server", exact=True)).to_be_enabled()
     _shot(page, "servers-admin")
     assert name not in _server_names(stack, admin_token)
+
+    # on a phone: the key, the list and the form (with the certificate fields a tcp:// address
+    # shows) fit the screen's width; the long key wraps or scrolls inside its own box
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_label("Address").fill("tcp://198.51.100.7:2376")
+    expect(page.get_by_label("CA certificate")).to_be_visible()
+    expect(page.get_by_test_id("server-public-key")).to_be_visible()
+    overflow = horizontal_overflow(page)
+    assert overflow["scroll_width"] <= overflow["viewport"], overflow
+    _shot(page, "servers-phone")
     assert problems == []
 
 

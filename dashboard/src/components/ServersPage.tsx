@@ -34,7 +34,7 @@ function ServerKeyCard() {
               <CopyButton text={line} what="AppOS's public key" />
             </div>
             <p className="text-xs text-muted-foreground">
-              Fingerprint <span className="font-mono" data-testid="server-key-fingerprint">{key.data?.fingerprint}</span>
+              Fingerprint <span className="font-mono break-all" data-testid="server-key-fingerprint">{key.data?.fingerprint}</span>
             </p>
           </>
         )}
@@ -51,7 +51,7 @@ export function ServersPage() {
     <>
       <PageHeader
         title="Servers"
-        description="This machine and the Docker engines AppOS reaches over SSH, with no agent installed on them. Their state is read every 10 seconds."
+        description="This machine and the Docker engines AppOS reaches over SSH or Docker's TLS port, with no agent installed on them. Their state is read every 10 seconds."
       />
       {isAdmin && <ServerKeyCard />}
       {isAdmin && <AddServer />}
