@@ -6,7 +6,8 @@ certificate and its key (the engine's certificate fingerprint pinned and in the 
 on its published port, its logs read, a terminal opened in its container (docker exec's hijacked
 stream through the link), a kill and a start made there behind AppOS's back followed (the watcher's
 event stream through the link), removed; a changed engine certificate refused until an admin
-re-pins it; the link made again when the deployer restarts; the server removed with its files.
+re-pins it; the link made again when the deployer restarts; a network cut turns it down with why and
+it comes back by itself; the server removed with its files.
 Bad input is refused with a clear reason and nothing saved: plain tcp://, an unparsable PEM, a key
 not the certificate's, a CA that did not sign the engine's certificate, a client certificate the
 engine does not trust, no engine at the port. Nothing leaves the machine."""
@@ -270,6 +271,20 @@ def test_a_tls_server_runs_an_app_and_a_changed_certificate_waits_for_a_repin(
             lambda: _status_or_none(own_stack, token, "t1") == "up", timeout=90, what="t1 up after a restart"
         )
         assert _server(own_stack, token, "t1")["host_key_fingerprint"] == renewed
+
+        # the network is cut: down after three failed probes, with why; up again by itself after
+        remote.cut()
+        try:
+            down = wait_for(
+                lambda: (s := _server(own_stack, token, "t1"))["status"] == "down" and s,
+                timeout=90, what="t1 down",
+            )  # fmt: skip
+            assert "did not answer within" in down["error"], down
+        finally:
+            remote.restore()
+        wait_for(
+            lambda: _server(own_stack, token, "t1")["status"] == "up", timeout=60, what="t1 back by itself"
+        )
     finally:
         with own_stack.client(token) as c:
             c.delete(f"/api/v1/apps/{name}", params={"remove_volumes": "true"})
