@@ -26,6 +26,7 @@ from services.gateway.second_factor import SecondFactor
 from services.gateway.sessions import Sessions
 from services.gateway.settings import GatewaySettings
 from services.gateway.signing_key import SigningKey
+from services.gateway.state_replies import AppList
 from services.gateway.stream_counts import StreamCounts, lapse_for
 from services.gateway.system_service import SystemService
 
@@ -75,6 +76,7 @@ class Runtime:
         implementations: dict[str, object] = {
             "appos.v1.Auth": AuthService(
                 state=state,
+                state_channel=channels["state"],
                 authenticator=authenticator,
                 limiter=limiter,
                 second_factor=second_factor,
@@ -90,6 +92,8 @@ class Runtime:
                 host=host,
             ),
             "appos.v1.Audit": AuditService(state=state, rpc_timeout=settings.rpc_timeout_seconds),
+            # ListApps only (from state); the other Apps methods are the deployer's
+            "appos.v1.Apps": AppList(state=channels["state"], rpc_timeout=settings.rpc_timeout_seconds),
         }
         docker_logs = DockerLogs(settings.docker_host, timeout=settings.rpc_timeout_seconds)
         return cls(

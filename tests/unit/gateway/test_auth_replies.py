@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from google.protobuf.descriptor import Descriptor
 
-from appos.v1 import auth_pb2, common_pb2, state_pb2
+from appos.v1 import apps_pb2, auth_pb2, common_pb2, state_pb2
 from services.common.timestamps import set_ts
 
 
@@ -23,3 +23,13 @@ def test_list_users_replies_share_their_layout() -> None:
     public = auth_pb2.ListUsersReply.FromString(state.SerializeToString())
     assert list(public.users) == list(state.users)
     assert public.next_page_token == "x"
+
+
+def test_list_apps_replies_share_their_layout() -> None:
+    """The gateway reads state's app list as the public reply (services/gateway/state_replies.py)."""
+    assert layout(state_pb2.StateListAppsReply.DESCRIPTOR) == layout(apps_pb2.ListAppsReply.DESCRIPTOR)
+    app = apps_pb2.App(name="blog", status="running", backup_volumes=True, server="local")
+    app.last_deployment.id = "d1"
+    set_ts(app.created_at, 1_764_000_000_123_456)
+    state = state_pb2.StateListAppsReply(apps=[app, apps_pb2.App(name="wiki")])
+    assert list(apps_pb2.ListAppsReply.FromString(state.SerializeToString()).apps) == list(state.apps)
