@@ -8,7 +8,7 @@
 
 The machine's other work moves both sides of a ratio alike; repeat a run and take the median.
 
-Run: .venv/bin/python bench/api.py [requests per case, default 400]
+Run: .venv/bin/python bench/api.py [requests per case, default 400] (--help: this text)
 """
 
 from __future__ import annotations
@@ -153,5 +153,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(__doc__)
+        sys.exit(0)
     with docker_engine():  # started here when none answers, and stopped after
         main()
