@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,39 @@ from docker.errors import DockerException
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 
 
+class _Versions:
+    """The API version each engine (by address) answered a new client with, kept for a few seconds:
+    asking it again costs every new client ~9 ms (a deployment makes several in a row, the watcher
+    one per container event). An engine replaced by an older one is asked again at the latest
+    after `seconds`."""
+
+    def __init__(self, seconds: float = 10.0) -> None:
+        self.seconds = seconds
+        self._found: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, base_url: str) -> str:
+        with self._lock:
+            version, at = self._found.get(base_url, ("", 0.0))
+        return version if version and time.monotonic() - at < self.seconds else ""
+
+    def put(self, base_url: str, version: str) -> None:
+        with self._lock:
+            self._found[base_url] = (version, time.monotonic())
+
+
+_versions = _Versions()
+
+
 def docker_client(base_url: str = DEFAULT_SOCKET, timeout: int = 30) -> Any:
-    """A client that speaks whatever API version the engine has (20.10 up to 29)."""
-    return docker.DockerClient(base_url=base_url, version="auto", timeout=timeout)
+    """A client that speaks whatever API version the engine has (20.10 up to 29): the one it
+    answered a client made in the last few seconds with, or else asked now."""
+    known = _versions.get(base_url)
+    if known:
+        return docker.DockerClient(base_url=base_url, version=known, timeout=timeout)
+    client = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout)
+    _versions.put(base_url, str(client.api.api_version))
+    return client
 
 
 def docker_answers(base_url: str = DEFAULT_SOCKET, timeout: int = 3) -> bool:
