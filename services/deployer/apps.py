@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -124,14 +125,18 @@ class Apps:
         return engines.factory_for(server, sockets=self.settings.sockets, local=self.docker_factory)
 
     def server_of(self, app: str) -> str:
-        record: state_pb2.AppRecord = self.state.stub.GetApp(state_pb2.StateGetAppRequest(name=app))
-        return record.app.server or engines.LOCAL
+        return engine.server_of(self.state, app)
+
+    def port_holders(self, server: str, app: str) -> ports.Holders:
+        """Who holds host ports on `server`'s engine now, for a check of `app`'s ports."""
+        return engine.port_holders(
+            self.settings, self.engine_of(server), remote=engines.is_remote(server), for_app=app
+        )
 
     def refuse_taken_ports(self, app: str, config: dict[str, Any], server: str = engines.LOCAL) -> None:
         """A version whose host port is taken is refused now (the worker checks again right before
         Compose runs, which would stop the running version before finding the port taken)."""
-        holders = engine.port_holders(self.settings, self.engine_of(server), remote=engines.is_remote(server))
-        ports.refuse_taken(config, holders, app=app)
+        ports.refuse_taken(config, self.port_holders(server, app), app=app)
 
     def check_version(
         self, app: str, compose_text: str, env_text: str, allowed: Sequence[str], *, deploy: bool,
@@ -165,11 +170,14 @@ class Apps:
             self.servers.require_up(spec.server)
         files = _files(self.catalog, spec)
         allowed = requested_exceptions(spec.allow, role=role)
-        config = validation.check(
-            name=spec.name, compose_text=files.compose, env_text=files.env, allowed=allowed,
-            apps_dir=self.settings.apps_dir,
-        ).config  # fmt: skip
-        self.refuse_taken_ports(spec.name, config, spec.server)
+        # the two checks side by side: the engine tells who holds ports while Compose reads the files
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="port-holders") as pool:
+            holders = pool.submit(self.port_holders, spec.server, spec.name)
+            config = validation.check(
+                name=spec.name, compose_text=files.compose, env_text=files.env, allowed=allowed,
+                apps_dir=self.settings.apps_dir,
+            ).config  # fmt: skip
+            ports.refuse_taken(config, holders.result(), app=spec.name)
         web_port = (
             compose.published_port(config, files.web_service, files.web_port) if files.web_service else 0
         )
@@ -224,7 +232,7 @@ class Apps:
             checked = check()
             later = f"deploying this version while the app runs would be refused: {now.message}"
         server = record.app.server if record is not None else engines.LOCAL
-        holders = engine.port_holders(self.settings, self.engine_of(server), remote=engines.is_remote(server))
+        holders = self.port_holders(server, name)
         busy = ports.taken(ports.published(checked.config), holders, app=name)
         return apps_pb2.ValidateAppReply(
             warnings=[

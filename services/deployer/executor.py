@@ -24,7 +24,7 @@ from appos.v1 import apps_pb2, state_pb2
 from services.common import engines
 from services.common.errors import AppOSError, Conflict, FailedPrecondition, InvalidArgument, NotFound
 from services.common.state_client import StateClient
-from services.deployer import compose, images, ports, runtime, validation
+from services.deployer import compose, engine, images, ports, runtime, validation
 from services.deployer.settings import DeployerSettings
 from services.deployer.update_run import UpdateRun
 
@@ -119,6 +119,7 @@ class Outcome:
     reason: str = ""
     # what a deployment that started containers ran (state keeps it when it succeeded)
     images: list[images.ServiceImage] = field(default_factory=list)
+    server: str = ""  # the app's server, when the run read it
 
 
 class RemoteServers(Protocol):
@@ -160,10 +161,9 @@ class Executor:
     def server_of(self, app: str) -> str:
         """The server the app runs on (`local` for one state no longer knows)."""
         try:
-            record: state_pb2.AppRecord = self.state.stub.GetApp(state_pb2.StateGetAppRequest(name=app))
+            return engine.server_of(self.state, app)
         except NotFound:
             return engines.LOCAL
-        return record.app.server or engines.LOCAL
 
     # the task body
     def run(self, deployment_id: str) -> None:
@@ -232,7 +232,7 @@ class Executor:
         # the watcher follows Docker's events too; this makes the final status certain
         if deployment.action != "remove" or outcome.status != "succeeded":
             try:
-                self.refresh_app(deployment.app)
+                self.refresh_app(deployment.app, outcome.server)
             except (docker.errors.DockerException, requests.RequestException):
                 logger.warning(
                     "app %s: its engine did not answer after deployment %s",
@@ -279,26 +279,29 @@ class Executor:
             self._remote(server).require_answering(server)
         config: dict[str, Any] = {}
         pinned: dict[str, images.ServiceImage] = {}
-        if deployment.action in STARTS_CONTAINERS:
-            allowed = list(record.app.policy_exceptions)
-            with contextlib.closing(self.engine_of(server)()) as client:  # one client for the checks
+        with contextlib.ExitStack() as stack:
+            client = None  # one client of the server's engine: the checks, then what the deployment ran
+            if deployment.action in STARTS_CONTAINERS:
+                client = stack.enter_context(contextlib.closing(self.engine_of(server)()))
+                allowed = list(record.app.policy_exceptions)
                 config = self._check_policy(client, deployment.app, compose_text, env_text, allowed, sink)
                 self._check_ports(client, deployment.app, config, sink, remote=engines.is_remote(server))
                 pinned = self._pins(client, deployment, version, config, sink)
-        if engines.is_remote(server) and deployment.action != "remove":
-            sink(f"copying the app's files to server {server}")
-            self._remote(server).sync_folder(server, directory)
-        with images.override_files(pinned) as overrides:
-            project = compose.Project(
-                name=compose.project_name(deployment.app),
-                directory=directory,
-                docker_host=engines.docker_host(self.settings.sockets, server, self.settings.docker_host),
-                overrides=overrides,
-            )
-            # a failure names the images Compose was asked to run (pinned ones by digest)
-            outcome = self._compose(deployment, project, options, sink, images.applied(config, pinned))
-        if outcome.status == "succeeded" and deployment.action in images.RECORDS_IMAGES:
-            outcome.images = self.running_images(deployment.app, config)
+            if engines.is_remote(server) and deployment.action != "remove":
+                sink(f"copying the app's files to server {server}")
+                self._remote(server).sync_folder(server, directory)
+            with images.override_files(pinned) as overrides:
+                project = compose.Project(
+                    name=compose.project_name(deployment.app),
+                    directory=directory,
+                    docker_host=engines.docker_host(self.settings.sockets, server, self.settings.docker_host),
+                    overrides=overrides,
+                )
+                # a failure names the images Compose was asked to run (pinned ones by digest)
+                outcome = self._compose(deployment, project, options, sink, images.applied(config, pinned))
+            if outcome.status == "succeeded" and deployment.action in images.RECORDS_IMAGES:
+                outcome.images = self.running_images(deployment.app, config, server=server, client=client)
+        outcome.server = server
         return outcome
 
     def _remote(self, server: str) -> RemoteServers:
@@ -358,12 +361,17 @@ class Executor:
         deploy.action = "deploy"
         return self._compose(deploy, project, {}, sink, config)
 
-    def running_images(self, app: str, config: dict[str, Any]) -> list[images.ServiceImage]:
-        """What the app's services run now; an engine that does not answer records nothing (the
-        deployment succeeded all the same)."""
+    def running_images(
+        self, app: str, config: dict[str, Any], *, server: str = "", client: Any = None
+    ) -> list[images.ServiceImage]:
+        """What the app's services run now, read through `client` (of the engine of the app's
+        `server`) when given; an engine that does not answer records nothing (the deployment
+        succeeded all the same)."""
         try:
-            with contextlib.closing(self.engine_of(self.server_of(app))()) as client:
+            if client is not None:
                 return images.read(client, app, config)
+            with contextlib.closing(self.engine_of(server or self.server_of(app))()) as made:
+                return images.read(made, app, config)
         except (docker.errors.DockerException, requests.RequestException):
             logger.warning("app %s: the images it runs could not be read", app, exc_info=True)
             return []
@@ -495,8 +503,9 @@ class Executor:
         only its engine's containers are known (AppOS's own ports and this machine's listeners are
         not there)."""
         holders = ports.Holders(
-            own_ports={} if remote else self.settings.own_ports(), client=client, local_listeners=not remote
-        )
+            own_ports={} if remote else self.settings.own_ports(), client=client, local_listeners=not remote,
+            for_app=app,
+        )  # fmt: skip
         try:
             ports.refuse_taken(config, holders, app=app)
         except FailedPrecondition as exc:
@@ -571,9 +580,10 @@ class Executor:
             return self._engine_failed(app, exc)
         return reason or said
 
-    def refresh_app(self, app: str) -> None:
-        """Write the app's runtime status from Docker (the engine of the app's server) into state."""
-        with contextlib.closing(self.engine_of(self.server_of(app))()) as client:
+    def refresh_app(self, app: str, server: str = "") -> None:
+        """Write the app's runtime status from Docker (the engine of the app's `server`, asked of
+        state when not given) into state."""
+        with contextlib.closing(self.engine_of(server or self.server_of(app))()) as client:
             services = runtime.app_containers(client, app)
         status, message = runtime.summarize(services)
         try:

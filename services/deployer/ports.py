@@ -86,9 +86,14 @@ class Holders:
     """Who holds host ports right now. `own_ports`: AppOS's own (REST, public gRPC, proxy), each
     with what it is; `client`: a Docker SDK client. Docker is asked once for its containers (one
     list: the running ones' published ports are in it), and only an app's containers that are not
-    running are inspected (their configured ports); a busy engine answers each inspect slowly."""
+    running are inspected (their configured ports); a busy engine answers each inspect slowly.
+    `for_app`: the app whose ports are checked, when there is one: its own containers are the only
+    ones whose configured ports count (`holder(app=…)`), so only its are inspected."""
 
-    def __init__(self, *, own_ports: Mapping[int, str], client: Any, local_listeners: bool = True) -> None:
+    def __init__(
+        self, *, own_ports: Mapping[int, str], client: Any, local_listeners: bool = True,
+        for_app: str | None = None,
+    ) -> None:  # fmt: skip
         self.own_ports = dict(own_ports)
         # whether a port no container holds is tried on this machine (not for a remote server's)
         self.local_listeners = local_listeners
@@ -99,7 +104,7 @@ class Holders:
         for container in client.api.containers(all=True):
             app = _project_app(container.get("Labels") or {})
             if str(container.get("State", "")) not in _HOLDS_PORTS:
-                if app:
+                if app and for_app in (None, app):
                     self._configure(app, _port_bindings(client, str(container.get("Id", ""))))
                 continue
             names = container.get("Names") or [""]
@@ -121,7 +126,8 @@ class Holders:
                     )
 
     def holder(self, wanted: Published, *, app: str) -> str:
-        """Who holds `wanted` other than `app` itself, in words; "" when it is free."""
+        """Who holds `wanted` other than `app` itself (the `for_app` these holders were read for,
+        if any), in words; "" when it is free."""
         if wanted.port in self.own_ports:
             return f"{APPOS_ITSELF} ({self.own_ports[wanted.port]})"
         mine = False

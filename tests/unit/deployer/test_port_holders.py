@@ -94,3 +94,14 @@ def test_a_container_removed_between_the_list_and_its_inspect_holds_nothing() ->
     client.api = _Gone(client.api.found)
     holders = Holders(own_ports={}, client=client)
     assert holders.configured == {}
+
+
+def test_read_for_one_app_only_its_stopped_containers_are_inspected() -> None:
+    """A check of one app's ports inspects that app's containers that are not running (their
+    configured ports are its own) and no other app's: their configured ports never count."""
+    with _held_port() as sock:
+        port = sock.getsockname()[1]
+        client = _Client(_Container("blog", port, running=False), _Container("shop", port + 1, running=False))
+        holders = Holders(own_ports={}, client=client, for_app="blog")
+        assert client.api.inspected == ["id-blog-" + str(port)]
+        assert holders.holder(Published("web", "127.0.0.1", port, "tcp"), app="blog") == ""
