@@ -1,10 +1,7 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { Plus } from "lucide-react";
-import { useState, type FormEvent } from "react";
+import { useState } from "react";
 import { api, unwrap } from "@/api/client";
-import { ErrorAlert, Spinner, SuccessNote } from "@/components/common";
-import { Button } from "@/components/ui/button";
-import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
+import { AddFormCard, useAdding } from "@/components/AddFormCard";
 import { Input, NativeSelect } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import { STORE_FORMATS, formatName, suggestStoreName, validateStoreName, type StoreDetail } from "@/lib/stores";
@@ -24,26 +21,14 @@ export function AddStore({ onAdded }: { onAdded?: (store: StoreDetail) => void }
   const [nameEdited, setNameEdited] = useState(false);
   const [format, setFormat] = useState("");
   const [nameError, setNameError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const [added, setAdded] = useState<StoreDetail | null>(null);
-
-  const changeUrl = (value: string) => {
-    setUrl(value);
-    if (!nameEdited) setName(suggestStoreName(value));
-  };
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    const badName = validateStoreName(name);
-    setNameError(badName);
-    if (badName) return;
-    setBusy(true);
-    setError(null);
-    setAdded(null);
-    try {
-      const store = await unwrap(api.POST("/api/v1/catalog/stores", { body: { name, url: url.trim(), format } }));
-      setAdded(store);
+  const { busy, error, added, run } = useAdding(
+    () =>
+      unwrap(
+        api.POST("/api/v1/catalog/stores", {
+          body: { name, url: url.trim(), format },
+        }),
+      ),
+    (store) => {
       setUrl("");
       setName("");
       setNameEdited(false);
@@ -51,81 +36,79 @@ export function AddStore({ onAdded }: { onAdded?: (store: StoreDetail) => void }
       queryClient.invalidateQueries({ queryKey: ["stores"] });
       queryClient.invalidateQueries({ queryKey: ["catalog"] });
       onAdded?.(store);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    },
+  );
+
+  const changeUrl = (value: string) => {
+    setUrl(value);
+    if (!nameEdited) setName(suggestStoreName(value));
+  };
+
+  const submit = () => {
+    const badName = validateStoreName(name);
+    setNameError(badName);
+    if (!badName) void run();
   };
 
   return (
-    <Card className="mb-6">
-      <CardHeader>
-        <CardTitle>Add a store</CardTitle>
-        <CardDescription>
-          A git repository, an https:// URL of a .zip or .tar.gz archive, or the absolute path of a folder on this server. Every entry either becomes a template
-          or is listed as skipped with its reason.
-        </CardDescription>
-      </CardHeader>
-      <CardContent>
-        <form onSubmit={submit} noValidate className="grid gap-4" aria-busy={busy}>
-          <div className="grid gap-4 md:grid-cols-[2fr_1fr_1fr]">
-            <div className="grid gap-1.5">
-              <Label htmlFor="store-url">URL</Label>
-              <Input
-                id="store-url"
-                placeholder="https://github.com/IceWhaleTech/CasaOS-AppStore.git"
-                value={url}
-                onChange={(e) => changeUrl(e.target.value)}
-                required
-                disabled={busy}
-                autoComplete="off"
-                spellCheck={false}
-              />
-            </div>
-            <div className="grid gap-1.5">
-              <Label htmlFor="store-name">Name</Label>
-              <Input
-                id="store-name"
-                placeholder="casaos"
-                value={name}
-                aria-invalid={nameError ? true : undefined}
-                aria-describedby="store-name-help"
-                onChange={(e) => {
-                  setName(e.target.value.trim().toLowerCase());
-                  setNameEdited(true);
-                }}
-                required
-                disabled={busy}
-                autoComplete="off"
-              />
-            </div>
-            <div className="grid gap-1.5">
-              <Label htmlFor="store-format">Format</Label>
-              <NativeSelect id="store-format" value={format} onChange={(e) => setFormat(e.target.value)} disabled={busy}>
-                <option value="">Detect automatically</option>
-                {STORE_FORMATS.map((f) => (
-                  <option key={f.value} value={f.value}>
-                    {f.label}
-                  </option>
-                ))}
-              </NativeSelect>
-            </div>
-          </div>
-          <p id="store-name-help" className={nameError ? "-mt-2 text-xs text-destructive" : "-mt-2 text-xs text-muted-foreground"}>
-            {nameError ?? "The name prefixes its templates in the catalog (name/app): lowercase letters, digits and '-'."}
-          </p>
-          <ErrorAlert error={error} title="The store was not added." />
-          <div className="flex flex-wrap items-center gap-3">
-            <Button type="submit" disabled={busy || !url.trim()}>
-              <Plus />
-              {busy ? "Adding…" : "Add store"}
-            </Button>
-            {busy && <Spinner label="Fetching the store and converting its apps; a large repository can take a minute…" />}
-            {added && !busy && <SuccessNote>{addedWords(added)}</SuccessNote>}
-          </div>
-        </form>
-      </CardContent>
-    </Card>
+    <AddFormCard
+      title="Add a store"
+      description="A git repository, an https:// URL of a .zip or .tar.gz archive, or the absolute path of a folder on this server. Every entry either becomes a template or is listed as skipped with its reason."
+      onSubmit={submit}
+      busy={busy}
+      error={error}
+      errorTitle="The store was not added."
+      submitLabel="Add store"
+      canSubmit={!!url.trim()}
+      busyNote="Fetching the store and converting its apps; a large repository can take a minute…"
+      addedNote={added ? addedWords(added) : null}
+    >
+      <div className="grid gap-4 md:grid-cols-[2fr_1fr_1fr]">
+        <div className="grid gap-1.5">
+          <Label htmlFor="store-url">URL</Label>
+          <Input
+            id="store-url"
+            placeholder="https://github.com/IceWhaleTech/CasaOS-AppStore.git"
+            value={url}
+            onChange={(e) => changeUrl(e.target.value)}
+            required
+            disabled={busy}
+            autoComplete="off"
+            spellCheck={false}
+          />
+        </div>
+        <div className="grid gap-1.5">
+          <Label htmlFor="store-name">Name</Label>
+          <Input
+            id="store-name"
+            placeholder="casaos"
+            value={name}
+            aria-invalid={nameError ? true : undefined}
+            aria-describedby="store-name-help"
+            onChange={(e) => {
+              setName(e.target.value.trim().toLowerCase());
+              setNameEdited(true);
+            }}
+            required
+            disabled={busy}
+            autoComplete="off"
+          />
+        </div>
+        <div className="grid gap-1.5">
+          <Label htmlFor="store-format">Format</Label>
+          <NativeSelect id="store-format" value={format} onChange={(e) => setFormat(e.target.value)} disabled={busy}>
+            <option value="">Detect automatically</option>
+            {STORE_FORMATS.map((f) => (
+              <option key={f.value} value={f.value}>
+                {f.label}
+              </option>
+            ))}
+          </NativeSelect>
+        </div>
+      </div>
+      <p id="store-name-help" className={nameError ? "-mt-2 text-xs text-destructive" : "-mt-2 text-xs text-muted-foreground"}>
+        {nameError ?? "The name prefixes its templates in the catalog (name/app): lowercase letters, digits and '-'."}
+      </p>
+    </AddFormCard>
   );
 }
