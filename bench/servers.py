@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from services.common.engines import forwarded_socket  # noqa: E402
 from services.deployer.compose import compose_binary  # noqa: E402
 from tests.harness import Stack, docker_engine, running_stack  # noqa: E402
-from tests.remote import RemoteServer, remote_server  # noqa: E402
+from tests.remote import remote_server  # noqa: E402
 
 COMPOSE = """services:
   web:
@@ -40,17 +40,6 @@ COMPOSE = """services:
     ports:
       - "${PORT}:8080"
 """
-
-
-def add_server(stack: Stack, token: str, server: RemoteServer) -> None:
-    with stack.client(token) as c:
-        server.authorize(c.get("/api/v1/servers/key").json()["public_key"])
-        r = c.post(
-            "/api/v1/servers",
-            json={"name": server.name, "address": server.ssh_url, "docker_socket": server.docker_socket},
-            timeout=90,
-        )
-    assert r.status_code == 201, r.text
 
 
 def deploy_through_appos(stack: Stack, token: str, server: str, port: int) -> float:
@@ -102,8 +91,8 @@ def main() -> None:
             remote_server(work / "r", name="farther") as farther,
         ):
             token = stack.login()
-            add_server(stack, token, far)
-            add_server(stack, token, farther)
+            far.add_to(stack, token)
+            farther.add_to(stack, token)
             socket = forwarded_socket(stack.run_dir, "far")
             deploy_through_appos(stack, token, "far", 18100)  # warm: first Compose run, first copy
             deploy_directly(socket, work, 18101)

@@ -37,7 +37,7 @@ from typing import Any
 
 from services.common import dockerd
 from services.launcher import stop_process
-from tests.harness import BUSYBOX_IMAGE, build_busybox_image, wait_for
+from tests.harness import BUSYBOX_IMAGE, Stack, build_busybox_image, wait_for
 
 SUBNET = ipaddress.IPv4Network("10.231.0.0/16")  # one /30 per server
 BRIDGE_IP = "10.232.0.1/24"  # the remote engine's docker0, inside its namespace only
@@ -145,6 +145,20 @@ class RemoteServer:
         """Let the holder of `public_key` log in as `ssh_user`."""
         with (self.run_dir / "ssh" / "authorized_keys").open("a") as keys:
             keys.write(public_key.strip() + "\n")
+
+    def add_to(self, stack: Stack, token: str) -> dict[str, Any]:
+        """Add this server to `stack` over SSH under its own name, AppOS's key authorized here first:
+        the 201 reply (the add checks SSH, the host key and Docker, so it may take a while)."""
+        with stack.client(token) as c:
+            self.authorize(c.get("/api/v1/servers/key").json()["public_key"])
+            r = c.post(
+                "/api/v1/servers",
+                json={"name": self.name, "address": self.ssh_url, "docker_socket": self.docker_socket},
+                timeout=90,
+            )
+        assert r.status_code == 201, r.text
+        added: dict[str, Any] = r.json()
+        return added
 
     def cut(self) -> None:
         """Drop every packet between the namespace and the host (a new connection times out;

@@ -52,14 +52,7 @@ def token(own_stack: Stack) -> str:
 def remote(tmp_path_factory: pytest.TempPathFactory, own_stack: Stack, token: str) -> Iterator[RemoteServer]:
     """A remote server, added to the stack as `far`."""
     with remote_server(tmp_path_factory.mktemp("far"), name="far") as server:
-        with own_stack.client(token) as c:
-            server.authorize(c.get("/api/v1/servers/key").json()["public_key"])
-            r = c.post(
-                "/api/v1/servers",
-                json={"name": "far", "address": server.ssh_url, "docker_socket": server.docker_socket},
-                timeout=90,
-            )
-        assert r.status_code == 201, r.text
+        server.add_to(own_stack, token)
         yield server
 
 

@@ -42,14 +42,7 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) -> 
 def remote(tmp_path_factory: pytest.TempPathFactory, own_stack: Stack) -> Iterator[RemoteServer]:
     """A remote server, added to the stack as `far`."""
     with remote_server(tmp_path_factory.mktemp("far"), name="far") as server:
-        with own_stack.client(own_stack.login()) as c:
-            server.authorize(c.get("/api/v1/servers/key").json()["public_key"])
-            r = c.post(
-                "/api/v1/servers",
-                json={"name": "far", "address": server.ssh_url, "docker_socket": server.docker_socket},
-                timeout=90,
-            )
-        assert r.status_code == 201, r.text
+        server.add_to(own_stack, own_stack.login())
         yield server
 
 

@@ -101,14 +101,7 @@ def far(
         remote_server(tmp_path_factory.mktemp("far"), name="far") as server,
         bridged_port(server, registry[0].port),
     ):
-        with stack.client(token) as c:
-            server.authorize(c.get("/api/v1/servers/key").json()["public_key"])
-            r = c.post(
-                "/api/v1/servers",
-                json={"name": "far", "address": server.ssh_url, "docker_socket": server.docker_socket},
-                timeout=90,
-            )
-        assert r.status_code == 201, r.text
+        server.add_to(stack, token)
         yield server
 
 

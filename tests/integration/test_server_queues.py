@@ -81,18 +81,7 @@ def remotes(
     base = tmp_path_factory.mktemp("remotes")
     with remote_server(base, name="r1") as r1, remote_server(base, name="r2") as r2:
         for server in (r1, r2):
-            with own_stack.client(token) as c:
-                server.authorize(c.get("/api/v1/servers/key").json()["public_key"])
-                r = c.post(
-                    "/api/v1/servers",
-                    json={
-                        "name": server.name,
-                        "address": server.ssh_url,
-                        "docker_socket": server.docker_socket,
-                    },
-                    timeout=90,
-                )
-            assert r.status_code == 201, r.text
+            server.add_to(own_stack, token)
         yield {"r1": r1, "r2": r2}
 
 
