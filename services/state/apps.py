@@ -125,32 +125,65 @@ _NEWEST = select(*DEPLOYMENT_COLUMNS).where(Deployment.id.in_(_newest_ids()))
 _NEWEST_APPLYING = select(*DEPLOYMENT_COLUMNS).where(Deployment.id.in_(_newest_ids(_APPLIES_VERSION)))
 
 
-def fill_app_list(into: RepeatedCompositeFieldContainer[apps_pb2.App], *, session: Session) -> None:
+class AppMessages:
+    """Listed apps' messages by everything each is made of: its row, its newest and newest
+    version-applying deployments' rows, its backup opt-in. An app whose rows did not change since a
+    list read them is added from its bytes (about 1 µs) instead of filled again (about 20 µs); the
+    rows are still read every time. Emptied past `limit` entries; the servicer owns one."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.found: dict[tuple[Any, ...], bytes] = {}
+        self.limit = limit
+
+    def put(self, key: tuple[Any, ...], message: apps_pb2.App) -> None:
+        if len(self.found) >= self.limit:
+            self.found.clear()
+        self.found[key] = message.SerializeToString()
+
+
+def fill_app_list(
+    into: RepeatedCompositeFieldContainer[apps_pb2.App], *, session: Session, memo: AppMessages | None = None
+) -> None:
     """Every app as `app_pb` makes it, added to a reply's repeated field in place (copying a
     thousand messages into a reply costs about as much as filling them), in four reads whatever
     the number of apps (`app_pb` for each app reads its newest deployments: 2,000 queries for 1,000)."""
     connection = session.connection()
-    # rows of DEPLOYMENT_COLUMNS by app (a Row's values by position: by name costs ~1 µs each), each
-    # filled straight into the app's message
+    # rows of DEPLOYMENT_COLUMNS by app (a Row's values by position: by name costs ~1 µs each)
     newest = {row[1]: row for row in connection.execute(_NEWEST).all()}
     applying: dict[str, Any] = {}
     if any(row[2] not in _APPLIES_VERSION for row in newest.values()):
         applying = {row[1]: row for row in connection.execute(_NEWEST_APPLYING).all()}
     opted = _backup_volumes(session, _OPTED)
+    found = memo.found if memo is not None else {}
     for row in connection.execute(_APPS).all():
-        pb = fill_app(into.add(), row)
-        pb.backup_volumes = pb.name in opted
-        found = newest.get(pb.name)
-        if found is None:  # no deployment: the status is its containers'
+        name = row[0]
+        last = newest.get(name)
+        applied = applying.get(name) if last is not None and last[2] not in _APPLIES_VERSION else None
+        # plain tuples: a Row compares in Python, a tuple in C
+        key = (tuple(row), last and tuple(last), applied and tuple(applied), name in opted)
+        known = found.get(key)
+        if known is not None:
+            into.add().MergeFromString(known)
             continue
-        last = fill_deployment(pb.last_deployment, found)
-        pb.status, pb.status_message = effective_status(
-            runtime=pb.status, message=pb.status_message, last=last
-        )
-        if last.action in _APPLIES_VERSION:
-            pb.last_version_deployment.CopyFrom(last)
-        elif (applied := applying.get(pb.name)) is not None:
-            fill_deployment(pb.last_version_deployment, applied)
+        pb = _fill_listed(into.add(), row, last, applied, opted=name in opted)
+        if memo is not None:
+            memo.put(key, pb)
+
+
+def _fill_listed(pb: apps_pb2.App, row: Any, last: Any, applied: Any, *, opted: bool) -> apps_pb2.App:
+    """One app of the list from its rows, each deployment filled straight into the app's message."""
+    fill_app(pb, row)
+    pb.backup_volumes = opted
+    if last is None:  # no deployment: the status is its containers'
+        return pb
+    newest = fill_deployment(pb.last_deployment, last)
+    pb.status, pb.status_message = effective_status(runtime=pb.status, message=pb.status_message, last=newest)
+    if newest.action in _APPLIES_VERSION:
+        pb.last_version_deployment.CopyFrom(newest)
+    elif applied is not None:
+        fill_deployment(pb.last_version_deployment, applied)
+    return pb
+
 
 def create_app(
     *,

@@ -47,6 +47,7 @@ class StateServicer(state_pb2_grpc.StateServicer):
     def __init__(self, store: Store, *, hash_key: bytes) -> None:
         self.store = store
         self.hash_key = hash_key  # keys the versions' hashes (models.ConfigVersion.keyed_hash)
+        self.app_messages = apps.AppMessages()  # the app list's unchanged apps (apps.fill_app_list)
 
     # users
     def CreateUser(
@@ -236,7 +237,7 @@ class StateServicer(state_pb2_grpc.StateServicer):
     ) -> state_pb2.StateListAppsReply:
         reply = state_pb2.StateListAppsReply()
         with self.store.read() as s:
-            apps.fill_app_list(reply.apps, session=s)
+            apps.fill_app_list(reply.apps, session=s, memo=self.app_messages)
         return reply
 
     def UpdateAppRuntime(

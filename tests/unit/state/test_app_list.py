@@ -48,10 +48,10 @@ def _reference(store: Store) -> list[object]:
         return [apps.app_pb(session=s, app=app) for app in apps.list_apps(session=s)]
 
 
-def _listed(store: Store) -> list[apps_pb2.App]:
+def _listed(store: Store, memo: apps.AppMessages | None = None) -> list[apps_pb2.App]:
     reply = state_pb2.StateListAppsReply()
     with store.read() as s:
-        apps.fill_app_list(reply.apps, session=s)
+        apps.fill_app_list(reply.apps, session=s, memo=memo)
     return list(reply.apps)
 
 
@@ -104,6 +104,34 @@ def test_the_list_equals_each_app_read_alone(store: Store) -> None:
     assert not by_name["alpha"].HasField("last_deployment")
     assert list(by_name["bravo"].policy_exceptions) == ["host_network"]
     assert [app.name for app in listed if app.backup_volumes] == ["delta"]
+
+
+def test_unchanged_apps_come_from_the_memo_and_changed_ones_do_not(store: Store) -> None:
+    for name in ("alpha", "bravo", "charlie"):
+        with store.write() as s:
+            apps.create_app(
+                session=s, name=name, template="", compose="services: {}\n", env="", web_service="",
+                web_port=0, actor="alice",
+            )  # fmt: skip
+    _deploy(store, "bravo", "deploy", "running", "succeeded")
+    memo = apps.AppMessages(limit=4)
+    assert _listed(store, memo) == _reference(store)
+    assert len(memo.found) == 3
+    assert _listed(store, memo) == _reference(store)  # all from the memo
+    assert len(memo.found) == 3
+    services = [{"service": "web", "container": "c1", "state": "running", "health": ""}]
+    with store.write() as s:
+        apps.update_runtime(session=s, name="alpha", status="running", status_message="", services=services)
+    _deploy(store, "bravo", "stop", "running")
+    with store.write() as s:
+        settings_store.put_settings(session=s, values={"backup.volumes.charlie": "true"}, actor="alice")
+    listed = _listed(store, memo)  # three changed apps: past the limit, the memo starts again
+    assert listed == _reference(store)
+    assert listed[0].status == "running" and listed[0].services[0].container == "c1"
+    assert listed[1].last_deployment.action == "stop" and listed[1].last_version_deployment.action == "deploy"
+    assert listed[2].backup_volumes
+    assert len(memo.found) <= 4
+    assert _listed(store, memo) == _reference(store)
 
 
 def test_an_empty_list(store: Store) -> None:
