@@ -133,6 +133,7 @@ def test_reply_json_writes_what_the_dicts_write() -> None:
     from services.gateway.jsonify import reply_json
 
     user = samples()[0]
+    assert isinstance(user, common_pb2.User)
     lists: list[Message] = [
         apps_pb2.ListAppsReply(apps=[_app("blog", "running"), _app("wiki", "stopped")]),
         apps_pb2.ListAppsReply(
