@@ -69,7 +69,18 @@ function AppLayout() {
           ))}
         </TabsList>
       </Tabs>
-      {app.isPending ? <Spinner /> : app.isError ? <ErrorAlert error={app.error} /> : <Outlet />}
+      {/* a failed read again (a dropped connection, the app removed meanwhile) says so above the page
+          and keeps it mounted: what the page holds (an edit being typed, secrets shown once) stays */}
+      {app.isPending ? (
+        <Spinner />
+      ) : app.isError && !app.data ? (
+        <ErrorAlert error={app.error} />
+      ) : (
+        <>
+          {app.isError && <ErrorAlert error={app.error} className="mb-4" title="This app could not be read again; what is shown may be out of date." />}
+          <Outlet />
+        </>
+      )}
     </>
   );
 }
