@@ -270,6 +270,10 @@ def start_stack(base: Path, *, extra_env: dict[str, str] | None = None, timeout:
             "APPOS_GRPC_PORT": str(free_port()),
             "APPOS_PROXY_HTTP_PORT": str(free_port()),
             "APPOS_PROXY_HTTPS_PORT": str(free_port()),
+            # The host shell without the machine's dotfiles: a developer's ~/.bashrc (pyenv's init,
+            # whose `rehash` waits on a lock that a shell killed mid-rehash leaves behind) must not
+            # decide whether a test's shell starts. The login shell itself is AppOS's default.
+            "APPOS_TERMINAL_HOST_SHELL": json.dumps(["/bin/bash", "--noprofile", "--norc"]),
             **(extra_env or {}),
         },
     )
