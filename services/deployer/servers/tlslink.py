@@ -31,11 +31,10 @@ from typing import Any
 from docker.errors import DockerException
 from requests.exceptions import RequestException
 
-from services.common.dockerd import docker_client
 from services.common.errors import InvalidArgument
 from services.deployer.servers import certs, tls
 from services.deployer.servers.address import TlsAddress
-from services.deployer.servers.tunnel import CONNECTING, DOWN, DOWN_AFTER, UP, EngineInfo
+from services.deployer.servers.tunnel import CONNECTING, DOWN, DOWN_AFTER, UP, EngineInfo, read_engine
 
 logger = logging.getLogger(__name__)
 
@@ -197,19 +196,10 @@ class TlsLink:
             self._failed(self.error or "connecting")
             return False
         try:
-            client = docker_client(self.docker_host, timeout=self.probe_timeout)
-            try:
-                version: dict[str, Any] = client.version()
-                info: dict[str, Any] = client.info()
-            finally:
-                client.close()
+            self.info = read_engine(self.docker_host, timeout=self.probe_timeout)
         except (DockerException, RequestException, OSError) as exc:
             self._failed(self.diagnose(exc))
             return False
-        self.info = EngineInfo(
-            engine_version=str(version.get("Version", "")), api_version=str(version.get("ApiVersion", "")),
-            cpus=int(info.get("NCPU") or 0), memory_bytes=int(info.get("MemTotal") or 0),
-        )  # fmt: skip
         self._failures, self.status, self.error, self._warned = 0, UP, "", ""
         self.last_seen = int(time.time() * 1_000_000)
         return True

@@ -30,6 +30,21 @@ MAX_BACKOFF = 30.0
 MIN_API = (1, 41)  # Docker Engine 20.10
 
 
+def read_engine(docker_host: str, *, timeout: int) -> EngineInfo:
+    """`docker version` + `info` through a server's forwarded socket (a probe of the SSH tunnel or
+    the TLS link): Docker's or the connection's exception when the engine does not answer."""
+    client = docker_client(docker_host, timeout=timeout)
+    try:
+        version: dict[str, Any] = client.version()
+        info: dict[str, Any] = client.info()
+    finally:
+        client.close()
+    return EngineInfo(
+        engine_version=str(version.get("Version", "")), api_version=str(version.get("ApiVersion", "")),
+        cpus=int(info.get("NCPU") or 0), memory_bytes=int(info.get("MemTotal") or 0),
+    )  # fmt: skip
+
+
 @dataclass
 class EngineInfo:
     engine_version: str = ""
@@ -154,19 +169,10 @@ class Tunnel:
             self._failed(self.error or "connecting")
             return False
         try:
-            client = docker_client(self.docker_host, timeout=self.probe_timeout)
-            try:
-                version: dict[str, Any] = client.version()
-                info: dict[str, Any] = client.info()
-            finally:
-                client.close()
+            self.info = read_engine(self.docker_host, timeout=self.probe_timeout)
         except (DockerException, RequestException, OSError) as exc:
             self._failed(self._probe_error(exc))
             return False
-        self.info = EngineInfo(
-            engine_version=str(version.get("Version", "")), api_version=str(version.get("ApiVersion", "")),
-            cpus=int(info.get("NCPU") or 0), memory_bytes=int(info.get("MemTotal") or 0),
-        )  # fmt: skip
         self._failures, self.status, self.error = 0, UP, ""
         self.last_seen = int(time.time() * 1_000_000)
         return True
