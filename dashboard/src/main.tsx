@@ -53,4 +53,3 @@ window.addEventListener("load", () => {
     });
   }, 500);
 });
-
