@@ -6,7 +6,7 @@ VPY := $(VENV)/bin/python
 SITE = $(shell $(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PROTOS := $(wildcard proto/appos/v1/*.proto)
 
-.PHONY: run install install-dev system-deps proto test lint typecheck unit integration bench clean dashboard dev image image-local wheels fuzz chaos footprint-guard
+.PHONY: run install install-dev system-deps proto test lint typecheck vitest unit integration bench clean dashboard dev image image-local wheels fuzz chaos footprint-guard
 
 ## run: install what is missing, then start the whole stack in the foreground (Ctrl-C stops it)
 run: install dashboard
@@ -97,9 +97,14 @@ build/wheels/.stamp: pyproject.toml | $(VENV)/.installed
 	touch $@
 
 ## test: lint, types, unit, integration and end-to-end tests against real Redis and Docker
-test: install-dev dashboard lint typecheck
-	$(WITH_NODE) && cd dashboard && npx vitest run
+test: install-dev dashboard
+	@# the three checks side by side (the console's tests wait more than they compute), output kept apart
+	$(MAKE) --no-print-directory -j3 -O lint typecheck vitest
 	$(VPY) -m pytest -n 2 --dist loadgroup
+
+## vitest: the console's component tests
+vitest: dashboard
+	$(WITH_NODE) && cd dashboard && npx vitest run
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -47,9 +47,15 @@ export function toApiError(status: number, body: unknown, statusText = ""): ApiE
   return new ApiError(status, "http_" + status, word);
 }
 
-/** The failure of fetch itself (server down, connection refused). */
+/** The failure of fetch itself: the server down, the connection refused — or dropped on the way
+ * (on a Docker host Chromium drops requests in flight whenever Docker creates a network), in which
+ * case a change asked for may well have been made. */
 export function networkError(cause: unknown): ApiError {
-  const error = new ApiError(0, "network", "Cannot reach the AppOS server. Is it running?");
+  const error = new ApiError(
+    0,
+    "network",
+    "Cannot reach the AppOS server, or the connection dropped before it answered. Is it running? If you were changing something, look whether it was done before trying again.",
+  );
   (error as { cause?: unknown }).cause = cause;
   return error;
 }
