@@ -153,13 +153,6 @@ class Apps:
         if deploy:
             self.refuse_taken_ports(app, config, server)
 
-    def with_options(self, *found: apps_pb2.App) -> None:
-        """Options kept as settings rather than app columns (backup_volumes)."""
-        if self.backups is not None and found:
-            opted = self.backups.volume_opt_ins()
-            for app in found:
-                app.backup_volumes = app.name in opted
-
     # the flows
     def create(self, *, spec: NewApp, actor: str, role: str) -> apps_pb2.CreateAppReply:
         """The app and its first deployment, queued. Nothing is left of a create that failed."""
@@ -269,13 +262,11 @@ class Apps:
         return self.act(app=app, action="redeploy", actor=actor)
 
     def list_all(self) -> list[apps_pb2.App]:
-        found = list(self.state.stub.ListApps(state_pb2.StateListAppsRequest()).apps)
-        self.with_options(*found)
-        return found
+        # state's apps carry everything a client sees, the backup opt-in (a setting) included
+        return list(self.state.stub.ListApps(state_pb2.StateListAppsRequest()).apps)
 
     def get(self, name: str) -> apps_pb2.App:
-        app = self.state.stub.GetApp(state_pb2.StateGetAppRequest(name=name)).app
-        self.with_options(app)
+        app: apps_pb2.App = self.state.stub.GetApp(state_pb2.StateGetAppRequest(name=name)).app
         return app
 
     def usage(self, name: str) -> apps_pb2.AppStats:
@@ -293,7 +284,7 @@ class Apps:
             if self.backups is None:
                 raise FailedPrecondition("backups are not available in this process")
             self.backups.set_volume_opt_in(app, backup_volumes, actor)
-        self.with_options(updated)
+            updated.backup_volumes = backup_volumes  # state's reply was written before the opt-in
         return updated
 
     def set_policy_exceptions(

@@ -388,15 +388,17 @@ class StateServicer(state_pb2_grpc.StateServicer):
     def UpdateAppOptions(
         self, request: state_pb2.StateUpdateAppOptionsRequest, context: grpc.ServicerContext
     ) -> apps_pb2.App:
+        """The app as GetApp says it (status, newest deployments, backup opt-in), options changed."""
         with self.store.write() as s:
-            return versions.update_options(
+            app = versions.update_options(
                 session=s,
                 app_name=request.app,
                 auto_rollback=request.auto_rollback if request.HasField("auto_rollback") else None,
                 policy_exceptions=list(request.policy_exceptions) if request.set_policy_exceptions else None,
                 reason=request.reason,
                 actor=request.actor,
-            ).to_pb()
+            )
+            return apps.app_pb(session=s, app=app)
 
     # proxy
     def PutDomain(

@@ -160,6 +160,26 @@ POLICY_CASES = [
 ]
 
 
+def test_changed_options_are_answered_with_the_app_as_its_page_reads_it(
+    stack: Stack, admin_token: str, web_app: tuple[str, int]
+) -> None:
+    """PATCH options (and policy exceptions) answer with what GET says of the app: its status from its
+    containers, its newest deployment and its backup opt-in, read in the same transaction as the change."""
+    app, _ = web_app
+    with stack.client(admin_token) as c:
+        for body in ({"backup_volumes": True}, {"auto_rollback": False}, {"backup_volumes": False}):
+            r = c.patch(f"/api/v1/apps/{app}/options", json=body)
+            assert r.status_code == 200, r.text
+            assert r.json() == c.get(f"/api/v1/apps/{app}").json(), body
+        changed = r.json()
+        options = (changed["status"], changed["auto_rollback"], changed["backup_volumes"])
+        assert options == ("running", False, False)
+        assert changed["last_deployment"]["status"] == "succeeded"
+        r = c.put(f"/api/v1/apps/{app}/policy", json={"exceptions": [], "reason": "none needed"})
+        assert r.status_code == 200, r.text
+        assert r.json() == c.get(f"/api/v1/apps/{app}").json()
+
+
 @pytest.mark.parametrize(("extra", "needle"), POLICY_CASES)
 def test_the_compose_policy_refuses_and_changes_nothing(
     stack: Stack, admin_token: str, web_app: tuple[str, int], extra: str, needle: str
