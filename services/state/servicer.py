@@ -388,17 +388,19 @@ class StateServicer(state_pb2_grpc.StateServicer):
     def UpdateAppOptions(
         self, request: state_pb2.StateUpdateAppOptionsRequest, context: grpc.ServicerContext
     ) -> apps_pb2.App:
-        """The app as GetApp says it (status, newest deployments, backup opt-in), options changed."""
+        """The app as GetApp says it (status, newest deployments, backup opt-in), options changed:
+        read after the commit, so the change (and its event) waits for no reads."""
         with self.store.write() as s:
-            app = versions.update_options(
+            name = versions.update_options(
                 session=s,
                 app_name=request.app,
                 auto_rollback=request.auto_rollback if request.HasField("auto_rollback") else None,
                 policy_exceptions=list(request.policy_exceptions) if request.set_policy_exceptions else None,
                 reason=request.reason,
                 actor=request.actor,
-            )
-            return apps.app_pb(session=s, app=app)
+            ).name
+        with self.store.read() as s:
+            return apps.app_pb(session=s, app=apps.get_app(session=s, name=name))
 
     # proxy
     def PutDomain(
