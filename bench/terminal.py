@@ -2,11 +2,11 @@
 against a PTY read directly by this process, in the same run:
 
 - throughput: `cat` of the base64 of 10 MB of random bytes (13.5 MB of output), median of several
-  rounds each way; prints both rates and their ratio (target >= 0.5x). Twice: with a client that
+  rounds each way; prints both rates and their ratio (target >= 0.8x, issue 18). Twice: with a client that
   does not ask for WebSocket compression (CLIs, scripts), and with permessage-deflate, which every
   browser negotiates (uvicorn accepts it for all WebSockets: the gateway then deflates the output);
 - keystroke echo: one byte typed into `cat` (the terminal's own echo answers), round trip until
-  it comes back, p50/p99 (target p50 <= 5 ms on loopback); the same against a direct PTY.
+  it comes back, p50/p99 (target p99 <= 3 ms on loopback, issue 18); the same against a direct PTY.
 
 Run: .venv/bin/python bench/terminal.py [rounds, default 5] [keys, default 500]
 """
@@ -165,11 +165,11 @@ def main() -> None:
         t = statistics.median(rates)
         label = f"WebSocket -> gateway -> gRPC -> PTY, {name}"
         print(f"  {label:56} {t / 1e6:6.1f}  ratio {t / d:4.2f}", end="")
-        print("  (target >= 0.5)")
+        print("  (target >= 0.8)")
     a50, a99 = percentiles(appos_rtt)
     b50, b99 = percentiles(direct_rtt)
     print(f"Keystroke echo round trip, {keys} keys (ms)")
-    print(f"  through AppOS  p50 {a50 * 1e3:6.2f}  p99 {a99 * 1e3:6.2f}   (target p50 <= 5)")
+    print(f"  through AppOS  p50 {a50 * 1e3:6.2f}  p99 {a99 * 1e3:6.2f}   (target p99 <= 3)")
     print(f"  direct PTY     p50 {b50 * 1e3:6.2f}  p99 {b99 * 1e3:6.2f}")
 
 
