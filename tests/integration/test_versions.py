@@ -164,7 +164,7 @@ def test_changed_options_are_answered_with_the_app_as_its_page_reads_it(
     stack: Stack, admin_token: str, web_app: tuple[str, int]
 ) -> None:
     """PATCH options (and policy exceptions) answer with what GET says of the app: its status from its
-    containers, its newest deployment and its backup opt-in, read in the same transaction as the change."""
+    containers, its newest deployment and its backup opt-in, read once the change is committed."""
     app, _ = web_app
     with stack.client(admin_token) as c:
         for body in ({"backup_volumes": True}, {"auto_rollback": False}, {"backup_volumes": False}):

@@ -51,9 +51,6 @@ class Backups:
         unfinished = self.restorer.unfinished()
         return unfinished[0].backup_id if unfinished else ""
 
-    def volume_opt_ins(self) -> set[str]:
-        return self.creator.volume_opt_ins()
-
     def set_volume_opt_in(self, app: str, enabled: bool, actor: str) -> None:
         self.creator.set_volume_opt_in(app, enabled, actor)
 
