@@ -29,6 +29,10 @@ describe("error mapping", () => {
     expect(error).toBeInstanceOf(ApiError);
     expect((error as ApiError).code).toBe("network");
     expect(errorMessage(error)).toMatch(/Cannot reach the AppOS server/);
+    // a change whose answer was lost may have been made: the message says to look first
+    const change = await unwrap(client.POST("/api/v1/apps/{app}/stop", { params: { path: { app: "blog" } }, body: {} })).catch((e: unknown) => e);
+    expect((change as ApiError).code).toBe("network");
+    expect(errorMessage(change)).toMatch(/may have been done\. Reload the page to see/);
     expect(errorMessage(new Error("plain"))).toBe("plain");
     expect(errorMessage("text")).toBe("text");
   });

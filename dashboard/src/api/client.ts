@@ -40,6 +40,10 @@ export const authMiddleware: Middleware = {
       expireSession();
     return response;
   },
+  onError({ request, error }) {
+    // what the request was says what a lost answer means (a change may have been made); unwrap keeps it
+    return request.signal.aborted ? undefined : networkError(error, request.method);
+  },
 };
 
 export function makeClient(options: { baseUrl?: string; fetch?: typeof fetch } = {}) {
@@ -78,7 +82,7 @@ export async function apiFetch(path: string, init: RequestInit = {}): Promise<Re
     response = await fetch(path, { ...init, headers });
   } catch (cause) {
     if (init.signal?.aborted) throw cause;
-    throw networkError(cause);
+    throw networkError(cause, init.method);
   }
   if (response.status === 401 && token && !path.endsWith(LOGIN_PATH) && token === getToken()) expireSession();
   if (!response.ok) {

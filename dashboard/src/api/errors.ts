@@ -47,15 +47,16 @@ export function toApiError(status: number, body: unknown, statusText = ""): ApiE
   return new ApiError(status, "http_" + status, word);
 }
 
-/** The failure of fetch itself: the server down, the connection refused — or dropped on the way
- * (on a Docker host Chromium drops requests in flight whenever Docker creates a network), in which
- * case a change asked for may well have been made. */
-export function networkError(cause: unknown): ApiError {
-  const error = new ApiError(
-    0,
-    "network",
-    "Cannot reach the AppOS server, or the connection dropped before it answered. Is it running? If you were changing something, look whether it was done before trying again.",
-  );
+const READS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** The failure of fetch itself: the server down, the connection refused — or dropped on the way (on
+ * a Docker host Chromium drops requests in flight whenever Docker creates a network), in which case a
+ * change asked for (any method but a read) may well have been made. */
+export function networkError(cause: unknown, method = "GET"): ApiError {
+  const message = READS.has(method.toUpperCase())
+    ? "Cannot reach the AppOS server. Is it running?"
+    : "AppOS did not answer (it is down, or the connection dropped on the way): what you asked may have been done. Reload the page to see, and try again only if it was not.";
+  const error = new ApiError(0, "network", message);
   (error as { cause?: unknown }).cause = cause;
   return error;
 }
